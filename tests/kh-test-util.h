@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* kh-test-util.h: the small helper library every test links. */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* g_test_init plus Keyhold's environment: a fresh temporary KEYHOLD_DATA_DIR and
+ * XDG_RUNTIME_DIR-like dir under the test's tmp dir, a unique KEYHOLD_STORE name (so keyring
+ * items of concurrent tests never meet), no origin map. Removes the temp dir at exit. */
+void         kh_test_init                 (int           *argc,
+                                           char        ***argv);
+/* The per-process temporary directory created by kh_test_init. */
+const char  *kh_test_get_tmpdir           (void);
+
+/* Iterates the default main context until condition(user_data) is TRUE; fails the test after
+ * timeout_ms. Never sleeps. */
+typedef gboolean (*KhTestCondition) (gpointer user_data);
+void         kh_test_wait_until           (KhTestCondition condition,
+                                           gpointer        user_data,
+                                           guint           timeout_ms);
+/* Convenience: waits until *flag is TRUE. */
+void         kh_test_wait_flag            (gboolean      *flag,
+                                           guint          timeout_ms);
+/* Waits for an async result: iterates until *result is set, then returns it (transfer full). */
+GAsyncResult *kh_test_wait_result         (GAsyncResult **result,
+                                           guint          timeout_ms);
+/* A GAsyncReadyCallback that stores a ref of res in *(GAsyncResult **) user_data. */
+void         kh_test_store_result_cb      (GObject       *source,
+                                           GAsyncResult  *res,
+                                           gpointer       user_data);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+guint        kh_test_free_port            (void);
+
+/* Blocking HTTP GET with libsoup on a private context, following redirects only to loopback
+ * hosts; returns the final status and, if body_out, the body. For "the browser" in tests. */
+guint        kh_test_http_get             (const char    *url,
+                                           gboolean       follow_redirects,
+                                           char         **body_out,
+                                           char         **final_url_out);
+
+#ifdef KH_TEST_WITH_SANDBOX
+G_END_DECLS
+#include "kh-sandbox.h"
+G_BEGIN_DECLS
+/* Starts an in-process sandbox on a free loopback port, and points the process-wide origin map
+ * at it (kh_origin_map_set with kh_sandbox_dup_origin_map). */
+KhSandbox   *kh_test_sandbox_start        (void);
+#endif
+
+G_END_DECLS
