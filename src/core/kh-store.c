@@ -1057,6 +1057,14 @@ index_from_items (KhStore *self,
       Section section;
       Entry *entry;
 
+      /* A locked item (unlock prompt dismissed) proves nothing either way: stop rather than
+       * drop the entries it may stand for. */
+      if (SECRET_IS_ITEM (l->data) && secret_item_get_locked (SECRET_ITEM (l->data)))
+        {
+          g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+          return NULL;
+        }
+
       attributes = secret_retrievable_get_attributes (l->data);
       kind = g_hash_table_lookup (attributes, "kind");
       id = g_hash_table_lookup (attributes, "id");
