@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* kh-test-util.c: what every Keyhold test needs: a private environment, main-loop waits that
+ * never sleep, free ports, a tiny loopback HTTP client, and an in-process sandbox. */
+
+#define G_LOG_DOMAIN "kh-test-util"
+
+#include "config.h"
+
+#include <libsoup/soup.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "kh-test-util.h"
+
+#include "kh-origin-map.h"
+
+static char *test_tmpdir;
+
+static void
+remove_tmpdir (void)
+{
+  g_autoptr(GFile) dir = NULL;
+  g_autoptr(GFileEnumerator) enumerator = NULL;
+
+  if (test_tmpdir == NULL)
+    return;
+
+  /* A failing test keeps its files for inspection when KEYHOLD_TEST_KEEP is set. */
+  if (g_getenv ("KEYHOLD_TEST_KEEP") == NULL)
+    {
+      g_autofree char *cmd = NULL;
+      g_autofree char *quoted = g_shell_quote (test_tmpdir);
+      int status;
+
+      cmd = g_strdup_printf ("rm -rf %s", quoted);
+      if (!g_spawn_command_line_sync (cmd, NULL, NULL, &status, NULL))
+        g_printerr ("could not remove %s\n", test_tmpdir);
+    }
+
+  g_clear_pointer (&test_tmpdir, g_free);
+}
+
+void
+kh_test_init (int    *argc,
+              char ***argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *data_dir = NULL;
+  g_autofree char *runtime_dir = NULL;
+  g_autofree char *store = NULL;
+
+  g_test_init (argc, argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  test_tmpdir = g_dir_make_tmp ("keyhold-test-XXXXXX", &error);
+  g_assert_no_error (error);
+  atexit (remove_tmpdir);
+
+  data_dir = g_build_filename (test_tmpdir, "data", NULL);
+  runtime_dir = g_build_filename (test_tmpdir, "run", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (data_dir, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (runtime_dir, 0700), ==, 0);
+
+  /* A store name unique to this process keeps its keyring items apart from every other test
+   * running at the same time against the same gnome-keyring. */
+  store = g_strdup_printf ("test-%s-%d-%08x", g_get_prgname () ? g_get_prgname () : "kh",
+                           (int) getpid (), g_random_int ());
+  g_setenv ("KEYHOLD_DATA_DIR", data_dir, TRUE);
+  g_setenv ("KEYHOLD_RUNTIME_DIR", runtime_dir, TRUE);
+  g_setenv ("KEYHOLD_STORE", store, TRUE);
+  g_unsetenv ("KEYHOLD_ORIGIN_MAP");
+  g_unsetenv ("KEYHOLD_CLOCK_OFFSET");
+  kh_origin_map_set (NULL, NULL);
+}
+
+const char *
+kh_test_get_tmpdir (void)
+{
+  g_assert_nonnull (test_tmpdir);
+  return test_tmpdir;
+}
+
+static gboolean
+timeout_cb (gpointer user_data)
+{
+  gboolean *timed_out = user_data;
+
+  *timed_out = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+void
+kh_test_wait_until (KhTestCondition condition,
+                    gpointer        user_data,
+                    guint           timeout_ms)
+{
+  gboolean timed_out = FALSE;
+  guint id;
+
+  id = g_timeout_add (timeout_ms, timeout_cb, &timed_out);
+  while (!condition (user_data) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+
+  if (timed_out)
+    g_error ("condition not met within %u ms", timeout_ms);
+
+  g_source_remove (id);
+}
+
+static gboolean
+flag_is_set (gpointer user_data)
+{
+  return *(gboolean *) user_data;
+}
+
+void
+kh_test_wait_flag (gboolean *flag,
+                   guint     timeout_ms)
+{
+  kh_test_wait_until (flag_is_set, flag, timeout_ms);
+}
+
+static gboolean
+result_is_set (gpointer user_data)
+{
+  return *(GAsyncResult **) user_data != NULL;
+}
+
+GAsyncResult *
+kh_test_wait_result (GAsyncResult **result,
+                     guint          timeout_ms)
+{
+  kh_test_wait_until (result_is_set, result, timeout_ms);
+  return g_steal_pointer (result);
+}
+
+void
+kh_test_store_result_cb (GObject      *source,
+                         GAsyncResult *res,
+                         gpointer      user_data)
+{
+  GAsyncResult **result = user_data;
+
+  g_assert_null (*result);
+  *result = g_object_ref (res);
+}
+
+guint
+kh_test_free_port (void)
+{
+  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr(GError) error = NULL;
+  guint16 port;
+
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  g_socket_listener_close (listener);
+
+  return port;
+}
+
+static gboolean
+is_loopback_uri (GUri *uri)
+{
+  const char *host = g_uri_get_host (uri);
+
+  return host != NULL &&
+         (g_str_equal (host, "127.0.0.1") || g_str_equal (host, "::1") ||
+          g_str_equal (host, "[::1]") || g_str_equal (host, "localhost"));
+}
+
+guint
+kh_test_http_get (const char  *url,
+                  gboolean     follow_redirects,
+                  char       **body_out,
+                  char       **final_url_out)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(SoupSession) session = NULL;
+  g_autofree char *current = g_strdup (url);
+  guint status = 0;
+
+  g_main_context_push_thread_default (context);
+  session = soup_session_new_with_options ("timeout", 30, NULL);
+
+  for (guint hops = 0; hops < 10; hops++)
+    {
+      g_autoptr(SoupMessage) msg = NULL;
+      g_autoptr(GBytes) body = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GUri) parsed = NULL;
+      const char *location;
+
+      parsed = g_uri_parse (current, G_URI_FLAGS_NONE, &error);
+      g_assert_no_error (error);
+      /* Tests never reach the internet: a redirect elsewhere is a test failure. */
+      g_assert_true (is_loopback_uri (parsed));
+
+      msg = soup_message_new_from_uri ("GET", parsed);
+      soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+      body = soup_session_send_and_read (session, msg, NULL, &error);
+      if (error != NULL)
+        {
+          status = 0;
+          if (body_out != NULL)
+            *body_out = g_strdup (error->message);
+          break;
+        }
+
+      status = soup_message_get_status (msg);
+      location = soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                               "Location");
+      if (follow_redirects && SOUP_STATUS_IS_REDIRECTION (status) && location != NULL)
+        {
+          g_autoptr(GUri) next = g_uri_parse_relative (parsed, location, G_URI_FLAGS_NONE, &error);
+
+          g_assert_no_error (error);
+          g_free (current);
+          current = g_uri_to_string (next);
+          continue;
+        }
+
+      if (body_out != NULL)
+        {
+          gsize size;
+          const char *data = g_bytes_get_data (body, &size);
+
+          *body_out = g_strndup (data, size);
+        }
+      break;
+    }
+
+  if (final_url_out != NULL)
+    *final_url_out = g_steal_pointer (&current);
+
+  g_clear_object (&session);
+  g_main_context_pop_thread_default (context);
+
+  return status;
+}
