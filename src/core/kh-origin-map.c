@@ -383,3 +383,16 @@ kh_origin_map_is_target_url (const char *url)
 
   return found;
 }
+
+void
+kh_origin_map_reset (void)
+{
+  KhOriginMap *old;
+
+  G_LOCK (origin_map);
+  old = g_steal_pointer (&active_map);
+  active_map_initialized = FALSE;
+  G_UNLOCK (origin_map);
+
+  g_clear_pointer (&old, kh_origin_map_free);
+}
