@@ -580,7 +580,8 @@ test_origin_map (void)
   g_autoptr(ParsedUrl) p_seller = NULL;
 
   g_assert_true (kh_origin_map_set ("https://services.tiktokshop.com=http://127.0.0.1:8001;"
-                                    "https://business-api.tiktok.com=http://127.0.0.1:8001/_host/biz",
+                                    "https://business-api.tiktok.com="
+                                    "http://127.0.0.1:8001/_host/biz",
                                     &error));
   g_assert_no_error (error);
 

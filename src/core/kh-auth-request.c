@@ -118,7 +118,7 @@ set_unknown_role_error (const KhProvider  *provider,
                         GError           **error)
 {
   g_autoptr(GString) ids = g_string_new (NULL);
-  g_autofree char *quoted = g_strescape (role_id, NULL);
+  g_autofree char *quoted = g_strescape (role_id != NULL ? role_id : "", NULL);
 
   for (guint i = 0; i < provider->n_roles; i++)
     {
