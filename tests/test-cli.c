@@ -780,6 +780,101 @@ test_cli_port_in_use (Fixture       *fixture,
   g_assert_nonnull (strstr (err, expected));
 }
 
+/* ---- a real browser ------------------------------------------------------------------------- */
+
+/* Makes headless Chromium the default URL handler for the CLI, through a test mimeapps.list,
+ * and sets up the sandbox's consent pages to approve by themselves (a headless browser cannot
+ * click). The CLI then opens the browser like on any desktop. */
+static GSubprocessLauncher *
+browser_launcher (Fixture    *fixture,
+                  const char *chromium)
+{
+  g_autofree char *root = g_strdup_printf ("%s/browser-%u", kh_test_get_tmpdir (),
+                                           fixture->redirect_port);
+  g_autofree char *config = g_build_filename (root, "config", NULL);
+  g_autofree char *apps = g_build_filename (root, "data", "applications", NULL);
+  g_autofree char *data = g_build_filename (root, "data", NULL);
+  g_autofree char *profile = g_build_filename (root, "profile", NULL);
+  g_autofree char *mimeapps = g_build_filename (config, "mimeapps.list", NULL);
+  g_autofree char *desktop = g_build_filename (apps, "kh-test-browser.desktop", NULL);
+  g_autofree char *desktop_text = NULL;
+  g_autofree char *data_dirs = NULL;
+  g_autoptr(GError) error = NULL;
+  GSubprocessLauncher *launcher;
+
+  g_assert_cmpint (g_mkdir_with_parents (config, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (apps, 0700), ==, 0);
+  g_file_set_contents (mimeapps,
+                       "[Default Applications]\n"
+                       "x-scheme-handler/http=kh-test-browser.desktop\n"
+                       "x-scheme-handler/https=kh-test-browser.desktop\n", -1, &error);
+  g_assert_no_error (error);
+  desktop_text = g_strdup_printf ("[Desktop Entry]\nType=Application\nName=Test Browser\n"
+                                  "NoDisplay=true\n"
+                                  "MimeType=x-scheme-handler/http;x-scheme-handler/https;\n"
+                                  "Exec=%s --headless --no-sandbox --disable-gpu --disable-quic "
+                                  "--no-first-run --disable-background-networking "
+                                  "--disable-component-update --disable-sync "
+                                  "--user-data-dir=%s --dump-dom %%u\n",
+                                  chromium, profile);
+  g_file_set_contents (desktop, desktop_text, -1, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/config",
+                                     "{\"auto_consent\":\"approve\"}", NULL), ==, 200);
+
+  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  data_dirs = g_strdup_printf ("%s:/usr/local/share:/usr/share", data);
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_DATA_DIRS", data_dirs, TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "BROWSER");
+
+  return launcher;
+}
+
+static void
+test_cli_browser (Fixture       *fixture,
+                  gconstpointer  user_data)
+{
+  const TypeCase *tc = user_data;
+  g_autofree char *chromium = g_find_program_in_path ("chromium");
+  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *grant_id = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *grant;
+
+  if (chromium == NULL)
+    {
+      g_test_skip ("chromium is not installed");
+      return;
+    }
+
+  add_apps (fixture);
+  launcher = browser_launcher (fixture, chromium);
+  process = g_subprocess_launcher_spawn (launcher, &error, cli, "authorize", "--type", tc->type,
+                                         "--app", tc->app, "--timeout", "120", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_string_append (fixture->all_output, out);
+  g_string_append (fixture->all_output, err);
+  g_test_message ("authorize (browser) -> %d\nstdout: %s\nstderr: %s",
+                  g_subprocess_get_exit_status (process), out, err);
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+
+  grant_id = line_value (out, "GRANT: ");
+  g_assert_nonnull (grant_id);
+  grant = find_grant (list_json (fixture, &node), grant_id);
+  g_assert_nonnull (grant);
+  g_assert_cmpstr (kh_json_get_string (grant, "type"), ==, tc->type);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -814,6 +909,10 @@ main (int   argc,
               fixture_tear_down);
   g_test_add ("/keyhold/cli/usage", Fixture, NULL, fixture_set_up, test_cli_usage,
               fixture_tear_down);
+  g_test_add ("/keyhold/cli/browser/seller", Fixture, &type_cases[0], fixture_set_up,
+              test_cli_browser, fixture_tear_down);
+  g_test_add ("/keyhold/cli/browser/tiktok-account", Fixture, &type_cases[4], fixture_set_up,
+              test_cli_browser, fixture_tear_down);
   g_test_add ("/keyhold/cli/port-in-use", Fixture, NULL, fixture_set_up, test_cli_port_in_use,
               fixture_tear_down);
 
