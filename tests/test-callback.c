@@ -112,7 +112,8 @@ static void
 test_html_escaped (void)
 {
   g_autoptr(KhCallback) cb =
-    parse_ok ("https://localhost/?app_key=6idt36ueoum3i&amp;code=ROW_x&amp;state=st&amp;amp;locale=en");
+    parse_ok ("https://localhost/?app_key=6idt36ueoum3i&amp;code=ROW_x&amp;state=st"
+              "&amp;amp;locale=en");
   g_autoptr(KhCallback) cb2 = parse_ok ("https://localhost/?code=c1&#38;state=s1");
 
   g_assert_cmpstr (cb->code, ==, "ROW_x");
@@ -281,8 +282,8 @@ test_denied_description (void)
   g_assert_null (strchr (error3->message, '\x1b'));
   g_assert_null (strchr (error3->message, '\n'));
   g_assert_null (strstr (error3->message, "\xe2\x80\xae"));
-  g_assert_true (g_str_has_prefix (error3->message,
-                                   "The account holder declined the authorization: evil[31mok abc"));
+  g_assert_true (g_str_has_prefix (error3->message, "The account holder declined the "
+                                   "authorization: evil[31mok abc"));
   g_assert_cmpuint (g_utf8_strlen (error3->message, -1), <, 300);
 }
 
@@ -327,7 +328,8 @@ test_reject_no_code (void)
 static void
 test_reject_oversized (void)
 {
-  g_autoptr(GString) text = g_string_new ("https://localhost/?code=SECRETCODE&state=SECRETSTATE&x=");
+  g_autoptr(GString) text =
+    g_string_new ("https://localhost/?code=SECRETCODE&state=SECRETSTATE&x=");
   g_autoptr(GString) value = g_string_new ("https://localhost/?state=SECRETSTATE&code=");
 
   while (text->len <= KH_CALLBACK_MAX_LENGTH)

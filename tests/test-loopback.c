@@ -52,33 +52,51 @@ have_ipv6_loopback (void)
   return socket != NULL && g_socket_bind (socket, address, TRUE, NULL);
 }
 
+/* Binds address:port the way another program would; fails the test if that is impossible. */
+static GSocketListener *
+occupy_port (const char *address,
+             guint       port)
+{
+  GSocketListener *listener = g_socket_listener_new ();
+  g_autoptr(GSocketAddress) socket_address = g_inet_socket_address_new_from_string (address,
+                                                                                    port);
+  g_autoptr(GError) error = NULL;
+
+  g_socket_listener_add_address (listener, socket_address, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, NULL, &error);
+  g_assert_no_error (error);
+  return listener;
+}
+
 /* The port must be bindable again once the listener has closed. */
 static void
 assert_port_free (guint port)
 {
-  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr(GSocketAddress) address = g_inet_socket_address_new_from_string ("127.0.0.1", port);
-  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketListener) listener = occupy_port ("127.0.0.1", port);
 
-  g_socket_listener_add_address (listener, address, G_SOCKET_TYPE_STREAM,
-                                 G_SOCKET_PROTOCOL_TCP, NULL, NULL, &error);
-  g_assert_no_error (error);
   g_socket_listener_close (listener);
+}
+
+static KhLoopback *
+loopback_new_on (const char *host,
+                 guint       port,
+                 const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = g_strdup_printf ("http://%s:%u%s", host, port, path);
+  KhLoopback *loopback = kh_loopback_new (uri, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (kh_loopback_get_port (loopback), ==, port);
+  return loopback;
 }
 
 static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *uri = NULL;
-  const char *path = data != NULL ? data : "/callback";
-
   f->port = kh_test_free_port ();
-  uri = g_strdup_printf ("http://localhost:%u%s", f->port, path);
-  f->loopback = kh_loopback_new (uri, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (kh_loopback_get_port (f->loopback), ==, f->port);
+  f->loopback = loopback_new_on ("localhost", f->port, "/callback");
   f->session = soup_session_new ();
 }
 
@@ -271,7 +289,6 @@ test_ipv6_only_host (void)
 {
   g_autoptr(KhLoopback) loopback = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *uri = NULL;
   guint port;
 
   if (!have_ipv6_loopback ())
@@ -281,9 +298,7 @@ test_ipv6_only_host (void)
     }
 
   port = kh_test_free_port ();
-  uri = g_strdup_printf ("http://[::1]:%u/", port);
-  loopback = kh_loopback_new (uri, &error);
-  g_assert_no_error (error);
+  loopback = loopback_new_on ("[::1]", port, "/");
   kh_loopback_start (loopback, &error);
   g_assert_no_error (error);
   /* [::1] binds ::1 only: 127.0.0.1 stays free. */
@@ -367,18 +382,30 @@ test_other_paths_404 (Fixture       *f,
 }
 
 static void
-test_root_path (void)
+test_root_path (Fixture       *f,
+                gconstpointer  data)
 {
-  g_autoptr(KhLoopback) loopback = NULL;
+  g_auto(Response) r = { 0 };
+  g_autoptr(KhCallback) cb = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *uri = NULL;
-  guint port = kh_test_free_port ();
+  g_autofree char *base = g_strdup_printf ("http://127.0.0.1:%u/", f->port);
 
-  /* No path means "/". */
-  uri = g_strdup_printf ("http://127.0.0.1:%u", port);
-  loopback = kh_loopback_new (uri, &error);
+  /* A Redirect URL without a path means "/". */
+  g_object_unref (f->loopback);
+  f->loopback = loopback_new_on ("127.0.0.1", f->port, "");
+  wait_start (f, 30, NULL);
+
+  request (f, "GET", "/callback?code=" CODE "&state=" STATE, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 404);
+  response_clear (&r);
+
+  request (f, "GET", "/?code=" CODE "&state=" STATE, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  assert_safe_page (&r);
+  cb = wait_finish (f, &error);
   g_assert_no_error (error);
-  g_assert_cmpuint (kh_loopback_get_port (loopback), ==, port);
+  g_assert_cmpstr (cb->redirect_base, ==, base);
+  assert_port_free (f->port);
 }
 
 static void
@@ -533,28 +560,20 @@ test_long_uri (Fixture       *f,
 static void
 test_port_in_use (void)
 {
-  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GSocketListener) listener = NULL;
   g_autoptr(KhLoopback) loopback = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GAsyncResult) stored = NULL;
   g_autoptr(KhCallback) cb = NULL;
-  g_autofree char *uri = NULL;
   g_autofree char *expected = NULL;
   guint port;
 
   port = kh_test_free_port ();
-  address = g_inet_socket_address_new_from_string ("127.0.0.1", port);
-  g_socket_listener_add_address (listener, address, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                 NULL, NULL, &error);
-  g_assert_no_error (error);
-
-  uri = g_strdup_printf ("http://localhost:%u/callback", port);
+  listener = occupy_port ("127.0.0.1", port);
   expected = g_strdup_printf ("port %u is in use by another program; change the Redirect URL "
                               "or close it", port);
-  loopback = kh_loopback_new (uri, &error);
-  g_assert_no_error (error);
+  loopback = loopback_new_on ("localhost", port, "/callback");
 
   g_assert_false (kh_loopback_start (loopback, &error));
   g_assert_error (error, KH_ERROR, KH_ERROR_PORT_IN_USE);
@@ -575,11 +594,9 @@ test_port_in_use (void)
 static void
 test_port_in_use_ipv6 (void)
 {
-  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GSocketListener) listener = NULL;
   g_autoptr(KhLoopback) loopback = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *uri = NULL;
   guint port;
 
   if (!have_ipv6_loopback ())
@@ -590,14 +607,8 @@ test_port_in_use_ipv6 (void)
 
   /* Another program on [::1]:port would get the code of a browser that tries ::1 first. */
   port = kh_test_free_port ();
-  address = g_inet_socket_address_new_from_string ("::1", port);
-  g_socket_listener_add_address (listener, address, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                 NULL, NULL, &error);
-  g_assert_no_error (error);
-
-  uri = g_strdup_printf ("http://localhost:%u/callback", port);
-  loopback = kh_loopback_new (uri, &error);
-  g_assert_no_error (error);
+  listener = occupy_port ("::1", port);
+  loopback = loopback_new_on ("localhost", port, "/callback");
   g_assert_false (kh_loopback_start (loopback, &error));
   g_assert_error (error, KH_ERROR, KH_ERROR_PORT_IN_USE);
   g_socket_listener_close (listener);
@@ -908,8 +919,8 @@ main (int   argc,
   kh_test_init (&argc, &argv);
 
   g_test_add_func ("/keyhold/loopback/new-validation", test_new_validation);
-  g_test_add_func ("/keyhold/loopback/root-path", test_root_path);
   ADD ("success", test_success);
+  ADD ("root-path", test_root_path);
   ADD ("success-ipv6", test_success_ipv6);
   g_test_add_func ("/keyhold/loopback/ipv6-only-host", test_ipv6_only_host);
   ADD ("wrong-state-continues", test_wrong_state_continues);
