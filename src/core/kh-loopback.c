@@ -731,6 +731,11 @@ timeout_cb (gpointer user_data)
   guint seconds = self->timeout_seconds;
 
   g_clear_pointer (&self->timeout_source, g_source_unref);
+
+  /* The answer came in and its page is on its way: that ending wins over the clock. */
+  if (self->final_msg != NULL)
+    return G_SOURCE_REMOVE;
+
   g_debug ("no redirect within %u s", seconds);
   end_wait (self, NULL,
             g_error_new (KH_ERROR, KH_ERROR_TIMEOUT,
