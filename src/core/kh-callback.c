@@ -578,9 +578,63 @@ make_redirect_base (const char *base)
                      g_uri_get_port (uri), *path != '\0' ? path : "/", NULL, NULL);
 }
 
-KhCallback *
-kh_callback_parse (const char  *text,
-                   GError     **error)
+static gboolean
+result_pair (const char  *raw_name,
+             gsize        name_len,
+             const char  *raw_value,
+             gsize        value_len,
+             gpointer     user_data,
+             GError     **error)
+{
+  gboolean *found = user_data;
+  g_autofree char *name = decode_component (raw_name, name_len);
+  int param = name != NULL ? param_lookup (name) : -1;
+
+  if (param == PARAM_CODE || param == PARAM_AUTH_CODE || param == PARAM_ERROR)
+    *found = TRUE;
+  return TRUE;
+}
+
+static gboolean
+wrapped_url_pair (const char  *raw_name,
+                  gsize        name_len,
+                  const char  *raw_value,
+                  gsize        value_len,
+                  gpointer     user_data,
+                  GError     **error)
+{
+  char **found = user_data;
+  g_autofree char *value = NULL;
+
+  if (*found != NULL)
+    return TRUE;
+  value = decode_component (raw_value, value_len);
+  if (value != NULL && strchr (value, '?') != NULL &&
+      (g_str_has_prefix (value, "http://") || g_str_has_prefix (value, "https://")))
+    *found = g_steal_pointer (&value);
+  return TRUE;
+}
+
+/* Mail and chat services pass links through their own redirector (Outlook "Safe Links",
+ * Slack, Facebook): the callback then sits percent-encoded in one of the wrapper's parameters.
+ * Returns that URL when the query carries none of our own results. */
+static char *
+find_wrapped_url (const char *raw_query)
+{
+  gboolean has_result = FALSE;
+  char *wrapped = NULL;
+
+  foreach_pair (raw_query, result_pair, &has_result, NULL);
+  if (has_result)
+    return NULL;
+  foreach_pair (raw_query, wrapped_url_pair, &wrapped, NULL);
+  return wrapped;
+}
+
+static KhCallback *
+parse_text (const char  *text,
+            gboolean     may_unwrap,
+            GError     **error)
 {
   g_autofree char *word = NULL;
   g_autofree char *stripped = NULL;
@@ -590,11 +644,6 @@ kh_callback_parse (const char  *text,
   const char *query = NULL;
   char *hash;
   char *question;
-
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (text == NULL)
-    text = "";
 
   if (strnlen (text, KH_CALLBACK_MAX_LENGTH + 1) > KH_CALLBACK_MAX_LENGTH)
     {
@@ -657,11 +706,29 @@ kh_callback_parse (const char  *text,
       return NULL;
     }
 
+  if (may_unwrap)
+    {
+      g_autofree char *wrapped = find_wrapped_url (query);
+
+      /* One level only: a wrapper inside a wrapper is not something a browser produced. */
+      if (wrapped != NULL)
+        return parse_text (wrapped, FALSE, error);
+    }
+
   /* Without a scheme ("localhost:8765/callback?...") the scheme the browser used cannot be
    * known, so no redirect_base is claimed. */
   redirect_base = make_redirect_base (base);
 
   return kh_callback_new_from_raw_query (redirect_base, query, error);
+}
+
+KhCallback *
+kh_callback_parse (const char  *text,
+                   GError     **error)
+{
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return parse_text (text != NULL ? text : "", TRUE, error);
 }
 
 KhCallback *
