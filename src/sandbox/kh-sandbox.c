@@ -1826,11 +1826,13 @@ handle_shop_shops (Req *req)
 /* ---- TikTok for Business ---------------------------------------------------------------- */
 
 /* Checks an access token of a Business call; answers the error itself and returns NULL when it
- * does not work. app_id, when given, must be the token's app. */
+ * does not work. app_id, when given, must be the token's app. Revocation takes expired tokens
+ * too (allow_expired), so a client can always end an authorization it holds. */
 static SbToken *
 business_access_token (Req        *req,
                        const char *value,
-                       const char *app_id)
+                       const char *app_id,
+                       gboolean    allow_expired)
 {
   KhSandbox *self = req->self;
   SbToken *token;
@@ -1855,7 +1857,7 @@ business_access_token (Req        *req,
       return NULL;
     }
 
-  if (token->expires_at != 0 && sandbox_now (self) >= token->expires_at)
+  if (!allow_expired && token->expires_at != 0 && sandbox_now (self) >= token->expires_at)
     {
       respond_envelope (req, 40102, "Access token has expired", NULL);
       return NULL;
@@ -2033,7 +2035,7 @@ handle_biz_advertiser_get (Req *req)
     return;
 
   token = business_access_token (req, soup_message_headers_get_one (headers, "Access-Token"),
-                                 app_id);
+                                 app_id, FALSE);
   if (token == NULL)
     return;
 
@@ -2096,7 +2098,7 @@ handle_biz_revoke (Req      *req,
   if (business_app (req, app_id, secret, TRUE) == NULL)
     return;
 
-  token = business_access_token (req, access, app_id);
+  token = business_access_token (req, access, app_id, TRUE);
   if (token == NULL)
     return;
 
@@ -2317,7 +2319,7 @@ handle_tt_token_info (Req *req)
   if (business_app (req, app_id, NULL, FALSE) == NULL)
     return;
 
-  token = business_access_token (req, access, app_id);
+  token = business_access_token (req, access, app_id, FALSE);
   if (token == NULL)
     return;
 
@@ -2350,7 +2352,7 @@ handle_biz_business_get (Req *req)
   JsonObject *data;
 
   token = business_access_token (req, soup_message_headers_get_one (headers, "Access-Token"),
-                                 NULL);
+                                 NULL, FALSE);
   if (token == NULL)
     return;
 
