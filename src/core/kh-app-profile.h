@@ -45,6 +45,23 @@ void           kh_app_profile_set_scopes         (KhAppProfile  *self,
 gboolean       kh_app_profile_validate           (KhAppProfile  *self,
                                                   GError       **error);
 
+/* The single-field checks kh_app_profile_validate uses, for forms and CLI arguments that want
+ * to check one value before a profile exists. Same errors and messages. */
+gboolean       kh_app_profile_check_name         (const char    *name,
+                                                  GError       **error);
+gboolean       kh_app_profile_check_app_key      (KhFamily       family,
+                                                  const char    *app_key,
+                                                  GError       **error);
+gboolean       kh_app_profile_check_service_id   (const char    *service_id,
+                                                  GError       **error);
+gboolean       kh_app_profile_check_redirect_uri (const char    *redirect_uri,
+                                                  GError       **error);
+
+/* The decoded value of a query parameter the pasted auth link already carries ("" when it has no
+ * value), or NULL when there is no link or no such parameter. */
+char          *kh_app_profile_dup_auth_link_param (KhAppProfile *self,
+                                                   const char   *param);
+
 JsonNode      *kh_app_profile_to_json            (KhAppProfile  *self);
 KhAppProfile  *kh_app_profile_new_from_json      (JsonNode      *node,
                                                   GError       **error);

@@ -32,6 +32,16 @@ KhCallback  *kh_callback_parse        (const char   *text,
 KhCallback  *kh_callback_new_from_query (const char *redirect_base,
                                          GHashTable *query,
                                          GError    **error);
+/* Builds a callback from a raw, still percent-encoded query string (no leading '?'), same
+ * validation; used by the loopback listener so that a parameter repeated with different values
+ * is caught (a decoded GHashTable has already lost one of them). */
+KhCallback  *kh_callback_new_from_raw_query (const char *redirect_base,
+                                             const char *raw_query,
+                                             GError    **error);
+/* The state a raw query carries, or NULL when it has none, has an unreadable one or has two
+ * different ones. Lets the listener decide whether a request is its own before validating the
+ * rest (a stranger's request must not end the flow). The result is a secret: never log it. */
+char        *kh_callback_dup_raw_query_state (const char *raw_query);
 KhCallback  *kh_callback_copy         (const KhCallback *self);
 void         kh_callback_free         (KhCallback   *self);
 

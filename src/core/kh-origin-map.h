@@ -22,5 +22,7 @@ char      *kh_origin_map_dup_spec         (void);
 char      *kh_origin_map_rewrite          (const char  *url);
 /* TRUE when url points at (is under) one of the active map's targets. */
 gboolean   kh_origin_map_is_target_url    (const char  *url);
+/* Forgets the map, so that the next use reads KEYHOLD_ORIGIN_MAP again (tests). */
+void       kh_origin_map_reset            (void);
 
 G_END_DECLS

@@ -1,0 +1,1033 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* kh-cli.c: keyhold-cli, the command line other programs rely on. Its command names, output
+ * lines ("URL: ", "GRANT: ") and exit codes are a stable contract (DESIGN.md): scripts parse
+ * them. Everything real happens in libkeyhold-core; this file parses arguments, reads secrets
+ * from stdin (never argv), runs a main loop until the operation ends and reports. */
+
+#define G_LOG_DOMAIN "kh-cli"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <glib-unix.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "kh-cli.h"
+
+#include "kh-error.h"
+#include "kh-flow.h"
+#include "kh-json.h"
+#include "kh-origin-map.h"
+#include "kh-provider.h"
+#include "kh-store.h"
+#include "kh-token-client.h"
+#include "kh-util.h"
+
+#define EXIT_OK        0
+#define EXIT_ERROR     1
+#define EXIT_USAGE     2
+
+typedef struct
+{
+  const char *name;
+  const char *synopsis;
+  const char *summary;
+  int       (*run) (int argc, char **argv);
+} Command;
+
+/* ---- reporting ------------------------------------------------------------------------- */
+
+/* One line on stderr: "keyhold-cli: message". Messages never contain secrets: the core's
+ * errors are written that way, and nothing here prints a token but `token`. */
+static int
+report_error (const GError *error)
+{
+  g_autofree char *line = g_strdup (error->message);
+
+  /* Scripts read one line: fold any newline a message may carry. */
+  g_strdelimit (line, "\r\n", ' ');
+  g_printerr ("keyhold-cli: %s\n", line);
+
+  return kh_error_exit_code (error);
+}
+
+static int
+usage_error (GOptionContext *context,
+             const char     *message)
+{
+  g_printerr ("keyhold-cli: %s\n", message);
+  if (context != NULL)
+    {
+      g_autofree char *help = g_option_context_get_help (context, TRUE, NULL);
+
+      g_printerr ("\n%s", help);
+    }
+
+  return EXIT_USAGE;
+}
+
+static void
+print_warnings (const char * const *warnings)
+{
+  for (guint i = 0; warnings != NULL && warnings[i] != NULL; i++)
+    g_printerr ("keyhold-cli: warning: %s\n", warnings[i]);
+}
+
+static gboolean
+parse_options (GOptionContext  *context,
+               int             *argc,
+               char          ***argv,
+               int             *exit_code)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      *exit_code = usage_error (context, error->message);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* ---- waiting for async work ------------------------------------------------------------- */
+
+typedef struct
+{
+  GAsyncResult *result;
+  GCancellable *cancellable;
+} Wait;
+
+static void
+wait_cb (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Wait *wait = user_data;
+
+  wait->result = g_object_ref (result);
+}
+
+static gboolean
+on_interrupt (gpointer user_data)
+{
+  Wait *wait = user_data;
+
+  /* Ctrl+C cancels the flow cleanly: the listener closes and nothing half-done is stored. */
+  g_cancellable_cancel (wait->cancellable);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static GAsyncResult *
+wait_for_result (Wait *wait)
+{
+  guint sigint = g_unix_signal_add (SIGINT, on_interrupt, wait);
+  guint sigterm = g_unix_signal_add (SIGTERM, on_interrupt, wait);
+
+  while (wait->result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+
+  return g_steal_pointer (&wait->result);
+}
+
+/* ---- input ------------------------------------------------------------------------------ */
+
+/* Reads one line from stdin without echo when it is a terminal. The secret never touches argv
+ * or the environment (security rule 4). */
+static char *
+read_stdin_line (const char *prompt,
+                 gboolean    secret,
+                 GError    **error)
+{
+  g_autoptr(GString) line = g_string_new (NULL);
+  struct termios saved, quiet;
+  gboolean restore = FALSE;
+  int c;
+
+  if (isatty (STDIN_FILENO))
+    {
+      g_printerr ("%s", prompt);
+      if (secret && tcgetattr (STDIN_FILENO, &saved) == 0)
+        {
+          quiet = saved;
+          quiet.c_lflag &= ~ECHO;
+          restore = tcsetattr (STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+        }
+    }
+
+  while ((c = getchar ()) != EOF && c != '\n')
+    {
+      if (line->len >= 64 * 1024)
+        break;
+      g_string_append_c (line, (char) c);
+    }
+
+  if (restore)
+    {
+      tcsetattr (STDIN_FILENO, TCSAFLUSH, &saved);
+      g_printerr ("\n");
+    }
+
+  if (line->len > 0 && line->str[line->len - 1] == '\r')
+    g_string_truncate (line, line->len - 1);
+
+  if (line->len == 0 && c == EOF)
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                           secret ? _("No app secret on standard input: pipe it in, or type it "
+                                      "when asked")
+                                  : _("Nothing on standard input"));
+      return NULL;
+    }
+
+  return g_string_free (g_steal_pointer (&line), FALSE);
+}
+
+/* Reads the callback URL: the argument, or stdin when it is "-" or absent. */
+static char *
+read_url_argument (int       argc,
+                   char    **argv,
+                   GError  **error)
+{
+  if (argc >= 2 && g_strcmp0 (argv[1], "-") != 0)
+    return g_strdup (argv[1]);
+
+  return read_stdin_line (_("Redirected URL: "), FALSE, error);
+}
+
+static KhStore *
+open_store (GError **error)
+{
+  return kh_store_new (NULL, NULL, error);
+}
+
+static gboolean
+parse_type (const char     *id,
+            KhAccountType  *out,
+            GError        **error)
+{
+  const KhProvider *provider;
+
+  if (id == NULL)
+    {
+      g_autofree char *ids = kh_provider_list_ids ();
+
+      g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT, _("--type is required (one of: %s)"),
+                   ids);
+      return FALSE;
+    }
+
+  provider = kh_provider_from_id (id);
+  if (provider == NULL)
+    {
+      g_autofree char *ids = kh_provider_list_ids ();
+
+      g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                   _("Unknown account type “%s” (one of: %s)"), id, ids);
+      return FALSE;
+    }
+
+  *out = provider->type;
+  return TRUE;
+}
+
+static gboolean
+parse_region (const char  *text,
+              KhRegion    *out,
+              GError     **error)
+{
+  if (text == NULL)
+    {
+      *out = KH_REGION_ROW;
+      return TRUE;
+    }
+
+  if (!kh_region_from_string (text, out))
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                   _("Unknown region “%s” (us or row)"), text);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static KhAppProfile *
+find_app (KhStore     *store,
+          const char  *name,
+          GError     **error)
+{
+  KhAppProfile *app;
+
+  if (name == NULL)
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                           _("--app is required: the name given to “keyhold-cli app add”"));
+      return NULL;
+    }
+
+  app = kh_store_get_app (store, name);
+  if (app == NULL)
+    g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
+                 _("No app profile is named “%s”: see “keyhold-cli app list”"), name);
+
+  return app;
+}
+
+static void
+warn_if_test_endpoints (void)
+{
+  if (kh_origin_map_is_active ())
+    g_printerr ("keyhold-cli: warning: using test endpoints (KEYHOLD_ORIGIN_MAP is set)\n");
+}
+
+/* ---- app ---------------------------------------------------------------------------------- */
+
+static int
+cmd_app_add (int    argc,
+             char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("— add an app profile (secret on stdin)"));
+  g_autofree char *family_str = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *app_key = NULL;
+  g_autofree char *service_id = NULL;
+  g_autofree char *redirect_uri = NULL;
+  g_autofree char *auth_link = NULL;
+  g_autofree char *scopes = NULL;
+  g_autofree char *secret = NULL;
+  gboolean replace = FALSE;
+  g_autoptr(KhAppProfile) app = NULL;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(GError) error = NULL;
+  KhFamily family;
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "family", 0, 0, G_OPTION_ARG_STRING, &family_str, N_("shop or business"), "FAMILY" },
+    { "name", 0, 0, G_OPTION_ARG_STRING, &name, N_("A name for this app"), "NAME" },
+    { "app-key", 0, 0, G_OPTION_ARG_STRING, &app_key, N_("App Key (Shop) or App ID (Business)"), "KEY" },
+    { "service-id", 0, 0, G_OPTION_ARG_STRING, &service_id, N_("Service ID (Shop seller and partner links)"), "ID" },
+    { "redirect-uri", 0, 0, G_OPTION_ARG_STRING, &redirect_uri, N_("The Redirect URL registered for the app"), "URI" },
+    { "auth-link", 0, 0, G_OPTION_ARG_STRING, &auth_link, N_("An authorization link copied from Partner Center or the Business portal"), "URL" },
+    { "scopes", 0, 0, G_OPTION_ARG_STRING, &scopes, N_("Comma-separated scopes the app needs"), "SCOPES" },
+    { "replace", 0, 0, G_OPTION_ARG_NONE, &replace, N_("Replace an existing profile of that name"), NULL },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 1)
+    return usage_error (context, _("Unexpected argument"));
+  if (family_str == NULL || !kh_family_from_string (family_str, &family))
+    return usage_error (context, _("--family must be shop or business"));
+  if (name == NULL || app_key == NULL)
+    return usage_error (context, _("--name and --app-key are required"));
+
+  app = kh_app_profile_new (name, family, app_key);
+  if (service_id != NULL)
+    kh_app_profile_set_service_id (app, service_id);
+  if (redirect_uri != NULL)
+    kh_app_profile_set_redirect_uri (app, redirect_uri);
+  if (auth_link != NULL)
+    kh_app_profile_set_auth_link (app, auth_link);
+  if (scopes != NULL)
+    {
+      g_auto(GStrv) list = g_strsplit (scopes, ",", -1);
+      g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+      g_auto(GStrv) clean = NULL;
+
+      for (guint i = 0; list[i] != NULL; i++)
+        {
+          g_strstrip (list[i]);
+          if (*list[i] != '\0')
+            g_strv_builder_add (builder, list[i]);
+        }
+      clean = g_strv_builder_end (builder);
+      kh_app_profile_set_scopes (app, (const char * const *) clean);
+    }
+
+  /* Validate before asking for the secret: a typo should not cost the user a paste. */
+  if (!kh_app_profile_validate (app, &error))
+    return report_error (error);
+
+  secret = read_stdin_line (_("App secret: "), TRUE, &error);
+  if (secret == NULL)
+    return report_error (error);
+  g_strstrip (secret);
+  if (*secret == '\0')
+    {
+      g_set_error_literal (&error, KH_ERROR, KH_ERROR_INVALID_INPUT, _("The app secret is empty"));
+      return report_error (error);
+    }
+
+  store = open_store (&error);
+  if (store == NULL || !kh_store_save_app (store, app, secret, replace, &error))
+    {
+      memset (secret, 0, strlen (secret));
+      return report_error (error);
+    }
+  memset (secret, 0, strlen (secret));
+
+  g_print ("APP: %s\n", kh_app_profile_get_name (app));
+  return EXIT_OK;
+}
+
+static int
+cmd_app_list (int    argc,
+              char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("— list app profiles"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(GPtrArray) apps = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean json = FALSE;
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+
+  apps = kh_store_list_apps (store);
+
+  if (json)
+    {
+      g_autoptr(JsonArray) array = json_array_new ();
+      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_ARRAY);
+      g_autofree char *text = NULL;
+
+      for (guint i = 0; i < apps->len; i++)
+        json_array_add_element (array, kh_app_profile_to_json (g_ptr_array_index (apps, i)));
+      json_node_set_array (root, array);
+      text = kh_json_to_string (root, TRUE);
+      g_print ("%s\n", text);
+      return EXIT_OK;
+    }
+
+  for (guint i = 0; i < apps->len; i++)
+    {
+      KhAppProfile *app = g_ptr_array_index (apps, i);
+      const char *service_id = kh_app_profile_get_service_id (app);
+
+      g_print ("%s\t%s\t%s\t%s\t%s\n", kh_app_profile_get_name (app),
+               kh_family_to_string (kh_app_profile_get_family (app)),
+               kh_app_profile_get_app_key (app),
+               service_id != NULL ? service_id : "-",
+               kh_app_profile_get_redirect_uri (app));
+    }
+
+  return EXIT_OK;
+}
+
+static int
+cmd_app_remove (int    argc,
+                char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("NAME — remove an app profile and its secret"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(GError) error = NULL;
+  int exit_code = EXIT_OK;
+
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc != 2)
+    return usage_error (context, _("Name the app profile to remove"));
+
+  store = open_store (&error);
+  if (store == NULL || !kh_store_remove_app (store, argv[1], &error))
+    return report_error (error);
+
+  return EXIT_OK;
+}
+
+static const Command app_commands[] = {
+  { "add", "app add --family shop|business --name NAME --app-key KEY [--service-id ID] [--redirect-uri URI]",
+    N_("Add an app profile; the app secret is read from stdin"), cmd_app_add },
+  { "list", "app list [--json]", N_("List app profiles"), cmd_app_list },
+  { "remove", "app remove NAME", N_("Remove an app profile"), cmd_app_remove },
+};
+
+static int
+cmd_app (int    argc,
+         char **argv)
+{
+  if (argc >= 2)
+    for (guint i = 0; i < G_N_ELEMENTS (app_commands); i++)
+      if (g_str_equal (argv[1], app_commands[i].name))
+        return app_commands[i].run (argc - 1, argv + 1);
+
+  g_printerr ("keyhold-cli: %s\n", _("app needs a subcommand: add, list or remove"));
+  for (guint i = 0; i < G_N_ELEMENTS (app_commands); i++)
+    g_printerr ("  keyhold-cli %s\n", app_commands[i].synopsis);
+
+  return EXIT_USAGE;
+}
+
+/* ---- authorize / link / complete / quick-connect ------------------------------------------ */
+
+static void
+on_stage_changed (KhFlow     *flow,
+                  GParamSpec *pspec,
+                  gpointer    user_data)
+{
+  gboolean no_browser = GPOINTER_TO_INT (user_data);
+  KhFlowStage stage = kh_flow_get_stage (flow);
+
+  if (stage == KH_FLOW_STAGE_WAITING)
+    {
+      KhAuthRequest *request = kh_flow_get_request (flow);
+
+      if (no_browser)
+        {
+          /* The contract: one "URL: " line on stdout, flushed, while we wait. */
+          g_print ("URL: %s\n", kh_auth_request_get_url (request));
+          fflush (stdout);
+        }
+      else
+        g_printerr ("keyhold-cli: %s\n", _("Opening the browser; approve the authorization there"));
+    }
+  else if (stage != KH_FLOW_STAGE_DONE && stage != KH_FLOW_STAGE_FAILED &&
+           stage != KH_FLOW_STAGE_IDLE)
+    g_printerr ("keyhold-cli: %s…\n", kh_flow_stage_describe (stage));
+}
+
+static KhFlow *
+new_flow (KhStore *store)
+{
+  g_autoptr(KhTokenClient) client = kh_token_client_new ();
+
+  return kh_flow_new (store, client);
+}
+
+static int
+finish_grant (KhFlow   *flow,
+              KhGrant  *grant,
+              GError   *error)
+{
+  if (grant == NULL)
+    return report_error (error);
+
+  print_warnings (kh_flow_get_warnings (flow));
+  g_print ("GRANT: %s\n", kh_grant_get_id (grant));
+
+  return EXIT_OK;
+}
+
+static int
+cmd_authorize (int    argc,
+               char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("— authorize an account in the browser"));
+  g_autofree char *type_str = NULL;
+  g_autofree char *app_name = NULL;
+  g_autofree char *region_str = NULL;
+  g_autofree char *client_label = NULL;
+  g_autofree char *role = NULL;
+  gboolean no_browser = FALSE;
+  gboolean force_consent = FALSE;
+  int timeout = 600;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhAppProfile) app = NULL;
+  g_autoptr(KhFlow) flow = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  KhAccountType type;
+  KhRegion region;
+  KhFlowFlags flags = KH_FLOW_FLAGS_NONE;
+  Wait wait = { NULL, cancellable };
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "type", 0, 0, G_OPTION_ARG_STRING, &type_str, N_("Account type"), "TYPE" },
+    { "app", 0, 0, G_OPTION_ARG_STRING, &app_name, N_("App profile name"), "NAME" },
+    { "region", 0, 0, G_OPTION_ARG_STRING, &region_str, N_("us or row (Shop seller and partner)"), "REGION" },
+    { "client", 0, 0, G_OPTION_ARG_STRING, &client_label, N_("A label for the client"), "LABEL" },
+    { "role", 0, 0, G_OPTION_ARG_STRING, &role, N_("Creator Marketplace: account or creator"), "ROLE" },
+    { "no-browser", 0, 0, G_OPTION_ARG_NONE, &no_browser, N_("Print the URL instead of opening a browser"), NULL },
+    { "force-consent", 0, 0, G_OPTION_ARG_NONE, &force_consent, N_("Show the consent screen again (TikTok account)"), NULL },
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, N_("Seconds to wait for the browser (default 600)"), "SECONDS" },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 1)
+    return usage_error (context, _("Unexpected argument"));
+  if (!parse_type (type_str, &type, &error) || !parse_region (region_str, &region, &error))
+    return usage_error (context, error->message);
+  if (timeout < 0)
+    return usage_error (context, _("--timeout must be zero or more seconds"));
+
+  warn_if_test_endpoints ();
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+  app = find_app (store, app_name, &error);
+  if (app == NULL)
+    return report_error (error);
+
+  if (no_browser)
+    flags |= KH_FLOW_FLAGS_NO_BROWSER;
+  if (force_consent)
+    flags |= KH_FLOW_FLAGS_FORCE_CONSENT;
+
+  flow = new_flow (store);
+  g_signal_connect (flow, "notify::stage", G_CALLBACK (on_stage_changed),
+                    GINT_TO_POINTER (no_browser));
+  kh_flow_authorize_async (flow, type, role, app, region, client_label, flags, (guint) timeout,
+                           cancellable, wait_cb, &wait);
+  result = wait_for_result (&wait);
+  grant = kh_flow_authorize_finish (flow, result, &error);
+
+  return finish_grant (flow, grant, error);
+}
+
+static int
+cmd_link (int    argc,
+          char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("— create an authorization link for a client"));
+  g_autofree char *type_str = NULL;
+  g_autofree char *app_name = NULL;
+  g_autofree char *region_str = NULL;
+  g_autofree char *client_label = NULL;
+  g_autofree char *role = NULL;
+  g_autofree char *expires = NULL;
+  gboolean force_consent = FALSE;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhAppProfile) app = NULL;
+  g_autoptr(KhAuthRequest) request = NULL;
+  g_autoptr(GError) error = NULL;
+  KhAccountType type;
+  KhRegion region;
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "type", 0, 0, G_OPTION_ARG_STRING, &type_str, N_("Account type"), "TYPE" },
+    { "app", 0, 0, G_OPTION_ARG_STRING, &app_name, N_("App profile name"), "NAME" },
+    { "region", 0, 0, G_OPTION_ARG_STRING, &region_str, N_("us or row (Shop seller and partner)"), "REGION" },
+    { "client", 0, 0, G_OPTION_ARG_STRING, &client_label, N_("A label for the client"), "LABEL" },
+    { "role", 0, 0, G_OPTION_ARG_STRING, &role, N_("Creator Marketplace: account or creator"), "ROLE" },
+    { "force-consent", 0, 0, G_OPTION_ARG_NONE, &force_consent, N_("Show the consent screen again (TikTok account)"), NULL },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 1)
+    return usage_error (context, _("Unexpected argument"));
+  if (!parse_type (type_str, &type, &error) || !parse_region (region_str, &region, &error))
+    return usage_error (context, error->message);
+
+  warn_if_test_endpoints ();
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+  app = find_app (store, app_name, &error);
+  if (app == NULL)
+    return report_error (error);
+
+  request = kh_flow_create_link (store, type, role, app, region, client_label,
+                                 force_consent ? KH_FLOW_FLAGS_FORCE_CONSENT : KH_FLOW_FLAGS_NONE,
+                                 &error);
+  if (request == NULL)
+    return report_error (error);
+
+  expires = kh_iso8601_from_unix (kh_auth_request_get_expires_at (request));
+  g_print ("URL: %s\n", kh_auth_request_get_url (request));
+  g_printerr ("keyhold-cli: %s\n", _("Send this link to the account holder. When they have "
+                                     "approved, ask for the address their browser shows and "
+                                     "run “keyhold-cli complete URL”."));
+  g_printerr ("keyhold-cli: %s %s\n", _("The link expires at"), expires);
+
+  return EXIT_OK;
+}
+
+static int
+cmd_complete (int    argc,
+              char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("[URL | -] — complete a pending authorization from the redirected URL"));
+  gboolean no_state = FALSE;
+  g_autofree char *url = NULL;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhFlow) flow = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  Wait wait = { NULL, cancellable };
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "no-state", 0, 0, G_OPTION_ARG_NONE, &no_state,
+      N_("Accept a URL without state (a Seller Center App Store installation)"), NULL },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 2)
+    return usage_error (context, _("Give one URL, or - to read it from stdin"));
+
+  warn_if_test_endpoints ();
+
+  url = read_url_argument (argc, argv, &error);
+  if (url == NULL)
+    return report_error (error);
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+
+  flow = new_flow (store);
+  g_signal_connect (flow, "notify::stage", G_CALLBACK (on_stage_changed), GINT_TO_POINTER (TRUE));
+  kh_flow_complete_async (flow, url,
+                          no_state ? KH_FLOW_FLAGS_ALLOW_NO_STATE : KH_FLOW_FLAGS_NONE,
+                          cancellable, wait_cb, &wait);
+  result = wait_for_result (&wait);
+  grant = kh_flow_complete_finish (flow, result, &error);
+
+  return finish_grant (flow, grant, error);
+}
+
+static int
+cmd_quick_connect (int    argc,
+                   char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("[URL | -] — App Secret on stdin, then the redirected URL"));
+  g_autofree char *secret = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhFlow) flow = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  Wait wait = { NULL, cancellable };
+  int exit_code = EXIT_OK;
+
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 2)
+    return usage_error (context, _("Give one URL, or - to read it from stdin"));
+
+  warn_if_test_endpoints ();
+
+  secret = read_stdin_line (_("App secret: "), TRUE, &error);
+  if (secret == NULL)
+    return report_error (error);
+  url = read_url_argument (argc, argv, &error);
+  if (url == NULL)
+    {
+      memset (secret, 0, strlen (secret));
+      return report_error (error);
+    }
+
+  store = open_store (&error);
+  if (store == NULL)
+    {
+      memset (secret, 0, strlen (secret));
+      return report_error (error);
+    }
+
+  flow = new_flow (store);
+  g_signal_connect (flow, "notify::stage", G_CALLBACK (on_stage_changed), GINT_TO_POINTER (TRUE));
+  kh_flow_quick_connect_async (flow, secret, url, cancellable, wait_cb, &wait);
+  memset (secret, 0, strlen (secret));
+  result = wait_for_result (&wait);
+  grant = kh_flow_quick_connect_finish (flow, result, &error);
+
+  if (grant != NULL)
+    {
+      GPtrArray *shops = kh_grant_get_shops (grant);
+
+      for (guint i = 0; shops != NULL && i < shops->len; i++)
+        {
+          KhShop *shop = g_ptr_array_index (shops, i);
+
+          g_print ("SHOP: %s\t%s\t%s\t%s\n", shop->id, shop->name ? shop->name : "",
+                   shop->region ? shop->region : "", shop->cipher ? shop->cipher : "");
+        }
+    }
+
+  return finish_grant (flow, grant, error);
+}
+
+/* ---- list / shops / remove ---------------------------------------------------------------- */
+
+static char *
+format_expiry (gint64 when)
+{
+  if (when == 0)
+    return g_strdup (_("never"));
+
+  return kh_iso8601_from_unix (when);
+}
+
+static int
+cmd_list (int    argc,
+          char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("— list grants"));
+  g_autofree char *type_str = NULL;
+  g_autofree char *client = NULL;
+  gboolean json = FALSE;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(JsonArray) array = NULL;
+  g_autoptr(GError) error = NULL;
+  KhAccountType type = KH_N_ACCOUNT_TYPES;
+  gint64 now = kh_now ();
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { "type", 0, 0, G_OPTION_ARG_STRING, &type_str, N_("Only this account type"), "TYPE" },
+    { "client", 0, 0, G_OPTION_ARG_STRING, &client, N_("Only this client label"), "LABEL" },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 1)
+    return usage_error (context, _("Unexpected argument"));
+  if (type_str != NULL && !parse_type (type_str, &type, &error))
+    return usage_error (context, error->message);
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+
+  grants = kh_store_list_grants (store);
+  array = json_array_new ();
+
+  for (guint i = 0; i < grants->len; i++)
+    {
+      KhGrant *grant = g_ptr_array_index (grants, i);
+      const char *label = kh_grant_get_client_label (grant);
+
+      if (type != KH_N_ACCOUNT_TYPES && kh_grant_get_account_type (grant) != type)
+        continue;
+      if (client != NULL && g_strcmp0 (label, client) != 0)
+        continue;
+
+      if (json)
+        {
+          json_array_add_element (array, kh_grant_to_json (grant));
+        }
+      else
+        {
+          g_autofree char *access = format_expiry (kh_grant_get_access_expires_at (grant));
+          g_autofree char *refresh = format_expiry (kh_grant_get_refresh_expires_at (grant));
+          const char *region = kh_grant_get_region (grant);
+
+          g_print ("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", kh_grant_get_id (grant),
+                   kh_provider_get (kh_grant_get_account_type (grant))->id,
+                   kh_grant_get_display_name (grant), label != NULL ? label : "-",
+                   region != NULL ? region : "-",
+                   kh_grant_status_to_string (kh_grant_compute_status (grant, now)),
+                   access, refresh);
+        }
+    }
+
+  if (json)
+    {
+      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_ARRAY);
+      g_autofree char *text = NULL;
+
+      json_node_set_array (root, array);
+      text = kh_json_to_string (root, TRUE);
+      g_print ("%s\n", text);
+    }
+
+  return EXIT_OK;
+}
+
+static int
+cmd_shops (int    argc,
+           char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — the shops or advertisers a grant covers"));
+  gboolean json = FALSE;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *shops;
+  GPtrArray *advertisers;
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc != 2)
+    return usage_error (context, _("Name one grant (its id or display name)"));
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+  grant = kh_store_find_grant (store, argv[1], &error);
+  if (grant == NULL)
+    return report_error (error);
+
+  shops = kh_grant_get_shops (grant);
+  advertisers = kh_grant_get_advertisers (grant);
+
+  if (json)
+    {
+      g_autoptr(JsonNode) node = kh_grant_to_json (grant);
+      JsonObject *object = kh_json_node_object (node);
+      g_autoptr(JsonNode) out = json_node_new (JSON_NODE_OBJECT);
+      g_autoptr(JsonObject) result = json_object_new ();
+      g_autofree char *text = NULL;
+
+      json_object_set_string_member (result, "id", kh_grant_get_id (grant));
+      if (json_object_has_member (object, "shops"))
+        json_object_set_member (result, "shops",
+                                json_node_copy (json_object_get_member (object, "shops")));
+      if (json_object_has_member (object, "advertisers"))
+        json_object_set_member (result, "advertisers",
+                                json_node_copy (json_object_get_member (object, "advertisers")));
+      json_node_set_object (out, result);
+      text = kh_json_to_string (out, TRUE);
+      g_print ("%s\n", text);
+      return EXIT_OK;
+    }
+
+  for (guint i = 0; shops != NULL && i < shops->len; i++)
+    {
+      KhShop *shop = g_ptr_array_index (shops, i);
+
+      g_print ("%s\t%s\t%s\t%s\t%s\n", shop->id, shop->name ? shop->name : "",
+               shop->region ? shop->region : "", shop->cipher ? shop->cipher : "",
+               shop->code ? shop->code : "");
+    }
+
+  for (guint i = 0; advertisers != NULL && i < advertisers->len; i++)
+    {
+      KhAdvertiser *advertiser = g_ptr_array_index (advertisers, i);
+
+      g_print ("%s\t%s\n", advertiser->id, advertiser->name ? advertiser->name : "");
+    }
+
+  return EXIT_OK;
+}
+
+static int
+cmd_remove (int    argc,
+            char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — remove a grant and its tokens from this computer"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GError) error = NULL;
+  int exit_code = EXIT_OK;
+
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc != 2)
+    return usage_error (context, _("Name one grant (its id or display name)"));
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+  grant = kh_store_find_grant (store, argv[1], &error);
+  if (grant == NULL || !kh_store_remove_grant (store, kh_grant_get_id (grant), &error))
+    return report_error (error);
+
+  return EXIT_OK;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+static const Command commands[] = {
+  { "app", "app add|list|remove ...", N_("Manage app profiles (App Key / App ID and secret)"), cmd_app },
+  { "authorize", "authorize --type TYPE --app NAME [--region us|row] [--client LABEL] [--no-browser] [--timeout SECONDS]",
+    N_("Authorize an account in the browser and store the grant"), cmd_authorize },
+  { "link", "link --type TYPE --app NAME [--region us|row] [--client LABEL]",
+    N_("Create an authorization link for a client on another computer"), cmd_link },
+  { "complete", "complete [URL | -] [--no-state]",
+    N_("Complete a pending authorization from the redirected URL"), cmd_complete },
+  { "quick-connect", "quick-connect [URL | -]",
+    N_("App Secret on stdin plus a Shop redirect URL: exchange, shops, store"), cmd_quick_connect },
+  { "list", "list [--json] [--type TYPE] [--client LABEL]", N_("List grants"), cmd_list },
+  { "shops", "shops GRANT [--json]", N_("Show the shops or advertisers a grant covers"), cmd_shops },
+  { "remove", "remove GRANT", N_("Remove a grant from this computer"), cmd_remove },
+};
+
+static void
+print_usage (FILE *stream)
+{
+  g_autofree char *ids = kh_provider_list_ids ();
+
+  fprintf (stream, "%s\n\n", _("Usage: keyhold-cli COMMAND [OPTIONS...]"));
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (stream, "  %-16s %s\n", commands[i].name, _(commands[i].summary));
+  fprintf (stream, "\n%s %s\n", _("Account types:"), ids);
+  fprintf (stream, "%s\n", _("Exit codes: 0 ok, 1 error, 2 usage, 3 needs re-authorization, "
+                             "4 transient (network, rate limit) after retries."));
+  fprintf (stream, "%s\n", _("Run “keyhold-cli COMMAND --help” for a command’s options."));
+}
+
+int
+kh_cli_main (int    argc,
+             char **argv)
+{
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+  g_set_prgname ("keyhold-cli");
+
+  if (argc < 2)
+    {
+      print_usage (stderr);
+      return EXIT_USAGE;
+    }
+
+  if (g_str_equal (argv[1], "--help") || g_str_equal (argv[1], "-h") ||
+      g_str_equal (argv[1], "help"))
+    {
+      print_usage (stdout);
+      return EXIT_OK;
+    }
+
+  if (g_str_equal (argv[1], "--version"))
+    {
+      g_print ("keyhold-cli %s\n", PACKAGE_VERSION);
+      return EXIT_OK;
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (g_str_equal (argv[1], commands[i].name))
+      return commands[i].run (argc - 1, argv + 1);
+
+  g_printerr ("keyhold-cli: %s “%s”\n\n", _("Unknown command"), argv[1]);
+  print_usage (stderr);
+
+  return EXIT_USAGE;
+}

@@ -1,0 +1,920 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-cli.c: keyhold-cli end to end, as scripts use it: the real keyhold-sandbox and keyhold-cli
+ * binaries as separate processes, a real gnome-keyring, HTTP on loopback only. Each test gets its
+ * own sandbox, data dir, keyring store name and redirect port. */
+
+#include "config.h"
+
+#include <libsoup/soup.h>
+#include <string.h>
+
+#include "kh-json.h"
+#include "kh-test-util.h"
+
+#define SHOP_KEY        "clitestshop"
+#define SHOP_SECRET     "shop-secret-5f1c9e0a7b"
+#define SHOP_SERVICE_ID "7100000000000000001"
+#define BIZ_ID          "7100000000000000002"
+#define BIZ_SECRET      "biz-secret-0c9d8e7f6a"
+
+typedef struct
+{
+  GSubprocess *sandbox;
+  guint        sandbox_port;
+  char        *origin_map;
+  guint        redirect_port;
+  char        *redirect_uri;
+  char        *data_dir;
+  char        *store;
+  GString     *all_output;     /* everything every CLI run printed, for the leak check */
+} Fixture;
+
+static char *
+build_path (const char *relative)
+{
+  return g_build_filename (g_getenv ("KEYHOLD_TEST_BUILDDIR"), relative, NULL);
+}
+
+/* ---- the sandbox -------------------------------------------------------------------------- */
+
+static guint
+sandbox_request (Fixture     *fixture,
+                 const char  *method,
+                 const char  *path,
+                 const char  *json_body,
+                 char       **body_out)
+{
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u%s", fixture->sandbox_port, path);
+  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (json_body != NULL)
+    {
+      g_autoptr(GBytes) request = g_bytes_new (json_body, strlen (json_body));
+
+      soup_message_set_request_body_from_bytes (msg, "application/json", request);
+    }
+
+  body = soup_session_send_and_read (session, msg, NULL, &error);
+  g_assert_no_error (error);
+
+  if (body_out != NULL)
+    *body_out = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+
+  return soup_message_get_status (msg);
+}
+
+static void
+register_sandbox_apps (Fixture *fixture)
+{
+  g_autofree char *shop = NULL;
+  g_autofree char *biz = NULL;
+
+  shop = g_strdup_printf ("{\"family\":\"shop\",\"app_key\":\"" SHOP_KEY "\","
+                          "\"app_secret\":\"" SHOP_SECRET "\",\"service_id\":\"" SHOP_SERVICE_ID "\","
+                          "\"redirect_uri\":\"%s\",\"scopes\":[\"seller.authorization.info\","
+                          "\"creator.affiliate.info\",\"partner.tap.info\"]}",
+                          fixture->redirect_uri);
+  biz = g_strdup_printf ("{\"family\":\"business\",\"app_key\":\"" BIZ_ID "\","
+                         "\"app_secret\":\"" BIZ_SECRET "\",\"redirect_uri\":\"%s\"}",
+                         fixture->redirect_uri);
+
+  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/apps", shop, NULL), ==, 200);
+  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/apps", biz, NULL), ==, 200);
+}
+
+static void
+fixture_set_up (Fixture       *fixture,
+                gconstpointer  user_data)
+{
+  g_autofree char *sandbox_bin = build_path ("src/sandbox/keyhold-sandbox");
+  g_autofree char *port_str = NULL;
+  g_autoptr(GDataInputStream) lines = NULL;
+  g_autoptr(GError) error = NULL;
+  static guint counter;
+
+  fixture->sandbox_port = kh_test_free_port ();
+  port_str = g_strdup_printf ("%u", fixture->sandbox_port);
+  fixture->sandbox = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                                       sandbox_bin, "--port", port_str, NULL);
+  g_assert_no_error (error);
+
+  /* The sandbox prints its origin map once it listens. */
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fixture->sandbox));
+  for (;;)
+    {
+      g_autofree char *line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (line);
+      if (g_str_has_prefix (line, "KEYHOLD_ORIGIN_MAP="))
+        {
+          fixture->origin_map = g_strdup (line + strlen ("KEYHOLD_ORIGIN_MAP="));
+          break;
+        }
+    }
+
+  fixture->redirect_port = kh_test_free_port ();
+  fixture->redirect_uri = g_strdup_printf ("http://localhost:%u/callback", fixture->redirect_port);
+  fixture->data_dir = g_strdup_printf ("%s/cli-%u", kh_test_get_tmpdir (), counter);
+  fixture->store = g_strdup_printf ("%s-%u", g_getenv ("KEYHOLD_STORE"), counter++);
+  fixture->all_output = g_string_new (NULL);
+
+  register_sandbox_apps (fixture);
+}
+
+static gboolean
+output_contains_secret (Fixture *fixture)
+{
+  g_autofree char *ledger = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonArray *secrets;
+
+  g_assert_cmpuint (sandbox_request (fixture, "GET", "/_sandbox/ledger", NULL, &ledger), ==, 200);
+  node = kh_json_parse (ledger, strlen (ledger), &error);
+  g_assert_no_error (error);
+  secrets = kh_json_get_array (kh_json_node_object (node), "secrets");
+  g_assert_nonnull (secrets);
+
+  for (guint i = 0; i < json_array_get_length (secrets); i++)
+    {
+      JsonNode *element = json_array_get_element (secrets, i);
+      const char *secret;
+
+      if (!JSON_NODE_HOLDS_VALUE (element) ||
+          json_node_get_value_type (element) != G_TYPE_STRING)
+        continue;
+      secret = json_node_get_string (element);
+      /* `token` prints tokens on purpose; this test never calls it. */
+      if (strlen (secret) >= 8 && strstr (fixture->all_output->str, secret) != NULL)
+        {
+          g_test_message ("secret found in CLI output: %.4s...", secret);
+          return TRUE;
+        }
+    }
+
+  return FALSE;
+}
+
+static void
+fixture_tear_down (Fixture       *fixture,
+                   gconstpointer  user_data)
+{
+  /* Whatever the test did, no CLI output may carry a token, code, state or app secret. */
+  g_assert_false (output_contains_secret (fixture));
+  g_assert_null (strstr (fixture->all_output->str, SHOP_SECRET));
+  g_assert_null (strstr (fixture->all_output->str, BIZ_SECRET));
+
+  g_subprocess_force_exit (fixture->sandbox);
+  g_subprocess_wait (fixture->sandbox, NULL, NULL);
+  g_clear_object (&fixture->sandbox);
+  g_free (fixture->origin_map);
+  g_free (fixture->redirect_uri);
+  g_free (fixture->data_dir);
+  g_free (fixture->store);
+  g_string_free (fixture->all_output, TRUE);
+}
+
+/* ---- running keyhold-cli -------------------------------------------------------------- */
+
+static GSubprocessLauncher *
+cli_launcher (Fixture        *fixture,
+              GSubprocessFlags flags)
+{
+  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
+
+  g_subprocess_launcher_setenv (launcher, "KEYHOLD_ORIGIN_MAP", fixture->origin_map, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYHOLD_DATA_DIR", fixture->data_dir, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYHOLD_STORE", fixture->store, TRUE);
+  g_subprocess_launcher_setenv (launcher, "LC_ALL", "C.UTF-8", TRUE);
+  /* Warnings in the CLI would abort it under the test environment, as they should. */
+  g_subprocess_launcher_setenv (launcher, "G_DEBUG", "fatal-warnings", TRUE);
+
+  return launcher;
+}
+
+/* Runs keyhold-cli ARGS with stdin_text on stdin; returns the exit status. */
+static int
+run_cli_argv (Fixture     *fixture,
+              const char  *stdin_text,
+              char       **stdout_out,
+              char       **stderr_out,
+              const char * const *args)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_ptr_array_add (argv, build_path ("src/cli/keyhold-cli"));
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+
+  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                    G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                    G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, stdin_text != NULL ? stdin_text : "", NULL,
+                                 &out, &err, &error);
+  g_assert_no_error (error);
+
+  g_string_append (fixture->all_output, out);
+  g_string_append (fixture->all_output, err);
+  g_test_message ("keyhold-cli %s -> %d\nstdout: %s\nstderr: %s", args[0],
+                  g_subprocess_get_exit_status (process), out, err);
+
+  if (stdout_out != NULL)
+    *stdout_out = g_steal_pointer (&out);
+  if (stderr_out != NULL)
+    *stderr_out = g_steal_pointer (&err);
+
+  return g_subprocess_get_exit_status (process);
+}
+
+#define run_cli(fixture, stdin_text, out, err, ...) \
+  run_cli_argv ((fixture), (stdin_text), (out), (err), (const char * const []) { __VA_ARGS__, NULL })
+
+static char *
+line_value (const char *output,
+            const char *prefix)
+{
+  g_auto(GStrv) lines = g_strsplit (output != NULL ? output : "", "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], prefix))
+      return g_strdup (lines[i] + strlen (prefix));
+
+  return NULL;
+}
+
+static void
+add_apps (Fixture *fixture)
+{
+  g_assert_cmpint (run_cli (fixture, SHOP_SECRET "\n", NULL, NULL,
+                            "app", "add", "--family", "shop", "--name", "Shop App",
+                            "--app-key", SHOP_KEY, "--service-id", SHOP_SERVICE_ID,
+                            "--redirect-uri", fixture->redirect_uri,
+                            "--scopes", "creator.affiliate.info"), ==, 0);
+  g_assert_cmpint (run_cli (fixture, BIZ_SECRET "\n", NULL, NULL,
+                            "app", "add", "--family", "business", "--name", "Biz App",
+                            "--app-key", BIZ_ID, "--redirect-uri", fixture->redirect_uri), ==, 0);
+}
+
+/* Starts `authorize --no-browser`, plays the browser (GET the URL with auto=approve|deny,
+ * following the redirect to the CLI's listener), and returns the exit status. */
+static int
+authorize_with_browser (Fixture     *fixture,
+                        const char  *decision,
+                        char       **stdout_out,
+                        char       **stderr_out,
+                        const char * const *extra_args)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GDataInputStream) lines = NULL;
+  g_autoptr(GString) out = g_string_new (NULL);
+  g_autofree char *url = NULL;
+  g_autofree char *approve_url = NULL;
+  g_autofree char *page = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+  char *line;
+
+  g_ptr_array_add (argv, build_path ("src/cli/keyhold-cli"));
+  g_ptr_array_add (argv, g_strdup ("authorize"));
+  for (guint i = 0; extra_args[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (extra_args[i]));
+  g_ptr_array_add (argv, g_strdup ("--no-browser"));
+  g_ptr_array_add (argv, g_strdup ("--timeout"));
+  g_ptr_array_add (argv, g_strdup ("60"));
+  g_ptr_array_add (argv, NULL);
+
+  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
+  while ((line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error)) != NULL)
+    {
+      g_string_append_printf (out, "%s\n", line);
+      if (g_str_has_prefix (line, "URL: "))
+        {
+          url = g_strdup (line + strlen ("URL: "));
+          g_free (line);
+          break;
+        }
+      g_free (line);
+    }
+  g_assert_no_error (error);
+
+  if (url != NULL)
+    {
+      g_assert_true (g_str_has_prefix (url, "http://127.0.0.1:"));
+      approve_url = g_strdup_printf ("%s&auto=%s", url, decision);
+      kh_test_http_get (approve_url, TRUE, &page, NULL);
+      /* The listener's page tells the user to go back to Keyhold. */
+      g_assert_nonnull (strstr (page, "Keyhold"));
+    }
+
+  while ((line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error)) != NULL)
+    {
+      g_string_append_printf (out, "%s\n", line);
+      g_free (line);
+    }
+  g_assert_no_error (error);
+
+  {
+    g_autoptr(GDataInputStream) err_stream =
+      g_data_input_stream_new (g_subprocess_get_stderr_pipe (process));
+    gsize length;
+
+    err = g_data_input_stream_read_upto (err_stream, "", 1, &length, NULL, &error);
+    g_assert_no_error (error);
+  }
+
+  g_subprocess_wait (process, NULL, &error);
+  g_assert_no_error (error);
+
+  g_string_append (fixture->all_output, out->str);
+  if (err != NULL)
+    g_string_append (fixture->all_output, err);
+  g_test_message ("authorize -> %d\nstdout: %s\nstderr: %s",
+                  g_subprocess_get_exit_status (process), out->str, err);
+
+  if (stdout_out != NULL)
+    *stdout_out = g_strdup (out->str);
+  if (stderr_out != NULL)
+    *stderr_out = g_steal_pointer (&err);
+
+  return g_subprocess_get_exit_status (process);
+}
+
+static JsonArray *
+list_json (Fixture   *fixture,
+           JsonNode **node_out)
+{
+  g_autofree char *out = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonNode *node;
+
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "list", "--json"), ==, 0);
+  node = kh_json_parse (out, strlen (out), &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
+  *node_out = node;
+
+  return json_node_get_array (node);
+}
+
+static JsonObject *
+find_grant (JsonArray  *grants,
+            const char *id)
+{
+  for (guint i = 0; i < json_array_get_length (grants); i++)
+    {
+      JsonObject *grant = kh_json_node_object (json_array_get_element (grants, i));
+
+      if (g_strcmp0 (kh_json_get_string (grant, "id"), id) == 0)
+        return grant;
+    }
+
+  return NULL;
+}
+
+/* ---- the six types through the browser and the loopback listener ------------------------ */
+
+typedef struct
+{
+  const char *type;
+  const char *app;
+  const char *role;
+} TypeCase;
+
+static const TypeCase type_cases[] = {
+  { "seller", "Shop App", NULL },
+  { "creator", "Shop App", NULL },
+  { "partner", "Shop App", NULL },
+  { "advertiser", "Biz App", NULL },
+  { "tiktok-account", "Biz App", NULL },
+  { "creator-marketplace", "Biz App", "account" },
+  { "creator-marketplace", "Biz App", "creator" },
+};
+
+static void
+test_cli_authorize_type (Fixture       *fixture,
+                         gconstpointer  user_data)
+{
+  const TypeCase *tc = user_data;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *grant_id = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  JsonArray *grants;
+  JsonObject *grant;
+  const char *args_with_role[] = { "--type", tc->type, "--app", tc->app, "--client", "Acme",
+                                   "--role", tc->role, NULL };
+  const char *args[] = { "--type", tc->type, "--app", tc->app, "--client", "Acme", NULL };
+
+  add_apps (fixture);
+  g_assert_cmpint (authorize_with_browser (fixture, "approve", &out, &err,
+                                           tc->role != NULL ? args_with_role : args), ==, 0);
+  grant_id = line_value (out, "GRANT: ");
+  g_assert_nonnull (grant_id);
+
+  grants = list_json (fixture, &node);
+  g_assert_cmpuint (json_array_get_length (grants), ==, 1);
+  grant = find_grant (grants, grant_id);
+  g_assert_nonnull (grant);
+  g_assert_cmpstr (kh_json_get_string (grant, "type"), ==, tc->type);
+  g_assert_cmpstr (kh_json_get_string (grant, "client"), ==, "Acme");
+  g_assert_cmpstr (kh_json_get_string (grant, "status"), ==, "active");
+  g_assert_nonnull (kh_json_get_string (grant, "display_name"));
+
+  if (g_str_equal (tc->type, "seller"))
+    {
+      JsonArray *shops = kh_json_get_array (grant, "shops");
+      g_autofree char *shops_out = NULL;
+
+      g_assert_nonnull (shops);
+      g_assert_cmpuint (json_array_get_length (shops), >, 0);
+      g_assert_nonnull (kh_json_get_string (kh_json_node_object (json_array_get_element (shops, 0)),
+                                            "cipher"));
+      g_assert_cmpint (run_cli (fixture, NULL, &shops_out, NULL, "shops", grant_id), ==, 0);
+      g_assert_cmpstr (shops_out, !=, "");
+    }
+  else if (g_str_equal (tc->type, "advertiser"))
+    {
+      JsonArray *advertisers = kh_json_get_array (grant, "advertisers");
+
+      g_assert_nonnull (advertisers);
+      g_assert_cmpuint (json_array_get_length (advertisers), >, 0);
+    }
+
+  /* Times are ISO 8601 UTC, or null for "never". */
+  if (g_str_equal (tc->type, "advertiser") ||
+      (tc->role != NULL && g_str_equal (tc->role, "account")))
+    g_assert_true (json_node_is_null (json_object_get_member (grant, "access_expires_at")));
+  else
+    g_assert_true (g_str_has_suffix (kh_json_get_string (grant, "access_expires_at"), "Z"));
+}
+
+static void
+test_cli_deny (Fixture       *fixture,
+               gconstpointer  user_data)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  const char *args[] = { "--type", "seller", "--app", "Shop App", NULL };
+
+  add_apps (fixture);
+  g_assert_cmpint (authorize_with_browser (fixture, "deny", &out, &err, args), ==, 1);
+  g_assert_null (line_value (out, "GRANT: "));
+  g_assert_nonnull (strstr (err, "declined"));
+  g_assert_cmpuint (json_array_get_length (list_json (fixture, &node)), ==, 0);
+}
+
+/* ---- paste-back ----------------------------------------------------------------------------- */
+
+/* Plays the client's browser for a link: approve on the consent page and return the URL the
+ * browser would land on (the Location of the sandbox's redirect), without following it. */
+static char *
+client_approves (Fixture    *fixture,
+                 const char *url)
+{
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autofree char *approve = g_strdup_printf ("%s&auto=approve", url);
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", approve);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *location;
+
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+  body = soup_session_send_and_read (session, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (SOUP_STATUS_IS_REDIRECTION (soup_message_get_status (msg)));
+  location = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Location");
+  g_assert_nonnull (location);
+  g_assert_true (g_str_has_prefix (location, fixture->redirect_uri));
+
+  return g_strdup (location);
+}
+
+static char *
+create_link (Fixture    *fixture,
+             const char *type,
+             const char *app)
+{
+  g_autofree char *out = NULL;
+  char *url;
+
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL,
+                            "link", "--type", type, "--app", app, "--client", "Remote"), ==, 0);
+  url = line_value (out, "URL: ");
+  g_assert_nonnull (url);
+
+  return url;
+}
+
+static void
+test_cli_link_complete (Fixture       *fixture,
+                        gconstpointer  user_data)
+{
+  const TypeCase *tc = user_data;
+  g_autofree char *url = NULL;
+  g_autofree char *redirected = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *grant_id = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *grant;
+
+  add_apps (fixture);
+  url = create_link (fixture, tc->type, tc->app);
+  redirected = client_approves (fixture, url);
+
+  /* A new process completes it, as after a restart; the URL arrives by chat, with noise. */
+  {
+    g_autofree char *pasted = g_strdup_printf ("  <%s>.\n", redirected);
+
+    g_assert_cmpint (run_cli (fixture, pasted, &out, NULL, "complete", "-"), ==, 0);
+  }
+  grant_id = line_value (out, "GRANT: ");
+  g_assert_nonnull (grant_id);
+
+  grant = find_grant (list_json (fixture, &node), grant_id);
+  g_assert_nonnull (grant);
+  g_assert_cmpstr (kh_json_get_string (grant, "type"), ==, tc->type);
+  g_assert_cmpstr (kh_json_get_string (grant, "client"), ==, "Remote");
+}
+
+static void
+test_cli_state_replay (Fixture       *fixture,
+                       gconstpointer  user_data)
+{
+  g_autofree char *url = NULL;
+  g_autofree char *redirected = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(JsonNode) node = NULL;
+
+  add_apps (fixture);
+  url = create_link (fixture, "seller", "Shop App");
+  redirected = client_approves (fixture, url);
+
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "complete", redirected), ==, 0);
+  /* The state is single-use: the same URL again matches no pending authorization. */
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "complete", redirected), ==, 1);
+  g_assert_nonnull (strstr (err, "does not belong to any pending authorization"));
+  g_assert_cmpuint (json_array_get_length (list_json (fixture, &node)), ==, 1);
+}
+
+static void
+test_cli_expired_request (Fixture       *fixture,
+                          gconstpointer  user_data)
+{
+  g_autofree char *url = NULL;
+  g_autofree char *redirected = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
+
+  add_apps (fixture);
+  url = create_link (fixture, "seller", "Shop App");
+  redirected = client_approves (fixture, url);
+
+  /* 31 minutes later by Keyhold's clock, the Shop request (and its code) is dead. */
+  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_setenv (launcher, "KEYHOLD_CLOCK_OFFSET", "1860", TRUE);
+  process = g_subprocess_launcher_spawn (launcher, &error, cli, "complete", redirected, NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, NULL, &err, &error);
+  g_assert_no_error (error);
+  g_string_append (fixture->all_output, err);
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 1);
+  g_assert_nonnull (strstr (err, "expired"));
+  g_assert_cmpuint (json_array_get_length (list_json (fixture, &node)), ==, 0);
+}
+
+static void
+test_cli_two_apps_concurrent (Fixture       *fixture,
+                              gconstpointer  user_data)
+{
+  g_autofree char *shop_url = NULL;
+  g_autofree char *biz_url = NULL;
+  g_autofree char *shop_redirect = NULL;
+  g_autofree char *biz_redirect = NULL;
+  g_autofree char *forged = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *grant_id = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *grant;
+  char *state;
+
+  add_apps (fixture);
+  shop_url = create_link (fixture, "seller", "Shop App");
+  biz_url = create_link (fixture, "advertiser", "Biz App");
+  shop_redirect = client_approves (fixture, shop_url);
+  biz_redirect = client_approves (fixture, biz_url);
+
+  /* The advertiser's code with a state that belongs to nobody: refused, nothing stored. */
+  forged = g_strdup (biz_redirect);
+  state = strstr (forged, "state=");
+  g_assert_nonnull (state);
+  state[strlen ("state=")] = state[strlen ("state=")] == 'A' ? 'B' : 'A';
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "complete", forged), ==, 1);
+  g_assert_nonnull (strstr (err, "does not belong"));
+
+  /* Each state completes its own request, in any order. */
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "complete", biz_redirect), ==, 0);
+  grant_id = line_value (out, "GRANT: ");
+  grant = find_grant (list_json (fixture, &node), grant_id);
+  g_assert_cmpstr (kh_json_get_string (grant, "app"), ==, "Biz App");
+  g_assert_cmpstr (kh_json_get_string (grant, "type"), ==, "advertiser");
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "complete", shop_redirect), ==, 0);
+}
+
+static void
+test_cli_no_state_needs_confirmation (Fixture       *fixture,
+                                      gconstpointer  user_data)
+{
+  g_autofree char *consent = NULL;
+  g_autofree char *redirected = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *out = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *grant;
+
+  add_apps (fixture);
+  /* An App Store installation: the seller link without state. */
+  consent = g_strdup_printf ("http://127.0.0.1:%u/_host/services.tiktokshop.com/open/authorize"
+                             "?service_id=" SHOP_SERVICE_ID, fixture->sandbox_port);
+  redirected = client_approves (fixture, consent);
+  g_assert_null (strstr (redirected, "state="));
+
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "complete", redirected), ==, 1);
+  g_assert_nonnull (strstr (err, "no state"));
+  g_assert_cmpuint (json_array_get_length (list_json (fixture, &node)), ==, 0);
+  g_clear_pointer (&node, json_node_unref);
+
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "complete", "--no-state", redirected), ==, 0);
+  grant = find_grant (list_json (fixture, &node), line_value (out, "GRANT: "));
+  g_assert_nonnull (grant);
+  g_assert_true (json_object_get_boolean_member (grant, "without_state"));
+}
+
+/* ---- Quick Connect -------------------------------------------------------------------------- */
+
+static void
+test_cli_quick_connect (Fixture       *fixture,
+                        gconstpointer  user_data)
+{
+  g_autofree char *consent = NULL;
+  g_autofree char *redirected = NULL;
+  g_autofree char *input = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *apps = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *grant;
+
+  /* No app profile at all: the secret and the redirected URL are everything. */
+  consent = g_strdup_printf ("http://127.0.0.1:%u/_host/services.tiktokshop.com/open/authorize"
+                             "?service_id=" SHOP_SERVICE_ID, fixture->sandbox_port);
+  redirected = client_approves (fixture, consent);
+  g_assert_nonnull (strstr (redirected, "app_key=" SHOP_KEY));
+
+  /* A wrong secret fails and stores nothing, not even the app profile. */
+  input = g_strdup_printf ("not-the-secret\n%s\n", redirected);
+  g_assert_cmpint (run_cli (fixture, input, NULL, &err, "quick-connect", "-"), !=, 0);
+  g_assert_cmpint (run_cli (fixture, NULL, &apps, NULL, "app", "list"), ==, 0);
+  g_assert_cmpstr (apps, ==, "");
+  g_clear_pointer (&input, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* Take a fresh code, as a user would after a failure. */
+  g_clear_pointer (&redirected, g_free);
+  redirected = client_approves (fixture, consent);
+  input = g_strdup_printf (SHOP_SECRET "\n%s\n", redirected);
+  g_assert_cmpint (run_cli (fixture, input, &out, NULL, "quick-connect", "-"), ==, 0);
+  g_assert_nonnull (line_value (out, "SHOP: "));
+  grant = find_grant (list_json (fixture, &node), line_value (out, "GRANT: "));
+  g_assert_nonnull (grant);
+  g_assert_cmpstr (kh_json_get_string (grant, "type"), ==, "seller");
+  g_assert_true (json_object_get_boolean_member (grant, "without_state"));
+
+  /* The app profile now exists... */
+  g_clear_pointer (&apps, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &apps, NULL, "app", "list"), ==, 0);
+  g_assert_nonnull (strstr (apps, SHOP_KEY));
+
+  /* ...and the code was single-use: the same URL again is refused by TikTok. */
+  g_assert_cmpint (run_cli (fixture, input, NULL, &err, "quick-connect", "-"), ==, 1);
+  g_assert_true (g_str_has_prefix (err, "keyhold-cli: 36004004: "));
+}
+
+/* ---- errors and usage ------------------------------------------------------------------------ */
+
+static void
+test_cli_usage (Fixture       *fixture,
+                gconstpointer  user_data)
+{
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "frobnicate"), ==, 2);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "authorize", "--type", "nope",
+                            "--app", "x"), ==, 2);
+  g_assert_nonnull (strstr (err, "nope"));
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "authorize", "--bogus"), ==, 2);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "app"), ==, 2);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "--help"), ==, 0);
+  g_clear_pointer (&err, g_free);
+
+  /* A bad app profile is refused before the secret is read, and nothing is stored. */
+  g_assert_cmpint (run_cli (fixture, "secret\n", NULL, &err, "app", "add", "--family", "shop",
+                            "--name", "Bad", "--app-key", "has space"), ==, 1);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (fixture, "", NULL, &err, "app", "add", "--family", "shop",
+                            "--name", "NoSecret", "--app-key", "abc"), ==, 1);
+  g_assert_nonnull (strstr (err, "secret"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "authorize", "--type", "seller",
+                            "--app", "Missing", "--no-browser"), ==, 1);
+  g_assert_nonnull (strstr (err, "Missing"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (fixture, "not a url\n", NULL, &err, "complete", "-"), ==, 1);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "remove", "nonexistent"), ==, 1);
+}
+
+static void
+test_cli_port_in_use (Fixture       *fixture,
+                      gconstpointer  user_data)
+{
+  g_autoptr(GSocketListener) squatter = g_socket_listener_new ();
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *expected = NULL;
+
+  add_apps (fixture);
+  address = g_inet_socket_address_new (loopback, fixture->redirect_port);
+  g_socket_listener_add_address (squatter, address, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                 NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "authorize", "--type", "seller",
+                            "--app", "Shop App", "--no-browser"), ==, 1);
+  expected = g_strdup_printf ("port %u is in use by another program", fixture->redirect_port);
+  g_assert_nonnull (strstr (err, expected));
+}
+
+/* ---- a real browser ------------------------------------------------------------------------- */
+
+/* Makes headless Chromium the default URL handler for the CLI, through a test mimeapps.list,
+ * and sets up the sandbox's consent pages to approve by themselves (a headless browser cannot
+ * click). The CLI then opens the browser like on any desktop. */
+static GSubprocessLauncher *
+browser_launcher (Fixture    *fixture,
+                  const char *chromium)
+{
+  g_autofree char *root = g_strdup_printf ("%s/browser-%u", kh_test_get_tmpdir (),
+                                           fixture->redirect_port);
+  g_autofree char *config = g_build_filename (root, "config", NULL);
+  g_autofree char *apps = g_build_filename (root, "data", "applications", NULL);
+  g_autofree char *data = g_build_filename (root, "data", NULL);
+  g_autofree char *profile = g_build_filename (root, "profile", NULL);
+  g_autofree char *mimeapps = g_build_filename (config, "mimeapps.list", NULL);
+  g_autofree char *desktop = g_build_filename (apps, "kh-test-browser.desktop", NULL);
+  g_autofree char *desktop_text = NULL;
+  g_autofree char *data_dirs = NULL;
+  g_autoptr(GError) error = NULL;
+  GSubprocessLauncher *launcher;
+
+  g_assert_cmpint (g_mkdir_with_parents (config, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (apps, 0700), ==, 0);
+  g_file_set_contents (mimeapps,
+                       "[Default Applications]\n"
+                       "x-scheme-handler/http=kh-test-browser.desktop\n"
+                       "x-scheme-handler/https=kh-test-browser.desktop\n", -1, &error);
+  g_assert_no_error (error);
+  desktop_text = g_strdup_printf ("[Desktop Entry]\nType=Application\nName=Test Browser\n"
+                                  "NoDisplay=true\n"
+                                  "MimeType=x-scheme-handler/http;x-scheme-handler/https;\n"
+                                  "Exec=%s --headless --no-sandbox --disable-gpu --disable-quic "
+                                  "--no-first-run --disable-background-networking "
+                                  "--disable-component-update --disable-sync "
+                                  "--user-data-dir=%s --dump-dom %%u\n",
+                                  chromium, profile);
+  g_file_set_contents (desktop, desktop_text, -1, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/config",
+                                     "{\"auto_consent\":\"approve\"}", NULL), ==, 200);
+
+  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  data_dirs = g_strdup_printf ("%s:/usr/local/share:/usr/share", data);
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_DATA_DIRS", data_dirs, TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "BROWSER");
+
+  return launcher;
+}
+
+static void
+test_cli_browser (Fixture       *fixture,
+                  gconstpointer  user_data)
+{
+  const TypeCase *tc = user_data;
+  g_autofree char *chromium = g_find_program_in_path ("chromium");
+  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *grant_id = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *grant;
+
+  if (chromium == NULL)
+    {
+      g_test_skip ("chromium is not installed");
+      return;
+    }
+
+  add_apps (fixture);
+  launcher = browser_launcher (fixture, chromium);
+  process = g_subprocess_launcher_spawn (launcher, &error, cli, "authorize", "--type", tc->type,
+                                         "--app", tc->app, "--timeout", "120", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_string_append (fixture->all_output, out);
+  g_string_append (fixture->all_output, err);
+  g_test_message ("authorize (browser) -> %d\nstdout: %s\nstderr: %s",
+                  g_subprocess_get_exit_status (process), out, err);
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+
+  grant_id = line_value (out, "GRANT: ");
+  g_assert_nonnull (grant_id);
+  grant = find_grant (list_json (fixture, &node), grant_id);
+  g_assert_nonnull (grant);
+  g_assert_cmpstr (kh_json_get_string (grant, "type"), ==, tc->type);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  kh_test_init (&argc, &argv);
+
+  for (guint i = 0; i < G_N_ELEMENTS (type_cases); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("/keyhold/cli/authorize/%s%s%s", type_cases[i].type,
+                                               type_cases[i].role ? "-" : "",
+                                               type_cases[i].role ? type_cases[i].role : "");
+      g_test_add (name, Fixture, &type_cases[i], fixture_set_up, test_cli_authorize_type,
+                  fixture_tear_down);
+    }
+  for (guint i = 0; i < 6; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("/keyhold/cli/link-complete/%s", type_cases[i].type);
+
+      g_test_add (name, Fixture, &type_cases[i], fixture_set_up, test_cli_link_complete,
+                  fixture_tear_down);
+    }
+  g_test_add ("/keyhold/cli/deny", Fixture, NULL, fixture_set_up, test_cli_deny, fixture_tear_down);
+  g_test_add ("/keyhold/cli/state-replay", Fixture, NULL, fixture_set_up, test_cli_state_replay,
+              fixture_tear_down);
+  g_test_add ("/keyhold/cli/expired-request", Fixture, NULL, fixture_set_up,
+              test_cli_expired_request, fixture_tear_down);
+  g_test_add ("/keyhold/cli/two-apps-concurrent", Fixture, NULL, fixture_set_up,
+              test_cli_two_apps_concurrent, fixture_tear_down);
+  g_test_add ("/keyhold/cli/no-state-needs-confirmation", Fixture, NULL, fixture_set_up,
+              test_cli_no_state_needs_confirmation, fixture_tear_down);
+  g_test_add ("/keyhold/cli/quick-connect", Fixture, NULL, fixture_set_up, test_cli_quick_connect,
+              fixture_tear_down);
+  g_test_add ("/keyhold/cli/usage", Fixture, NULL, fixture_set_up, test_cli_usage,
+              fixture_tear_down);
+  g_test_add ("/keyhold/cli/browser/seller", Fixture, &type_cases[0], fixture_set_up,
+              test_cli_browser, fixture_tear_down);
+  g_test_add ("/keyhold/cli/browser/tiktok-account", Fixture, &type_cases[4], fixture_set_up,
+              test_cli_browser, fixture_tear_down);
+  g_test_add ("/keyhold/cli/port-in-use", Fixture, NULL, fixture_set_up, test_cli_port_in_use,
+              fixture_tear_down);
+
+  return g_test_run ();
+}
