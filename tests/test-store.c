@@ -1054,9 +1054,33 @@ test_isolation (Fixture       *fixture,
   g_assert_finalize_object (g_steal_pointer (&other));
   clear_keyring_store (other_name);
 
-  /* Store names are directory names: no path tricks. */
+  /* Any printable name works, and its folder stays inside the data dir. */
   {
-    const char *bad[] = { "../x", "a/b", ".hidden", "sp ace" };
+    const char *odd[] = { "../x", "a/b", ".hidden", "sp ace", "..", "/abs/path" };
+    g_autofree char *long_name = g_strnfill (300, '/');
+
+    for (guint i = 0; i < G_N_ELEMENTS (odd) + 1; i++)
+      {
+        const char *store_name = i < G_N_ELEMENTS (odd) ? odd[i] : long_name;
+        g_autoptr(KhStore) odd_store = kh_store_new (fixture->data_dir, store_name, &error);
+        g_autofree char *dir = NULL;
+        g_autofree char *parent = NULL;
+        g_autofree char *base = NULL;
+
+        g_assert_no_error (error);
+        g_assert_cmpstr (kh_store_get_name (odd_store), ==, store_name);
+        dir = g_path_get_dirname (kh_store_get_index_path (odd_store));
+        parent = g_path_get_dirname (dir);
+        base = g_path_get_basename (dir);
+        g_assert_cmpstr (parent, ==, fixture->data_dir);
+        g_assert_cmpint (base[0], !=, '.');
+        g_assert_cmpuint (strlen (base), <=, 120);
+      }
+  }
+
+  /* Control characters are refused. */
+  {
+    const char *bad[] = { "", "a\nb", "tab\there" };
 
     for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
       {
