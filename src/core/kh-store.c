@@ -1228,8 +1228,8 @@ mutate (KhStore    *self,
   next = index_copy (current);
   if (!func (self, next, user_data, error))
     {
-      /* A rebuilt index is still worth keeping even though the change failed. */
-      if (needs_write && write_index (self, current, &stamp, NULL))
+      /* What was read (or rebuilt) is still the truth even though the change failed. */
+      if (!needs_write || write_index (self, current, &stamp, NULL))
         publish (self, current, &stamp);
       return FALSE;
     }
