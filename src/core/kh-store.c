@@ -1358,11 +1358,17 @@ initial_load (KhStore *self,
         if (fd < 0)
           return FALSE;
         /* Another process may have written the index while we searched. */
-        again = read_index (self, &index, &stamp, NULL);
+        g_clear_error (&read_error);
+        again = read_index (self, &index, &stamp, &read_error);
         if (again == READ_OK)
           {
             publish (self, index, &stamp);
             return TRUE;
+          }
+        if (again == READ_FAILED)
+          {
+            g_propagate_error (error, g_steal_pointer (&read_error));
+            return FALSE;
           }
         if (again == READ_CORRUPT && !move_aside (self, error))
           return FALSE;
