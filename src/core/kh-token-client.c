@@ -11,14 +11,13 @@
 
 #include "kh-token-client.h"
 
-#include <libsoup/soup.h>
-
 #include "kh-error.h"
 #include "kh-json.h"
 #include "kh-origin-map.h"
 #include "kh-sign.h"
 #include "kh-util.h"
 
+#include <libsoup/soup.h>
 #include <string.h>
 
 #define SHOP_AUTH_ORIGIN    "https://auth.tiktok-shops.com"
