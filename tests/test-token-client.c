@@ -332,6 +332,17 @@ test_parse_enrichment (void)
   username = kh_parse_account_name (username_json, strlen (username_json), &error);
   g_assert_no_error (error);
   g_assert_cmpstr (username, ==, "kat");
+
+  /* Names are shown in terminals and lists: control characters never survive. */
+  {
+    const char *hostile = "{\"code\":0,\"data\":{\"display_name\":\"Kat\\u001b[2J\\nrm -rf\"}}";
+    g_autofree char *clean = kh_parse_account_name (hostile, strlen (hostile), &error);
+
+    g_assert_no_error (error);
+    g_assert_null (strchr (clean, '\033'));
+    g_assert_null (strchr (clean, '\n'));
+    g_assert_true (g_str_has_prefix (clean, "Kat"));
+  }
 }
 
 /* Inputs that are not what TikTok sends: every one is KH_ERROR_BAD_RESPONSE, none crashes. */
@@ -357,6 +368,12 @@ static const char * const bad_token_bodies[] = {
   "{\"code\":0,\"data\":{\"access_token\":42}}",
   "{\"code\":0,\"data\":{\"access_token\":\"\"}}",
   "{\"code\":0,\"data\":{\"access_token\":[\"a\"]}}",
+  /* A token that would split the HTTP header it is later sent in, or is not visible ASCII. */
+  "{\"code\":0,\"data\":{\"access_token\":\"a\\r\\nX-Injected: 1\"}}",
+  "{\"code\":0,\"data\":{\"access_token\":\"a b\"}}",
+  "{\"code\":0,\"data\":{\"access_token\":\"caf\u00e9\"}}",
+  "{\"code\":0,\"data\":{\"access_token\":\"a\",\"advertiser_ids\":[\"1 2\"]}}",
+  "{\"code\":0,\"data\":{\"access_token\":\"a\",\"scope\":[\"x\\ty\"]}}",
   "{\"code\":0,\"data\":{\"access_token\":\"a\",\"scope\":{}}}",
   "{\"code\":0,\"data\":{\"access_token\":\"a\",\"advertiser_ids\":\"x\"}}",
   "{\"code\":0,\"data\":{\"access_token\":\"a\",\"advertiser_ids\":[1.5]}}",
@@ -439,6 +456,8 @@ test_parse_garbage_enrichment (void)
     "{\"code\":0,\"data\":{\"shops\":[{\"id\":1.5}]}}",
     "{\"code\":0,\"data\":{\"shops\":[{\"id\":\"1\",\"name\":2}]}}",
     "{\"code\":0,\"data\":{\"shops\":[{\"id\":\"1\",\"cipher\":[]}]}}",
+    "{\"code\":0,\"data\":{\"shops\":[{\"id\":\"1\",\"cipher\":\"a\\nb\"}]}}",
+    "{\"code\":0,\"data\":{\"shops\":[{\"id\":\"1 2\"}]}}",
     "{\"code\":0,\"data\":{\"list\":{}}}",
     "{\"code\":0,\"data\":{\"list\":[\"7\"]}}",
     "{\"code\":0,\"data\":{\"list\":[{\"advertiser_name\":\"x\"}]}}",
@@ -1501,12 +1520,13 @@ test_client_timeout (Fixture       *fixture,
 }
 
 static void
-test_client_wrong_family (Fixture       *fixture,
+test_client_refused_input (Fixture       *fixture,
                           gconstpointer  user_data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(KhTokenResponse) response = NULL;
+  g_autoptr(GPtrArray) advertisers = NULL;
   GAsyncResult *pending = NULL;
 
   kh_token_client_exchange_async (fixture->client, fixture->business_app, BIZ_SECRET,
@@ -1515,6 +1535,12 @@ test_client_wrong_family (Fixture       *fixture,
   result = kh_test_wait_result (&pending, TIMEOUT_MS);
   response = kh_token_client_exchange_finish (fixture->client, result, &error);
   g_assert_null (response);
+  g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
+
+  /* A token that would split its header is refused before anything is sent. */
+  advertisers = do_get_advertisers (fixture, "token\r\nX-Injected: 1", &error);
+  g_assert_null (advertisers);
   g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
   g_assert_cmpuint (g_hash_table_size (fixture->hits), ==, 0);
 }
@@ -2125,7 +2151,7 @@ main (int    argc,
   ADD_CLIENT_TEST ("garbage", test_client_garbage);
   ADD_CLIENT_TEST ("cancel", test_client_cancel);
   ADD_CLIENT_TEST ("timeout", test_client_timeout);
-  ADD_CLIENT_TEST ("wrong-family", test_client_wrong_family);
+  ADD_CLIENT_TEST ("refused-input", test_client_refused_input);
 
 
 #define ADD_SANDBOX_TEST(name, func) \
