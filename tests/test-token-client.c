@@ -28,7 +28,7 @@
 #define GOOD_CODE       "code-good-ABCDEF"
 #define REDIRECT        "http://localhost:8765/callback/"
 
-/* ---- parser fixtures: the shapes of tiktok-api.md ----------------------------------------------- */
+/* ---- parser fixtures: the shapes of tiktok-api.md -------------------------------------------- */
 
 static const char shop_token_json[] =
   "{\"code\":0,\"message\":\"success\",\"data\":{"
@@ -543,7 +543,11 @@ test_parse_mutations (void)
           g_autofree char *copy = g_memdup2 (seeds[s], length);
 
           for (guint flips = g_rand_int_range (rand, 1, 4); flips > 0; flips--)
-            copy[g_rand_int_range (rand, 0, (gint32) length)] = (char) g_rand_int_range (rand, 0, 256);
+            {
+              gint32 at = g_rand_int_range (rand, 0, (gint32) length);
+
+              copy[at] = (char) g_rand_int_range (rand, 0, 256);
+            }
           check_all_parsers (copy, length);
         }
     }
@@ -610,7 +614,7 @@ test_parse_absurd_expiry (void)
     }
 }
 
-/* ---- a fake TikTok on a loopback port ---------------------------------------------------------- */
+/* ---- a fake TikTok on a loopback port -------------------------------------------------------- */
 
 typedef enum {
   FAULT_HTTP_503,           /* 503 with an HTML body */
@@ -730,7 +734,8 @@ shop_token_body (Fixture *fixture)
   fixture->shop_refresh = new_token (fixture, "shop-refresh");
   return g_strdup_printf ("{\"code\":0,\"message\":\"success\",\"request_id\":\"rq\",\"data\":{"
                           "\"access_token\":\"%s\",\"access_token_expire_in\":%" G_GINT64_FORMAT ","
-                          "\"refresh_token\":\"%s\",\"refresh_token_expire_in\":%" G_GINT64_FORMAT ","
+                          "\"refresh_token\":\"%s\","
+                          "\"refresh_token_expire_in\":%" G_GINT64_FORMAT ","
                           "\"open_id\":\"open-shop\",\"seller_name\":\"Maomao\","
                           "\"seller_base_region\":\"GB\",\"user_type\":0,"
                           "\"granted_scopes\":[\"seller.authorization.info\"]}}",
@@ -748,8 +753,10 @@ tt_token_body (Fixture *fixture,
   fixture->tt_refresh = new_token (fixture, "rft");
   return g_strdup_printf ("{\"code\":0,\"message\":\"OK\",\"request_id\":\"rq\",\"data\":{"
                           "\"access_token\":\"%s\",\"token_type\":\"Bearer\",\"expires_in\":86400,"
-                          "\"refresh_token\":\"%s\",\"refresh_token_expires_in\":%" G_GINT64_FORMAT ","
-                          "\"open_id\":\"open-tt\",\"scope\":\"user.info.basic,biz.creator.info\"}}",
+                          "\"refresh_token\":\"%s\","
+                          "\"refresh_token_expires_in\":%" G_GINT64_FORMAT ","
+                          "\"open_id\":\"open-tt\","
+                          "\"scope\":\"user.info.basic,biz.creator.info\"}}",
                           access, fixture->tt_refresh, refresh_seconds);
 }
 
@@ -848,7 +855,8 @@ route (Fixture           *fixture,
           return;
         }
       answer = g_strdup_printf ("{\"code\":0,\"message\":\"OK\",\"request_id\":\"r\",\"data\":{"
-                                "\"access_token\":\"%s\",\"advertiser_ids\":[\"7012345678901234567\"],"
+                                "\"access_token\":\"%s\","
+                                "\"advertiser_ids\":[\"7012345678901234567\"],"
                                 "\"scope\":[1,2,3]}}", access);
       respond_json (msg, SOUP_STATUS_OK, answer);
     }
@@ -1014,7 +1022,8 @@ fixture_set_up (Fixture       *fixture,
   g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
 
   map = g_strdup_printf ("https://auth.tiktok-shops.com=%s/_host/auth.tiktok-shops.com;"
-                         "https://open-api.tiktokglobalshop.com=%s/_host/open-api.tiktokglobalshop.com;"
+                         "https://open-api.tiktokglobalshop.com="
+                         "%s/_host/open-api.tiktokglobalshop.com;"
                          "https://business-api.tiktok.com=%s/_host/business-api.tiktok.com",
                          origin, origin, origin);
   kh_origin_map_set (map, &error);
@@ -1067,7 +1076,7 @@ fixture_tear_down (Fixture       *fixture,
   kh_origin_map_set (NULL, NULL);
 }
 
-/* ---- synchronous wrappers for the tests -------------------------------------------------------- */
+/* ---- synchronous wrappers for the tests ------------------------------------------------------ */
 
 /* Each runs one async call to completion on the default main context (never sleeping). */
 static KhTokenResponse *
@@ -1222,7 +1231,7 @@ do_get_advertisers (Fixture     *fixture,
                                error);
 }
 
-/* ---- log capture: no secret may ever reach a log line --------------------------------------------- */
+/* ---- log capture: no secret may ever reach a log line ---------------------------------------- */
 
 static GString *captured_logs;
 
@@ -1248,7 +1257,7 @@ capture_writer (GLogLevelFlags   level,
   return g_log_writer_default (level, fields, n_fields, user_data);
 }
 
-/* ---- client tests ------------------------------------------------------------------------------ */
+/* ---- client tests ---------------------------------------------------------------------------- */
 
 static void
 test_client_exchange_shop (Fixture       *fixture,
@@ -1545,7 +1554,7 @@ test_client_refused_input (Fixture       *fixture,
   g_assert_cmpuint (g_hash_table_size (fixture->hits), ==, 0);
 }
 
-/* ---- against the real sandbox -------------------------------------------------------------------- */
+/* ---- against the real sandbox ---------------------------------------------------------------- */
 
 #define SB_SHOP_KEY     "khclienttest"
 #define SB_SHOP_SECRET  "kh-client-test-shop-secret"

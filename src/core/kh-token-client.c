@@ -41,7 +41,7 @@
 #define DEFAULT_BASE_DELAY_MS  500
 #define DEFAULT_TIMEOUT_S      30
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 static void
 wipe_free (gpointer data)
@@ -809,7 +809,7 @@ kh_parse_account_name (const char  *body,
   return parse_account_name_node (root, error);
 }
 
-/* ---- the client --------------------------------------------------------------------------------- */
+/* ---- the client ------------------------------------------------------------------------------ */
 
 struct _KhTokenClient
 {
@@ -1028,7 +1028,7 @@ kh_token_client_set_timeout (KhTokenClient *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TIMEOUT]);
 }
 
-/* ---- request plumbing ------------------------------------------------------------------------- */
+/* ---- request plumbing ------------------------------------------------------------------------ */
 
 /* "key=value&key=value" with every value percent-encoded; NULL-terminated key/value pairs. */
 static char *
@@ -1768,7 +1768,8 @@ kh_token_client_get_shops_async (KhTokenClient       *self,
   g_return_if_fail (access_token != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  if (!check_header_token (self, access_token, callback, user_data, kh_token_client_get_shops_async))
+  if (!check_header_token (self, access_token, callback, user_data,
+                           kh_token_client_get_shops_async))
     return;
 
   app_key = kh_app_profile_get_app_key (app);
@@ -1827,7 +1828,8 @@ kh_token_client_get_advertisers_async (KhTokenClient       *self,
   g_return_if_fail (access_token != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  if (!check_header_token (self, access_token, callback, user_data, kh_token_client_get_advertisers_async))
+  if (!check_header_token (self, access_token, callback, user_data,
+                           kh_token_client_get_advertisers_async))
     return;
 
   path = business_path ("/oauth2/advertiser/get/");
@@ -1875,7 +1877,8 @@ kh_token_client_get_account_name_async (KhTokenClient       *self,
   g_return_if_fail (open_id != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  if (!check_header_token (self, access_token, callback, user_data, kh_token_client_get_account_name_async))
+  if (!check_header_token (self, access_token, callback, user_data,
+                           kh_token_client_get_account_name_async))
     return;
 
   path = business_path ("/business/get/");
