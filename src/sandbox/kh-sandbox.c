@@ -248,6 +248,8 @@ struct _KhSandbox
   gint64       tt_access_ttl;
   gint64       tt_refresh_ttl;
   gint64       refresh_grace;
+  char        *auto_consent;   /* "approve" | "deny" | NULL: consent pages answer by themselves
+                                * (a headless browser cannot click) */
   guint        rate_limit;
 
   GHashTable  *apps;            /* app_key -> SbApp */
@@ -1373,7 +1375,7 @@ handle_authorize (Req *req)
   Flow flow = req->route->flow;
   gboolean us = req->route->us;
   const char *state = qget (req, "state");
-  const char *auto_mode = qget (req, "auto");
+  const char *auto_mode = qget (req, "auto") != NULL ? qget (req, "auto") : self->auto_consent;
   const char *link_redirect = qget (req, "redirect_uri");
   const char *redirect_uri;
   SbApp *app = NULL;
@@ -2684,10 +2686,24 @@ kh_sandbox_configure (KhSandbox   *self,
     &self->tt_refresh_ttl, &self->refresh_grace, NULL,
   };
   gboolean present[G_N_ELEMENTS (names)] = { FALSE, };
+  const char *auto_consent = NULL;
 
   g_return_val_if_fail (KH_IS_SANDBOX (self), FALSE);
   g_return_val_if_fail (config != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (json_object_has_member (config, "auto_consent"))
+    {
+      auto_consent = kh_json_get_string (config, "auto_consent");
+      if (auto_consent == NULL ||
+          !(g_str_equal (auto_consent, "approve") || g_str_equal (auto_consent, "deny") ||
+            g_str_equal (auto_consent, "none")))
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                               "auto_consent must be \"approve\", \"deny\" or \"none\"");
+          return FALSE;
+        }
+    }
 
   /* Check everything before changing anything. */
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
@@ -2717,6 +2733,12 @@ kh_sandbox_configure (KhSandbox   *self,
         self->rate_limit = (guint) values[i];
     }
 
+  if (auto_consent != NULL)
+    {
+      g_free (self->auto_consent);
+      self->auto_consent = g_str_equal (auto_consent, "none") ? NULL : g_strdup (auto_consent);
+    }
+
   return TRUE;
 }
 
@@ -2732,6 +2754,8 @@ config_to_json (KhSandbox *self)
   json_object_set_int_member (object, "refresh_grace", self->refresh_grace);
   json_object_set_int_member (object, "rate_limit", self->rate_limit);
   json_object_set_int_member (object, "latency_ms", self->latency_ms);
+  json_object_set_string_member (object, "auto_consent",
+                                 self->auto_consent != NULL ? self->auto_consent : "none");
 
   return object;
 }
@@ -3356,6 +3380,7 @@ kh_sandbox_finalize (GObject *object)
   g_ptr_array_unref (self->secrets);
   g_ptr_array_unref (self->pending);
   g_rand_free (self->rand);
+  g_free (self->auto_consent);
 
   G_OBJECT_CLASS (kh_sandbox_parent_class)->finalize (object);
 }
