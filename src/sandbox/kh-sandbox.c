@@ -249,6 +249,7 @@ struct _KhSandbox
   gint64       tt_refresh_ttl;
   gint64       refresh_grace;
   guint        rate_limit;
+  char        *auto_consent;    /* "approve" | "deny": consent pages decide by themselves */
 
   GHashTable  *apps;            /* app_key -> SbApp */
   GPtrArray   *authorizations;  /* SbAuthorization, in creation order */
@@ -1373,7 +1374,7 @@ handle_authorize (Req *req)
   Flow flow = req->route->flow;
   gboolean us = req->route->us;
   const char *state = qget (req, "state");
-  const char *auto_mode = qget (req, "auto");
+  const char *auto_mode = qget (req, "auto") != NULL ? qget (req, "auto") : self->auto_consent;
   const char *link_redirect = qget (req, "redirect_uri");
   const char *redirect_uri;
   SbApp *app = NULL;
@@ -2674,47 +2675,113 @@ kh_sandbox_configure (KhSandbox   *self,
                       JsonObject  *config,
                       GError     **error)
 {
-  static const char * const names[] = {
-    "shop_access_ttl", "shop_refresh_ttl", "tt_access_ttl", "tt_refresh_ttl", "refresh_grace",
-    "rate_limit",
+  /* Lifetimes must be positive; grace, rate limit and latency may be 0. */
+  static const struct {
+    const char *name;
+    gint64      min;
+    gint64      max;
+  } numbers[] = {
+    { "shop_access_ttl", 1, G_GINT64_CONSTANT (3153600000) },
+    { "shop_refresh_ttl", 1, G_GINT64_CONSTANT (3153600000) },
+    { "tt_access_ttl", 1, G_GINT64_CONSTANT (3153600000) },
+    { "tt_refresh_ttl", 1, G_GINT64_CONSTANT (3153600000) },
+    { "refresh_grace", 0, G_GINT64_CONSTANT (3153600000) },
+    { "rate_limit", 0, 1000000 },
+    { "latency_ms", 0, 600000 },
   };
-  gint64 values[G_N_ELEMENTS (names)];
-  gint64 *targets[G_N_ELEMENTS (names)] = {
-    &self->shop_access_ttl, &self->shop_refresh_ttl, &self->tt_access_ttl,
-    &self->tt_refresh_ttl, &self->refresh_grace, NULL,
-  };
-  gboolean present[G_N_ELEMENTS (names)] = { FALSE, };
+  gint64 values[G_N_ELEMENTS (numbers)];
+  gboolean present[G_N_ELEMENTS (numbers)] = { FALSE, };
+  const char *auto_consent = NULL;
+  gboolean has_auto_consent = FALSE;
+  g_autoptr(GList) members = NULL;
 
   g_return_val_if_fail (KH_IS_SANDBOX (self), FALSE);
   g_return_val_if_fail (config != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  /* Check everything before changing anything. */
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+  /* Check everything before changing anything; an unknown key is a typo, not a no-op. */
+  members = json_object_get_members (config);
+  for (GList *l = members; l != NULL; l = l->next)
     {
-      if (!json_object_has_member (config, names[i]))
-        continue;
-      if (!kh_json_get_int (config, names[i], &values[i]) || values[i] < 0 ||
-          values[i] > G_GINT64_CONSTANT (100) * 365 * 24 * 3600 ||
-          (targets[i] == NULL && values[i] > 1000000) ||
-          (i < 4 && values[i] == 0))
+      const char *name = l->data;
+      gboolean known = FALSE;
+
+      for (guint i = 0; i < G_N_ELEMENTS (numbers); i++)
+        {
+          if (!g_str_equal (name, numbers[i].name))
+            continue;
+          known = TRUE;
+          if (!kh_json_get_int (config, name, &values[i]) || values[i] < numbers[i].min ||
+              values[i] > numbers[i].max)
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           "%s must be an integer from %" G_GINT64_FORMAT " to %"
+                           G_GINT64_FORMAT, name, numbers[i].min, numbers[i].max);
+              return FALSE;
+            }
+          present[i] = TRUE;
+        }
+
+      if (g_str_equal (name, "auto_consent"))
+        {
+          known = TRUE;
+          auto_consent = kh_json_get_string (config, name);
+          if (!JSON_NODE_HOLDS_NULL (json_object_get_member (config, name)) &&
+              g_strcmp0 (auto_consent, "approve") != 0 && g_strcmp0 (auto_consent, "deny") != 0 &&
+              g_strcmp0 (auto_consent, "none") != 0)
+            {
+              g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                                   "auto_consent must be \"approve\", \"deny\" or \"none\"");
+              return FALSE;
+            }
+          has_auto_consent = TRUE;
+        }
+
+      if (!known)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                       "%s must be a %s number of seconds", names[i],
-                       i < 4 ? "positive" : "non-negative");
+                       "unknown configuration key %s", name);
           return FALSE;
         }
-      present[i] = TRUE;
     }
 
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (numbers); i++)
     {
       if (!present[i])
         continue;
-      if (targets[i] != NULL)
-        *targets[i] = values[i];
-      else
-        self->rate_limit = (guint) values[i];
+      switch (i)
+        {
+        case 0:
+          self->shop_access_ttl = values[i];
+          break;
+        case 1:
+          self->shop_refresh_ttl = values[i];
+          break;
+        case 2:
+          self->tt_access_ttl = values[i];
+          break;
+        case 3:
+          self->tt_refresh_ttl = values[i];
+          break;
+        case 4:
+          self->refresh_grace = values[i];
+          break;
+        case 5:
+          self->rate_limit = (guint) values[i];
+          break;
+        case 6:
+          self->latency_ms = (guint) values[i];
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+    }
+
+  if (has_auto_consent)
+    {
+      g_clear_pointer (&self->auto_consent, g_free);
+      if (g_strcmp0 (auto_consent, "approve") == 0 || g_strcmp0 (auto_consent, "deny") == 0)
+        self->auto_consent = g_strdup (auto_consent);
     }
 
   return TRUE;
@@ -2732,6 +2799,8 @@ config_to_json (KhSandbox *self)
   json_object_set_int_member (object, "refresh_grace", self->refresh_grace);
   json_object_set_int_member (object, "rate_limit", self->rate_limit);
   json_object_set_int_member (object, "latency_ms", self->latency_ms);
+  json_object_set_string_member (object, "auto_consent",
+                                 self->auto_consent != NULL ? self->auto_consent : "none");
 
   return object;
 }
@@ -3356,6 +3425,7 @@ kh_sandbox_finalize (GObject *object)
   g_ptr_array_unref (self->secrets);
   g_ptr_array_unref (self->pending);
   g_rand_free (self->rand);
+  g_free (self->auto_consent);
 
   G_OBJECT_CLASS (kh_sandbox_parent_class)->finalize (object);
 }

@@ -8,6 +8,7 @@
 #include <glib/gi18n.h>
 #include <glib-unix.h>
 #include <locale.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "kh-sandbox.h"
@@ -18,7 +19,8 @@ quit_cb (gpointer user_data)
   GMainLoop *loop = user_data;
 
   g_main_loop_quit (loop);
-  return G_SOURCE_REMOVE;
+  /* main removes both signal sources once the loop has stopped. */
+  return G_SOURCE_CONTINUE;
 }
 
 int
@@ -91,6 +93,8 @@ main (int    argc,
   map = kh_sandbox_dup_origin_map (sandbox);
   g_print ("keyhold-sandbox listening on %s\n", origin);
   g_print ("KEYHOLD_ORIGIN_MAP=%s\n", map);
+  /* Scripts and tests read these lines through a pipe while the sandbox runs. */
+  fflush (stdout);
 
   loop = g_main_loop_new (NULL, FALSE);
   sigint_id = g_unix_signal_add (SIGINT, quit_cb, loop);
