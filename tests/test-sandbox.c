@@ -1929,6 +1929,76 @@ test_command_usage (void)
     }
 }
 
+/* Whatever arrives, every endpoint answers: no crash, no dropped connection. */
+static void
+test_garbage_everywhere (Fixture       *f,
+                         gconstpointer  data)
+{
+  const char * const posts[] = {
+    BIZ_HOST "/oauth2/access_token/", BIZ_HOST "/oauth2/revoke_token/",
+    BIZ_HOST "/tt_user/oauth2/token/", BIZ_HOST "/tt_user/oauth2/refresh_token/",
+    BIZ_HOST "/tt_user/oauth2/revoke/", BIZ_HOST "/tt_user/token_info/get/",
+    "/_sandbox/apps", "/_sandbox/faults", "/_sandbox/deauthorize", "/_sandbox/clock",
+    "/_sandbox/config", "/_sandbox/consent",
+  };
+  const char * const bodies[] = {
+    "", "null", "{}", "[]", "\"x\"", "12", "{\"app_id\":{},\"secret\":[],\"auth_code\":1.5}",
+    "{\"client_id\":null,\"client_secret\":true,\"refresh_token\":{\"a\":1}}",
+    "{\"path\":{},\"count\":1e300,\"error_code\":-1}", "{\"advance\":1e300,\"speed\":\"fast\"}",
+    "{\"family\":\"shop\",\"app_key\":\"a b\",\"app_secret\":\"\\u0000\"}",
+    "{\"open_id\":[]}", "{\"rate_limit\":1.5}", "consent=&decision=", "\xc3\x28{",
+    "{\"a\":", "{\"app_id\":\"" BIZ_ID "\",\"secret\":\"" BIZ_SECRET "\",\"auth_code\":\"\"}",
+  };
+  const char * const gets[] = {
+    SHOPS_PATH "?app_key=" SHOP_KEY "&timestamp=-1&sign=",
+    SHOPS_PATH "?app_key=" SHOP_KEY "&timestamp=99999999999999999999999&sign=x",
+    SHOPS_PATH "?app_key=%00&sign=%00",
+    SHOPS_PATH,
+    AUTH_HOST "/api/v2/token/get",
+    AUTH_HOST "/api/v2/token/get?app_key=" SHOP_KEY "&app_secret=" SHOP_SECRET
+    "&grant_type=authorized_code&auth_code=",
+    AUTH_HOST "/api/v2/token/refresh?app_key=" SHOP_KEY "&app_secret=" SHOP_SECRET
+    "&grant_type=refresh_token&refresh_token=%FF%FE",
+    BIZ_HOST "/oauth2/advertiser/get/?app_id=&secret=",
+    BIZ_HOST "/business/get/?business_id=&fields=%5B",
+    "/_host/services.tiktokshop.com/open/authorize",
+    "/_host/services.tiktokshop.com/open/authorize?service_id=&app_key=",
+    "/_host/www.tiktok.com/v2/auth/authorize/?client_key=" BIZ_ID "&response_type=code"
+    "&redirect_uri=%0D%0ALocation:%20x&auto=approve",
+    "/_host/business-api.tiktok.com/portal/auth?app_id=" BIZ_ID "&state=%3Cscript%3E"
+    "&auto=approve",
+    "/_sandbox/consent?consent=%00",
+    "/_host//open/authorize", "/_host/%2e%2e/open/authorize",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (posts); i++)
+    for (guint j = 0; j < G_N_ELEMENTS (bodies); j++)
+      {
+        const char *type = g_str_equal (posts[i], "/_sandbox/consent")
+                           ? "application/x-www-form-urlencoded" : "application/json";
+        g_autoptr(Response) r = request (f, "POST", posts[i], type, bodies[j], NULL, NULL);
+
+        g_assert_no_error (r->error);
+        g_assert_cmpuint (r->status, >=, 200);
+        g_assert_cmpuint (r->status, <, 500);
+      }
+
+  for (guint i = 0; i < G_N_ELEMENTS (gets); i++)
+    {
+      g_autoptr(Response) r = request (f, "GET", gets[i], NULL, NULL, "x-tts-access-token",
+                                       "\t");
+
+      g_test_message ("GET %s", gets[i]);
+      g_assert_no_error (r->error);
+      g_assert_cmpuint (r->status, >=, 200);
+      g_assert_cmpuint (r->status, <, 500);
+      /* Nothing the request carried ends up unescaped in a page or a header. */
+      g_assert_null (strstr (r->body, "<script>"));
+      if (r->location != NULL)
+        g_assert_null (strpbrk (r->location, "\r\n"));
+    }
+}
+
 static void
 test_reproducible (void)
 {
@@ -1987,6 +2057,7 @@ main (int    argc,
   ADD ("clock", test_clock);
   ADD ("hostile-input", test_hostile_input);
   ADD ("auto-consent", test_auto_consent);
+  ADD ("garbage-everywhere", test_garbage_everywhere);
   ADD ("chunked-body", test_chunked_body);
   ADD ("delay-abandoned", test_delay_abandoned);
   g_test_add_func ("/keyhold/sandbox/command", test_command);

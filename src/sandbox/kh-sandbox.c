@@ -30,6 +30,8 @@
 #define CONSENT_TTL         (60 * 60)
 #define MAX_CONSENTS        1024
 #define MAX_FAULTS          1024
+#define MAX_TTL             G_GINT64_CONSTANT (3153600000)   /* 100 years */
+#define MAX_LATENCY_MS      600000
 #define CREATOR_REFRESH_EXPIRY G_GINT64_CONSTANT (4903858076)
 /* Get Authorized Shops accepts a timestamp 5 minutes before to 30 s after server time. */
 #define TIMESTAMP_BEFORE    300
@@ -235,7 +237,7 @@ struct _KhSandbox
 
   SoupServer  *server;
   guint        port;
-  guint        latency_ms;
+  gint64       latency_ms;
   GRand       *rand;
 
   /* The sandbox clock: anchor_sandbox + (real now - anchor_real) * speed, in microseconds. */
@@ -248,7 +250,7 @@ struct _KhSandbox
   gint64       tt_access_ttl;
   gint64       tt_refresh_ttl;
   gint64       refresh_grace;
-  guint        rate_limit;
+  gint64       rate_limit;      /* calls per second per app; 0: no limit */
   char        *auto_consent;    /* "approve" | "deny": consent pages decide by themselves */
 
   GHashTable  *apps;            /* app_key -> SbApp */
@@ -619,7 +621,7 @@ rate_allowed (KhSandbox *self,
     }
 
   app->rate_count++;
-  return app->rate_count <= self->rate_limit;
+  return (gint64) app->rate_count <= self->rate_limit;
 }
 
 static void
@@ -2678,16 +2680,17 @@ kh_sandbox_configure (KhSandbox   *self,
   /* Lifetimes must be positive; grace, rate limit and latency may be 0. */
   static const struct {
     const char *name;
+    gsize       offset;
     gint64      min;
     gint64      max;
   } numbers[] = {
-    { "shop_access_ttl", 1, G_GINT64_CONSTANT (3153600000) },
-    { "shop_refresh_ttl", 1, G_GINT64_CONSTANT (3153600000) },
-    { "tt_access_ttl", 1, G_GINT64_CONSTANT (3153600000) },
-    { "tt_refresh_ttl", 1, G_GINT64_CONSTANT (3153600000) },
-    { "refresh_grace", 0, G_GINT64_CONSTANT (3153600000) },
-    { "rate_limit", 0, 1000000 },
-    { "latency_ms", 0, 600000 },
+    { "shop_access_ttl", G_STRUCT_OFFSET (KhSandbox, shop_access_ttl), 1, MAX_TTL },
+    { "shop_refresh_ttl", G_STRUCT_OFFSET (KhSandbox, shop_refresh_ttl), 1, MAX_TTL },
+    { "tt_access_ttl", G_STRUCT_OFFSET (KhSandbox, tt_access_ttl), 1, MAX_TTL },
+    { "tt_refresh_ttl", G_STRUCT_OFFSET (KhSandbox, tt_refresh_ttl), 1, MAX_TTL },
+    { "refresh_grace", G_STRUCT_OFFSET (KhSandbox, refresh_grace), 0, MAX_TTL },
+    { "rate_limit", G_STRUCT_OFFSET (KhSandbox, rate_limit), 0, 1000000 },
+    { "latency_ms", G_STRUCT_OFFSET (KhSandbox, latency_ms), 0, MAX_LATENCY_MS },
   };
   gint64 values[G_N_ELEMENTS (numbers)];
   gboolean present[G_N_ELEMENTS (numbers)] = { FALSE, };
@@ -2746,36 +2749,8 @@ kh_sandbox_configure (KhSandbox   *self,
     }
 
   for (guint i = 0; i < G_N_ELEMENTS (numbers); i++)
-    {
-      if (!present[i])
-        continue;
-      switch (i)
-        {
-        case 0:
-          self->shop_access_ttl = values[i];
-          break;
-        case 1:
-          self->shop_refresh_ttl = values[i];
-          break;
-        case 2:
-          self->tt_access_ttl = values[i];
-          break;
-        case 3:
-          self->tt_refresh_ttl = values[i];
-          break;
-        case 4:
-          self->refresh_grace = values[i];
-          break;
-        case 5:
-          self->rate_limit = (guint) values[i];
-          break;
-        case 6:
-          self->latency_ms = (guint) values[i];
-          break;
-        default:
-          g_assert_not_reached ();
-        }
-    }
+    if (present[i])
+      G_STRUCT_MEMBER (gint64, self, numbers[i].offset) = values[i];
 
   if (has_auto_consent)
     {
@@ -3237,7 +3212,7 @@ server_handler_cb (SoupServer        *server,
   const char *subpath = path;
   const Route *route;
   SbFault fault = { 0, };
-  guint delay_ms;
+  gint64 delay_ms;
   Req req = { 0, };
 
   /* Only the path: queries carry secrets (the Shop token call has app_secret in it). */
@@ -3330,7 +3305,7 @@ server_handler_cb (SoupServer        *server,
           }
           break;
         case KH_SANDBOX_FAULT_DELAY:
-          delay_ms += (guint) fault.value;
+          delay_ms += fault.value;
           dispatch (&req);
           break;
         default:
@@ -3341,7 +3316,7 @@ server_handler_cb (SoupServer        *server,
   g_clear_pointer (&req.json, json_node_unref);
 
   if (delay_ms > 0)
-    delay_response (self, server, msg, delay_ms);
+    delay_response (self, server, msg, (guint) delay_ms);
 }
 
 static void
@@ -3552,7 +3527,7 @@ kh_sandbox_set_latency (KhSandbox *self,
 {
   g_return_if_fail (KH_IS_SANDBOX (self));
 
-  self->latency_ms = MIN (latency_ms, 600000);
+  self->latency_ms = MIN (latency_ms, MAX_LATENCY_MS);
 }
 
 void

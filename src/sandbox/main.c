@@ -32,10 +32,14 @@ main (int    argc,
   gint64 seed = 0;
   double clock_speed = 1.0;
   const GOptionEntry entries[] = {
-    { "port", 'p', 0, G_OPTION_ARG_INT, &port, N_("Port to listen on, on 127.0.0.1 (0: any free port)"), N_("PORT") },
-    { "latency", 'l', 0, G_OPTION_ARG_INT, &latency, N_("Delay every answer by MS milliseconds"), N_("MS") },
-    { "seed", 's', 0, G_OPTION_ARG_INT64, &seed, N_("Seed for reproducible ids and tokens (0: random)"), N_("N") },
-    { "clock-speed", 0, 0, G_OPTION_ARG_DOUBLE, &clock_speed, N_("Run the sandbox clock F times faster than real time"), N_("F") },
+    { "port", 'p', 0, G_OPTION_ARG_INT, &port,
+      N_("Port to listen on, on 127.0.0.1 (0: any free port)"), N_("PORT") },
+    { "latency", 'l', 0, G_OPTION_ARG_INT, &latency,
+      N_("Delay every answer by MS milliseconds"), N_("MS") },
+    { "seed", 's', 0, G_OPTION_ARG_INT64, &seed,
+      N_("Seed for reproducible ids and tokens (0: random)"), N_("N") },
+    { "clock-speed", 0, 0, G_OPTION_ARG_DOUBLE, &clock_speed,
+      N_("Run the sandbox clock F times faster than real time"), N_("F") },
     { NULL }
   };
   g_autoptr(GOptionContext) context = NULL;
