@@ -8,6 +8,7 @@
 #include <glib/gi18n.h>
 #include <glib-unix.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -49,6 +50,10 @@ main (int    argc,
   g_autofree char *origin = NULL;
   g_autofree char *map = NULL;
   guint sigint_id, sigterm_id;
+
+  /* Callers read the announced lines through a pipe and may close it: later output (debug logs
+   * go to stdout) must then fail quietly instead of killing the server. */
+  signal (SIGPIPE, SIG_IGN);
 
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
