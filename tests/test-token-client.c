@@ -951,7 +951,9 @@ server_cb (SoupServer        *server,
       switch (kind)
         {
         case FAULT_HTTP_503:
-          soup_server_message_set_status (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, NULL);
+          /* code: another status without an envelope (429...). */
+          soup_server_message_set_status (msg, code != 0 ? (guint) code
+                                                         : SOUP_STATUS_SERVICE_UNAVAILABLE, NULL);
           soup_server_message_set_response (msg, "text/html", SOUP_MEMORY_STATIC,
                                             "<h1>503</h1>", 12);
           return;
@@ -987,8 +989,24 @@ server_cb (SoupServer        *server,
             huge[0] = '{';
             memcpy (huge + size - 10, "\"code\":0}", 9);
             soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-            soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE,
-                                              huge, size);
+            if (code == 0)
+              soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE,
+                                                huge, size);
+            else
+              {
+                /* code != 0: chunked, so no Content-Length warns the client in advance. */
+                SoupMessageHeaders *response_headers =
+                  soup_server_message_get_response_headers (msg);
+                SoupMessageBody *body = soup_server_message_get_response_body (msg);
+
+                soup_message_headers_set_encoding (response_headers, SOUP_ENCODING_CHUNKED);
+                soup_message_headers_set_content_type (response_headers, "application/json",
+                                                       NULL);
+                for (gsize at = 0; at < size; at += 65536)
+                  soup_message_body_append (body, SOUP_MEMORY_COPY, huge + at, 65536);
+                soup_message_body_complete (body);
+                g_free (huge);
+              }
           }
           return;
         case FAULT_NO_TOKEN:
@@ -1437,6 +1455,9 @@ test_client_garbage (Fixture       *fixture,
   g_autoptr(GPtrArray) shops = NULL;
   g_autoptr(GPtrArray) recovered = NULL;
   g_autoptr(GPtrArray) huge = NULL;
+  g_autoptr(GPtrArray) chunked = NULL;
+  g_autoptr(GPtrArray) limited = NULL;
+  g_autoptr(GPtrArray) missing = NULL;
 
   fixture_add_fault (fixture, FAULT_GARBAGE, 0, -1);
   shops = do_get_shops (fixture, "shop-access-token", &error);
@@ -1452,11 +1473,32 @@ test_client_garbage (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_cmpuint (recovered->len, ==, 2);
 
-  /* Over 1 MiB is not TikTok. */
+  /* Over 1 MiB is not TikTok, announced or not. */
   kh_token_client_set_retry (fixture->client, 1, 2);
   fixture_add_fault (fixture, FAULT_HUGE, 0, 1);
   huge = do_get_shops (fixture, "shop-access-token", &error);
   g_assert_null (huge);
+  g_assert_error (error, KH_ERROR, KH_ERROR_BAD_RESPONSE);
+  g_clear_error (&error);
+  fixture_add_fault (fixture, FAULT_HUGE, 1, 1);
+  chunked = do_get_shops (fixture, "shop-access-token", &error);
+  g_assert_null (chunked);
+  g_assert_error (error, KH_ERROR, KH_ERROR_BAD_RESPONSE);
+  g_assert_nonnull (strstr (error->message, "1 MiB"));
+  g_clear_error (&error);
+
+  /* Rate limited by a proxy, without TikTok's envelope: transient. */
+  fixture_add_fault (fixture, FAULT_HTTP_503, 429, 1);
+  limited = do_get_shops (fixture, "shop-access-token", &error);
+  g_assert_null (limited);
+  g_assert_error (error, KH_ERROR, KH_ERROR_NETWORK);
+  g_assert_cmpstr (error->message, ==, "TikTok answered HTTP 429");
+  g_clear_error (&error);
+
+  /* A 404 page is not an answer either. */
+  fixture_add_fault (fixture, FAULT_HTTP_503, 404, 1);
+  missing = do_get_shops (fixture, "shop-access-token", &error);
+  g_assert_null (missing);
   g_assert_error (error, KH_ERROR, KH_ERROR_BAD_RESPONSE);
 }
 
