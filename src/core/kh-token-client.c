@@ -34,7 +34,6 @@
 /* Server-provided text ends up in error messages: keep it short. */
 #define MAX_SERVER_TEXT     200
 #define MAX_BACKOFF_MS      30000
-#define MAX_JSON_DEPTH      64
 #define MAX_TOKEN_LENGTH    4096
 
 #define DEFAULT_MAX_ATTEMPTS   3
@@ -344,42 +343,6 @@ check_refresh_expiry (gint64   expires_at,
   return TRUE;
 }
 
-/* json-glib's parser recurses once per nesting level and overflows the stack on a few hundred
- * thousand '[': refuse deep documents before parsing. TikTok's answers nest 4 levels deep. */
-static gboolean
-nesting_is_sane (const char *data,
-                 gsize       length)
-{
-  gboolean in_string = FALSE;
-  gboolean escaped = FALSE;
-  guint depth = 0;
-
-  for (gsize i = 0; i < length; i++)
-    {
-      char c = data[i];
-
-      if (in_string)
-        {
-          if (escaped)
-            escaped = FALSE;
-          else if (c == '\\')
-            escaped = TRUE;
-          else if (c == '"')
-            in_string = FALSE;
-        }
-      else if (c == '"')
-        in_string = TRUE;
-      else if (c == '[' || c == '{')
-        {
-          if (++depth > MAX_JSON_DEPTH)
-            return FALSE;
-        }
-      else if ((c == ']' || c == '}') && depth > 0)
-        depth--;
-    }
-  return TRUE;
-}
-
 /* Parses a body into root. An empty or whitespace-only body is no JSON at all. */
 static gboolean
 parse_body (const char  *body,
@@ -388,14 +351,6 @@ parse_body (const char  *body,
             GError     **error)
 {
   GError *local_error = NULL;
-
-  *root = NULL;
-  if (body != NULL && !nesting_is_sane (body, length))
-    {
-      g_set_error_literal (error, KH_ERROR, KH_ERROR_BAD_RESPONSE,
-                           _("TikTok’s answer is nested too deeply"));
-      return FALSE;
-    }
 
   *root = kh_json_parse (body != NULL ? body : "", length, &local_error);
   if (local_error != NULL)
