@@ -63,7 +63,9 @@ kh_token_set_needs_refresh (const KhTokenSet *tokens,
   if (tokens->access_expires_at == 0)
     return FALSE;
 
-  return tokens->access_expires_at - now < MAX (min_valid_seconds, 0);
+  /* A token is dead at its expiry second, whatever the margin asked for. */
+  return tokens->access_expires_at - now <= 0 ||
+         tokens->access_expires_at - now < min_valid_seconds;
 }
 
 static gboolean
