@@ -39,6 +39,11 @@ struct _KhBroker
   KhTokenClient *client;
   GHashTable    *flights;    /* grant id -> Flight */
   GHashTable    *backoff;    /* grant id -> Backoff */
+  /* App secrets already read from the keyring (app name -> secret), so that refreshing many
+   * grants of one app costs one lookup; worker threads share it. Wiped at finalize, dropped
+   * for an app when a refresh fails for another reason than the network. */
+  GMutex         secrets_lock;
+  GHashTable    *secrets;
 };
 
 G_DEFINE_FINAL_TYPE (KhBroker, kh_broker, G_TYPE_OBJECT)
@@ -226,6 +231,53 @@ kh_grant_renewal_pack (KhGrant       *grant,
   return g_string_free (g_steal_pointer (&text), FALSE);
 }
 
+/* ---- app secrets -------------------------------------------------------------------------- */
+
+static void
+free_secret (gpointer data)
+{
+  char *secret = data;
+
+  if (secret != NULL)
+    memset (secret, 0, strlen (secret));
+  g_free (secret);
+}
+
+/* Worker threads: the app's secret, from the cache or the keyring. */
+static char *
+dup_app_secret (KhBroker     *self,
+                KhAppProfile *app,
+                GError      **error)
+{
+  const char *name = kh_app_profile_get_name (app);
+  char *secret;
+
+  g_mutex_lock (&self->secrets_lock);
+  secret = g_strdup (g_hash_table_lookup (self->secrets, name));
+  g_mutex_unlock (&self->secrets_lock);
+  if (secret != NULL)
+    return secret;
+
+  secret = kh_store_load_app_secret (self->store, name, error);
+  if (secret == NULL)
+    return NULL;
+
+  g_mutex_lock (&self->secrets_lock);
+  g_hash_table_replace (self->secrets, g_strdup (name), g_strdup (secret));
+  g_mutex_unlock (&self->secrets_lock);
+
+  return secret;
+}
+
+static void
+forget_app_secret (KhBroker   *self,
+                   const char *name)
+{
+  g_mutex_lock (&self->secrets_lock);
+  g_hash_table_remove (self->secrets, name);
+  g_mutex_unlock (&self->secrets_lock);
+}
+
 /* ---- object --------------------------------------------------------------------------------- */
 
 static void
@@ -246,6 +298,8 @@ kh_broker_finalize (GObject *object)
 
   g_hash_table_unref (self->flights);
   g_hash_table_unref (self->backoff);
+  g_hash_table_unref (self->secrets);
+  g_mutex_clear (&self->secrets_lock);
 
   G_OBJECT_CLASS (kh_broker_parent_class)->finalize (object);
 }
@@ -265,6 +319,8 @@ kh_broker_init (KhBroker *self)
   /* A flight holds a reference to the broker through its tasks, so entries never outlive it. */
   self->flights = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->backoff = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->secrets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, free_secret);
+  g_mutex_init (&self->secrets_lock);
 }
 
 KhBroker *
@@ -407,6 +463,8 @@ typedef struct
   char       *resolved_id;   /* the grant's id */
   gint64      min_valid;
   gboolean    force;
+  gint64      seen_updated;  /* the index's updated_at and access expiry when we looked */
+  gint64      seen_expiry;
   KhTokenSet *current;       /* what the fast path found (stale) */
 } Request;
 
@@ -438,6 +496,15 @@ fast_path_thread (GTask        *task,
       return;
     }
   request->resolved_id = g_strdup (kh_grant_get_id (grant));
+  request->seen_updated = kh_grant_get_updated_at (grant);
+  request->seen_expiry = kh_grant_get_access_expires_at (grant);
+
+  /* A forced refresh reads the tokens under the lock anyway: no lookup here. */
+  if (request->force)
+    {
+      g_task_return_pointer (task, NULL, NULL);
+      return;
+    }
 
   tokens = kh_store_load_tokens (self->store, request->resolved_id, &error);
   if (tokens == NULL)
@@ -465,7 +532,8 @@ typedef struct
   char            *grant_id;
   GPtrArray       *waiters;       /* GTask, each with a Request */
   gboolean         force;
-  char            *seen_refresh;  /* the refresh token the first caller saw (force) */
+  gint64           seen_updated;  /* the index entry the first caller saw */
+  gint64           seen_expiry;
   int              lock_fd;
   KhGrant         *grant;
   KhAppProfile    *app;
@@ -484,9 +552,6 @@ flight_free (Flight *flight)
   g_clear_object (&flight->broker);
   g_free (flight->grant_id);
   g_clear_pointer (&flight->waiters, g_ptr_array_unref);
-  if (flight->seen_refresh != NULL)
-    memset (flight->seen_refresh, 0, strlen (flight->seen_refresh));
-  g_free (flight->seen_refresh);
   g_clear_object (&flight->grant);
   g_clear_object (&flight->app);
   if (flight->app_secret != NULL)
@@ -634,8 +699,9 @@ flight_lock_thread (GTask        *task,
       fresh = fresh && !kh_token_set_needs_refresh (flight->current, request->min_valid, now);
     }
   /* A forced refresh adopts a refresh another process completed while we waited. */
-  adopted = flight->force && flight->seen_refresh != NULL && refresh != NULL &&
-            !kh_const_time_equal (flight->seen_refresh, refresh);
+  adopted = flight->force &&
+            (kh_grant_get_updated_at (flight->grant) != flight->seen_updated ||
+             kh_grant_get_access_expires_at (flight->grant) != flight->seen_expiry);
 
   if ((!flight->force && fresh) || adopted)
     {
@@ -682,8 +748,7 @@ flight_lock_thread (GTask        *task,
                                kh_grant_get_app_name (flight->grant));
       return;
     }
-  flight->app_secret = kh_store_load_app_secret (self->store,
-                                                 kh_app_profile_get_name (flight->app), &error);
+  flight->app_secret = dup_app_secret (self, flight->app, &error);
   if (flight->app_secret == NULL)
     {
       g_task_return_error (task, error);
@@ -765,6 +830,9 @@ flight_refreshed_cb (GObject      *object,
   flight->response = kh_token_client_refresh_finish (KH_TOKEN_CLIENT (object), result, &error);
   if (flight->response == NULL)
     {
+      /* The app secret may have changed since it was cached (a replaced app profile). */
+      if (kh_error_classify (error) != KH_ERROR_CLASS_TRANSIENT)
+        forget_app_secret (flight->broker, kh_app_profile_get_name (flight->app));
       if (kh_error_classify (error) != KH_ERROR_CLASS_TERMINAL)
         {
           /* Nothing changes locally: the old tokens stay, and with them the grant. */
@@ -831,8 +899,8 @@ join_flight (KhBroker *self,
   flight->waiters = g_ptr_array_new_with_free_func (g_object_unref);
   flight->lock_fd = -1;
   flight->force = request->force;
-  if (request->current != NULL && request->current->refresh_token != NULL)
-    flight->seen_refresh = g_strdup (request->current->refresh_token);
+  flight->seen_updated = request->seen_updated;
+  flight->seen_expiry = request->seen_expiry;
   g_ptr_array_add (flight->waiters, g_object_ref (task));
   g_hash_table_insert (self->flights, g_strdup (flight->grant_id), flight);
 
