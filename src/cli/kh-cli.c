@@ -1019,7 +1019,8 @@ cmd_token (int    argc,
   if (grant == NULL)
     return report_error (error);
 
-  broker = new_broker (store);
+  /* No HTTP session unless the token turns out to need a refresh. */
+  broker = kh_broker_new (store, NULL);
   kh_broker_get_token_async (broker, kh_grant_get_id (grant), min_valid, cancellable, wait_cb,
                              &wait);
   result = wait_for_result (&wait);

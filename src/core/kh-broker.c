@@ -330,13 +330,24 @@ kh_broker_new (KhStore       *store,
   KhBroker *self;
 
   g_return_val_if_fail (KH_IS_STORE (store), NULL);
-  g_return_val_if_fail (KH_IS_TOKEN_CLIENT (client), NULL);
+  g_return_val_if_fail (client == NULL || KH_IS_TOKEN_CLIENT (client), NULL);
 
   self = g_object_new (KH_TYPE_BROKER, NULL);
   self->store = g_object_ref (store);
-  self->client = g_object_ref (client);
+  self->client = client != NULL ? g_object_ref (client) : NULL;
 
   return self;
+}
+
+/* Main thread only: the token client, created on first use when none was given (a fresh
+ * token needs no HTTP session, and `keyhold-cli token` should not pay for one). */
+static KhTokenClient *
+get_client (KhBroker *self)
+{
+  if (self->client == NULL)
+    self->client = kh_token_client_new ();
+
+  return self->client;
 }
 
 KhStore *
@@ -871,7 +882,7 @@ flight_locked_cb (GObject      *object,
 
   /* The lock stays held while TikTok answers; the main context keeps running meanwhile. */
   flight->network = TRUE;
-  kh_token_client_refresh_async (flight->broker->client, flight->app, flight->app_secret,
+  kh_token_client_refresh_async (get_client (flight->broker), flight->app, flight->app_secret,
                                  kh_grant_get_token_kind (flight->grant),
                                  flight->current->refresh_token, NULL, flight_refreshed_cb,
                                  flight);
@@ -1199,7 +1210,7 @@ revoke_prepared_cb (GObject      *object,
       return;
     }
 
-  kh_token_client_revoke_async (self->client, revoke->app, revoke->app_secret,
+  kh_token_client_revoke_async (get_client (self), revoke->app, revoke->app_secret,
                                 kh_grant_get_token_kind (revoke->grant),
                                 revoke->tokens->access_token, g_task_get_cancellable (task),
                                 revoke_sent_cb, task);
@@ -1482,11 +1493,11 @@ drift_token_cb (GObject      *object,
     }
 
   if (drift_is_shops (drift->grant))
-    kh_token_client_get_shops_async (self->client, drift->app, drift->app_secret,
+    kh_token_client_get_shops_async (get_client (self), drift->app, drift->app_secret,
                                      drift->tokens->access_token, g_task_get_cancellable (task),
                                      drift_fetched_cb, task);
   else
-    kh_token_client_get_advertisers_async (self->client, drift->app, drift->app_secret,
+    kh_token_client_get_advertisers_async (get_client (self), drift->app, drift->app_secret,
                                            drift->tokens->access_token,
                                            g_task_get_cancellable (task), drift_fetched_cb, task);
 }

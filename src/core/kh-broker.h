@@ -24,6 +24,7 @@ G_BEGIN_DECLS
 #define KH_TYPE_BROKER (kh_broker_get_type ())
 G_DECLARE_FINAL_TYPE (KhBroker, kh_broker, KH, BROKER, GObject)
 
+/* client NULL: a default KhTokenClient is created when the first call to TikTok needs one. */
 KhBroker      *kh_broker_new                 (KhStore        *store,
                                               KhTokenClient  *client);
 KhStore       *kh_broker_get_store           (KhBroker       *self);

@@ -189,6 +189,13 @@ main (int   argc,
       return 2;
     }
 
+  /* Benchmarks talk to the local sandbox only, never to TikTok. */
+  if (g_getenv ("KEYHOLD_ORIGIN_MAP") == NULL || *g_getenv ("KEYHOLD_ORIGIN_MAP") == '\0')
+    {
+      g_printerr ("kh-bench-seed: KEYHOLD_ORIGIN_MAP must point at keyhold-sandbox\n");
+      return 2;
+    }
+
   seed.origin = argv[1];
   seed.total = (guint) atoi (argv[2]);
   n_apps = (guint) atoi (argv[3]);
