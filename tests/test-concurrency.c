@@ -433,6 +433,168 @@ test_killed_mid_refresh (Fixture       *fixture,
   g_assert_cmpuint (killed, >=, rounds / 2);
 }
 
+/* ---- the lifecycle commands, as scripts see them ------------------------------------------- */
+
+static JsonNode *
+cli_json (Fixture     *fixture,
+          const char  *command)
+{
+  g_autofree char *out = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonNode *node;
+
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, command, "--json"), ==, 0);
+  node = kh_json_parse (out, strlen (out), &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
+
+  return node;
+}
+
+static JsonObject *
+first_object (JsonNode *node)
+{
+  JsonArray *array = json_node_get_array (node);
+
+  g_assert_cmpuint (json_array_get_length (array), >=, 1);
+  return kh_json_node_object (json_array_get_element (array, 0));
+}
+
+static void
+test_cli_exit_codes (Fixture       *fixture,
+                     gconstpointer  user_data)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *deauthorize = NULL;
+  g_autofree char *fault = NULL;
+  g_autoptr(JsonNode) list = NULL;
+  g_autoptr(JsonNode) status = NULL;
+  g_autoptr(KhTokenSet) before = stored_tokens (fixture);
+  JsonObject *entry;
+
+  /* Fresh: the token alone, exit 0, nothing sent. */
+  g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "token", fixture->grant_id), ==, 0);
+  g_assert_true (g_str_has_prefix (out, before->access_token));
+  g_assert_cmpstr (out + strlen (before->access_token), ==, "\n");
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* 503 on every refresh: the named refresh fails as transient (4), the old tokens stay, and
+   * `token` still hands out the old, valid token. */
+  fault = g_strdup ("{\"path\":\"/api/v2/token/refresh\",\"count\":50,\"http_status\":503}");
+  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/faults", fault, NULL), ==, 200);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "refresh", fixture->grant_id), ==, 4);
+  g_assert_null (strchr (g_strchomp (err), '\n'));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "token", fixture->grant_id,
+                            "--min-valid", "700000"), ==, 0);
+  g_assert_cmpstr (g_strchomp (out), ==, before->access_token);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpuint (sandbox_request (fixture, "DELETE", "/_sandbox/faults", NULL, NULL), ==, 200);
+
+  /* The seller cancels in Seller Center: the next refresh gets 105001, exit 3 with TikTok's
+   * code on one line, and the grant is marked. */
+  list = cli_json (fixture, "list");
+  entry = first_object (list);
+  deauthorize = g_strdup_printf ("{\"open_id\":\"%s\"}", kh_json_get_string (entry, "open_id"));
+  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/deauthorize", deauthorize, NULL),
+                    ==, 200);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "refresh", fixture->grant_id), ==, 3);
+  g_assert_true (g_str_has_prefix (err, "keyhold-cli: "));
+  g_assert_nonnull (strstr (err, "105001"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* From now on: exit 3 without asking TikTok; status says why; --due leaves it to status. */
+  g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "token", fixture->grant_id,
+                            "--min-valid", "700000"), ==, 3);
+  g_assert_cmpstr (out, ==, "");
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  status = cli_json (fixture, "status");
+  entry = first_object (status);
+  g_assert_cmpstr (kh_json_get_string (entry, "id"), ==, fixture->grant_id);
+  g_assert_cmpstr (kh_json_get_string (entry, "status"), ==, "needs-reauth");
+  g_assert_nonnull (kh_json_get_string (entry, "reason"));
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "status"), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "needs-reauth:\n"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "refresh", "--due", "--margin",
+                            "700000"), ==, 0);
+  g_assert_cmpstr (out, ==, "");
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "refresh", "--all"), ==, 3);
+
+  /* Usage errors are 2. */
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "token"), ==, 2);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "refresh", "--all", "--due"), ==, 2);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "token", fixture->grant_id,
+                            "--min-valid", "-1"), ==, 2);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "token", "no-such-grant"), ==, 1);
+}
+
+static void
+test_cli_due_and_status (Fixture       *fixture,
+                         gconstpointer  user_data)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *renewal = NULL;
+  g_autoptr(JsonNode) status = NULL;
+  g_autoptr(KhTokenSet) before = stored_tokens (fixture);
+  g_autoptr(KhTokenSet) after = NULL;
+  g_autofree char *line = g_strdup_printf ("REFRESHED: %s\n", fixture->grant_id);
+  JsonObject *entry;
+
+  /* Not due yet: nothing to do. */
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "refresh", "--due"), ==, 0);
+  g_assert_cmpstr (out, ==, "");
+  g_clear_pointer (&out, g_free);
+
+  /* Six days and 23.9 hours on, the access token has less than the margin left. */
+  advance_clocks (fixture, 7 * DAY - 300);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "refresh", "--due"), ==, 0);
+  g_assert_cmpstr (out, ==, line);
+  g_clear_pointer (&out, g_free);
+  after = stored_tokens (fixture);
+  g_assert_cmpstr (after->access_token, !=, before->access_token);
+
+  /* 340 days on (the sandbox authorizes for 365), the authorization ends within 30 days. */
+  advance_clocks (fixture, 340 * DAY);
+  status = cli_json (fixture, "status");
+  entry = first_object (status);
+  g_assert_cmpstr (kh_json_get_string (entry, "status"), ==, "expiring");
+  g_assert_true (g_str_has_suffix (kh_json_get_string (entry, "deadline"), "Z"));
+  g_assert_nonnull (strstr (kh_json_get_string (entry, "reason"),
+                            "Seller Center > App Store > My apps and incidents"));
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "status"), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "expiring:\n"));
+  g_clear_pointer (&out, g_free);
+
+  /* The renewal pack for the client: a fresh link, the Seller Center path, the deadline. */
+  g_assert_cmpint (run_cli (fixture, NULL, &renewal, NULL, "renewal", fixture->grant_id), ==, 0);
+  g_assert_nonnull (strstr (renewal, "/open/authorize?service_id=" SHOP_SERVICE_ID));
+  g_assert_nonnull (strstr (renewal, "Seller Center > App Store > My apps and incidents"));
+  g_assert_nonnull (strstr (renewal, kh_json_get_string (entry, "deadline")));
+}
+
+static void
+test_cli_revoke_shop (Fixture       *fixture,
+                      gconstpointer  user_data)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *expected = g_strdup_printf ("MANUAL: Seller Center > App Store > My apps and "
+                                               "incidents\nREMOVED: %s\n", fixture->grant_id);
+  g_autoptr(JsonNode) list = NULL;
+
+  /* No revoke API for Shop: the manual path, then removal; nothing asked. */
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "revoke", fixture->grant_id), ==, 0);
+  g_assert_cmpstr (out, ==, expected);
+  list = cli_json (fixture, "list");
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (list)), ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -445,6 +607,13 @@ main (int   argc,
               test_twenty_callers, fixture_tear_down);
   g_test_add ("/keyhold/concurrency/killed-mid-refresh", Fixture, "300", fixture_set_up,
               test_killed_mid_refresh, fixture_tear_down);
+
+  g_test_add ("/keyhold/concurrency/cli-exit-codes", Fixture, "0", fixture_set_up,
+              test_cli_exit_codes, fixture_tear_down);
+  g_test_add ("/keyhold/concurrency/cli-due-and-status", Fixture, "0", fixture_set_up,
+              test_cli_due_and_status, fixture_tear_down);
+  g_test_add ("/keyhold/concurrency/cli-revoke-shop", Fixture, "0", fixture_set_up,
+              test_cli_revoke_shop, fixture_tear_down);
 
   return g_test_run ();
 }
