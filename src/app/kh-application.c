@@ -1,0 +1,1308 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* kh-application.c: the application object. It opens the store once, keeps the grant and app
+ * profile models every page filters, runs background refresh and notifications, and exports
+ * the main operations as GActions so that `gapplication action` and the UI tests can drive
+ * Keyhold exactly as a user does. All blocking store calls run in GTask threads. */
+
+#define G_LOG_DOMAIN "kh-application"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+#include "kh-application.h"
+
+#include "kh-error.h"
+#include "kh-origin-map.h"
+#include "kh-preferences-window.h"
+#include "kh-provider.h"
+#include "kh-util.h"
+#include "kh-window.h"
+
+#ifdef KH_HAVE_SANDBOX
+#include "kh-sandbox.h"
+#endif
+
+#define SCHEMA_ID "io.github.keyhold.Keyhold"
+#define MAINTENANCE_INTERVAL_SECONDS (5 * 60)
+
+/* The sandbox's demo apps (src/sandbox registers them at start). */
+#define DEMO_SHOP_NAME        "Demo Shop App"
+#define DEMO_SHOP_KEY         "demoshop"
+#define DEMO_SHOP_SECRET      "demo-shop-secret"
+#define DEMO_SHOP_SERVICE_ID  "7000000000000000001"
+#define DEMO_BIZ_NAME         "Demo Business App"
+#define DEMO_BIZ_ID           "7000000000000000002"
+#define DEMO_BIZ_SECRET       "demo-business-secret"
+#define DEMO_REDIRECT_URI     "http://localhost:8765/callback"
+
+struct _KhApplication
+{
+  AdwApplication  parent_instance;
+
+  /* owned */
+  KhStore        *store;
+  GError         *store_error;
+  KhTokenClient  *client;
+  GSettings      *settings;
+  GListStore     *grants;
+  GListStore     *apps;
+  GCancellable   *cancellable;
+  GHashTable     *refreshing;      /* grant id -> TRUE while a background refresh runs */
+#ifdef KH_HAVE_SANDBOX
+  KhSandbox      *sandbox;
+#endif
+
+  guint           maintenance_id;
+  gboolean        sandbox_mode;
+  gboolean        demo_ready;
+};
+
+G_DEFINE_FINAL_TYPE (KhApplication, kh_application, ADW_TYPE_APPLICATION)
+
+enum {
+  PROP_0,
+  PROP_DEMO_READY,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+/* ---- models ------------------------------------------------------------------------------ */
+
+static void
+replace_all (GListStore *list,
+             GPtrArray  *items)
+{
+  g_list_store_splice (list, 0, g_list_model_get_n_items (G_LIST_MODEL (list)),
+                       items->pdata, items->len);
+}
+
+void
+kh_application_reload (KhApplication *self)
+{
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(GPtrArray) apps = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_return_if_fail (KH_IS_APPLICATION (self));
+
+  if (self->store == NULL)
+    return;
+
+  /* Another process (keyhold-cli, a script) may have changed the index meanwhile. */
+  if (!kh_store_reload (self->store, &error))
+    g_warning ("Could not re-read the store: %s", error->message);
+
+  grants = kh_store_list_grants (self->store);
+  apps = kh_store_list_apps (self->store);
+  replace_all (self->grants, grants);
+  replace_all (self->apps, apps);
+}
+
+KhStore *
+kh_application_get_store (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->store;
+}
+
+const GError *
+kh_application_get_store_error (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->store_error;
+}
+
+KhTokenClient *
+kh_application_get_token_client (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->client;
+}
+
+GSettings *
+kh_application_get_settings (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->settings;
+}
+
+GListModel *
+kh_application_get_grants (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return G_LIST_MODEL (self->grants);
+}
+
+GListModel *
+kh_application_get_apps (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return G_LIST_MODEL (self->apps);
+}
+
+gboolean
+kh_application_get_sandbox_mode (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), FALSE);
+
+  return self->sandbox_mode;
+}
+
+void
+kh_application_set_sandbox_mode (KhApplication *self,
+                                 gboolean       sandbox_mode)
+{
+  g_return_if_fail (KH_IS_APPLICATION (self));
+
+  self->sandbox_mode = !!sandbox_mode;
+}
+
+gboolean
+kh_application_get_demo_ready (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), FALSE);
+
+  return self->demo_ready;
+}
+
+char *
+kh_application_dup_default_redirect_uri (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return g_strdup_printf ("http://localhost:%u/callback",
+                          g_settings_get_uint (self->settings, "redirect-port"));
+}
+
+static KhWindow *
+get_window (KhApplication *self)
+{
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (self));
+
+  if (window == NULL)
+    {
+      g_application_activate (G_APPLICATION (self));
+      window = gtk_application_get_active_window (GTK_APPLICATION (self));
+    }
+
+  return KH_WINDOW (window);
+}
+
+/* ---- grant operations -------------------------------------------------------------------- */
+
+/* What one operation on a stored grant needs; filled in a worker thread. */
+typedef struct
+{
+  char            *grant_id;
+  KhGrant         *grant;
+  KhAppProfile    *app;
+  char            *app_secret;
+  KhTokenSet      *tokens;
+  KhTokenResponse *response;
+  gboolean         want_secret;
+} GrantOp;
+
+static void
+grant_op_free (GrantOp *op)
+{
+  g_free (op->grant_id);
+  g_clear_object (&op->grant);
+  g_clear_object (&op->app);
+  if (op->app_secret != NULL)
+    memset (op->app_secret, 0, strlen (op->app_secret));
+  g_free (op->app_secret);
+  g_clear_pointer (&op->tokens, kh_token_set_free);
+  g_clear_pointer (&op->response, kh_token_response_free);
+  g_free (op);
+}
+
+static GrantOp *
+grant_op_new (const char *grant_id)
+{
+  GrantOp *op = g_new0 (GrantOp, 1);
+
+  op->grant_id = g_strdup (grant_id);
+
+  return op;
+}
+
+/* Worker thread: the grant, its app profile, the app secret and the tokens. */
+static void
+load_grant_thread (GTask        *task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  KhApplication *self = source_object;
+  GrantOp *op = task_data;
+  GError *error = NULL;
+
+  op->grant = kh_store_find_grant (self->store, op->grant_id, &error);
+  if (op->grant == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  op->tokens = kh_store_load_tokens (self->store, kh_grant_get_id (op->grant), &error);
+  if (op->tokens == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  if (op->want_secret)
+    {
+      op->app = kh_store_get_app (self->store, kh_grant_get_app_name (op->grant));
+      if (op->app == NULL)
+        {
+          g_task_return_new_error (task, KH_ERROR, KH_ERROR_NOT_FOUND,
+                                   _("The app profile “%s” of this authorization no longer "
+                                     "exists: add it again"),
+                                   kh_grant_get_app_name (op->grant));
+          return;
+        }
+      op->app_secret = kh_store_load_app_secret (self->store, kh_app_profile_get_name (op->app),
+                                                 &error);
+      if (op->app_secret == NULL)
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+mark_needs_reauth_thread (GTask        *task,
+                          gpointer      source_object,
+                          gpointer      task_data,
+                          GCancellable *cancellable)
+{
+  KhApplication *self = source_object;
+  KhGrant *grant = task_data;
+  g_autoptr(GError) error = NULL;
+
+  kh_grant_set_stored_status (grant, KH_GRANT_STATUS_NEEDS_REAUTH);
+  if (!kh_store_update_grant (self->store, grant, &error))
+    g_warning ("Could not mark the grant for re-authorization: %s", error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+reload_cb (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  kh_application_reload (KH_APPLICATION (object));
+}
+
+static void
+refresh_saved_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KhApplication *self = g_task_get_source_object (task);
+  GrantOp *op = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!kh_store_save_grant_finish (KH_STORE (object), result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  kh_application_reload (self);
+  g_task_return_pointer (task, g_object_ref (op->grant), g_object_unref);
+}
+
+static void
+refresh_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KhApplication *self = g_task_get_source_object (task);
+  GrantOp *op = g_task_get_task_data (task);
+  KhTokenSet *tokens;
+  GError *error = NULL;
+
+  op->response = kh_token_client_refresh_finish (KH_TOKEN_CLIENT (object), result, &error);
+  if (op->response == NULL)
+    {
+      /* A dead refresh token: say so in the list instead of retrying it forever. */
+      if (kh_error_classify (error) == KH_ERROR_CLASS_TERMINAL)
+        {
+          g_autoptr(GTask) mark = g_task_new (self, NULL, reload_cb, NULL);
+
+          g_task_set_task_data (mark, g_object_ref (op->grant), g_object_unref);
+          g_task_run_in_thread (mark, mark_needs_reauth_thread);
+        }
+      g_task_return_error (task, error);
+      return;
+    }
+
+  tokens = op->response->tokens;
+  /* Nothing is deleted until its replacement is stored: keep the old refresh token when the
+   * answer did not rotate it. */
+  if (tokens->refresh_token == NULL && op->tokens->refresh_token != NULL)
+    {
+      tokens->refresh_token = g_strdup (op->tokens->refresh_token);
+      if (tokens->refresh_expires_at == 0)
+        tokens->refresh_expires_at = op->tokens->refresh_expires_at;
+    }
+
+  kh_grant_set_expiries_from_tokens (op->grant, tokens);
+  if (kh_grant_get_stored_status (op->grant) == KH_GRANT_STATUS_NEEDS_REAUTH)
+    kh_grant_set_stored_status (op->grant, KH_GRANT_STATUS_ACTIVE);
+  kh_grant_touch (op->grant, kh_now ());
+  kh_store_save_grant_async (self->store, op->grant, tokens, g_task_get_cancellable (task),
+                             refresh_saved_cb, g_object_ref (task));
+}
+
+static void
+refresh_loaded_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KhApplication *self = KH_APPLICATION (object);
+  GrantOp *op = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  if (op->tokens->refresh_token == NULL
+      || kh_grant_get_token_kind (op->grant) == KH_TOKEN_KIND_ADVERTISER)
+    {
+      g_task_return_new_error (task, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                               _("This access token never expires and has nothing to refresh"));
+      return;
+    }
+
+  kh_token_client_refresh_async (self->client, op->app, op->app_secret,
+                                 kh_grant_get_token_kind (op->grant), op->tokens->refresh_token,
+                                 g_task_get_cancellable (task), refresh_cb, g_object_ref (task));
+}
+
+void
+kh_application_refresh_grant_async (KhApplication       *self,
+                                    const char          *grant_id,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GTask) load = NULL;
+  GrantOp *op;
+
+  g_return_if_fail (KH_IS_APPLICATION (self));
+  g_return_if_fail (grant_id != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_application_refresh_grant_async);
+  if (self->store == NULL)
+    {
+      g_task_return_error (task, g_error_copy (self->store_error));
+      return;
+    }
+
+  op = grant_op_new (grant_id);
+  op->want_secret = TRUE;
+  g_task_set_task_data (task, op, (GDestroyNotify) grant_op_free);
+
+  load = g_task_new (self, cancellable, refresh_loaded_cb, g_object_ref (task));
+  g_task_set_task_data (load, op, NULL);
+  g_task_run_in_thread (load, load_grant_thread);
+}
+
+KhGrant *
+kh_application_refresh_grant_finish (KhApplication *self,
+                                     GAsyncResult  *result,
+                                     GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* -- remove -- */
+
+static void
+remove_thread (GTask        *task,
+               gpointer      source_object,
+               gpointer      task_data,
+               GCancellable *cancellable)
+{
+  KhApplication *self = source_object;
+  const char *grant_id = task_data;
+  g_autoptr(KhGrant) grant = NULL;
+  GError *error = NULL;
+
+  grant = kh_store_find_grant (self->store, grant_id, &error);
+  if (grant == NULL || !kh_store_remove_grant (self->store, kh_grant_get_id (grant), &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+remove_done_cb (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  kh_application_reload (KH_APPLICATION (object));
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+void
+kh_application_remove_grant_async (KhApplication       *self,
+                                   const char          *grant_id,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GTask) worker = NULL;
+
+  g_return_if_fail (KH_IS_APPLICATION (self));
+  g_return_if_fail (grant_id != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_application_remove_grant_async);
+  if (self->store == NULL)
+    {
+      g_task_return_error (task, g_error_copy (self->store_error));
+      return;
+    }
+
+  worker = g_task_new (self, cancellable, remove_done_cb, g_object_ref (task));
+  g_task_set_task_data (worker, g_strdup (grant_id), g_free);
+  g_task_run_in_thread (worker, remove_thread);
+}
+
+gboolean
+kh_application_remove_grant_finish (KhApplication *self,
+                                    GAsyncResult  *result,
+                                    GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* -- revoke -- */
+
+static void
+revoke_removed_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!kh_application_remove_grant_finish (KH_APPLICATION (object), result, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+revoke_cb (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KhApplication *self = g_task_get_source_object (task);
+  GrantOp *op = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!kh_token_client_revoke_finish (KH_TOKEN_CLIENT (object), result, &error))
+    {
+      /* A token TikTok no longer knows is as good as revoked; anything else keeps the grant. */
+      if (kh_error_classify (error) != KH_ERROR_CLASS_TERMINAL)
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      g_clear_error (&error);
+    }
+
+  kh_application_remove_grant_async (self, op->grant_id, g_task_get_cancellable (task),
+                                     revoke_removed_cb, g_object_ref (task));
+}
+
+static void
+revoke_loaded_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KhApplication *self = KH_APPLICATION (object);
+  GrantOp *op = g_task_get_task_data (task);
+  const KhProvider *provider;
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  provider = kh_provider_get (kh_grant_get_account_type (op->grant));
+  if (!provider->revoke_api || kh_grant_get_token_kind (op->grant) == KH_TOKEN_KIND_SHOP)
+    {
+      g_task_return_new_error (task, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                               _("TikTok offers no revoke call for this account type: %s"),
+                               provider->manual_revoke != NULL ? _(provider->manual_revoke)
+                                                               : _("remove it at TikTok"));
+      return;
+    }
+
+  kh_token_client_revoke_async (self->client, op->app, op->app_secret,
+                                kh_grant_get_token_kind (op->grant), op->tokens->access_token,
+                                g_task_get_cancellable (task), revoke_cb, g_object_ref (task));
+}
+
+void
+kh_application_revoke_grant_async (KhApplication       *self,
+                                   const char          *grant_id,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GTask) load = NULL;
+  GrantOp *op;
+
+  g_return_if_fail (KH_IS_APPLICATION (self));
+  g_return_if_fail (grant_id != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_application_revoke_grant_async);
+  if (self->store == NULL)
+    {
+      g_task_return_error (task, g_error_copy (self->store_error));
+      return;
+    }
+
+  op = grant_op_new (grant_id);
+  op->want_secret = TRUE;
+  g_task_set_task_data (task, op, (GDestroyNotify) grant_op_free);
+
+  load = g_task_new (self, cancellable, revoke_loaded_cb, g_object_ref (task));
+  g_task_set_task_data (load, op, NULL);
+  g_task_run_in_thread (load, load_grant_thread);
+}
+
+gboolean
+kh_application_revoke_grant_finish (KhApplication *self,
+                                    GAsyncResult  *result,
+                                    GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* -- tokens for "Copy Access Token" -- */
+
+static void
+valid_reloaded_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KhTokenSet *tokens;
+  GError *error = NULL;
+
+  tokens = kh_store_load_tokens_finish (KH_STORE (object), result, &error);
+  if (tokens == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, tokens, (GDestroyNotify) kh_token_set_free);
+}
+
+static void
+valid_refreshed_cb (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KhApplication *self = KH_APPLICATION (object);
+  g_autoptr(KhGrant) grant = NULL;
+  GError *error = NULL;
+
+  grant = kh_application_refresh_grant_finish (self, result, &error);
+  if (grant == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  /* Read back what was stored, so the copied token is exactly the keyring's. */
+  kh_store_load_tokens_async (self->store, kh_grant_get_id (grant), g_task_get_cancellable (task),
+                              valid_reloaded_cb, g_object_ref (task));
+}
+
+static void
+valid_loaded_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KhApplication *self = KH_APPLICATION (object);
+  GrantOp *op = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  /* A token about to expire is useless to whoever pastes it: refresh it first. */
+  if (op->tokens->access_expires_at == 0 || op->tokens->access_expires_at > kh_now () + 60
+      || op->tokens->refresh_token == NULL)
+    {
+      g_task_return_pointer (task, g_steal_pointer (&op->tokens),
+                             (GDestroyNotify) kh_token_set_free);
+      return;
+    }
+
+  kh_application_refresh_grant_async (self, op->grant_id, g_task_get_cancellable (task),
+                                      valid_refreshed_cb, g_object_ref (task));
+}
+
+void
+kh_application_load_valid_tokens_async (KhApplication       *self,
+                                        const char          *grant_id,
+                                        GCancellable        *cancellable,
+                                        GAsyncReadyCallback  callback,
+                                        gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GTask) load = NULL;
+  GrantOp *op;
+
+  g_return_if_fail (KH_IS_APPLICATION (self));
+  g_return_if_fail (grant_id != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_application_load_valid_tokens_async);
+  if (self->store == NULL)
+    {
+      g_task_return_error (task, g_error_copy (self->store_error));
+      return;
+    }
+
+  op = grant_op_new (grant_id);
+  g_task_set_task_data (task, op, (GDestroyNotify) grant_op_free);
+
+  load = g_task_new (self, cancellable, valid_loaded_cb, g_object_ref (task));
+  g_task_set_task_data (load, op, NULL);
+  g_task_run_in_thread (load, load_grant_thread);
+}
+
+KhTokenSet *
+kh_application_load_valid_tokens_finish (KhApplication *self,
+                                         GAsyncResult  *result,
+                                         GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- background work: refresh and notifications -------------------------------------------- */
+
+static void
+background_refresh_cb (GObject      *object,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  KhApplication *self = KH_APPLICATION (object);
+  g_autofree char *grant_id = user_data;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_hash_table_remove (self->refreshing, grant_id);
+  grant = kh_application_refresh_grant_finish (self, result, &error);
+  if (grant == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_message ("Background refresh of %s failed: %s", grant_id, error->message);
+}
+
+static gboolean
+threshold_notified (GStrv       notified,
+                    const char *key)
+{
+  return notified != NULL && g_strv_contains ((const char * const *) notified, key);
+}
+
+static void
+send_grant_notification (KhApplication *self,
+                         KhGrant       *grant,
+                         const char    *title,
+                         const char    *body)
+{
+  g_autoptr(GNotification) notification = g_notification_new (title);
+  g_autofree char *id = g_strdup_printf ("grant-%s", kh_grant_get_id (grant));
+
+  g_notification_set_body (notification, body);
+  g_notification_set_priority (notification, G_NOTIFICATION_PRIORITY_HIGH);
+  g_notification_set_default_action_and_target (notification, "app.show-grant", "s",
+                                                 kh_grant_get_id (grant));
+  g_notification_add_button_with_target (notification, _("Open"), "app.show-grant", "s",
+                                         kh_grant_get_id (grant));
+  g_application_send_notification (G_APPLICATION (self), id, notification);
+}
+
+/* Sends each notification once: GRANT:THRESHOLD keys are kept in GSettings across runs. */
+static void
+check_notifications (KhApplication *self,
+                     gint64         now)
+{
+  g_auto(GStrv) notified = g_settings_get_strv (self->settings, "notified");
+  g_autoptr(GStrvBuilder) keep = g_strv_builder_new ();
+  g_autoptr(GVariant) thresholds_v = g_settings_get_value (self->settings, "notify-thresholds");
+  gsize n_thresholds = 0;
+  const guint32 *thresholds = g_variant_get_fixed_array (thresholds_v, &n_thresholds,
+                                                         sizeof (guint32));
+  gboolean notify = g_settings_get_boolean (self->settings, "notify");
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->grants));
+  g_auto(GStrv) result = NULL;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(KhGrant) grant = g_list_model_get_item (G_LIST_MODEL (self->grants), i);
+      const char *id = kh_grant_get_id (grant);
+      KhGrantStatus status = kh_grant_compute_status (grant, now);
+      gint64 end = kh_grant_get_refresh_expires_at (grant);
+      const char *name = kh_grant_get_display_name (grant);
+      guint best = G_MAXUINT;
+
+      if (status == KH_GRANT_STATUS_NEEDS_REAUTH)
+        {
+          g_autofree char *key = g_strdup_printf ("%s:reauth", id);
+
+          if (notify && !threshold_notified (notified, key))
+            {
+              g_autofree char *title = g_strdup_printf (_("%s needs re-authorization"), name);
+
+              send_grant_notification (self, grant, title,
+                                       _("TikTok no longer accepts this authorization. Open it "
+                                         "and choose Re-authorize."));
+            }
+          g_strv_builder_add (keep, key);
+          continue;
+        }
+
+      if (status == KH_GRANT_STATUS_REVOKED || end == 0 || end <= now)
+        continue;
+
+      /* The smallest threshold the remaining time is under is the one that counts now. */
+      for (gsize t = 0; t < n_thresholds; t++)
+        if ((end - now) <= (gint64) thresholds[t] * 86400 && thresholds[t] < best)
+          best = thresholds[t];
+
+      if (best != G_MAXUINT)
+        {
+          g_autofree char *key = g_strdup_printf ("%s:%u", id, best);
+
+          if (notify && !threshold_notified (notified, key))
+            {
+              int days = (int) ((end - now + 86399) / 86400);
+              g_autofree char *title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                                                     "%s ends in %d day",
+                                                                     "%s ends in %d days",
+                                                                     days), name, days);
+
+              send_grant_notification (self, grant, title,
+                                       _("Renew the authorization before it ends, or the "
+                                         "account's tokens stop working."));
+            }
+          g_strv_builder_add (keep, key);
+          /* Keep the larger thresholds too, so they do not fire again. */
+          for (gsize t = 0; t < n_thresholds; t++)
+            if (thresholds[t] > best)
+              {
+                g_autofree char *larger = g_strdup_printf ("%s:%u", id, thresholds[t]);
+
+                g_strv_builder_add (keep, larger);
+              }
+        }
+    }
+
+  result = g_strv_builder_end (keep);
+  if (!g_strv_equal ((const char * const *) result, (const char * const *) notified))
+    g_settings_set_strv (self->settings, "notified", (const char * const *) result);
+}
+
+void
+kh_application_run_maintenance (KhApplication *self)
+{
+  gint64 now = kh_now ();
+  gint64 margin;
+  guint n;
+
+  g_return_if_fail (KH_IS_APPLICATION (self));
+
+  if (self->store == NULL)
+    return;
+
+  margin = (gint64) g_settings_get_uint (self->settings, "refresh-margin") * 60;
+  n = g_list_model_get_n_items (G_LIST_MODEL (self->grants));
+
+  if (g_settings_get_boolean (self->settings, "background-refresh"))
+    for (guint i = 0; i < n; i++)
+      {
+        g_autoptr(KhGrant) grant = g_list_model_get_item (G_LIST_MODEL (self->grants), i);
+        const char *id = kh_grant_get_id (grant);
+        gint64 access = kh_grant_get_access_expires_at (grant);
+        gint64 refresh = kh_grant_get_refresh_expires_at (grant);
+        KhGrantStatus status = kh_grant_get_stored_status (grant);
+
+        if (access == 0 || access > now + margin
+            || kh_grant_get_token_kind (grant) == KH_TOKEN_KIND_ADVERTISER
+            || status == KH_GRANT_STATUS_NEEDS_REAUTH || status == KH_GRANT_STATUS_REVOKED
+            || (refresh != 0 && refresh <= now)
+            || g_hash_table_contains (self->refreshing, id))
+          continue;
+
+        g_hash_table_add (self->refreshing, g_strdup (id));
+        kh_application_refresh_grant_async (self, id, self->cancellable,
+                                            background_refresh_cb, g_strdup (id));
+      }
+
+  check_notifications (self, now);
+}
+
+static gboolean
+maintenance_tick (gpointer user_data)
+{
+  KhApplication *self = user_data;
+
+  kh_application_reload (self);
+  kh_application_run_maintenance (self);
+
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- actions ------------------------------------------------------------------------------- */
+
+static void
+authorize_action (GSimpleAction *action,
+                  GVariant      *parameter,
+                  gpointer       user_data)
+{
+  kh_window_authorize (get_window (user_data), g_variant_get_string (parameter, NULL));
+}
+
+static void
+link_action (GSimpleAction *action,
+             GVariant      *parameter,
+             gpointer       user_data)
+{
+  kh_window_create_link (get_window (user_data), g_variant_get_string (parameter, NULL));
+}
+
+static void
+complete_url_action (GSimpleAction *action,
+                     GVariant      *parameter,
+                     gpointer       user_data)
+{
+  kh_window_complete_url (get_window (user_data), g_variant_get_string (parameter, NULL));
+}
+
+static void
+refresh_action (GSimpleAction *action,
+                GVariant      *parameter,
+                gpointer       user_data)
+{
+  kh_window_refresh_grant (get_window (user_data), g_variant_get_string (parameter, NULL));
+}
+
+static void
+refresh_all_action (GSimpleAction *action,
+                    GVariant      *parameter,
+                    gpointer       user_data)
+{
+  KhApplication *self = user_data;
+
+  kh_application_reload (self);
+  kh_application_run_maintenance (self);
+}
+
+static void
+revoke_action (GSimpleAction *action,
+               GVariant      *parameter,
+               gpointer       user_data)
+{
+  kh_window_revoke_grant (get_window (user_data), g_variant_get_string (parameter, NULL), FALSE);
+}
+
+static void
+remove_action (GSimpleAction *action,
+               GVariant      *parameter,
+               gpointer       user_data)
+{
+  kh_window_remove_grant (get_window (user_data), g_variant_get_string (parameter, NULL), FALSE);
+}
+
+static void
+show_grant_action (GSimpleAction *action,
+                   GVariant      *parameter,
+                   gpointer       user_data)
+{
+  KhWindow *window = get_window (user_data);
+
+  gtk_window_present (GTK_WINDOW (window));
+  kh_window_show_grant (window, g_variant_get_string (parameter, NULL));
+}
+
+static void
+preferences_action (GSimpleAction *action,
+                    GVariant      *parameter,
+                    gpointer       user_data)
+{
+  KhApplication *self = user_data;
+  KhPreferencesWindow *prefs = kh_preferences_window_new (self->settings);
+
+  gtk_window_set_transient_for (GTK_WINDOW (prefs), GTK_WINDOW (get_window (self)));
+  gtk_window_present (GTK_WINDOW (prefs));
+}
+
+static void
+about_action (GSimpleAction *action,
+              GVariant      *parameter,
+              gpointer       user_data)
+{
+  KhApplication *self = user_data;
+  const char *developers[] = { "The Keyhold developers", NULL };
+  GtkWidget *about = adw_about_window_new ();
+
+  /* The same facts as data/io.github.keyhold.Keyhold.metainfo.xml. */
+  g_object_set (about,
+                "transient-for", get_window (self),
+                "application-name", _("Keyhold"),
+                "application-icon", APP_ID,
+                "developer-name", _("The Keyhold developers"),
+                "version", PACKAGE_VERSION,
+                "comments", _("Authorize shop and ads accounts, keep their tokens in the "
+                              "keyring and fresh, and hand a valid token to any script"),
+                "website", "https://github.com/keyhold/keyhold",
+                "issue-url", "https://github.com/keyhold/keyhold/issues",
+                "license-type", GTK_LICENSE_GPL_3_0,
+                "developers", developers,
+                "translator-credits", _("translator-credits"),
+                NULL);
+  gtk_window_present (GTK_WINDOW (about));
+}
+
+static void
+quit_action (GSimpleAction *action,
+             GVariant      *parameter,
+             gpointer       user_data)
+{
+  g_application_quit (G_APPLICATION (user_data));
+}
+
+static const GActionEntry app_actions[] = {
+  { "authorize", authorize_action, "s" },
+  { "link", link_action, "s" },
+  { "complete-url", complete_url_action, "s" },
+  { "refresh", refresh_action, "s" },
+  { "refresh-all", refresh_all_action },
+  { "revoke", revoke_action, "s" },
+  { "remove", remove_action, "s" },
+  { "show-grant", show_grant_action, "s" },
+  { "preferences", preferences_action },
+  { "about", about_action },
+  { "quit", quit_action },
+};
+
+/* ---- sandbox ------------------------------------------------------------------------------- */
+
+static void
+demo_profiles_thread (GTask        *task,
+                      gpointer      source_object,
+                      gpointer      task_data,
+                      GCancellable *cancellable)
+{
+  KhApplication *self = source_object;
+  g_autoptr(KhAppProfile) shop = kh_app_profile_new (DEMO_SHOP_NAME, KH_FAMILY_SHOP,
+                                                     DEMO_SHOP_KEY);
+  g_autoptr(KhAppProfile) business = kh_app_profile_new (DEMO_BIZ_NAME, KH_FAMILY_BUSINESS,
+                                                         DEMO_BIZ_ID);
+  const char *shop_scopes[] = { "creator.affiliate.info", NULL };
+  GError *error = NULL;
+
+  kh_app_profile_set_service_id (shop, DEMO_SHOP_SERVICE_ID);
+  kh_app_profile_set_redirect_uri (shop, DEMO_REDIRECT_URI);
+  kh_app_profile_set_scopes (shop, shop_scopes);
+  kh_app_profile_set_redirect_uri (business, DEMO_REDIRECT_URI);
+
+  if (!kh_store_save_app (self->store, shop, DEMO_SHOP_SECRET, TRUE, &error)
+      || !kh_store_save_app (self->store, business, DEMO_BIZ_SECRET, TRUE, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+demo_profiles_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  KhApplication *self = KH_APPLICATION (object);
+  g_autoptr(GError) error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    g_warning ("Could not add the demo app profiles: %s", error->message);
+
+  kh_application_reload (self);
+  self->demo_ready = TRUE;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DEMO_READY]);
+}
+
+static gboolean
+start_sandbox (KhApplication  *self,
+               GError        **error)
+{
+#ifdef KH_HAVE_SANDBOX
+  g_autofree char *map = NULL;
+
+  self->sandbox = kh_sandbox_new (0);
+  if (!kh_sandbox_listen (self->sandbox, 0, error))
+    return FALSE;
+
+  map = kh_sandbox_dup_origin_map (self->sandbox);
+  if (!kh_origin_map_set (map, error))
+    return FALSE;
+
+  g_message ("Sandbox listening on %u", kh_sandbox_get_port (self->sandbox));
+  return TRUE;
+#else
+  g_set_error_literal (error, KH_ERROR, KH_ERROR_FAILED,
+                       _("This build of Keyhold has no sandbox"));
+  return FALSE;
+#endif
+}
+
+/* ---- GApplication ---------------------------------------------------------------------------- */
+
+static int
+kh_application_handle_local_options (GApplication *app,
+                                     GVariantDict *options)
+{
+  KhApplication *self = KH_APPLICATION (app);
+
+  if (g_variant_dict_contains (options, "version"))
+    {
+      g_print ("keyhold %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+
+  if (g_variant_dict_contains (options, "sandbox"))
+    {
+      /* A sandbox run is its own instance: it never hands over to a running Keyhold, whose
+       * store and endpoints are the real ones. */
+      self->sandbox_mode = TRUE;
+      g_application_set_flags (app, g_application_get_flags (app) | G_APPLICATION_NON_UNIQUE);
+    }
+
+  return G_APPLICATION_CLASS (kh_application_parent_class)->handle_local_options (app, options);
+}
+
+static void
+kh_application_startup (GApplication *app)
+{
+  KhApplication *self = KH_APPLICATION (app);
+  const char *quit_accels[] = { "<Control>q", NULL };
+  const char *prefs_accels[] = { "<Control>comma", NULL };
+  g_autofree char *store_name = NULL;
+
+  g_application_set_resource_base_path (app, "/io/github/keyhold/Keyhold");
+
+  G_APPLICATION_CLASS (kh_application_parent_class)->startup (app);
+
+  self->settings = g_settings_new (SCHEMA_ID);
+  self->client = kh_token_client_new ();
+
+  if (self->sandbox_mode)
+    {
+      g_autoptr(GError) error = NULL;
+      const char *base = g_getenv ("KEYHOLD_STORE");
+
+      if (!start_sandbox (self, &error))
+        g_warning ("Could not start the sandbox: %s", error->message);
+      /* Sandbox grants never mix with real ones: they live in their own store. */
+      store_name = g_strdup_printf ("%s%ssandbox", base != NULL ? base : "",
+                                    base != NULL ? "-" : "");
+    }
+
+  self->store = kh_store_new (NULL, store_name, &self->store_error);
+  kh_application_reload (self);
+
+  if (self->sandbox_mode && self->store != NULL)
+    {
+      g_autoptr(GTask) task = g_task_new (self, self->cancellable, demo_profiles_cb, NULL);
+
+      g_task_run_in_thread (task, demo_profiles_thread);
+    }
+
+  g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions, G_N_ELEMENTS (app_actions),
+                                   self);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit", quit_accels);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.preferences",
+                                         prefs_accels);
+
+  self->maintenance_id = g_timeout_add_seconds (MAINTENANCE_INTERVAL_SECONDS, maintenance_tick,
+                                                self);
+}
+
+static void
+kh_application_activate (GApplication *app)
+{
+  KhApplication *self = KH_APPLICATION (app);
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (app));
+
+  if (window == NULL)
+    {
+      window = GTK_WINDOW (kh_window_new (self));
+      /* The first pass runs once the window is up, so notifications can open it. */
+      kh_application_run_maintenance (self);
+    }
+
+  gtk_window_present (window);
+}
+
+static void
+kh_application_shutdown (GApplication *app)
+{
+  KhApplication *self = KH_APPLICATION (app);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->maintenance_id, g_source_remove);
+
+  G_APPLICATION_CLASS (kh_application_parent_class)->shutdown (app);
+}
+
+static void
+kh_application_dispose (GObject *object)
+{
+  KhApplication *self = KH_APPLICATION (object);
+
+  g_clear_handle_id (&self->maintenance_id, g_source_remove);
+  g_clear_object (&self->store);
+  g_clear_object (&self->client);
+  g_clear_object (&self->settings);
+  g_clear_object (&self->grants);
+  g_clear_object (&self->apps);
+  g_clear_object (&self->cancellable);
+#ifdef KH_HAVE_SANDBOX
+  g_clear_object (&self->sandbox);
+#endif
+
+  G_OBJECT_CLASS (kh_application_parent_class)->dispose (object);
+}
+
+static void
+kh_application_finalize (GObject *object)
+{
+  KhApplication *self = KH_APPLICATION (object);
+
+  g_clear_error (&self->store_error);
+  g_clear_pointer (&self->refreshing, g_hash_table_unref);
+
+  G_OBJECT_CLASS (kh_application_parent_class)->finalize (object);
+}
+
+static void
+kh_application_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  KhApplication *self = KH_APPLICATION (object);
+
+  switch (prop_id)
+    {
+    case PROP_DEMO_READY:
+      g_value_set_boolean (value, self->demo_ready);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+kh_application_class_init (KhApplicationClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
+
+  object_class->dispose = kh_application_dispose;
+  object_class->finalize = kh_application_finalize;
+  object_class->get_property = kh_application_get_property;
+
+  app_class->handle_local_options = kh_application_handle_local_options;
+  app_class->startup = kh_application_startup;
+  app_class->activate = kh_application_activate;
+  app_class->shutdown = kh_application_shutdown;
+
+  properties[PROP_DEMO_READY] =
+    g_param_spec_boolean ("demo-ready", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+kh_application_init (KhApplication *self)
+{
+  const GOptionEntry options[] = {
+    { "sandbox", 0, 0, G_OPTION_ARG_NONE, NULL,
+      N_("Run against an in-process sandbox with demo app profiles (no TikTok account needed)"),
+      NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Print the version and exit"), NULL },
+    { NULL }
+  };
+
+  self->grants = g_list_store_new (KH_TYPE_GRANT);
+  self->apps = g_list_store_new (KH_TYPE_APP_PROFILE);
+  self->cancellable = g_cancellable_new ();
+  self->refreshing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  g_application_add_main_option_entries (G_APPLICATION (self), options);
+}
+
+KhApplication *
+kh_application_new (void)
+{
+  return g_object_new (KH_TYPE_APPLICATION,
+                       "application-id", APP_ID,
+                       "flags", G_APPLICATION_DEFAULT_FLAGS,
+                       NULL);
+}
