@@ -1331,10 +1331,11 @@ setup_for_type (KhAccountPage *self)
   g_autofree char *redirect = kh_application_dup_default_redirect_uri (self->application);
   g_autofree char *help = NULL;
   g_autofree char *empty_list = NULL;
+  g_autofree char *description = g_markup_escape_text (_(provider->description), -1);
   gboolean shop = provider->family == KH_FAMILY_SHOP;
 
   gtk_label_set_text (self->description_label, _(provider->description));
-  adw_status_page_set_description (self->empty_status, _(provider->description));
+  adw_status_page_set_description (self->empty_status, description);
   adw_status_page_set_icon_name (self->empty_status, provider->icon_name);
 
   if (shop)

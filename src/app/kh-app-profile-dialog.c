@@ -296,6 +296,7 @@ save_cb (GObject      *object,
       return;
     }
 
+  kh_application_reload (self->application);
   g_signal_emit (self, signals[SAVED], 0, kh_app_profile_get_name (job->app));
   gtk_window_close (GTK_WINDOW (self));
 }
@@ -356,7 +357,7 @@ fill (KhAppProfileDialog *self)
     }
   else
     adw_preferences_group_set_description (
-      self->app_group, _("Partner Center › App & Service › your app › Basic Information"));
+      self->app_group, _("Partner Center › App &amp; Service › your app › Basic Information"));
 
   if (app == NULL)
     {
