@@ -195,6 +195,9 @@ save_png (const char *name)
   height = gtk_widget_get_height (widget);
   paintable = gtk_widget_paintable_new (widget);
   g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  /* The window, not its content, paints the background: paint it under the content. */
+  gtk_snapshot_append_color (snapshot, &(GdkRGBA) { 0.98, 0.98, 0.98, 1.0 },
+                             &GRAPHENE_RECT_INIT (0, 0, width, height));
   gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), width, height);
   node = gtk_snapshot_to_node (snapshot);
   g_assert_nonnull (node);
@@ -248,8 +251,17 @@ static void
 real_mime_dirs (void)
 {
   const char *dirs[] = { "/usr/local/share/mime", "/usr/share/mime", NULL };
+  GdkDisplay *display = gdk_display_get_default ();
 
   g_content_type_set_mime_dirs (dirs);
+  /* The icon themes too live in the real data dirs. */
+  if (display != NULL)
+    {
+      GtkIconTheme *theme = gtk_icon_theme_get_for_display (display);
+      const char *paths[] = { "/usr/share/icons", "/usr/local/share/icons", NULL };
+
+      gtk_icon_theme_set_search_path (theme, paths);
+    }
 }
 
 /* ---- cases ----------------------------------------------------------------------------------- */
@@ -653,8 +665,11 @@ test_list_2000 (void)
   for (guint len = 1; len <= strlen (typed); len++)
     {
       g_autofree char *prefix = g_strndup (typed, len);
+      gint64 key_start = g_get_monotonic_time ();
 
       kh_window_set_search (env.window, prefix);
+      g_test_message ("search “%s”: %.2f ms", prefix,
+                      (g_get_monotonic_time () - key_start) / 1000.0);
     }
   per_key_ms = (g_get_monotonic_time () - start) / 1000.0 / strlen (typed);
   g_test_message ("filtering 2,000 grants over 6 pages: %.2f ms per keystroke", per_key_ms);
@@ -807,6 +822,7 @@ main (int   argc,
       return g_test_run ();
     }
 
+  real_mime_dirs ();
   {
     g_autofree char *chromium = g_find_program_in_path ("chromium");
 
@@ -833,9 +849,8 @@ main (int   argc,
 
   status = g_test_run ();
 
-  gtk_window_destroy (GTK_WINDOW (env.window));
-  iterate (100);
-  g_clear_object (&env.app);
+  /* The window is left to the process exit: libadwaita 1.2.2 reports a critical while
+   * disposing a view switcher of a destroyed window, which this test must not mistake for ours. */
   g_clear_object (&env.sandbox);
   g_free (env.redirect_uri);
 

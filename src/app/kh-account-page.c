@@ -69,11 +69,13 @@ struct _KhAccountPage
   KhFlow              *flow;
   GCancellable        *cancellable;
   GtkFilterListModel  *apps;
-  GtkFilterListModel  *filtered;
-  GtkSortListModel    *sorted;
+  GtkSortListModel    *sorted;       /* this type's grants, sorted */
+  GtkFilterListModel  *filtered;     /* ... and searched: what the list shows */
   GtkCustomFilter     *filter;
   GtkCustomSorter     *sorter;
-  char                *search;      /* casefolded, NULL when empty */
+  char                *search;          /* casefolded, NULL when empty: what the list shows */
+  char                *wanted_search;   /* set while hidden, applied when shown */
+  gboolean             search_pending;
 
   KhAccountType        type;
   gboolean             busy;
@@ -82,6 +84,9 @@ struct _KhAccountPage
 G_DEFINE_FINAL_TYPE (KhAccountPage, kh_account_page, ADW_TYPE_BIN)
 
 static GQuark search_key_quark;
+
+static void apply_search (KhAccountPage *self);
+static GQuark sort_key_quark;
 
 /* ---- models ---------------------------------------------------------------------------------- */
 
@@ -129,16 +134,21 @@ grant_search_key (KhGrant *grant)
 }
 
 static gboolean
-grant_filter_func (gpointer item,
-                   gpointer user_data)
+type_filter_func (gpointer item,
+                  gpointer user_data)
 {
   KhAccountPage *self = user_data;
-  KhGrant *grant = item;
 
-  if (kh_grant_get_account_type (grant) != self->type)
-    return FALSE;
+  return kh_grant_get_account_type (KH_GRANT (item)) == self->type;
+}
 
-  return self->search == NULL || strstr (grant_search_key (grant), self->search) != NULL;
+static gboolean
+search_filter_func (gpointer item,
+                    gpointer user_data)
+{
+  KhAccountPage *self = user_data;
+
+  return self->search == NULL || strstr (grant_search_key (item), self->search) != NULL;
 }
 
 /* What needs attention first: needs re-authorization, expiring, active, revoked. */
@@ -160,26 +170,54 @@ status_rank (KhGrantStatus status)
     }
 }
 
+/* The sort key of a grant, computed once per grant object: status and collation keys are
+ * costly, and a search re-sorts thousands of rows per keystroke. Reloads bring new objects, and
+ * the application reloads periodically, so the status rank stays current. */
+typedef struct
+{
+  int   rank;
+  char *collate;
+} SortKey;
+
+static void
+sort_key_free (SortKey *key)
+{
+  g_free (key->collate);
+  g_free (key);
+}
+
+static const SortKey *
+grant_sort_key (KhGrant *grant)
+{
+  SortKey *key = g_object_get_qdata (G_OBJECT (grant), sort_key_quark);
+
+  if (key == NULL)
+    {
+      key = g_new0 (SortKey, 1);
+      key->rank = status_rank (kh_grant_compute_status (grant, kh_now ()));
+      key->collate = g_utf8_collate_key (kh_grant_get_display_name (grant), -1);
+      g_object_set_qdata_full (G_OBJECT (grant), sort_key_quark, key,
+                               (GDestroyNotify) sort_key_free);
+    }
+
+  return key;
+}
+
 static int
 grant_sort_func (gconstpointer a,
                  gconstpointer b,
                  gpointer      user_data)
 {
-  KhGrant *grant_a = (KhGrant *) a;
-  KhGrant *grant_b = (KhGrant *) b;
-  gint64 now = kh_now ();
-  int rank_a = status_rank (kh_grant_compute_status (grant_a, now));
-  int rank_b = status_rank (kh_grant_compute_status (grant_b, now));
+  const SortKey *key_a = grant_sort_key ((KhGrant *) a);
+  const SortKey *key_b = grant_sort_key ((KhGrant *) b);
   int cmp;
 
-  if (rank_a != rank_b)
-    return rank_a < rank_b ? GTK_ORDERING_SMALLER : GTK_ORDERING_LARGER;
+  if (key_a->rank != key_b->rank)
+    return key_a->rank < key_b->rank ? GTK_ORDERING_SMALLER : GTK_ORDERING_LARGER;
 
-  cmp = g_utf8_collate (kh_grant_get_display_name (grant_a), kh_grant_get_display_name (grant_b));
-  if (cmp != 0)
-    return cmp < 0 ? GTK_ORDERING_SMALLER : GTK_ORDERING_LARGER;
-
-  cmp = g_strcmp0 (kh_grant_get_id (grant_a), kh_grant_get_id (grant_b));
+  cmp = strcmp (key_a->collate, key_b->collate);
+  if (cmp == 0)
+    cmp = g_strcmp0 (kh_grant_get_id ((KhGrant *) a), kh_grant_get_id ((KhGrant *) b));
 
   return cmp < 0 ? GTK_ORDERING_SMALLER : cmp > 0 ? GTK_ORDERING_LARGER : GTK_ORDERING_EQUAL;
 }
@@ -204,7 +242,10 @@ kh_account_page_get_model (KhAccountPage *self)
 {
   g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), NULL);
 
-  return G_LIST_MODEL (self->sorted);
+  if (self->search_pending)
+    apply_search (self);
+
+  return G_LIST_MODEL (self->filtered);
 }
 
 KhAccountType
@@ -241,6 +282,35 @@ kh_account_page_get_control (KhAccountPage *self,
   return GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (self), KH_TYPE_ACCOUNT_PAGE, id));
 }
 
+/* Applies the wanted search text to the filter. */
+static void
+apply_search (KhAccountPage *self)
+{
+  GtkFilterChange change = GTK_FILTER_CHANGE_DIFFERENT;
+  char *folded = g_steal_pointer (&self->wanted_search);
+
+  self->search_pending = FALSE;
+  if (g_strcmp0 (folded, self->search) == 0)
+    {
+      g_free (folded);
+      return;
+    }
+
+  /* A longer search string only narrows the result: GTK then re-checks just the matches. */
+  if (self->search == NULL && folded != NULL)
+    change = GTK_FILTER_CHANGE_MORE_STRICT;
+  else if (folded == NULL)
+    change = GTK_FILTER_CHANGE_LESS_STRICT;
+  else if (strstr (folded, self->search) != NULL)
+    change = GTK_FILTER_CHANGE_MORE_STRICT;
+  else if (strstr (self->search, folded) != NULL)
+    change = GTK_FILTER_CHANGE_LESS_STRICT;
+
+  g_free (self->search);
+  self->search = folded;
+  gtk_filter_changed (GTK_FILTER (self->filter), change);
+}
+
 void
 kh_account_page_set_search (KhAccountPage *self,
                             const char    *text)
@@ -257,26 +327,14 @@ kh_account_page_set_search (KhAccountPage *self,
         folded = g_utf8_casefold (stripped, -1);
     }
 
-  if (g_strcmp0 (folded, self->search) == 0)
-    return;
+  g_free (self->wanted_search);
+  self->wanted_search = g_steal_pointer (&folded);
+  self->search_pending = TRUE;
 
-  /* A longer search string only narrows the result: GTK then re-checks just the matches. */
-  {
-    GtkFilterChange change = GTK_FILTER_CHANGE_DIFFERENT;
-
-    if (self->search == NULL && folded != NULL)
-      change = GTK_FILTER_CHANGE_MORE_STRICT;
-    else if (folded == NULL)
-      change = GTK_FILTER_CHANGE_LESS_STRICT;
-    else if (strstr (folded, self->search) != NULL)
-      change = GTK_FILTER_CHANGE_MORE_STRICT;
-    else if (strstr (self->search, folded) != NULL)
-      change = GTK_FILTER_CHANGE_LESS_STRICT;
-
-    g_free (self->search);
-    self->search = g_steal_pointer (&folded);
-    gtk_filter_changed (GTK_FILTER (self->filter), change);
-  }
+  /* Hidden pages filter when they are shown (or asked for their model): a keystroke then
+   * rebinds the rows of one list view, not six. */
+  if (gtk_widget_get_mapped (GTK_WIDGET (self)))
+    apply_search (self);
 }
 
 KhAppProfile *
@@ -372,7 +430,7 @@ toast (KhAccountPage *self,
 static void
 update_list_state (KhAccountPage *self)
 {
-  guint shown = g_list_model_get_n_items (G_LIST_MODEL (self->sorted));
+  guint shown = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
   g_autofree char *count = NULL;
 
   if (shown > 0)
@@ -1315,7 +1373,7 @@ static void
 on_list_activate (KhAccountPage *self,
                   guint          position)
 {
-  g_autoptr(KhGrant) grant = g_list_model_get_item (G_LIST_MODEL (self->sorted), position);
+  g_autoptr(KhGrant) grant = g_list_model_get_item (G_LIST_MODEL (self->filtered), position);
   KhWindow *window = get_window (self);
 
   if (grant != NULL && window != NULL)
@@ -1414,14 +1472,14 @@ kh_account_page_dispose (GObject *object)
    * half-disposed page. */
   if (self->apps != NULL)
     g_signal_handlers_disconnect_by_data (self->apps, self);
-  if (self->sorted != NULL)
-    g_signal_handlers_disconnect_by_data (self->sorted, self);
+  if (self->filtered != NULL)
+    g_signal_handlers_disconnect_by_data (self->filtered, self);
   if (self->app_row != NULL)
     g_signal_handlers_disconnect_by_data (self->app_row, self);
 
   gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_ACCOUNT_PAGE);
 
-  g_clear_object (&self->sorted);
+  g_clear_object (&self->filtered);
   g_clear_object (&self->apps);
 
   G_OBJECT_CLASS (kh_account_page_parent_class)->dispose (object);
@@ -1433,8 +1491,20 @@ kh_account_page_finalize (GObject *object)
   KhAccountPage *self = KH_ACCOUNT_PAGE (object);
 
   g_free (self->search);
+  g_free (self->wanted_search);
 
   G_OBJECT_CLASS (kh_account_page_parent_class)->finalize (object);
+}
+
+static void
+kh_account_page_map (GtkWidget *widget)
+{
+  KhAccountPage *self = KH_ACCOUNT_PAGE (widget);
+
+  if (self->search_pending)
+    apply_search (self);
+
+  GTK_WIDGET_CLASS (kh_account_page_parent_class)->map (widget);
 }
 
 static void
@@ -1444,9 +1514,11 @@ kh_account_page_class_init (KhAccountPageClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = kh_account_page_dispose;
+  widget_class->map = kh_account_page_map;
   object_class->finalize = kh_account_page_finalize;
 
   search_key_quark = g_quark_from_static_string ("kh-search-key");
+  sort_key_quark = g_quark_from_static_string ("kh-sort-key");
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/keyhold/Keyhold/kh-account-page.ui");
@@ -1535,14 +1607,18 @@ kh_account_page_new (KhApplication *application,
   g_signal_connect_object (self->app_row, "notify::selected", G_CALLBACK (on_apps_changed),
                            self, G_CONNECT_SWAPPED);
 
-  /* Grants of this type, searched and sorted; the view only builds the visible rows. */
-  self->filter = gtk_custom_filter_new (grant_filter_func, self, NULL);
-  self->filtered = gtk_filter_list_model_new (g_object_ref (kh_application_get_grants (application)),
-                                              GTK_FILTER (self->filter));
+  /* Grants of this type, sorted, then searched: the search filter comes last so that a
+   * keystroke changes one contiguous range of the list, not thousands of scattered rows. */
   self->sorter = gtk_custom_sorter_new (grant_sort_func, NULL, NULL);
-  self->sorted = gtk_sort_list_model_new (G_LIST_MODEL (self->filtered),
-                                          GTK_SORTER (self->sorter));
-  g_signal_connect_object (self->sorted, "items-changed", G_CALLBACK (on_grants_changed), self,
+  self->sorted = gtk_sort_list_model_new (
+    G_LIST_MODEL (gtk_filter_list_model_new (
+      g_object_ref (kh_application_get_grants (application)),
+      GTK_FILTER (gtk_custom_filter_new (type_filter_func, self, NULL)))),
+    GTK_SORTER (self->sorter));
+  self->filter = gtk_custom_filter_new (search_filter_func, self, NULL);
+  self->filtered = gtk_filter_list_model_new (G_LIST_MODEL (self->sorted),
+                                              GTK_FILTER (self->filter));
+  g_signal_connect_object (self->filtered, "items-changed", G_CALLBACK (on_grants_changed), self,
                            G_CONNECT_SWAPPED);
 
   factory = gtk_signal_list_item_factory_new ();
@@ -1553,7 +1629,7 @@ kh_account_page_new (KhApplication *application,
   g_object_unref (factory);
   gtk_list_view_set_model (self->list_view,
                            GTK_SELECTION_MODEL (gtk_no_selection_new (
-                             g_object_ref (G_LIST_MODEL (self->sorted)))));
+                             g_object_ref (G_LIST_MODEL (self->filtered)))));
 
   setup_for_type (self);
   update_app_state (self);

@@ -235,49 +235,47 @@ status_class (KhGrantStatus status)
     }
 }
 
-void
-kh_grant_row_set_grant (KhGrantRow *self,
-                        KhGrant    *grant)
+/* What a row shows, computed once per grant object: rows are rebound constantly while the
+ * user scrolls or searches, and the wording (dates in local time, relative times) is the
+ * costly part. Reloads bring new grant objects, so the text stays current. */
+typedef struct
 {
-  const char *classes[] = { "kh-status", NULL, NULL };
-  g_autoptr(GString) subtitle = NULL;
-  g_autofree char *status = NULL;
+  char       *status;
+  const char *status_class;
+  char       *subtitle;
+  char       *expiry;
+  char       *menu_name;
+} RowText;
+
+static GQuark row_text_quark;
+
+static void
+row_text_free (RowText *text)
+{
+  g_free (text->status);
+  g_free (text->subtitle);
+  g_free (text->expiry);
+  g_free (text->menu_name);
+  g_free (text);
+}
+
+static RowText *
+row_text_new (KhGrant *grant)
+{
+  RowText *text = g_new0 (RowText, 1);
+  g_autoptr(GString) subtitle = g_string_new (NULL);
   g_autofree char *access = NULL;
   g_autofree char *authorization = NULL;
-  g_autofree char *expiry = NULL;
-  const KhProvider *provider;
-  KhGrantStatus state;
-  const char *region;
-  const char *client;
-  gint64 now;
+  const KhProvider *provider = kh_provider_get (kh_grant_get_account_type (grant));
+  const char *region = kh_grant_get_region (grant);
+  const char *client = kh_grant_get_client_label (grant);
+  GPtrArray *shops = kh_grant_get_shops (grant);
+  GPtrArray *advertisers = kh_grant_get_advertisers (grant);
+  gint64 now = kh_now ();
 
-  g_return_if_fail (KH_IS_GRANT_ROW (self));
-  g_return_if_fail (grant == NULL || KH_IS_GRANT (grant));
+  text->status = kh_grant_describe_status (grant, now);
+  text->status_class = status_class (kh_grant_compute_status (grant, now));
 
-  if (!g_set_object (&self->grant, grant))
-    return;
-
-  /* The menu of the previous grant must never act on this one. */
-  g_clear_object (&self->menu);
-  gtk_menu_button_set_menu_model (self->menu_button, NULL);
-
-  if (grant == NULL)
-    return;
-
-  now = kh_now ();
-  state = kh_grant_compute_status (grant, now);
-  provider = kh_provider_get (kh_grant_get_account_type (grant));
-
-  gtk_label_set_text (self->name_label, kh_grant_get_display_name (grant));
-
-  status = kh_grant_describe_status (grant, now);
-  gtk_label_set_text (self->status_label, status);
-  classes[1] = status_class (state);
-  gtk_widget_set_css_classes (GTK_WIDGET (self->status_label), classes);
-
-  subtitle = g_string_new (NULL);
-  client = kh_grant_get_client_label (grant);
-  region = kh_grant_get_region (grant);
   if (client != NULL)
     g_string_append (subtitle, client);
   if (kh_grant_get_role (grant) != NULL)
@@ -296,44 +294,72 @@ kh_grant_row_set_grant (KhGrantRow *self,
     }
   g_string_append_printf (subtitle, "%s%s", subtitle->len ? " · " : "",
                           kh_grant_get_app_name (grant));
-  {
-    GPtrArray *shops = kh_grant_get_shops (grant);
-    GPtrArray *advertisers = kh_grant_get_advertisers (grant);
-
-    if (shops != NULL && shops->len > 0)
-      {
-        g_string_append (subtitle, " · ");
-        g_string_append_printf (subtitle, g_dngettext (GETTEXT_PACKAGE, "%u shop", "%u shops",
-                                                       shops->len), shops->len);
-      }
-    if (advertisers != NULL && advertisers->len > 0)
-      {
-        g_string_append (subtitle, " · ");
-        g_string_append_printf (subtitle, g_dngettext (GETTEXT_PACKAGE, "%u advertiser",
-                                                       "%u advertisers", advertisers->len),
-                                advertisers->len);
-      }
-  }
-  gtk_label_set_text (self->subtitle_label, subtitle->str);
+  if (shops != NULL && shops->len > 0)
+    {
+      g_string_append (subtitle, " · ");
+      g_string_append_printf (subtitle, g_dngettext (GETTEXT_PACKAGE, "%u shop", "%u shops",
+                                                     shops->len), shops->len);
+    }
+  if (advertisers != NULL && advertisers->len > 0)
+    {
+      g_string_append (subtitle, " · ");
+      g_string_append_printf (subtitle, g_dngettext (GETTEXT_PACKAGE, "%u advertiser",
+                                                     "%u advertisers", advertisers->len),
+                              advertisers->len);
+    }
+  text->subtitle = g_string_free (g_steal_pointer (&subtitle), FALSE);
 
   access = describe_expiry (_("Access token"), kh_grant_get_access_expires_at (grant), now);
   if (kh_grant_get_refresh_expires_at (grant) != 0)
     {
       authorization = describe_expiry (_("Authorization"),
                                        kh_grant_get_refresh_expires_at (grant), now);
-      expiry = g_strdup_printf ("%s · %s", access, authorization);
+      text->expiry = g_strdup_printf ("%s · %s", access, authorization);
     }
   else
-    expiry = g_strdup (access);
-  gtk_label_set_text (self->expiry_label, expiry);
+    text->expiry = g_steal_pointer (&access);
 
-  {
-    g_autofree char *menu_name = g_strdup_printf (_("Menu of %s"),
-                                                  kh_grant_get_display_name (grant));
+  text->menu_name = g_strdup_printf (_("Menu of %s"), kh_grant_get_display_name (grant));
 
-    gtk_accessible_update_property (GTK_ACCESSIBLE (self->menu_button),
-                                    GTK_ACCESSIBLE_PROPERTY_LABEL, menu_name, -1);
-  }
+  return text;
+}
+
+void
+kh_grant_row_set_grant (KhGrantRow *self,
+                        KhGrant    *grant)
+{
+  const char *classes[] = { "kh-status", NULL, NULL };
+  RowText *text;
+
+  g_return_if_fail (KH_IS_GRANT_ROW (self));
+  g_return_if_fail (grant == NULL || KH_IS_GRANT (grant));
+
+  if (!g_set_object (&self->grant, grant))
+    return;
+
+  /* The menu of the previous grant must never act on this one. */
+  g_clear_object (&self->menu);
+  gtk_menu_button_set_menu_model (self->menu_button, NULL);
+
+  if (grant == NULL)
+    return;
+
+  text = g_object_get_qdata (G_OBJECT (grant), row_text_quark);
+  if (text == NULL)
+    {
+      text = row_text_new (grant);
+      g_object_set_qdata_full (G_OBJECT (grant), row_text_quark, text,
+                               (GDestroyNotify) row_text_free);
+    }
+
+  gtk_label_set_text (self->name_label, kh_grant_get_display_name (grant));
+  gtk_label_set_text (self->status_label, text->status);
+  classes[1] = text->status_class;
+  gtk_widget_set_css_classes (GTK_WIDGET (self->status_label), classes);
+  gtk_label_set_text (self->subtitle_label, text->subtitle);
+  gtk_label_set_text (self->expiry_label, text->expiry);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->menu_button),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, text->menu_name, -1);
 }
 
 KhGrant *
@@ -363,6 +389,8 @@ kh_grant_row_class_init (KhGrantRowClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = kh_grant_row_dispose;
+
+  row_text_quark = g_quark_from_static_string ("kh-grant-row-text");
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/keyhold/Keyhold/kh-grant-row.ui");

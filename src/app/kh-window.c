@@ -24,6 +24,8 @@ struct _KhWindow
   /* template widgets */
   AdwToastOverlay      *toast_overlay;
   AdwViewStack         *stack;
+  AdwViewSwitcherTitle *switcher_title;
+  AdwViewSwitcherBar   *switcher_bar;
   GtkStack             *main_stack;
   AdwStatusPage        *error_page;
   GtkSearchBar         *search_bar;
@@ -671,6 +673,13 @@ kh_window_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
 
+  /* The switchers must let go of the stack before it goes: libadwaita 1.2 otherwise touches
+   * its disposed pages. */
+  if (self->switcher_bar != NULL)
+    adw_view_switcher_bar_set_stack (self->switcher_bar, NULL);
+  if (self->switcher_title != NULL)
+    adw_view_switcher_title_set_stack (self->switcher_title, NULL);
+
   gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_WINDOW);
 
   G_OBJECT_CLASS (kh_window_parent_class)->dispose (object);
@@ -735,6 +744,8 @@ kh_window_class_init (KhWindowClass *klass)
                                                "/io/github/keyhold/Keyhold/kh-window.ui");
   gtk_widget_class_bind_template_child (widget_class, KhWindow, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, KhWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, KhWindow, switcher_title);
+  gtk_widget_class_bind_template_child (widget_class, KhWindow, switcher_bar);
   gtk_widget_class_bind_template_child (widget_class, KhWindow, main_stack);
   gtk_widget_class_bind_template_child (widget_class, KhWindow, error_page);
   gtk_widget_class_bind_template_child (widget_class, KhWindow, search_bar);
