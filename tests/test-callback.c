@@ -112,7 +112,8 @@ static void
 test_html_escaped (void)
 {
   g_autoptr(KhCallback) cb =
-    parse_ok ("https://localhost/?app_key=6idt36ueoum3i&amp;code=ROW_x&amp;state=st&amp;amp;locale=en");
+    parse_ok ("https://localhost/?app_key=6idt36ueoum3i&amp;code=ROW_x&amp;state=st"
+              "&amp;amp;locale=en");
   g_autoptr(KhCallback) cb2 = parse_ok ("https://localhost/?code=c1&#38;state=s1");
 
   g_assert_cmpstr (cb->code, ==, "ROW_x");
@@ -209,6 +210,30 @@ test_fragment (void)
 }
 
 static void
+test_link_wrappers (void)
+{
+  g_autoptr(KhCallback) outlook =
+    parse_ok ("https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Flocalhost"
+              "%3A8765%2Fcallback%3Fcode%3DC10%26state%3DS10&data=05%7C01%7C&reserved=0");
+  g_autoptr(KhCallback) slack =
+    parse_ok ("<https://slack-redir.net/link?url=https%3A%2F%2Flocalhost%2F%3Fcode%3DC11"
+              "%26state%3DS11>");
+  g_autoptr(KhCallback) own = NULL;
+
+  g_assert_cmpstr (outlook->code, ==, "C10");
+  g_assert_cmpstr (outlook->state, ==, "S10");
+  g_assert_cmpstr (outlook->redirect_base, ==, "https://localhost:8765/callback");
+  g_assert_cmpstr (slack->code, ==, "C11");
+  g_assert_cmpstr (slack->state, ==, "S11");
+
+  /* A wrapper inside a wrapper is not unwrapped, and a URL of our own is never unwrapped. */
+  assert_refused ("https://a.example/?u=https%3A%2F%2Fb.example%2F%3Furl%3Dhttps%253A%252F%252F"
+                  "localhost%252F%253Fcode%253DSECRETCODE", "no authorization code");
+  own = parse_ok ("https://localhost/?code=C12&next=https%3A%2F%2Fx.example%2F%3Fcode%3DOTHER");
+  g_assert_cmpstr (own->code, ==, "C12");
+}
+
+static void
 test_same_value_twice (void)
 {
   g_autoptr(KhCallback) cb = parse_ok ("https://localhost/?code=C6&state=S6&code=C6");
@@ -281,8 +306,8 @@ test_denied_description (void)
   g_assert_null (strchr (error3->message, '\x1b'));
   g_assert_null (strchr (error3->message, '\n'));
   g_assert_null (strstr (error3->message, "\xe2\x80\xae"));
-  g_assert_true (g_str_has_prefix (error3->message,
-                                   "The account holder declined the authorization: evil[31mok abc"));
+  g_assert_true (g_str_has_prefix (error3->message, "The account holder declined the "
+                                   "authorization: evil[31mok abc"));
   g_assert_cmpuint (g_utf8_strlen (error3->message, -1), <, 300);
 }
 
@@ -327,7 +352,8 @@ test_reject_no_code (void)
 static void
 test_reject_oversized (void)
 {
-  g_autoptr(GString) text = g_string_new ("https://localhost/?code=SECRETCODE&state=SECRETSTATE&x=");
+  g_autoptr(GString) text =
+    g_string_new ("https://localhost/?code=SECRETCODE&state=SECRETSTATE&x=");
   g_autoptr(GString) value = g_string_new ("https://localhost/?state=SECRETSTATE&code=");
 
   while (text->len <= KH_CALLBACK_MAX_LENGTH)
@@ -481,6 +507,7 @@ main (int   argc,
   g_test_add_func ("/keyhold/callback/quotes-and-whitespace", test_quotes_and_whitespace);
   g_test_add_func ("/keyhold/callback/bare-query", test_bare_query);
   g_test_add_func ("/keyhold/callback/fragment", test_fragment);
+  g_test_add_func ("/keyhold/callback/link-wrappers", test_link_wrappers);
   g_test_add_func ("/keyhold/callback/same-value-twice", test_same_value_twice);
   g_test_add_func ("/keyhold/callback/percent-and-plus", test_percent_and_plus);
   g_test_add_func ("/keyhold/callback/denied", test_denied);

@@ -237,12 +237,11 @@ has_control_chars (const char *value)
   return FALSE;
 }
 
-/* Checks one decoded value and records it. A parameter may repeat only with the same value. */
+/* Checks one decoded value: bounded, UTF-8, no control characters. */
 static gboolean
-param_set_add (ParamSet    *set,
-               Param        param,
-               const char  *value,
-               GError     **error)
+check_value (Param        param,
+             const char  *value,
+             GError     **error)
 {
   const char *name = param_names[param];
 
@@ -265,13 +264,26 @@ param_set_add (ParamSet    *set,
                    _("the “%s” parameter contains control characters"), name);
       return FALSE;
     }
+  return TRUE;
+}
+
+/* Records one checked value. A parameter may repeat only with the same value. */
+static gboolean
+param_set_add (ParamSet    *set,
+               Param        param,
+               const char  *value,
+               GError     **error)
+{
+  if (!check_value (param, value, error))
+    return FALSE;
 
   if (set->values[param] != NULL)
     {
       if (strcmp (set->values[param], value) != 0)
         {
           g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                       _("the “%s” parameter appears twice with different values"), name);
+                       _("the “%s” parameter appears twice with different values"),
+                       param_names[param]);
           return FALSE;
         }
       return TRUE;
@@ -281,16 +293,40 @@ param_set_add (ParamSet    *set,
   return TRUE;
 }
 
-/* Decodes one "name=value" piece of a query. Form encoding: '+' is a space. */
+/* Decodes one name or value of a query. Form encoding: '+' is a space. NULL on a broken escape
+ * or an escaped NUL. */
 static char *
 decode_component (const char *raw,
-                  gssize      len)
+                  gsize       len)
 {
-  g_autofree char *plain = g_strndup (raw, len < 0 ? strlen (raw) : (gsize) len);
+  g_autofree char *plain = g_strndup (raw, len);
 
   g_strdelimit (plain, "+", ' ');
-  /* NULL on a broken escape or an escaped NUL. */
   return g_uri_unescape_string (plain, NULL);
+}
+
+/* Decodes the value of one of our parameters; an escape-heavy raw value is refused before any
+ * work is spent on it. */
+static char *
+decode_value (Param        param,
+              const char  *raw,
+              gsize        len,
+              GError     **error)
+{
+  char *value;
+
+  if (len > 3 * KH_CALLBACK_MAX_VALUE)
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                   _("the “%s” parameter is longer than %d bytes"),
+                   param_names[param], KH_CALLBACK_MAX_VALUE);
+      return NULL;
+    }
+  value = decode_component (raw, len);
+  if (value == NULL)
+    g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                 _("the “%s” parameter is not correctly percent-encoded"), param_names[param]);
+  return value;
 }
 
 typedef gboolean (*PairFunc) (const char  *raw_name,
@@ -349,20 +385,9 @@ collect_pair (const char  *raw_name,
   if (param < 0)
     return TRUE;
 
-  if (value_len > 3 * KH_CALLBACK_MAX_VALUE)
-    {
-      g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                   _("the “%s” parameter is longer than %d bytes"),
-                   name, KH_CALLBACK_MAX_VALUE);
-      return FALSE;
-    }
-  value = decode_component (raw_value, value_len);
+  value = decode_value (param, raw_value, value_len, error);
   if (value == NULL)
-    {
-      g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                   _("the “%s” parameter is not correctly percent-encoded"), name);
-      return FALSE;
-    }
+    return FALSE;
 
   return param_set_add (set, param, value, error);
 }
@@ -397,7 +422,8 @@ param_set_finish (ParamSet    *set,
   if (code != NULL && auth_code != NULL && strcmp (code, auth_code) != 0)
     {
       g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                   _("the address carries both “code” and “auth_code” with different values"));
+                   _("the address carries both “code” and “auth_code” with different "
+                     "values"));
       return NULL;
     }
 
@@ -471,9 +497,8 @@ peek_state_pair (const char  *raw_name,
   if (name == NULL || strcmp (name, "state") != 0)
     return TRUE;
 
-  value = value_len <= 3 * KH_CALLBACK_MAX_VALUE ? decode_component (raw_value, value_len) : NULL;
-  if (value == NULL || strlen (value) > KH_CALLBACK_MAX_VALUE ||
-      !g_utf8_validate (value, -1, NULL) || has_control_chars (value))
+  value = decode_value (PARAM_STATE, raw_value, value_len, NULL);
+  if (value == NULL || !check_value (PARAM_STATE, value, NULL))
     peek->bad = TRUE;
   else if (peek->state != NULL && strcmp (peek->state, value) != 0)
     peek->bad = TRUE;
@@ -553,9 +578,63 @@ make_redirect_base (const char *base)
                      g_uri_get_port (uri), *path != '\0' ? path : "/", NULL, NULL);
 }
 
-KhCallback *
-kh_callback_parse (const char  *text,
-                   GError     **error)
+static gboolean
+result_pair (const char  *raw_name,
+             gsize        name_len,
+             const char  *raw_value,
+             gsize        value_len,
+             gpointer     user_data,
+             GError     **error)
+{
+  gboolean *found = user_data;
+  g_autofree char *name = decode_component (raw_name, name_len);
+  int param = name != NULL ? param_lookup (name) : -1;
+
+  if (param == PARAM_CODE || param == PARAM_AUTH_CODE || param == PARAM_ERROR)
+    *found = TRUE;
+  return TRUE;
+}
+
+static gboolean
+wrapped_url_pair (const char  *raw_name,
+                  gsize        name_len,
+                  const char  *raw_value,
+                  gsize        value_len,
+                  gpointer     user_data,
+                  GError     **error)
+{
+  char **found = user_data;
+  g_autofree char *value = NULL;
+
+  if (*found != NULL)
+    return TRUE;
+  value = decode_component (raw_value, value_len);
+  if (value != NULL && strchr (value, '?') != NULL &&
+      (g_str_has_prefix (value, "http://") || g_str_has_prefix (value, "https://")))
+    *found = g_steal_pointer (&value);
+  return TRUE;
+}
+
+/* Mail and chat services pass links through their own redirector (Outlook "Safe Links",
+ * Slack, Facebook): the callback then sits percent-encoded in one of the wrapper's parameters.
+ * Returns that URL when the query carries none of our own results. */
+static char *
+find_wrapped_url (const char *raw_query)
+{
+  gboolean has_result = FALSE;
+  char *wrapped = NULL;
+
+  foreach_pair (raw_query, result_pair, &has_result, NULL);
+  if (has_result)
+    return NULL;
+  foreach_pair (raw_query, wrapped_url_pair, &wrapped, NULL);
+  return wrapped;
+}
+
+static KhCallback *
+parse_text (const char  *text,
+            gboolean     may_unwrap,
+            GError     **error)
 {
   g_autofree char *word = NULL;
   g_autofree char *stripped = NULL;
@@ -565,11 +644,6 @@ kh_callback_parse (const char  *text,
   const char *query = NULL;
   char *hash;
   char *question;
-
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (text == NULL)
-    text = "";
 
   if (strnlen (text, KH_CALLBACK_MAX_LENGTH + 1) > KH_CALLBACK_MAX_LENGTH)
     {
@@ -632,11 +706,29 @@ kh_callback_parse (const char  *text,
       return NULL;
     }
 
+  if (may_unwrap)
+    {
+      g_autofree char *wrapped = find_wrapped_url (query);
+
+      /* One level only: a wrapper inside a wrapper is not something a browser produced. */
+      if (wrapped != NULL)
+        return parse_text (wrapped, FALSE, error);
+    }
+
   /* Without a scheme ("localhost:8765/callback?...") the scheme the browser used cannot be
    * known, so no redirect_base is claimed. */
   redirect_base = make_redirect_base (base);
 
   return kh_callback_new_from_raw_query (redirect_base, query, error);
+}
+
+KhCallback *
+kh_callback_parse (const char  *text,
+                   GError     **error)
+{
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return parse_text (text != NULL ? text : "", TRUE, error);
 }
 
 KhCallback *

@@ -415,7 +415,8 @@ save_grant_cb (GObject      *object,
   if (!kh_store_save_grant_finish (KH_STORE (object), result, &error))
     {
       /* The code is spent and the tokens exist only in memory now: say so plainly. */
-      g_prefix_error (&error, _("The authorization succeeded but its tokens could not be stored: "));
+      g_prefix_error (&error,
+                      _("The authorization succeeded but its tokens could not be stored: "));
       fail (g_steal_pointer (&task), error);
       return;
     }
@@ -531,6 +532,29 @@ enrich_done (GTask *task)
   store_grant (task);
 }
 
+/* Enrichment is best effort: the tokens are valid whatever happens here, so a failure becomes a
+ * warning saying what to do, and the grant is stored anyway. Only cancellation ends the run.
+ * Returns TRUE when the run may go on. */
+static gboolean
+survive_enrichment_error (GTask      *task,
+                          GError     *error,
+                          const char *what)
+{
+  KhFlow *self = g_task_get_source_object (task);
+  g_autofree char *warning = NULL;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      fail (task, g_error_copy (error));
+      return FALSE;
+    }
+
+  warning = g_strdup_printf ("%s (%s)", what, error->message);
+  kh_flow_add_warning (self, warning);
+
+  return TRUE;
+}
+
 static void
 shops_cb (GObject      *object,
           GAsyncResult *result,
@@ -543,19 +567,12 @@ shops_cb (GObject      *object,
 
   run->shops = kh_token_client_get_shops_finish (KH_TOKEN_CLIENT (object), result, &error);
 
-  /* The tokens are valid whatever happens here: keep them and tell the user what to fix. */
   if (run->shops == NULL)
     {
-      g_autofree char *warning = NULL;
-
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          fail (task, g_steal_pointer (&error));
-          return;
-        }
-      warning = g_strdup_printf (_("The authorized shops could not be fetched (%s); "
-                                   "run “keyhold-cli shops” later"), error->message);
-      kh_flow_add_warning (self, warning);
+      if (!survive_enrichment_error (task, error, _("The authorized shops could not be fetched: "
+                                                    "run “keyhold-cli shops GRANT --update” "
+                                                    "later")))
+        return;
     }
   else if (run->shops->len == 0)
     {
@@ -573,7 +590,6 @@ advertisers_cb (GObject      *object,
                 gpointer      user_data)
 {
   GTask *task = user_data;
-  KhFlow *self = g_task_get_source_object (task);
   Run *run = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
 
@@ -581,16 +597,8 @@ advertisers_cb (GObject      *object,
                                                              &error);
   if (run->advertisers == NULL)
     {
-      g_autofree char *warning = NULL;
-
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          fail (task, g_steal_pointer (&error));
-          return;
-        }
-      warning = g_strdup_printf (_("The advertiser list could not be fetched (%s)"),
-                                 error->message);
-      kh_flow_add_warning (self, warning);
+      if (!survive_enrichment_error (task, error, _("The advertiser names could not be fetched")))
+        return;
 
       /* The token response names the advertiser ids even when the list call fails. */
       run->advertisers = g_ptr_array_new_with_free_func ((GDestroyNotify) kh_advertiser_free);
@@ -612,24 +620,14 @@ account_name_cb (GObject      *object,
                  gpointer      user_data)
 {
   GTask *task = user_data;
-  KhFlow *self = g_task_get_source_object (task);
   Run *run = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
 
   run->account_name = kh_token_client_get_account_name_finish (KH_TOKEN_CLIENT (object), result,
                                                                &error);
-  if (run->account_name == NULL)
-    {
-      g_autofree char *warning = NULL;
-
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          fail (task, g_steal_pointer (&error));
-          return;
-        }
-      warning = g_strdup_printf (_("The account name could not be fetched (%s)"), error->message);
-      kh_flow_add_warning (self, warning);
-    }
+  if (run->account_name == NULL &&
+      !survive_enrichment_error (task, error, _("The account name could not be fetched")))
+    return;
 
   enrich_done (task);
 }

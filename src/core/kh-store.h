@@ -29,6 +29,8 @@ KhStore       *kh_store_new                  (const char    *data_dir,
                                               const char    *store_name,
                                               GError       **error);
 const char    *kh_store_get_index_path       (KhStore       *self);
+/* The store name: the index folder's name and the keyring "store" attribute. */
+const char    *kh_store_get_name             (KhStore       *self);
 /* Re-reads the index from disk if another process changed it. */
 gboolean       kh_store_reload               (KhStore       *self,
                                               GError       **error);

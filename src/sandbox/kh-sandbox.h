@@ -5,6 +5,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -38,5 +39,52 @@ void         kh_sandbox_add_app            (KhSandbox   *self,
 void         kh_sandbox_advance_clock      (KhSandbox   *self,
                                             gint64       seconds);
 gint64       kh_sandbox_now                (KhSandbox   *self);
+
+/* ---- additions: the control endpoint's operations, for in-process tests ------------------- */
+
+/* The sandbox clock runs speed times faster than real time from now on (speed > 0; 1 = real). */
+void         kh_sandbox_set_clock_speed    (KhSandbox   *self,
+                                            double       speed);
+
+/* Registers an app from the same JSON object POST /_sandbox/apps takes:
+ * {"family","app_key","app_secret","service_id","redirect_uri","category","scopes"}.
+ * G_IO_ERROR_INVALID_ARGUMENT naming the bad member; nothing changes then. */
+gboolean     kh_sandbox_add_app_json       (KhSandbox   *self,
+                                            JsonObject  *app,
+                                            GError     **error);
+
+/* Applies the same JSON object POST /_sandbox/config takes: any of "shop_access_ttl",
+ * "shop_refresh_ttl", "tt_access_ttl", "tt_refresh_ttl", "refresh_grace" (seconds) and
+ * "rate_limit" (calls per second per app, 0 = off). All-or-nothing. */
+gboolean     kh_sandbox_configure          (KhSandbox   *self,
+                                            JsonObject  *config,
+                                            GError     **error);
+
+typedef enum {
+  KH_SANDBOX_FAULT_ERROR_CODE,   /* value: the TikTok code of the envelope (HTTP 200) */
+  KH_SANDBOX_FAULT_HTTP_STATUS,  /* value: 500-599 */
+  KH_SANDBOX_FAULT_DELAY,        /* value: milliseconds; the call is then served normally */
+  KH_SANDBOX_FAULT_GARBAGE,      /* HTTP 200 with a body that is not JSON */
+  KH_SANDBOX_FAULT_DROP,         /* the connection is closed without an answer */
+} KhSandboxFaultKind;
+
+/* Queues a fault for the next count calls of path (the path after any /_host prefix, or "*" for
+ * every API call). Faults apply in FIFO order, as POST /_sandbox/faults. */
+void         kh_sandbox_add_fault          (KhSandbox          *self,
+                                            const char         *path,
+                                            guint               count,
+                                            KhSandboxFaultKind  kind,
+                                            int                 value);
+void         kh_sandbox_clear_faults       (KhSandbox   *self);
+
+/* The seller or account holder cancels every authorization of open_id (Seller Center, Partner
+ * Center, "remove all access"). Returns how many authorizations that ended. */
+guint        kh_sandbox_deauthorize        (KhSandbox   *self,
+                                            const char  *open_id);
+/* Forgets authorizations, codes, consents, faults and counters (apps and config stay). */
+void         kh_sandbox_reset              (KhSandbox   *self);
+/* The ledger GET /_sandbox/ledger serves: authorizations with every issued token and its
+ * validity, call counters per path and every secret seen. */
+JsonNode    *kh_sandbox_dup_ledger         (KhSandbox   *self);
 
 G_END_DECLS

@@ -1,0 +1,2467 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* kh-store.c: KhStore keeps every secret in the desktop keyring (libsecret) and a non-secret
+ * index on disk so that listing 2,000 grants never enumerates the keyring.
+ *
+ * Keyring items (schema "io.github.keyhold.Keyhold.Item", default collection) hold a small JSON
+ * document, so that the index can be rebuilt from the keyring alone:
+ *   grant:   {"v":1,"tokens":<KhTokenSet>,"grant":<kh_grant_to_json>}
+ *   app:     {"v":1,"secret":"...","app":<kh_app_profile_to_json>}
+ *   pending: {"v":1,"request":<kh_auth_request_to_json, state included>}
+ * Attributes carry only identifiers (gen store kind id type app), never a secret.
+ *
+ * The index (<data_dir>/<store>/index.json, 0600 in a 0700 directory) is replaced atomically
+ * under an exclusive flock on index.lock. Every change takes the lock, re-reads the index when the
+ * file changed, applies the change and writes it back, so concurrent processes never lose each
+ * other's changes.
+ *
+ * Order of writes: a save writes the keyring item first and the index second, so a crash leaves
+ * at worst a keyring item that the next rebuild picks up ("nothing is deleted until its
+ * replacement is stored"). A removal deletes the keyring item first: the user asked for the
+ * secret to go, and a crash then leaves an index entry without secret, which reads as "not in
+ * the keyring" and can be removed again or dropped by a rebuild; the secret is never resurrected.
+ * kh_store_update_grant touches the index only: rewriting the keyring item would need the tokens,
+ * and reading them back could undo a concurrent refresh, so the metadata copy in the keyring is
+ * the one of the last kh_store_save_grant (every refresh saves).
+ *
+ * In memory the index is an immutable, reference-counted snapshot: readers take a reference
+ * under the mutex and read without holding it, changes publish a new snapshot. Entries keep
+ * their JSON object and its serialized text, so writing the index re-serializes only what
+ * changed. */
+
+#define G_LOG_DOMAIN "kh-store"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "kh-store.h"
+
+#include "kh-error.h"
+#include "kh-json.h"
+#include "kh-provider.h"
+#include "kh-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <libsecret/secret.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define INDEX_VERSION 1
+#define ITEM_DOC_VERSION 1
+#define SCHEMA_GEN "1"
+#define PREFIX_MIN_LENGTH 6
+
+/* SECRET_SCHEMA_NONE: libsecret adds xdg:schema to every item and matches on it, so items of
+ * other programs that happen to use the same attribute names are never touched. */
+static const SecretSchema item_schema = {
+  "io.github.keyhold.Keyhold.Item", SECRET_SCHEMA_NONE,
+  {
+    { "gen", SECRET_SCHEMA_ATTRIBUTE_INTEGER },
+    { "store", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "id", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "type", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "app", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { NULL, 0 },
+  }
+};
+
+/* ---- secret strings ------------------------------------------------------------------------ */
+
+static void
+secret_str_free (char *str)
+{
+  if (str == NULL)
+    return;
+  secret_password_wipe (str);
+  g_free (str);
+}
+
+static void
+secret_str_clear (char **str)
+{
+  secret_str_free (g_steal_pointer (str));
+}
+
+/* A char * that is wiped before it is freed. */
+#define kh_autosecret __attribute__ ((cleanup (secret_str_clear)))
+
+/* ---- index sections ------------------------------------------------------------------------ */
+
+typedef enum {
+  SECTION_GRANTS,
+  SECTION_APPS,
+  SECTION_PENDING,
+  N_SECTIONS,
+} Section;
+
+typedef struct {
+  const char *member;     /* array name in index.json */
+  const char *id_member;  /* member of each entry that identifies it */
+  const char *kind;       /* keyring "kind" attribute */
+  const char *doc_member; /* member of the keyring document that holds the index entry */
+} SectionInfo;
+
+static const SectionInfo sections[N_SECTIONS] = {
+  [SECTION_GRANTS] = { "grants", "id", "grant", "grant" },
+  [SECTION_APPS] = { "apps", "name", "app", "app" },
+  [SECTION_PENDING] = { "pending", "id", "pending", "request" },
+};
+
+/* One entry of the index, shared between snapshots and never modified once built. */
+typedef struct {
+  char       *id;
+  JsonObject *object;
+  char       *text;     /* serialized object; computed once, on first write if read from disk */
+} Entry;
+
+static void
+entry_clear (gpointer data)
+{
+  Entry *entry = data;
+
+  g_free (entry->id);
+  g_clear_pointer (&entry->object, json_object_unref);
+  g_free (entry->text);
+}
+
+static Entry *
+entry_ref (Entry *entry)
+{
+  return g_atomic_rc_box_acquire (entry);
+}
+
+static void
+entry_unref (gpointer entry)
+{
+  g_atomic_rc_box_release_full (entry, entry_clear);
+}
+
+/* Takes node's object; text may be NULL (serialized lazily). */
+static Entry *
+entry_new (const char *id,
+           JsonObject *object,
+           char       *text)
+{
+  Entry *entry = g_atomic_rc_box_new0 (Entry);
+
+  entry->id = g_strdup (id);
+  entry->object = json_object_ref (object);
+  entry->text = text;
+  return entry;
+}
+
+static const char *
+entry_get_text (Entry *entry)
+{
+  char *text = g_atomic_pointer_get (&entry->text);
+
+  if (text == NULL)
+    {
+      g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), entry->object);
+
+      text = json_to_string (node, FALSE);
+      /* Two writers may race here only across KhStore instances sharing nothing, but be safe. */
+      if (!g_atomic_pointer_compare_and_exchange (&entry->text, NULL, text))
+        {
+          g_free (text);
+          text = g_atomic_pointer_get (&entry->text);
+        }
+    }
+  return text;
+}
+
+static JsonNode *
+entry_dup_node (Entry *entry)
+{
+  return json_node_init_object (json_node_alloc (), entry->object);
+}
+
+/* ---- index snapshots ----------------------------------------------------------------------- */
+
+typedef struct {
+  GPtrArray  *entries[N_SECTIONS];  /* Entry, in file order */
+  GHashTable *by_id[N_SECTIONS];    /* id -> Entry (borrowed from entries) */
+} Index;
+
+static void
+index_clear (gpointer data)
+{
+  Index *index = data;
+
+  for (int s = 0; s < N_SECTIONS; s++)
+    {
+      g_clear_pointer (&index->by_id[s], g_hash_table_unref);
+      g_clear_pointer (&index->entries[s], g_ptr_array_unref);
+    }
+}
+
+static Index *
+index_new (void)
+{
+  Index *index = g_atomic_rc_box_new0 (Index);
+
+  for (int s = 0; s < N_SECTIONS; s++)
+    {
+      index->entries[s] = g_ptr_array_new_with_free_func (entry_unref);
+      index->by_id[s] = g_hash_table_new (g_str_hash, g_str_equal);
+    }
+  return index;
+}
+
+static Index *
+index_ref (Index *index)
+{
+  return g_atomic_rc_box_acquire (index);
+}
+
+static void
+index_unref (Index *index)
+{
+  g_atomic_rc_box_release_full (index, index_clear);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Index, index_unref)
+
+static Index *
+index_copy (Index *index)
+{
+  Index *copy = index_new ();
+
+  for (int s = 0; s < N_SECTIONS; s++)
+    {
+      g_ptr_array_set_size (copy->entries[s], 0);
+      for (guint i = 0; i < index->entries[s]->len; i++)
+        {
+          Entry *entry = g_ptr_array_index (index->entries[s], i);
+
+          g_ptr_array_add (copy->entries[s], entry_ref (entry));
+          g_hash_table_insert (copy->by_id[s], entry->id, entry);
+        }
+    }
+  return copy;
+}
+
+static Entry *
+index_lookup (Index      *index,
+              Section     section,
+              const char *id)
+{
+  return g_hash_table_lookup (index->by_id[section], id);
+}
+
+/* Adds entry (taking it), replacing an entry of the same id in place. */
+static void
+index_take_entry (Index   *index,
+                  Section  section,
+                  Entry   *entry)
+{
+  Entry *old = g_hash_table_lookup (index->by_id[section], entry->id);
+
+  if (old != NULL)
+    {
+      guint pos;
+
+      if (!g_ptr_array_find (index->entries[section], old, &pos))
+        g_assert_not_reached ();
+      /* replace, not insert: the key must become entry->id, old->id is about to be freed. */
+      g_hash_table_replace (index->by_id[section], entry->id, entry);
+      index->entries[section]->pdata[pos] = entry;
+      entry_unref (old);
+    }
+  else
+    {
+      g_ptr_array_add (index->entries[section], entry);
+      g_hash_table_insert (index->by_id[section], entry->id, entry);
+    }
+}
+
+static gboolean
+index_remove (Index      *index,
+              Section     section,
+              const char *id)
+{
+  Entry *old = g_hash_table_lookup (index->by_id[section], id);
+
+  if (old == NULL)
+    return FALSE;
+
+  g_hash_table_remove (index->by_id[section], id);
+  g_ptr_array_remove (index->entries[section], old);
+  return TRUE;
+}
+
+static GString *
+index_serialize (Index *index)
+{
+  GString *out = g_string_sized_new (4096);
+
+  g_string_append_printf (out, "{\"version\":%d", INDEX_VERSION);
+  for (int s = 0; s < N_SECTIONS; s++)
+    {
+      g_string_append_printf (out, ",\n\"%s\":[", sections[s].member);
+      for (guint i = 0; i < index->entries[s]->len; i++)
+        {
+          Entry *entry = g_ptr_array_index (index->entries[s], i);
+
+          /* One entry per line keeps the file readable and diffable. */
+          g_string_append (out, i == 0 ? "\n" : ",\n");
+          g_string_append (out, entry_get_text (entry));
+        }
+      g_string_append (out, "]");
+    }
+  g_string_append (out, "}\n");
+  return out;
+}
+
+/* Parses index.json; FALSE with a message when it is not an index (the caller decides what a
+ * corrupt index means). newer_version is set when the file is a valid index of a later format,
+ * which must never be treated as corrupt. */
+static Index *
+index_parse (const char  *data,
+             gsize        length,
+             gboolean    *newer_version,
+             GError     **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(Index) index = NULL;
+  JsonObject *root;
+  gint64 version;
+
+  *newer_version = FALSE;
+
+  if (length == 0 || !g_utf8_validate (data, length, NULL))
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The index is empty or not text"));
+      return NULL;
+    }
+  if (!json_parser_load_from_data (parser, data, length, &local_error))
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("The index is not valid JSON: %s"),
+                   local_error->message);
+      return NULL;
+    }
+
+  root = kh_json_node_object (json_parser_get_root (parser));
+  if (root == NULL || !kh_json_get_int (root, "version", &version))
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE,
+                           _("The index has no version: it is not a Keyhold index"));
+      return NULL;
+    }
+  if (version > INDEX_VERSION)
+    {
+      *newer_version = TRUE;
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                   _("The index was written by a newer version of Keyhold (format %d); update "
+                     "Keyhold to use it"), (int) version);
+      return NULL;
+    }
+  if (version != INDEX_VERSION)
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("The index has an unknown format (%d)"),
+                   (int) version);
+      return NULL;
+    }
+
+  index = index_new ();
+  for (int s = 0; s < N_SECTIONS; s++)
+    {
+      JsonArray *array;
+      guint n;
+
+      if (!json_object_has_member (root, sections[s].member))
+        continue;
+      array = kh_json_get_array (root, sections[s].member);
+      if (array == NULL)
+        {
+          g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("The index member “%s” is not a list"),
+                       sections[s].member);
+          return NULL;
+        }
+
+      n = json_array_get_length (array);
+      for (guint i = 0; i < n; i++)
+        {
+          JsonObject *object = kh_json_node_object (json_array_get_element (array, i));
+          const char *id = object ? kh_json_get_string (object, sections[s].id_member) : NULL;
+
+          if (id == NULL || *id == '\0')
+            {
+              g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                           _("Entry %u of “%s” in the index has no “%s”"), i + 1,
+                           sections[s].member, sections[s].id_member);
+              return NULL;
+            }
+          index_take_entry (index, s, entry_new (id, object, NULL));
+        }
+    }
+
+  return g_steal_pointer (&index);
+}
+
+/* ---- the index file ------------------------------------------------------------------------ */
+
+typedef struct {
+  gboolean exists;
+  dev_t    dev;
+  ino_t    ino;
+  off_t    size;
+  gint64   mtime_ns;
+  gint64   ctime_ns;
+} Stamp;
+
+static void
+stamp_from_stat (Stamp             *stamp,
+                 const struct stat *st)
+{
+  stamp->exists = TRUE;
+  stamp->dev = st->st_dev;
+  stamp->ino = st->st_ino;
+  stamp->size = st->st_size;
+  stamp->mtime_ns = (gint64) st->st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) +
+                    st->st_mtim.tv_nsec;
+  stamp->ctime_ns = (gint64) st->st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) +
+                    st->st_ctim.tv_nsec;
+}
+
+static gboolean
+stamp_equal (const Stamp *a,
+             const Stamp *b)
+{
+  if (a->exists != b->exists)
+    return FALSE;
+  if (!a->exists)
+    return TRUE;
+  return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+         a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+typedef enum {
+  READ_OK,
+  READ_MISSING,
+  READ_CORRUPT,   /* unparsable or unreadable: moved aside and rebuilt */
+  READ_FAILED,    /* a newer format or an I/O problem that moving aside would not fix */
+} ReadResult;
+
+struct _KhStore
+{
+  GObject parent_instance;
+
+  char   *store_name;
+  char   *dir;
+  char   *index_path;
+  char   *lock_path;
+
+  GMutex  mutex;      /* guards index and stamp */
+  Index  *index;
+  Stamp   stamp;      /* of the file index was read from or written to */
+};
+
+G_DEFINE_FINAL_TYPE (KhStore, kh_store, G_TYPE_OBJECT)
+
+static gboolean
+stat_index (KhStore *self,
+            Stamp   *stamp,
+            GError **error)
+{
+  struct stat st;
+
+  memset (stamp, 0, sizeof *stamp);
+  if (g_stat (self->index_path, &st) == 0)
+    {
+      stamp_from_stat (stamp, &st);
+      return TRUE;
+    }
+  if (errno == ENOENT || errno == ENOTDIR)
+    return TRUE;
+
+  {
+    int saved_errno = errno;
+
+    g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not read the index %s: %s"),
+                 self->index_path, g_strerror (saved_errno));
+    return FALSE;
+  }
+}
+
+/* Reads and parses the index file. The stamp comes from the open file itself, so it always
+ * describes the contents that were parsed even if the file is replaced meanwhile. */
+static ReadResult
+read_index (KhStore  *self,
+            Index   **out,
+            Stamp    *stamp,
+            GError  **error)
+{
+  g_autoptr(GMappedFile) mapped = NULL;
+  g_autoptr(GError) local_error = NULL;
+  gboolean newer = FALSE;
+  struct stat st;
+  int fd;
+  int saved_errno;
+
+  *out = NULL;
+  memset (stamp, 0, sizeof *stamp);
+
+  fd = g_open (self->index_path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      saved_errno = errno;
+      if (saved_errno == ENOENT || saved_errno == ENOTDIR)
+        return READ_MISSING;
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not read the index %s: %s"),
+                   self->index_path, g_strerror (saved_errno));
+      return saved_errno == EACCES || saved_errno == EISDIR ? READ_CORRUPT : READ_FAILED;
+    }
+
+  if (fstat (fd, &st) != 0)
+    {
+      saved_errno = errno;
+      close (fd);
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not read the index %s: %s"),
+                   self->index_path, g_strerror (saved_errno));
+      return READ_FAILED;
+    }
+  stamp_from_stat (stamp, &st);
+
+  if (!S_ISREG (st.st_mode))
+    {
+      close (fd);
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("The index %s is not a regular file"),
+                   self->index_path);
+      return READ_CORRUPT;
+    }
+
+  if (st.st_size > 0)
+    {
+      mapped = g_mapped_file_new_from_fd (fd, FALSE, &local_error);
+      close (fd);
+      if (mapped == NULL)
+        {
+          g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not read the index %s: %s"),
+                       self->index_path, local_error->message);
+          return READ_CORRUPT;
+        }
+      *out = index_parse (g_mapped_file_get_contents (mapped), g_mapped_file_get_length (mapped),
+                          &newer, error);
+    }
+  else
+    {
+      close (fd);
+      *out = index_parse ("", 0, &newer, error);
+    }
+
+  if (*out == NULL)
+    return newer ? READ_FAILED : READ_CORRUPT;
+  return READ_OK;
+}
+
+static gboolean
+ensure_dir (KhStore *self,
+            GError **error)
+{
+  if (g_mkdir_with_parents (self->dir, 0700) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not create the folder %s: %s"),
+                   self->dir, g_strerror (saved_errno));
+      return FALSE;
+    }
+  /* The index holds no secret, but client names and shop ids are nobody else's business. */
+  if (g_chmod (self->dir, 0700) != 0)
+    g_debug ("could not restrict %s: %s", self->dir, g_strerror (errno));
+  return TRUE;
+}
+
+static gboolean
+write_index (KhStore *self,
+             Index   *index,
+             Stamp   *stamp,
+             GError **error)
+{
+  g_autoptr(GString) text = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  if (!ensure_dir (self, error))
+    return FALSE;
+
+  text = index_serialize (index);
+  if (!g_file_set_contents_full (self->index_path, text->str, text->len,
+                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                 0600, &local_error))
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not write the index: %s"),
+                   local_error->message);
+      return FALSE;
+    }
+
+  return stat_index (self, stamp, error);
+}
+
+/* Takes the exclusive lock that serializes every change to this store, across threads (each
+ * call opens its own descriptor) and processes. Returns the descriptor; close it to unlock. */
+static int
+lock_store (KhStore *self,
+            GError **error)
+{
+  int fd;
+
+  if (!ensure_dir (self, error))
+    return -1;
+
+  fd = g_open (self->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not open the lock file %s: %s"),
+                   self->lock_path, g_strerror (saved_errno));
+      return -1;
+    }
+
+  while (flock (fd, LOCK_EX) != 0)
+    {
+      int saved_errno = errno;
+
+      if (saved_errno == EINTR)
+        continue;
+      close (fd);
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not lock %s: %s"),
+                   self->lock_path, g_strerror (saved_errno));
+      return -1;
+    }
+
+  return fd;
+}
+
+static void
+unlock_store (int fd)
+{
+  if (fd >= 0)
+    close (fd);
+}
+
+typedef int StoreLock;
+
+static void
+store_lock_clear (StoreLock *fd)
+{
+  unlock_store (*fd);
+  *fd = -1;
+}
+
+/* An int file descriptor holding the store lock, released when it goes out of scope. */
+#define kh_autolock __attribute__ ((cleanup (store_lock_clear)))
+
+static gboolean
+move_aside (KhStore *self,
+            GError **error)
+{
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  g_autofree char *aside = g_strdup_printf ("%s.corrupt-%" G_GINT64_FORMAT, self->index_path, now);
+
+  /* Never overwrite an earlier damaged copy: it may be the one someone wants to look at. */
+  for (guint n = 1; g_file_test (aside, G_FILE_TEST_EXISTS); n++)
+    {
+      g_free (aside);
+      aside = g_strdup_printf ("%s.corrupt-%" G_GINT64_FORMAT "-%u", self->index_path, now, n);
+    }
+
+  if (g_rename (self->index_path, aside) != 0)
+    {
+      int saved_errno = errno;
+
+      if (saved_errno == ENOENT)
+        return TRUE;
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                   _("The index %s is damaged and could not be moved aside: %s"),
+                   self->index_path, g_strerror (saved_errno));
+      return FALSE;
+    }
+
+  g_message ("The index %s was damaged: kept it as %s and rebuilt it from the keyring",
+             self->index_path, aside);
+  return TRUE;
+}
+
+static void
+publish (KhStore     *self,
+         Index       *index,
+         const Stamp *stamp)
+{
+  g_autoptr(Index) old = NULL;
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+
+  old = g_steal_pointer (&self->index);
+  self->index = index_ref (index);
+  self->stamp = *stamp;
+}
+
+static Index *
+snapshot (KhStore *self)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+
+  return index_ref (self->index);
+}
+
+/* ---- the keyring --------------------------------------------------------------------------- */
+
+/* Turns a libsecret/GDBus error into a KH_ERROR. Errors that mean "there is no Secret Service
+ * to talk to" become KH_ERROR_NO_KEYRING; cancellation stays G_IO_ERROR_CANCELLED. */
+static void
+propagate_keyring_error (GError     **dest,
+                         GError      *src,
+                         const char  *what)
+{
+  g_autoptr(GError) error = src;
+  gboolean no_keyring = FALSE;
+
+  g_debug ("%s: %s (%s %d)", what, error->message, g_quark_to_string (error->domain),
+           error->code);
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_propagate_error (dest, g_steal_pointer (&error));
+      return;
+    }
+
+  if (g_error_matches (error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED))
+    {
+      g_set_error_literal (dest, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+      return;
+    }
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    {
+      g_set_error (dest, KH_ERROR, KH_ERROR_STORE, _("%s: the keyring did not answer in time"),
+                   what);
+      return;
+    }
+
+  /* Connecting to the session bus fails with G_IO_ERROR (no socket, no $DISPLAY to autolaunch,
+   * a malformed address; libsecret's file backend without its portal says
+   * G_IO_ERROR_INVALID_ARGUMENT); a bus without a Secret Service fails with these D-Bus errors. */
+  if (error->domain == G_IO_ERROR && error->code != G_IO_ERROR_DBUS_ERROR)
+    no_keyring = TRUE;
+  else if (error->domain == G_DBUS_ERROR &&
+           (error->code == G_DBUS_ERROR_SERVICE_UNKNOWN ||
+            error->code == G_DBUS_ERROR_NAME_HAS_NO_OWNER ||
+            error->code == G_DBUS_ERROR_NO_SERVER ||
+            error->code == G_DBUS_ERROR_DISCONNECTED ||
+            error->code == G_DBUS_ERROR_FILE_NOT_FOUND ||
+            error->code == G_DBUS_ERROR_SPAWN_EXEC_FAILED ||
+            error->code == G_DBUS_ERROR_SPAWN_FORK_FAILED ||
+            error->code == G_DBUS_ERROR_SPAWN_CHILD_EXITED ||
+            error->code == G_DBUS_ERROR_SPAWN_CHILD_SIGNALED ||
+            error->code == G_DBUS_ERROR_SPAWN_FAILED ||
+            error->code == G_DBUS_ERROR_SPAWN_SETUP_FAILED ||
+            error->code == G_DBUS_ERROR_SPAWN_CONFIG_INVALID ||
+            error->code == G_DBUS_ERROR_SPAWN_SERVICE_INVALID ||
+            error->code == G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND ||
+            error->code == G_DBUS_ERROR_SPAWN_PERMISSIONS_INVALID ||
+            error->code == G_DBUS_ERROR_SPAWN_FILE_INVALID ||
+            error->code == G_DBUS_ERROR_SPAWN_NO_MEMORY))
+    no_keyring = TRUE;
+
+  if (no_keyring)
+    g_set_error_literal (dest, KH_ERROR, KH_ERROR_NO_KEYRING,
+                         _("No keyring is available: Keyhold stores tokens only in the desktop "
+                           "keyring (Secret Service). Start gnome-keyring or another Secret "
+                           "Service and try again."));
+  else
+    g_set_error (dest, KH_ERROR, KH_ERROR_STORE, "%s: %s", what, error->message);
+}
+
+static GHashTable *
+item_attributes (KhStore    *self,
+                 const char *kind,
+                 const char *id)
+{
+  GHashTable *attributes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+
+  g_hash_table_insert (attributes, (char *) "store", g_strdup (self->store_name));
+  if (kind != NULL)
+    g_hash_table_insert (attributes, (char *) "kind", g_strdup (kind));
+  if (id != NULL)
+    g_hash_table_insert (attributes, (char *) "id", g_strdup (id));
+  return attributes;
+}
+
+static gboolean
+keyring_store (KhStore    *self,
+               GHashTable *attributes,
+               const char *label,
+               const char *secret,
+               GError    **error)
+{
+  GError *local_error = NULL;
+
+  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
+  if (!secret_password_storev_sync (&item_schema, attributes, SECRET_COLLECTION_DEFAULT, label,
+                                    secret, NULL, &local_error))
+    {
+      propagate_keyring_error (error, local_error, _("Could not write to the keyring"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* TRUE when items matching attributes exist but stay locked: libsecret's lookup returns NULL
+ * without an error when the user dismissed the unlock prompt. */
+static gboolean
+keyring_has_locked (GHashTable *attributes)
+{
+  g_autoptr(GError) error = NULL;
+  GList *items;
+  gboolean locked = FALSE;
+
+  items = secret_password_searchv_sync (&item_schema, attributes, SECRET_SEARCH_ALL, NULL,
+                                        &error);
+  for (GList *l = items; l != NULL; l = l->next)
+    if (SECRET_IS_ITEM (l->data) && secret_item_get_locked (l->data))
+      locked = TRUE;
+  g_list_free_full (items, g_object_unref);
+  return locked;
+}
+
+/* Looks up the document of one item and parses it. NULL without error when there is no item. */
+static JsonObject *
+keyring_lookup_doc (KhStore    *self,
+                    Section     section,
+                    const char *id,
+                    gboolean   *damaged,
+                    GError    **error)
+{
+  g_autoptr(GHashTable) attributes = item_attributes (self, sections[section].kind, id);
+  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(GError) parse_error = NULL;
+  GError *local_error = NULL;
+  kh_autosecret char *secret = NULL;
+  JsonObject *doc;
+  gint64 version;
+
+  if (damaged != NULL)
+    *damaged = FALSE;
+  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
+  secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
+      return NULL;
+    }
+  if (secret == NULL)
+    {
+      if (keyring_has_locked (attributes))
+        g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+      return NULL;
+    }
+
+  parser = json_parser_new_immutable ();
+  doc = NULL;
+  if (json_parser_load_from_data (parser, secret, -1, &parse_error))
+    doc = kh_json_node_object (json_parser_get_root (parser));
+  if (doc == NULL || !kh_json_get_int (doc, "v", &version) || version != ITEM_DOC_VERSION)
+    {
+      if (damaged != NULL)
+        *damaged = TRUE;
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                   _("The keyring item of %s “%s” is damaged or of an unknown format"),
+                   sections[section].kind, id);
+      return NULL;
+    }
+
+  return json_object_ref (doc);
+}
+
+/* Deletes an item; *deleted says whether there was one. */
+static gboolean
+keyring_clear (KhStore    *self,
+               Section     section,
+               const char *id,
+               gboolean   *deleted,
+               GError    **error)
+{
+  g_autoptr(GHashTable) attributes = item_attributes (self, sections[section].kind, id);
+  GError *local_error = NULL;
+
+  *deleted = secret_password_clearv_sync (&item_schema, attributes, NULL, &local_error);
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not delete from the keyring"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static GList *
+keyring_search_store (KhStore *self,
+                      GError **error)
+{
+  g_autoptr(GHashTable) attributes = item_attributes (self, NULL, NULL);
+  GError *local_error = NULL;
+  GList *items;
+
+  items = secret_password_searchv_sync (&item_schema, attributes,
+                                        SECRET_SEARCH_ALL | SECRET_SEARCH_UNLOCK |
+                                        SECRET_SEARCH_LOAD_SECRETS,
+                                        NULL, &local_error);
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not search the keyring"));
+      return NULL;
+    }
+  return items;
+}
+
+static void
+item_list_free (GList *items)
+{
+  g_list_free_full (items, g_object_unref);
+}
+
+typedef GList ItemList;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ItemList, item_list_free)
+
+static Section
+section_from_kind (const char *kind)
+{
+  for (int s = 0; s < N_SECTIONS; s++)
+    if (g_strcmp0 (kind, sections[s].kind) == 0)
+      return s;
+  return N_SECTIONS;
+}
+
+/* The index entry a keyring item describes, or NULL (with a message) when it cannot be used. */
+static Entry *
+entry_from_item (SecretRetrievable *item,
+                 Section           *section_out,
+                 GError           **error)
+{
+  g_autoptr(GHashTable) attributes = secret_retrievable_get_attributes (item);
+  g_autoptr(SecretValue) value = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(JsonNode) meta_node = NULL;
+  g_autoptr(GError) local_error = NULL;
+  const char *kind = g_hash_table_lookup (attributes, "kind");
+  const char *id = g_hash_table_lookup (attributes, "id");
+  const char *gen = g_hash_table_lookup (attributes, "gen");
+  const char *text;
+  gsize length;
+  JsonObject *doc = NULL;
+  JsonObject *meta;
+  Section section = section_from_kind (kind);
+  gint64 version;
+
+  *section_out = section;
+  if (section == N_SECTIONS || id == NULL || *id == '\0')
+    {
+      g_message ("Skipped a keyring item of kind \"%s\" without id", kind ? kind : "");
+      return NULL;
+    }
+  if (g_strcmp0 (gen, SCHEMA_GEN) != 0)
+    {
+      g_message ("Skipped keyring item %s \"%s\" of schema generation %s (a newer Keyhold?)",
+                 kind, id, gen ? gen : "?");
+      return NULL;
+    }
+
+  /* Items from the Secret Service come with their secret loaded by the search; reading it from
+   * the item avoids a D-Bus round trip per item. Other backends retrieve it. */
+  if (SECRET_IS_ITEM (item))
+    {
+      if (secret_item_get_locked (SECRET_ITEM (item)))
+        {
+          g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+          return NULL;
+        }
+      value = secret_item_get_secret (SECRET_ITEM (item));
+    }
+  if (value == NULL)
+    {
+      GError *retrieve_error = NULL;
+
+      value = secret_retrievable_retrieve_secret_sync (item, NULL, &retrieve_error);
+      if (value == NULL)
+        {
+          if (retrieve_error != NULL)
+            propagate_keyring_error (error, retrieve_error, _("Could not read from the keyring"));
+          else
+            g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+          return NULL;
+        }
+    }
+
+  text = secret_value_get (value, &length);
+  if (json_parser_load_from_data (parser, text, length, &local_error))
+    doc = kh_json_node_object (json_parser_get_root (parser));
+  meta = doc ? kh_json_get_object (doc, sections[section].doc_member) : NULL;
+  if (doc == NULL || !kh_json_get_int (doc, "v", &version) || version != ITEM_DOC_VERSION ||
+      meta == NULL)
+    {
+      g_message ("Skipped keyring item %s \"%s\": its contents are damaged", kind, id);
+      return NULL;
+    }
+
+  if (section == SECTION_PENDING)
+    {
+      g_autoptr(KhAuthRequest) request = NULL;
+      g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), meta);
+
+      /* The keyring holds the full request; the index gets its public form (no state, no URL). */
+      request = kh_auth_request_new_from_json (node, &local_error);
+      if (request == NULL)
+        {
+          g_message ("Skipped keyring item %s \"%s\": %s", kind, id, local_error->message);
+          return NULL;
+        }
+      meta_node = kh_auth_request_to_public_json (request);
+      meta = kh_json_node_object (meta_node);
+      if (meta == NULL)
+        return NULL;
+    }
+
+  if (g_strcmp0 (kh_json_get_string (meta, sections[section].id_member), id) != 0)
+    {
+      g_message ("Skipped keyring item %s \"%s\": its contents belong to another entry", kind, id);
+      return NULL;
+    }
+
+  return entry_new (id, meta, NULL);
+}
+
+/* Builds an index from the store's keyring items. Entries present in base keep base's version
+ * (kh_store_update_grant changes only the index, so it is the newer one); entries of base with no
+ * keyring item are dropped, since they have no secret. */
+static Index *
+index_from_items (KhStore *self,
+                  GList   *items,
+                  Index   *base,
+                  GError **error)
+{
+  g_autoptr(Index) index = index_new ();
+  g_autoptr(Index) found = index_new ();
+  guint dropped = 0;
+
+  for (GList *l = items; l != NULL; l = l->next)
+    {
+      GHashTable *attributes;
+      const char *kind;
+      const char *id;
+      Section section;
+      Entry *entry;
+
+      attributes = secret_retrievable_get_attributes (l->data);
+      kind = g_hash_table_lookup (attributes, "kind");
+      id = g_hash_table_lookup (attributes, "id");
+      section = section_from_kind (kind);
+
+      if (base != NULL && section != N_SECTIONS && id != NULL &&
+          (entry = index_lookup (base, section, id)) != NULL)
+        {
+          index_take_entry (found, section, entry_ref (entry));
+          g_hash_table_unref (attributes);
+          continue;
+        }
+      g_hash_table_unref (attributes);
+
+      entry = entry_from_item (l->data, &section, error);
+      if (entry == NULL)
+        {
+          if (error != NULL && *error != NULL)
+            return NULL;
+          continue;
+        }
+      index_take_entry (found, section, entry);
+    }
+
+  /* Keep base's order for what it had, then append what only the keyring had. */
+  for (int s = 0; s < N_SECTIONS; s++)
+    {
+      if (base != NULL)
+        for (guint i = 0; i < base->entries[s]->len; i++)
+          {
+            Entry *entry = g_ptr_array_index (base->entries[s], i);
+
+            if (index_lookup (found, s, entry->id) != NULL)
+              index_take_entry (index, s, entry_ref (entry));
+            else
+              dropped++;
+          }
+      for (guint i = 0; i < found->entries[s]->len; i++)
+        {
+          Entry *entry = g_ptr_array_index (found->entries[s], i);
+
+          if (index_lookup (index, s, entry->id) == NULL)
+            index_take_entry (index, s, entry_ref (entry));
+        }
+    }
+
+  if (dropped > 0)
+    g_message ("Dropped %u index entries of store \"%s\" that had no keyring item", dropped,
+               self->store_name);
+
+  return g_steal_pointer (&index);
+}
+
+static Index *
+rebuild_from_keyring (KhStore *self,
+                      Index   *base,
+                      GError **error)
+{
+  g_autoptr(ItemList) items = NULL;
+  GError *local_error = NULL;
+
+  items = keyring_search_store (self, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return NULL;
+    }
+  return index_from_items (self, items, base, error);
+}
+
+/* With the lock held: the current index, re-read if the file changed, rebuilt from the keyring
+ * if it is missing or damaged (*needs_write then says the result is not on disk yet). */
+static Index *
+load_locked (KhStore  *self,
+             gboolean *needs_write,
+             Stamp    *stamp_out,
+             GError  **error)
+{
+  g_autoptr(GError) read_error = NULL;
+  Index *index = NULL;
+  Stamp stamp;
+  ReadResult result;
+
+  *needs_write = FALSE;
+
+  if (!stat_index (self, &stamp, error))
+    return NULL;
+
+  {
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+
+    if (stamp.exists && stamp_equal (&stamp, &self->stamp))
+      {
+        *stamp_out = stamp;
+        return index_ref (self->index);
+      }
+  }
+
+  result = read_index (self, &index, &stamp, &read_error);
+  switch (result)
+    {
+    case READ_OK:
+      *stamp_out = stamp;
+      return index;
+
+    case READ_MISSING:
+      /* Deleted under us (or never written): the keyring is the truth. */
+      *needs_write = TRUE;
+      memset (stamp_out, 0, sizeof *stamp_out);
+      return rebuild_from_keyring (self, NULL, error);
+
+    case READ_CORRUPT:
+      /* Rebuild before moving aside, so that no keyring means the file stays where it was. */
+      {
+        g_autoptr(Index) rebuilt = rebuild_from_keyring (self, NULL, error);
+
+        if (rebuilt == NULL)
+          return NULL;
+        g_debug ("index unusable: %s", read_error->message);
+        if (!move_aside (self, error))
+          return NULL;
+        *needs_write = TRUE;
+        memset (stamp_out, 0, sizeof *stamp_out);
+        return g_steal_pointer (&rebuilt);
+      }
+
+    case READ_FAILED:
+    default:
+      g_propagate_error (error, g_steal_pointer (&read_error));
+      return NULL;
+    }
+}
+
+typedef gboolean (*MutateFunc) (KhStore  *self,
+                                Index    *index,
+                                gpointer  user_data,
+                                GError  **error);
+
+/* Every change: lock, bring the index up to date, apply func (which may write the keyring and
+ * edits index, a private copy), write the index, publish, unlock. */
+static gboolean
+mutate (KhStore    *self,
+        MutateFunc  func,
+        gpointer    user_data,
+        GError    **error)
+{
+  kh_autolock StoreLock fd = -1;
+  g_autoptr(Index) current = NULL;
+  g_autoptr(Index) next = NULL;
+  gboolean needs_write;
+  Stamp stamp;
+
+  fd = lock_store (self, error);
+  if (fd < 0)
+    return FALSE;
+
+  current = load_locked (self, &needs_write, &stamp, error);
+  if (current == NULL)
+    return FALSE;
+
+  next = index_copy (current);
+  if (!func (self, next, user_data, error))
+    {
+      /* A rebuilt index is still worth keeping even though the change failed. */
+      if (needs_write && write_index (self, current, &stamp, NULL))
+        publish (self, current, &stamp);
+      return FALSE;
+    }
+
+  if (!write_index (self, next, &stamp, error))
+    return FALSE;
+  publish (self, next, &stamp);
+  return TRUE;
+}
+
+/* ---- object -------------------------------------------------------------------------------- */
+
+static void
+kh_store_finalize (GObject *object)
+{
+  KhStore *self = KH_STORE (object);
+
+  g_clear_pointer (&self->index, index_unref);
+  g_mutex_clear (&self->mutex);
+  g_free (self->store_name);
+  g_free (self->dir);
+  g_free (self->index_path);
+  g_free (self->lock_path);
+
+  G_OBJECT_CLASS (kh_store_parent_class)->finalize (object);
+}
+
+static void
+kh_store_class_init (KhStoreClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = kh_store_finalize;
+}
+
+static void
+kh_store_init (KhStore *self)
+{
+  g_mutex_init (&self->mutex);
+  self->index = index_new ();
+}
+
+/* Store names become a directory name and a keyring attribute. */
+static gboolean
+store_name_is_valid (const char *name)
+{
+  if (name == NULL || *name == '\0' || *name == '.' || strlen (name) > 128)
+    return FALSE;
+  for (const char *p = name; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_' && *p != '.')
+      return FALSE;
+  return TRUE;
+}
+
+/* The first load. A missing index is normal on a first start; if the keyring holds items of this
+ * store (the index was deleted), the index is rebuilt. The keyring is searched before the lock is
+ * taken so that, without a keyring, nothing at all is created on disk. */
+static gboolean
+initial_load (KhStore *self,
+              GError **error)
+{
+  g_autoptr(GError) read_error = NULL;
+  g_autoptr(Index) index = NULL;
+  Stamp stamp;
+
+  switch (read_index (self, &index, &stamp, &read_error))
+    {
+    case READ_OK:
+      publish (self, index, &stamp);
+      return TRUE;
+
+    case READ_MISSING:
+      {
+        g_autoptr(ItemList) items = NULL;
+        GError *local_error = NULL;
+        kh_autolock StoreLock fd = -1;
+        ReadResult again;
+
+        items = keyring_search_store (self, &local_error);
+        if (local_error != NULL)
+          {
+            g_propagate_error (error, local_error);
+            return FALSE;
+          }
+        if (items == NULL)
+          {
+            g_autoptr(Index) empty = index_new ();
+
+            /* Nothing stored yet: nothing to write either. */
+            memset (&stamp, 0, sizeof stamp);
+            publish (self, empty, &stamp);
+            return TRUE;
+          }
+
+        fd = lock_store (self, error);
+        if (fd < 0)
+          return FALSE;
+        /* Another process may have written the index while we searched. */
+        again = read_index (self, &index, &stamp, NULL);
+        if (again == READ_OK)
+          {
+            publish (self, index, &stamp);
+            return TRUE;
+          }
+        if (again == READ_CORRUPT && !move_aside (self, error))
+          return FALSE;
+        index = index_from_items (self, items, NULL, error);
+        if (index == NULL)
+          return FALSE;
+        g_message ("Rebuilt the missing index of store \"%s\" from the keyring", self->store_name);
+        if (!write_index (self, index, &stamp, error))
+          return FALSE;
+        publish (self, index, &stamp);
+        return TRUE;
+      }
+
+    case READ_CORRUPT:
+      {
+        kh_autolock StoreLock fd = -1;
+        gboolean needs_write;
+
+        fd = lock_store (self, error);
+        if (fd < 0)
+          return FALSE;
+        index = load_locked (self, &needs_write, &stamp, error);
+        if (index == NULL)
+          return FALSE;
+        if (needs_write && !write_index (self, index, &stamp, error))
+          return FALSE;
+        publish (self, index, &stamp);
+        return TRUE;
+      }
+
+    case READ_FAILED:
+    default:
+      g_propagate_error (error, g_steal_pointer (&read_error));
+      return FALSE;
+    }
+}
+
+KhStore *
+kh_store_new (const char  *data_dir,
+              const char  *store_name,
+              GError     **error)
+{
+  g_autoptr(KhStore) self = NULL;
+  g_autofree char *base = NULL;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (store_name == NULL)
+    store_name = g_getenv ("KEYHOLD_STORE");
+  if (store_name == NULL || *store_name == '\0')
+    store_name = "default";
+  if (!store_name_is_valid (store_name))
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                   _("“%s” is not a valid store name: use letters, digits, “-”, “_” and “.”"),
+                   store_name);
+      return NULL;
+    }
+
+  if (data_dir != NULL)
+    base = g_strdup (data_dir);
+  else if (g_getenv ("KEYHOLD_DATA_DIR") != NULL && *g_getenv ("KEYHOLD_DATA_DIR") != '\0')
+    base = g_strdup (g_getenv ("KEYHOLD_DATA_DIR"));
+  else
+    base = g_build_filename (g_get_user_data_dir (), "keyhold", NULL);
+
+  self = g_object_new (KH_TYPE_STORE, NULL);
+  self->store_name = g_strdup (store_name);
+  self->dir = g_build_filename (base, store_name, NULL);
+  self->index_path = g_build_filename (self->dir, "index.json", NULL);
+  self->lock_path = g_build_filename (self->dir, "index.lock", NULL);
+
+  if (!initial_load (self, error))
+    return NULL;
+
+  return g_steal_pointer (&self);
+}
+
+const char *
+kh_store_get_index_path (KhStore *self)
+{
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+
+  return self->index_path;
+}
+
+const char *
+kh_store_get_name (KhStore *self)
+{
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+
+  return self->store_name;
+}
+
+gboolean
+kh_store_reload (KhStore *self,
+                 GError **error)
+{
+  g_autoptr(GError) read_error = NULL;
+  g_autoptr(Index) index = NULL;
+  Stamp stamp;
+  gboolean unchanged;
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!stat_index (self, &stamp, error))
+    return FALSE;
+  {
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+
+    unchanged = stamp_equal (&stamp, &self->stamp);
+  }
+  if (unchanged)
+    return TRUE;
+
+  switch (read_index (self, &index, &stamp, &read_error))
+    {
+    case READ_OK:
+      publish (self, index, &stamp);
+      return TRUE;
+
+    case READ_MISSING:
+    case READ_CORRUPT:
+      return initial_load (self, error);
+
+    case READ_FAILED:
+    default:
+      g_propagate_error (error, g_steal_pointer (&read_error));
+      return FALSE;
+    }
+}
+
+static gboolean
+rebuild_func (KhStore  *self,
+              Index    *index,
+              gpointer  user_data,
+              GError  **error)
+{
+  g_autoptr(Index) rebuilt = rebuild_from_keyring (self, index, error);
+
+  if (rebuilt == NULL)
+    return FALSE;
+
+  for (int s = 0; s < N_SECTIONS; s++)
+    {
+      GPtrArray *entries = index->entries[s];
+      GHashTable *by_id = index->by_id[s];
+
+      index->entries[s] = g_steal_pointer (&rebuilt->entries[s]);
+      index->by_id[s] = g_steal_pointer (&rebuilt->by_id[s]);
+      rebuilt->entries[s] = entries;
+      rebuilt->by_id[s] = by_id;
+    }
+  return TRUE;
+}
+
+gboolean
+kh_store_rebuild_index (KhStore *self,
+                        GError **error)
+{
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return mutate (self, rebuild_func, NULL, error);
+}
+
+/* ---- entries to objects -------------------------------------------------------------------- */
+
+static KhGrant *
+grant_from_entry (Entry   *entry,
+                  GError **error)
+{
+  g_autoptr(JsonNode) node = entry_dup_node (entry);
+  g_autoptr(GError) local_error = NULL;
+  KhGrant *grant;
+
+  grant = kh_grant_new_from_json (node, &local_error);
+  if (grant == NULL)
+    g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                 _("The index entry of grant %s is damaged (%s): rebuild the index"),
+                 entry->id, local_error->message);
+  return grant;
+}
+
+static KhAppProfile *
+app_from_entry (Entry   *entry,
+                GError **error)
+{
+  g_autoptr(JsonNode) node = entry_dup_node (entry);
+  g_autoptr(GError) local_error = NULL;
+  KhAppProfile *app;
+
+  app = kh_app_profile_new_from_json (node, &local_error);
+  if (app == NULL)
+    g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                 _("The index entry of app “%s” is damaged (%s): rebuild the index"),
+                 entry->id, local_error->message);
+  return app;
+}
+
+static KhAuthRequest *
+request_from_entry (Entry   *entry,
+                    GError **error)
+{
+  g_autoptr(JsonNode) node = entry_dup_node (entry);
+  g_autoptr(GError) local_error = NULL;
+  KhAuthRequest *request;
+
+  request = kh_auth_request_new_from_json (node, &local_error);
+  if (request == NULL)
+    g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                 _("The index entry of pending request %s is damaged (%s): rebuild the index"),
+                 entry->id, local_error->message);
+  return request;
+}
+
+static gpointer
+object_from_entry (Section   section,
+                   Entry    *entry,
+                   GError  **error)
+{
+  switch (section)
+    {
+    case SECTION_GRANTS:
+      return grant_from_entry (entry, error);
+    case SECTION_APPS:
+      return app_from_entry (entry, error);
+    case SECTION_PENDING:
+      return request_from_entry (entry, error);
+    case N_SECTIONS:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static GPtrArray *
+list_section (KhStore *self,
+              Section  section)
+{
+  g_autoptr(Index) index = snapshot (self);
+  GPtrArray *out = g_ptr_array_new_full (index->entries[section]->len, g_object_unref);
+
+  for (guint i = 0; i < index->entries[section]->len; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      gpointer object = object_from_entry (section, g_ptr_array_index (index->entries[section], i),
+                                           &error);
+
+      /* One damaged entry must not hide the others. */
+      if (object == NULL)
+        g_message ("%s", error->message);
+      else
+        g_ptr_array_add (out, object);
+    }
+  return out;
+}
+
+/* ---- apps ---------------------------------------------------------------------------------- */
+
+typedef struct {
+  KhAppProfile *app;
+  const char   *secret;
+  gboolean      replace;
+} SaveAppData;
+
+static gboolean
+save_app_func (KhStore  *self,
+               Index    *index,
+               gpointer  user_data,
+               GError  **error)
+{
+  SaveAppData *data = user_data;
+  const char *name = kh_app_profile_get_name (data->app);
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GHashTable) attributes = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *label = NULL;
+  kh_autosecret char *quoted_secret = NULL;
+  kh_autosecret char *doc = NULL;
+  kh_autosecret char *kept_secret = NULL;
+  const char *secret = data->secret;
+  gboolean exists = index_lookup (index, SECTION_APPS, name) != NULL;
+
+  if (exists && !data->replace)
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_EXISTS, _("An app named “%s” already exists"), name);
+      return FALSE;
+    }
+
+  if (secret == NULL)
+    {
+      g_autoptr(JsonObject) old = NULL;
+      const char *old_secret;
+
+      if (!exists)
+        {
+          g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                       _("The app “%s” is new: enter its app secret"), name);
+          return FALSE;
+        }
+      old = keyring_lookup_doc (self, SECTION_APPS, name, NULL, error);
+      if (old == NULL)
+        {
+          if (error != NULL && *error == NULL)
+            g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
+                         _("The secret of app “%s” is not in the keyring: enter it again"), name);
+          return FALSE;
+        }
+      old_secret = kh_json_get_string (old, "secret");
+      if (old_secret == NULL || *old_secret == '\0')
+        {
+          g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                       _("The keyring item of app “%s” has no secret: enter it again"), name);
+          return FALSE;
+        }
+      kept_secret = g_strdup (old_secret);
+      secret = kept_secret;
+    }
+
+  node = kh_app_profile_to_json (data->app);
+  text = json_to_string (node, FALSE);
+  {
+    /* The secret is quoted by json-glib's escaping rules through a string node. */
+    g_autoptr(JsonNode) secret_node = json_node_new (JSON_NODE_VALUE);
+
+    json_node_set_string (secret_node, secret);
+    quoted_secret = json_to_string (secret_node, FALSE);
+  }
+  doc = g_strdup_printf ("{\"v\":%d,\"secret\":%s,\"app\":%s}", ITEM_DOC_VERSION, quoted_secret,
+                         text);
+
+  attributes = item_attributes (self, sections[SECTION_APPS].kind, name);
+  g_hash_table_insert (attributes, (char *) "app", g_strdup (name));
+  label = g_strdup_printf (_("Keyhold app %s"), name);
+  if (!keyring_store (self, attributes, label, doc, error))
+    return FALSE;
+
+  index_take_entry (index, SECTION_APPS,
+                    entry_new (name, json_node_get_object (node), g_steal_pointer (&text)));
+  return TRUE;
+}
+
+gboolean
+kh_store_save_app (KhStore       *self,
+                   KhAppProfile  *app,
+                   const char    *secret,
+                   gboolean       replace,
+                   GError       **error)
+{
+  SaveAppData data = { app, secret, replace };
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (KH_IS_APP_PROFILE (app), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!kh_app_profile_validate (app, error))
+    return FALSE;
+  if (secret != NULL && *secret == '\0')
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                           _("The app secret is empty"));
+      return FALSE;
+    }
+
+  return mutate (self, save_app_func, &data, error);
+}
+
+KhAppProfile *
+kh_store_get_app (KhStore    *self,
+                  const char *name)
+{
+  g_autoptr(Index) index = NULL;
+  g_autoptr(GError) error = NULL;
+  Entry *entry;
+  KhAppProfile *app;
+
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+
+  index = snapshot (self);
+  entry = index_lookup (index, SECTION_APPS, name);
+  if (entry == NULL)
+    return NULL;
+  app = app_from_entry (entry, &error);
+  if (app == NULL)
+    g_message ("%s", error->message);
+  return app;
+}
+
+KhAppProfile *
+kh_store_find_app_by_key (KhStore    *self,
+                          const char *app_key)
+{
+  g_autoptr(GPtrArray) apps = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+  g_return_val_if_fail (app_key != NULL, NULL);
+
+  apps = kh_store_list_apps (self);
+  for (guint i = 0; i < apps->len; i++)
+    {
+      KhAppProfile *app = g_ptr_array_index (apps, i);
+
+      if (g_strcmp0 (kh_app_profile_get_app_key (app), app_key) == 0)
+        return g_object_ref (app);
+    }
+  return NULL;
+}
+
+static int
+compare_apps (gconstpointer a,
+              gconstpointer b)
+{
+  KhAppProfile *app_a = *(KhAppProfile **) a;
+  KhAppProfile *app_b = *(KhAppProfile **) b;
+
+  return g_strcmp0 (kh_app_profile_get_name (app_a), kh_app_profile_get_name (app_b));
+}
+
+GPtrArray *
+kh_store_list_apps (KhStore *self)
+{
+  GPtrArray *apps;
+
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+
+  apps = list_section (self, SECTION_APPS);
+  g_ptr_array_sort (apps, compare_apps);
+  return apps;
+}
+
+char *
+kh_store_load_app_secret (KhStore     *self,
+                          const char  *name,
+                          GError     **error)
+{
+  g_autoptr(JsonObject) doc = NULL;
+  GError *local_error = NULL;
+  const char *secret;
+
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  doc = keyring_lookup_doc (self, SECTION_APPS, name, NULL, &local_error);
+  if (doc == NULL)
+    {
+      if (local_error != NULL)
+        g_propagate_error (error, local_error);
+      else
+        g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
+                     _("The secret of app “%s” is not in the keyring"), name);
+      return NULL;
+    }
+
+  secret = kh_json_get_string (doc, "secret");
+  if (secret == NULL || *secret == '\0')
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                   _("The keyring item of app “%s” has no secret: enter it again"), name);
+      return NULL;
+    }
+  return g_strdup (secret);
+}
+
+typedef struct {
+  Section     section;
+  const char *id;
+} RemoveData;
+
+static gboolean
+remove_func (KhStore  *self,
+             Index    *index,
+             gpointer  user_data,
+             GError  **error)
+{
+  RemoveData *data = user_data;
+  gboolean deleted = FALSE;
+  gboolean listed;
+
+  /* The secret goes first (see the top of this file). */
+  if (!keyring_clear (self, data->section, data->id, &deleted, error))
+    return FALSE;
+
+  listed = index_remove (index, data->section, data->id);
+  if (!listed && !deleted)
+    {
+      switch (data->section)
+        {
+        case SECTION_GRANTS:
+          g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND, _("No grant matches “%s”"),
+                       data->id);
+          break;
+        case SECTION_APPS:
+          g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND, _("There is no app named “%s”"),
+                       data->id);
+          break;
+        case SECTION_PENDING:
+        case N_SECTIONS:
+        default:
+          g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
+                       _("There is no pending authorization %s"), data->id);
+          break;
+        }
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+kh_store_remove_app (KhStore     *self,
+                     const char  *name,
+                     GError     **error)
+{
+  RemoveData data = { SECTION_APPS, name };
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return mutate (self, remove_func, &data, error);
+}
+
+/* ---- pending requests ---------------------------------------------------------------------- */
+
+static const char *
+account_type_id (KhAccountType type)
+{
+  const KhProvider *provider = kh_provider_get (type);
+
+  return provider != NULL ? provider->id : "unknown";
+}
+
+static gboolean
+save_pending_func (KhStore  *self,
+                   Index    *index,
+                   gpointer  user_data,
+                   GError  **error)
+{
+  KhAuthRequest *request = user_data;
+  const char *id = kh_auth_request_get_id (request);
+  g_autoptr(JsonNode) full = kh_auth_request_to_json (request);
+  g_autoptr(JsonNode) public = kh_auth_request_to_public_json (request);
+  g_autoptr(GHashTable) attributes = NULL;
+  g_autofree char *label = NULL;
+  kh_autosecret char *full_text = NULL;
+  kh_autosecret char *doc = NULL;
+  JsonObject *public_object = kh_json_node_object (public);
+
+  if (public_object == NULL)
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE,
+                           _("The pending request could not be described"));
+      return FALSE;
+    }
+
+  full_text = json_to_string (full, FALSE);
+  doc = g_strdup_printf ("{\"v\":%d,\"request\":%s}", ITEM_DOC_VERSION, full_text);
+
+  attributes = item_attributes (self, sections[SECTION_PENDING].kind, id);
+  g_hash_table_insert (attributes, (char *) "type",
+                       g_strdup (account_type_id (kh_auth_request_get_account_type (request))));
+  if (kh_auth_request_get_app_name (request) != NULL)
+    g_hash_table_insert (attributes, (char *) "app",
+                         g_strdup (kh_auth_request_get_app_name (request)));
+  label = g_strdup_printf (_("Keyhold pending authorization %s"), id);
+  if (!keyring_store (self, attributes, label, doc, error))
+    return FALSE;
+
+  index_take_entry (index, SECTION_PENDING, entry_new (id, public_object, NULL));
+  return TRUE;
+}
+
+gboolean
+kh_store_save_pending (KhStore        *self,
+                       KhAuthRequest  *request,
+                       GError        **error)
+{
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (KH_IS_AUTH_REQUEST (request), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return mutate (self, save_pending_func, request, error);
+}
+
+GPtrArray *
+kh_store_list_pending (KhStore *self)
+{
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+
+  return list_section (self, SECTION_PENDING);
+}
+
+KhAuthRequest *
+kh_store_find_pending_by_state (KhStore     *self,
+                                const char  *state,
+                                GError     **error)
+{
+  g_autoptr(Index) index = NULL;
+  g_autoptr(JsonObject) match = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  GError *reload_error = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+  g_return_val_if_fail (state != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  /* This call reads the keyring anyway; a request created by another process since this store
+   * was opened (a link made with the CLI, pasted into the app) must be found. */
+  if (!kh_store_reload (self, &reload_error))
+    {
+      g_propagate_error (error, reload_error);
+      return NULL;
+    }
+
+  index = snapshot (self);
+  for (guint i = 0; i < index->entries[SECTION_PENDING]->len; i++)
+    {
+      Entry *entry = g_ptr_array_index (index->entries[SECTION_PENDING], i);
+      g_autoptr(JsonObject) doc = NULL;
+      GError *local_error = NULL;
+      JsonObject *request;
+      const char *stored_state;
+      gboolean damaged;
+      gboolean equal;
+
+      doc = keyring_lookup_doc (self, SECTION_PENDING, entry->id, &damaged, &local_error);
+      if (local_error != NULL)
+        {
+          /* No keyring, or a locked one: no state can be checked at all. A damaged item only
+           * rules itself out. */
+          if (!damaged)
+            {
+              g_propagate_error (error, local_error);
+              return NULL;
+            }
+          g_message ("%s", local_error->message);
+          g_clear_error (&local_error);
+          continue;
+        }
+      if (doc == NULL)
+        continue;
+
+      request = kh_json_get_object (doc, "request");
+      stored_state = request ? kh_json_get_string (request, "state") : NULL;
+      if (stored_state == NULL)
+        continue;
+
+      /* Every candidate is compared, a match does not end the loop. */
+      equal = kh_const_time_equal (stored_state, state);
+      if (equal && match == NULL)
+        match = json_object_ref (request);
+    }
+
+  if (match == NULL)
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_STATE_MISMATCH,
+                           _("This URL does not belong to any pending authorization (it may have "
+                             "been completed already, or created by another computer)"));
+      return NULL;
+    }
+
+  node = json_node_init_object (json_node_alloc (), match);
+  {
+    g_autoptr(GError) local_error = NULL;
+    KhAuthRequest *found = kh_auth_request_new_from_json (node, &local_error);
+
+    if (found == NULL)
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                   _("The pending authorization in the keyring is damaged: %s"),
+                   local_error->message);
+    return found;
+  }
+}
+
+gboolean
+kh_store_remove_pending (KhStore     *self,
+                         const char  *request_id,
+                         GError     **error)
+{
+  RemoveData data = { SECTION_PENDING, request_id };
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (request_id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return mutate (self, remove_func, &data, error);
+}
+
+/* ---- grants -------------------------------------------------------------------------------- */
+
+/* Everything a grant save needs, prepared on the caller's thread so that the async variant never
+ * touches the caller's KhGrant from the worker thread. */
+typedef struct {
+  char       *id;
+  char       *type;
+  char       *app;
+  char       *label;
+  char       *grant_text;
+  JsonNode   *grant_node;
+  KhTokenSet *tokens;
+} GrantSave;
+
+static void
+grant_save_free (GrantSave *save)
+{
+  g_free (save->id);
+  g_free (save->type);
+  g_free (save->app);
+  g_free (save->label);
+  g_free (save->grant_text);
+  g_clear_pointer (&save->grant_node, json_node_unref);
+  g_clear_pointer (&save->tokens, kh_token_set_free);
+  g_free (save);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GrantSave, grant_save_free)
+
+static GrantSave *
+grant_save_new (KhGrant          *grant,
+                const KhTokenSet *tokens)
+{
+  GrantSave *save = g_new0 (GrantSave, 1);
+
+  /* The index mirrors the expiry times of the tokens it describes. */
+  kh_grant_set_expiries_from_tokens (grant, tokens);
+
+  save->id = g_strdup (kh_grant_get_id (grant));
+  save->type = g_strdup (account_type_id (kh_grant_get_account_type (grant)));
+  save->app = g_strdup (kh_grant_get_app_name (grant));
+  save->label = g_strdup_printf (_("Keyhold grant %s"), kh_grant_get_display_name (grant));
+  save->grant_node = kh_grant_to_json (grant);
+  save->grant_text = json_to_string (save->grant_node, FALSE);
+  save->tokens = tokens ? kh_token_set_copy (tokens) : NULL;
+  return save;
+}
+
+static gboolean
+save_grant_func (KhStore  *self,
+                 Index    *index,
+                 gpointer  user_data,
+                 GError  **error)
+{
+  GrantSave *save = user_data;
+  g_autoptr(JsonNode) tokens_node = kh_token_set_to_json (save->tokens);
+  g_autoptr(GHashTable) attributes = NULL;
+  kh_autosecret char *tokens_text = NULL;
+  kh_autosecret char *doc = NULL;
+  JsonObject *object = kh_json_node_object (save->grant_node);
+
+  if (object == NULL)
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The grant could not be described"));
+      return FALSE;
+    }
+
+  tokens_text = json_to_string (tokens_node, FALSE);
+  doc = g_strdup_printf ("{\"v\":%d,\"tokens\":%s,\"grant\":%s}", ITEM_DOC_VERSION, tokens_text,
+                         save->grant_text);
+
+  attributes = item_attributes (self, sections[SECTION_GRANTS].kind, save->id);
+  g_hash_table_insert (attributes, (char *) "type", g_strdup (save->type));
+  if (save->app != NULL)
+    g_hash_table_insert (attributes, (char *) "app", g_strdup (save->app));
+  if (!keyring_store (self, attributes, save->label, doc, error))
+    return FALSE;
+
+  index_take_entry (index, SECTION_GRANTS,
+                    entry_new (save->id, object, g_strdup (save->grant_text)));
+  return TRUE;
+}
+
+gboolean
+kh_store_save_grant (KhStore           *self,
+                     KhGrant           *grant,
+                     const KhTokenSet  *tokens,
+                     GError           **error)
+{
+  g_autoptr(GrantSave) save = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (KH_IS_GRANT (grant), FALSE);
+  g_return_val_if_fail (tokens != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  save = grant_save_new (grant, tokens);
+  return mutate (self, save_grant_func, save, error);
+}
+
+typedef struct {
+  const char *id;
+  JsonNode   *node;
+} UpdateGrantData;
+
+static gboolean
+update_grant_func (KhStore  *self,
+                   Index    *index,
+                   gpointer  user_data,
+                   GError  **error)
+{
+  UpdateGrantData *data = user_data;
+  JsonObject *object = kh_json_node_object (data->node);
+
+  if (index_lookup (index, SECTION_GRANTS, data->id) == NULL)
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND, _("No grant matches “%s”"), data->id);
+      return FALSE;
+    }
+  if (object == NULL)
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The grant could not be described"));
+      return FALSE;
+    }
+
+  index_take_entry (index, SECTION_GRANTS, entry_new (data->id, object, NULL));
+  return TRUE;
+}
+
+gboolean
+kh_store_update_grant (KhStore  *self,
+                       KhGrant  *grant,
+                       GError  **error)
+{
+  g_autoptr(JsonNode) node = NULL;
+  UpdateGrantData data;
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (KH_IS_GRANT (grant), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  node = kh_grant_to_json (grant);
+  data.id = kh_grant_get_id (grant);
+  data.node = node;
+  return mutate (self, update_grant_func, &data, error);
+}
+
+GPtrArray *
+kh_store_list_grants (KhStore *self)
+{
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+
+  return list_section (self, SECTION_GRANTS);
+}
+
+static gboolean
+casefold_equal (const char *value,
+                const char *folded_query)
+{
+  g_autofree char *folded = NULL;
+
+  if (value == NULL || *value == '\0')
+    return FALSE;
+  folded = g_utf8_casefold (value, -1);
+  return strcmp (folded, folded_query) == 0;
+}
+
+static void
+set_ambiguous (GError    **error,
+               const char *query,
+               GPtrArray  *matches)
+{
+  g_autoptr(GString) ids = g_string_new (NULL);
+
+  for (guint i = 0; i < matches->len && i < 10; i++)
+    {
+      Entry *entry = g_ptr_array_index (matches, i);
+
+      if (i > 0)
+        g_string_append (ids, ", ");
+      g_string_append (ids, entry->id);
+    }
+  if (matches->len > 10)
+    g_string_append_printf (ids, _(" and %u more"), matches->len - 10);
+
+  g_set_error (error, KH_ERROR, KH_ERROR_AMBIGUOUS,
+               _("“%s” matches %u grants: %s. Use the grant id."), query, matches->len,
+               ids->str);
+}
+
+KhGrant *
+kh_store_find_grant (KhStore     *self,
+                     const char  *id_or_name,
+                     GError     **error)
+{
+  g_autoptr(Index) index = NULL;
+  g_autoptr(GPtrArray) matches = NULL;
+  g_autofree char *folded = NULL;
+  GPtrArray *grants;
+  Entry *entry;
+
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+  g_return_val_if_fail (id_or_name != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  index = snapshot (self);
+  grants = index->entries[SECTION_GRANTS];
+
+  entry = index_lookup (index, SECTION_GRANTS, id_or_name);
+  if (entry != NULL)
+    return grant_from_entry (entry, error);
+
+  matches = g_ptr_array_new ();
+  if (strlen (id_or_name) >= PREFIX_MIN_LENGTH)
+    {
+      for (guint i = 0; i < grants->len; i++)
+        {
+          Entry *candidate = g_ptr_array_index (grants, i);
+
+          if (g_str_has_prefix (candidate->id, id_or_name))
+            g_ptr_array_add (matches, candidate);
+        }
+    }
+
+  if (matches->len == 0 && *id_or_name != '\0')
+    {
+      folded = g_utf8_casefold (id_or_name, -1);
+      for (guint i = 0; i < grants->len; i++)
+        {
+          Entry *candidate = g_ptr_array_index (grants, i);
+
+          /* Read straight from the index entry: no grant object per candidate. */
+          if (casefold_equal (kh_json_get_string (candidate->object, "display_name"), folded) ||
+              casefold_equal (kh_json_get_string (candidate->object, "client"), folded))
+            g_ptr_array_add (matches, candidate);
+        }
+    }
+
+  if (matches->len == 1)
+    return grant_from_entry (g_ptr_array_index (matches, 0), error);
+
+  if (matches->len > 1)
+    set_ambiguous (error, id_or_name, matches);
+  else
+    g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND, _("No grant matches “%s”"), id_or_name);
+  return NULL;
+}
+
+KhTokenSet *
+kh_store_load_tokens (KhStore     *self,
+                      const char  *grant_id,
+                      GError     **error)
+{
+  g_autoptr(JsonObject) doc = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  GError *local_error = NULL;
+  JsonNode *tokens;
+
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+  g_return_val_if_fail (grant_id != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  doc = keyring_lookup_doc (self, SECTION_GRANTS, grant_id, NULL, &local_error);
+  if (doc == NULL)
+    {
+      if (local_error != NULL)
+        g_propagate_error (error, local_error);
+      else
+        g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
+                     _("The tokens of grant %s are not in the keyring: authorize it again"),
+                     grant_id);
+      return NULL;
+    }
+
+  tokens = json_object_get_member (doc, "tokens");
+  if (tokens == NULL)
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                   _("The keyring item of grant %s holds no tokens: authorize it again"),
+                   grant_id);
+      return NULL;
+    }
+  return kh_token_set_new_from_json (tokens, error);
+}
+
+gboolean
+kh_store_remove_grant (KhStore     *self,
+                       const char  *grant_id,
+                       GError     **error)
+{
+  RemoveData data = { SECTION_GRANTS, grant_id };
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (grant_id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return mutate (self, remove_func, &data, error);
+}
+
+/* ---- async wrappers ------------------------------------------------------------------------ */
+
+static void
+save_grant_thread (GTask        *task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  GError *error = NULL;
+
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  if (mutate (source_object, save_grant_func, task_data, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+kh_store_save_grant_async (KhStore            *self,
+                           KhGrant            *grant,
+                           const KhTokenSet   *tokens,
+                           GCancellable       *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer            user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (KH_IS_STORE (self));
+  g_return_if_fail (KH_IS_GRANT (grant));
+  g_return_if_fail (tokens != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_store_save_grant_async);
+  g_task_set_task_data (task, grant_save_new (grant, tokens), (GDestroyNotify) grant_save_free);
+  g_task_run_in_thread (task, save_grant_thread);
+}
+
+gboolean
+kh_store_save_grant_finish (KhStore       *self,
+                            GAsyncResult  *result,
+                            GError       **error)
+{
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == kh_store_save_grant_async,
+                        FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+load_tokens_thread (GTask        *task,
+                    gpointer      source_object,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  GError *error = NULL;
+  KhTokenSet *tokens;
+
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  tokens = kh_store_load_tokens (source_object, task_data, &error);
+  if (tokens != NULL)
+    g_task_return_pointer (task, tokens, (GDestroyNotify) kh_token_set_free);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+kh_store_load_tokens_async (KhStore            *self,
+                            const char         *grant_id,
+                            GCancellable       *cancellable,
+                            GAsyncReadyCallback callback,
+                            gpointer            user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (KH_IS_STORE (self));
+  g_return_if_fail (grant_id != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_store_load_tokens_async);
+  g_task_set_task_data (task, g_strdup (grant_id), g_free);
+  g_task_run_in_thread (task, load_tokens_thread);
+}
+
+KhTokenSet *
+kh_store_load_tokens_finish (KhStore       *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == kh_store_load_tokens_async,
+                        NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+load_app_secret_thread (GTask        *task,
+                        gpointer      source_object,
+                        gpointer      task_data,
+                        GCancellable *cancellable)
+{
+  GError *error = NULL;
+  char *secret;
+
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  secret = kh_store_load_app_secret (source_object, task_data, &error);
+  if (secret != NULL)
+    g_task_return_pointer (task, secret, (GDestroyNotify) secret_str_free);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+kh_store_load_app_secret_async (KhStore            *self,
+                                const char         *name,
+                                GCancellable       *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer            user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (KH_IS_STORE (self));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_store_load_app_secret_async);
+  g_task_set_task_data (task, g_strdup (name), g_free);
+  g_task_run_in_thread (task, load_app_secret_thread);
+}
+
+char *
+kh_store_load_app_secret_finish (KhStore       *self,
+                                 GAsyncResult  *result,
+                                 GError       **error)
+{
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == kh_store_load_app_secret_async,
+                        NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

@@ -1,0 +1,1463 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-store.c: KhStore against a real Secret Service (gnome-keyring on a private session bus,
+ * see .ci/session), plus one pass on libsecret's file backend and one without any keyring.
+ * Every case uses its own store name and data directory, and deletes its keyring items. */
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <libsecret/secret.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kh-error.h"
+#include "kh-json.h"
+#include "kh-store.h"
+#include "kh-test-util.h"
+#include "kh-util.h"
+
+#define SHOP_KEY "6a1b2c3d4e5f6"
+#define BIZ_APP_ID "7123456789012345678"
+#define NO_KEYRING_MESSAGE \
+  "No keyring is available: Keyhold stores tokens only in the desktop keyring (Secret " \
+  "Service). Start gnome-keyring or another Secret Service and try again."
+
+/* The store's schema, to clean up and to inspect items behind its back. */
+static const SecretSchema test_schema = {
+  "io.github.keyhold.Keyhold.Item", SECRET_SCHEMA_NONE,
+  {
+    { "gen", SECRET_SCHEMA_ATTRIBUTE_INTEGER },
+    { "store", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "id", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "type", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "app", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { NULL, 0 },
+  }
+};
+
+typedef struct {
+  char    *data_dir;
+  char    *store_name;
+  KhStore *store;
+} Fixture;
+
+static guint store_counter;
+
+static char *
+new_store_name (void)
+{
+  return g_strdup_printf ("test-store-%d-%08x-%u", (int) getpid (), g_random_int (),
+                          g_atomic_int_add (&store_counter, 1));
+}
+
+static char *
+new_data_dir (void)
+{
+  g_autofree char *template = g_build_filename (kh_test_get_tmpdir (), "data-XXXXXX", NULL);
+  char *dir = g_mkdtemp (g_steal_pointer (&template));
+
+  g_assert_nonnull (dir);
+  return dir;
+}
+
+static void
+clear_keyring_store (const char *store_name)
+{
+  g_autoptr(GError) error = NULL;
+
+  secret_password_clear_sync (&test_schema, NULL, &error, "store", store_name, NULL);
+  g_assert_no_error (error);
+}
+
+static guint
+count_keyring_items (const char *store_name,
+                     const char *kind)
+{
+  g_autoptr(GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GError) error = NULL;
+  GList *items;
+  guint n;
+
+  g_hash_table_insert (attributes, (char *) "store", (char *) store_name);
+  if (kind != NULL)
+    g_hash_table_insert (attributes, (char *) "kind", (char *) kind);
+  items = secret_password_searchv_sync (&test_schema, attributes, SECRET_SEARCH_ALL, NULL,
+                                        &error);
+  g_assert_no_error (error);
+  n = g_list_length (items);
+  g_list_free_full (items, g_object_unref);
+  return n;
+}
+
+static void
+fixture_setup (Fixture       *fixture,
+               gconstpointer  user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  fixture->data_dir = new_data_dir ();
+  fixture->store_name = new_store_name ();
+  fixture->store = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (fixture->store);
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  user_data)
+{
+  if (fixture->store != NULL)
+    g_assert_finalize_object (fixture->store);
+  clear_keyring_store (fixture->store_name);
+  g_free (fixture->data_dir);
+  g_free (fixture->store_name);
+}
+
+/* ---- builders ------------------------------------------------------------------------------ */
+
+static KhAppProfile *
+make_app (const char *name,
+          KhFamily    family)
+{
+  KhAppProfile *app = kh_app_profile_new (name, family,
+                                          family == KH_FAMILY_SHOP ? SHOP_KEY : BIZ_APP_ID);
+
+  if (family == KH_FAMILY_SHOP)
+    kh_app_profile_set_service_id (app, "7012345678901234567");
+  return app;
+}
+
+static KhTokenSet *
+make_tokens (const char *tag)
+{
+  KhTokenSet *tokens = kh_token_set_new ();
+
+  tokens->access_token = g_strdup_printf ("ACCESS-%s-%08x", tag, g_random_int ());
+  tokens->refresh_token = g_strdup_printf ("REFRESH-%s-%08x", tag, g_random_int ());
+  tokens->access_expires_at = kh_now () + 7 * 24 * 3600;
+  tokens->refresh_expires_at = kh_now () + 60 * 24 * 3600;
+  return tokens;
+}
+
+static KhGrant *
+make_grant (const char *display_name,
+            const char *client)
+{
+  KhGrant *grant = kh_grant_new (KH_ACCOUNT_SELLER, NULL, "shop-app");
+  g_autoptr(GPtrArray) shops = g_ptr_array_new_with_free_func ((GDestroyNotify) kh_shop_free);
+  const char *scopes[] = { "seller.authorization.info", "seller.order.info", NULL };
+  KhShop *shop = g_new0 (KhShop, 1);
+
+  kh_grant_set_display_name (grant, display_name);
+  if (client != NULL)
+    kh_grant_set_client_label (grant, client);
+  kh_grant_set_region (grant, "GB");
+  kh_grant_set_open_id (grant, "open-id-1");
+  kh_grant_set_scopes (grant, scopes);
+
+  shop->id = g_strdup ("7000123");
+  shop->name = g_strdup (display_name);
+  shop->region = g_strdup ("GB");
+  shop->seller_type = g_strdup ("LOCAL");
+  shop->cipher = g_strdup ("GCP_abcdef");
+  shop->code = g_strdup ("GBLCABC");
+  g_ptr_array_add (shops, shop);
+  kh_grant_set_shops (grant, shops);
+  kh_grant_add_warning (grant, "a warning");
+  return grant;
+}
+
+static KhAuthRequest *
+make_request (KhAppProfile *app,
+              const char   *client)
+{
+  g_autoptr(GError) error = NULL;
+  KhAuthRequest *request;
+
+  request = kh_auth_request_new (KH_ACCOUNT_SELLER, NULL, app, KH_REGION_US, client, FALSE,
+                                 &error);
+  g_assert_no_error (error);
+  return request;
+}
+
+static char *
+node_to_string (JsonNode *node)
+{
+  g_autoptr(JsonNode) owned = node;
+
+  return kh_json_to_string (owned, FALSE);
+}
+
+static char *
+grant_json (KhGrant *grant)
+{
+  return node_to_string (kh_grant_to_json (grant));
+}
+
+static char *
+app_json (KhAppProfile *app)
+{
+  return node_to_string (kh_app_profile_to_json (app));
+}
+
+static char *
+request_public_json (KhAuthRequest *request)
+{
+  return node_to_string (kh_auth_request_to_public_json (request));
+}
+
+static void
+assert_tokens_equal (const KhTokenSet *a,
+                     const KhTokenSet *b)
+{
+  g_assert_cmpstr (a->access_token, ==, b->access_token);
+  g_assert_cmpstr (a->refresh_token, ==, b->refresh_token);
+  g_assert_cmpint (a->access_expires_at, ==, b->access_expires_at);
+  g_assert_cmpint (a->refresh_expires_at, ==, b->refresh_expires_at);
+}
+
+static char *
+read_index_text (KhStore *store)
+{
+  g_autoptr(GError) error = NULL;
+  char *text = NULL;
+
+  g_file_get_contents (kh_store_get_index_path (store), &text, NULL, &error);
+  g_assert_no_error (error);
+  return text;
+}
+
+/* ---- apps ---------------------------------------------------------------------------------- */
+
+static void
+test_apps (Fixture       *fixture,
+           gconstpointer  user_data)
+{
+  KhStore *store = fixture->store;
+  g_autoptr(KhAppProfile) shop = make_app ("shop-app", KH_FAMILY_SHOP);
+  g_autoptr(KhAppProfile) ads = make_app ("ads-app", KH_FAMILY_BUSINESS);
+  g_autoptr(KhAppProfile) got = NULL;
+  g_autoptr(KhAppProfile) by_key = NULL;
+  g_autoptr(KhAppProfile) dup = NULL;
+  g_autoptr(GPtrArray) apps = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *secret = NULL;
+  g_autofree char *expected = NULL;
+  g_autofree char *actual = NULL;
+
+  g_assert_true (kh_store_save_app (store, shop, "shop-secret-1", FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_app (store, ads, "ads-secret-1", FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "app"), ==, 2);
+
+  got = kh_store_get_app (store, "shop-app");
+  g_assert_nonnull (got);
+  expected = app_json (shop);
+  actual = app_json (got);
+  g_assert_cmpstr (actual, ==, expected);
+  g_assert_null (kh_store_get_app (store, "nope"));
+
+  apps = kh_store_list_apps (store);
+  g_assert_cmpuint (apps->len, ==, 2);
+  g_assert_cmpstr (kh_app_profile_get_name (g_ptr_array_index (apps, 0)), ==, "ads-app");
+  g_assert_cmpstr (kh_app_profile_get_name (g_ptr_array_index (apps, 1)), ==, "shop-app");
+
+  by_key = kh_store_find_app_by_key (store, BIZ_APP_ID);
+  g_assert_nonnull (by_key);
+  g_assert_cmpstr (kh_app_profile_get_name (by_key), ==, "ads-app");
+  g_assert_null (kh_store_find_app_by_key (store, "nokey"));
+
+  secret = kh_store_load_app_secret (store, "shop-app", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (secret, ==, "shop-secret-1");
+  g_clear_pointer (&secret, g_free);
+
+  /* Creating over an existing name is refused and changes nothing. */
+  dup = make_app ("shop-app", KH_FAMILY_SHOP);
+  kh_app_profile_set_redirect_uri (dup, "http://localhost:9999/other");
+  g_assert_false (kh_store_save_app (store, dup, "other-secret", FALSE, &error));
+  g_assert_error (error, KH_ERROR, KH_ERROR_EXISTS);
+  g_clear_error (&error);
+  secret = kh_store_load_app_secret (store, "shop-app", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (secret, ==, "shop-secret-1");
+  g_clear_pointer (&secret, g_free);
+
+  /* Editing without a secret keeps the stored one and stores the new profile. */
+  g_assert_true (kh_store_save_app (store, dup, NULL, TRUE, &error));
+  g_assert_no_error (error);
+  secret = kh_store_load_app_secret (store, "shop-app", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (secret, ==, "shop-secret-1");
+  g_clear_pointer (&secret, g_free);
+  g_clear_object (&got);
+  got = kh_store_get_app (store, "shop-app");
+  g_assert_cmpstr (kh_app_profile_get_redirect_uri (got), ==, "http://localhost:9999/other");
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "app"), ==, 2);
+
+  /* Replacing the secret. */
+  g_assert_true (kh_store_save_app (store, dup, "shop-secret-2", TRUE, &error));
+  g_assert_no_error (error);
+  secret = kh_store_load_app_secret (store, "shop-app", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (secret, ==, "shop-secret-2");
+  g_clear_pointer (&secret, g_free);
+
+  /* A new app needs a secret, and an invalid profile is refused. */
+  {
+    g_autoptr(KhAppProfile) fresh = make_app ("fresh", KH_FAMILY_SHOP);
+    g_autoptr(KhAppProfile) bad = kh_app_profile_new ("bad", KH_FAMILY_SHOP, "no spaces allowed");
+
+    g_assert_false (kh_store_save_app (store, fresh, NULL, FALSE, &error));
+    g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
+    g_clear_error (&error);
+    g_assert_false (kh_store_save_app (store, bad, "x", FALSE, &error));
+    g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
+    g_clear_error (&error);
+    g_assert_null (kh_store_get_app (store, "fresh"));
+  }
+
+  g_assert_true (kh_store_remove_app (store, "shop-app", &error));
+  g_assert_no_error (error);
+  g_assert_null (kh_store_get_app (store, "shop-app"));
+  g_assert_null (kh_store_load_app_secret (store, "shop-app", &error));
+  g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_false (kh_store_remove_app (store, "shop-app", &error));
+  g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "app"), ==, 1);
+
+  g_clear_pointer (&apps, g_ptr_array_unref);
+  apps = kh_store_list_apps (store);
+  g_assert_cmpuint (apps->len, ==, 1);
+}
+
+/* ---- grants -------------------------------------------------------------------------------- */
+
+static void
+test_grants (Fixture       *fixture,
+             gconstpointer  user_data)
+{
+  KhStore *store = fixture->store;
+  g_autoptr(KhGrant) acme = make_grant ("Acme Shop", "Client One");
+  g_autoptr(KhGrant) beta = make_grant ("Beta Store", NULL);
+  g_autoptr(KhGrant) twin1 = make_grant ("Twin", NULL);
+  g_autoptr(KhGrant) twin2 = make_grant ("twin", NULL);
+  g_autoptr(KhTokenSet) acme_tokens = make_tokens ("acme");
+  g_autoptr(KhTokenSet) beta_tokens = make_tokens ("beta");
+  g_autoptr(KhTokenSet) twin_tokens = make_tokens ("twin");
+  g_autoptr(KhTokenSet) loaded = NULL;
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KhGrant) found = NULL;
+  g_autofree char *prefix = NULL;
+
+  g_assert_true (kh_store_save_grant (store, acme, acme_tokens, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_grant (store, beta, beta_tokens, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_grant (store, twin1, twin_tokens, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_grant (store, twin2, twin_tokens, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 4);
+
+  /* The index mirrors the tokens' expiry times. */
+  g_assert_cmpint (kh_grant_get_access_expires_at (acme), ==, acme_tokens->access_expires_at);
+
+  grants = kh_store_list_grants (store);
+  g_assert_cmpuint (grants->len, ==, 4);
+  {
+    g_autofree char *expected = grant_json (acme);
+    g_autofree char *actual = grant_json (g_ptr_array_index (grants, 0));
+
+    g_assert_cmpstr (actual, ==, expected);
+  }
+
+  /* By id, unique prefix, display name (any case), client label. */
+  found = kh_store_find_grant (store, kh_grant_get_id (beta), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_grant_get_id (found), ==, kh_grant_get_id (beta));
+  g_clear_object (&found);
+
+  prefix = g_strndup (kh_grant_get_id (acme), 8);
+  found = kh_store_find_grant (store, prefix, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_grant_get_id (found), ==, kh_grant_get_id (acme));
+  g_clear_object (&found);
+
+  found = kh_store_find_grant (store, "acme SHOP", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_grant_get_id (found), ==, kh_grant_get_id (acme));
+  g_clear_object (&found);
+
+  found = kh_store_find_grant (store, "client one", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_grant_get_id (found), ==, kh_grant_get_id (acme));
+  g_clear_object (&found);
+
+  found = kh_store_find_grant (store, "TWIN", &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_AMBIGUOUS);
+  g_assert_nonnull (strstr (error->message, kh_grant_get_id (twin1)));
+  g_assert_nonnull (strstr (error->message, kh_grant_get_id (twin2)));
+  g_assert_null (found);
+  g_clear_error (&error);
+
+  found = kh_store_find_grant (store, "nothing here", &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+  g_assert_cmpstr (error->message, ==, "No grant matches “nothing here”");
+  g_clear_error (&error);
+
+  /* Prefixes shorter than 6 characters are not ids. */
+  {
+    g_autofree char *short_prefix = g_strndup (kh_grant_get_id (beta), 5);
+
+    found = kh_store_find_grant (store, short_prefix, &error);
+    g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+    g_clear_error (&error);
+  }
+
+  loaded = kh_store_load_tokens (store, kh_grant_get_id (acme), &error);
+  g_assert_no_error (error);
+  assert_tokens_equal (loaded, acme_tokens);
+  g_clear_pointer (&loaded, kh_token_set_free);
+
+  /* Updating changes the index entry, not the tokens. */
+  kh_grant_set_client_label (beta, "New Client");
+  kh_grant_set_stored_status (beta, KH_GRANT_STATUS_NEEDS_REAUTH);
+  g_assert_true (kh_store_update_grant (store, beta, &error));
+  g_assert_no_error (error);
+  found = kh_store_find_grant (store, "new client", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_grant_get_id (found), ==, kh_grant_get_id (beta));
+  g_assert_cmpint (kh_grant_get_stored_status (found), ==, KH_GRANT_STATUS_NEEDS_REAUTH);
+  g_clear_object (&found);
+  loaded = kh_store_load_tokens (store, kh_grant_get_id (beta), &error);
+  g_assert_no_error (error);
+  assert_tokens_equal (loaded, beta_tokens);
+  g_clear_pointer (&loaded, kh_token_set_free);
+
+  /* Updating a grant that was never saved is an error, not a new entry. */
+  {
+    g_autoptr(KhGrant) stranger = make_grant ("Stranger", NULL);
+
+    g_assert_false (kh_store_update_grant (store, stranger, &error));
+    g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+    g_clear_error (&error);
+  }
+
+  /* Saving again (a refresh) replaces the tokens in place. */
+  {
+    g_autoptr(KhTokenSet) fresh = make_tokens ("acme2");
+
+    g_assert_true (kh_store_save_grant (store, acme, fresh, &error));
+    g_assert_no_error (error);
+    loaded = kh_store_load_tokens (store, kh_grant_get_id (acme), &error);
+    g_assert_no_error (error);
+    assert_tokens_equal (loaded, fresh);
+    g_clear_pointer (&loaded, kh_token_set_free);
+    g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 4);
+  }
+
+  g_assert_true (kh_store_remove_grant (store, kh_grant_get_id (acme), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 3);
+  g_clear_pointer (&grants, g_ptr_array_unref);
+  grants = kh_store_list_grants (store);
+  g_assert_cmpuint (grants->len, ==, 3);
+  loaded = kh_store_load_tokens (store, kh_grant_get_id (acme), &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+  g_assert_null (loaded);
+  g_clear_error (&error);
+  g_assert_false (kh_store_remove_grant (store, kh_grant_get_id (acme), &error));
+  g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+}
+
+/* ---- pending ------------------------------------------------------------------------------- */
+
+static void
+test_pending (Fixture       *fixture,
+              gconstpointer  user_data)
+{
+  KhStore *store = fixture->store;
+  g_autoptr(KhAppProfile) app = make_app ("shop-app", KH_FAMILY_SHOP);
+  g_autoptr(KhAuthRequest) one = make_request (app, "Client One");
+  g_autoptr(KhAuthRequest) two = make_request (app, NULL);
+  g_autoptr(KhAuthRequest) found = NULL;
+  g_autoptr(GPtrArray) pending = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (kh_store_save_pending (store, one, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_pending (store, two, &error));
+  g_assert_no_error (error);
+
+  pending = kh_store_list_pending (store);
+  g_assert_cmpuint (pending->len, ==, 2);
+  {
+    g_autofree char *expected = request_public_json (one);
+    g_autofree char *actual = request_public_json (g_ptr_array_index (pending, 0));
+
+    g_assert_cmpstr (actual, ==, expected);
+  }
+
+  found = kh_store_find_pending_by_state (store, kh_auth_request_get_state (two), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_auth_request_get_id (found), ==, kh_auth_request_get_id (two));
+  g_assert_cmpstr (kh_auth_request_get_state (found), ==, kh_auth_request_get_state (two));
+  g_assert_cmpstr (kh_auth_request_get_url (found), ==, kh_auth_request_get_url (two));
+  g_clear_object (&found);
+
+  found = kh_store_find_pending_by_state (store, "not-the-state", &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_STATE_MISMATCH);
+  g_assert_cmpstr (error->message, ==,
+                   "This URL does not belong to any pending authorization (it may have been "
+                   "completed already, or created by another computer)");
+  g_assert_null (found);
+  g_clear_error (&error);
+
+  g_assert_true (kh_store_remove_pending (store, kh_auth_request_get_id (two), &error));
+  g_assert_no_error (error);
+  found = kh_store_find_pending_by_state (store, kh_auth_request_get_state (two), &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_STATE_MISMATCH);
+  g_clear_error (&error);
+  found = kh_store_find_pending_by_state (store, kh_auth_request_get_state (one), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_auth_request_get_id (found), ==, kh_auth_request_get_id (one));
+  g_clear_object (&found);
+
+  g_assert_false (kh_store_remove_pending (store, kh_auth_request_get_id (two), &error));
+  g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "pending"), ==, 1);
+}
+
+/* ---- rebuilding ---------------------------------------------------------------------------- */
+
+typedef struct {
+  char *grants;
+  char *apps;
+  char *pending;
+} Snapshot;
+
+static void
+snapshot_clear (Snapshot *snap)
+{
+  g_free (snap->grants);
+  g_free (snap->apps);
+  g_free (snap->pending);
+}
+
+static int
+compare_strings (gconstpointer a,
+                 gconstpointer b)
+{
+  return g_strcmp0 (*(const char **) a, *(const char **) b);
+}
+
+/* Every listed entry, serialized and sorted: what "nothing lost" compares. */
+static void
+take_snapshot (KhStore  *store,
+               Snapshot *snap)
+{
+  g_autoptr(GPtrArray) grants = kh_store_list_grants (store);
+  g_autoptr(GPtrArray) apps = kh_store_list_apps (store);
+  g_autoptr(GPtrArray) pending = kh_store_list_pending (store);
+  g_autoptr(GPtrArray) strings = NULL;
+
+  strings = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < grants->len; i++)
+    g_ptr_array_add (strings, grant_json (g_ptr_array_index (grants, i)));
+  g_ptr_array_sort (strings, compare_strings);
+  g_ptr_array_add (strings, NULL);
+  snap->grants = g_strjoinv ("\n", (char **) strings->pdata);
+  g_clear_pointer (&strings, g_ptr_array_unref);
+
+  strings = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < apps->len; i++)
+    g_ptr_array_add (strings, app_json (g_ptr_array_index (apps, i)));
+  g_ptr_array_sort (strings, compare_strings);
+  g_ptr_array_add (strings, NULL);
+  snap->apps = g_strjoinv ("\n", (char **) strings->pdata);
+  g_clear_pointer (&strings, g_ptr_array_unref);
+
+  strings = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < pending->len; i++)
+    g_ptr_array_add (strings, request_public_json (g_ptr_array_index (pending, i)));
+  g_ptr_array_sort (strings, compare_strings);
+  g_ptr_array_add (strings, NULL);
+  snap->pending = g_strjoinv ("\n", (char **) strings->pdata);
+}
+
+static void
+assert_snapshots_equal (Snapshot *a,
+                        Snapshot *b)
+{
+  g_assert_cmpstr (a->grants, ==, b->grants);
+  g_assert_cmpstr (a->apps, ==, b->apps);
+  g_assert_cmpstr (a->pending, ==, b->pending);
+}
+
+/* Saves two apps, three grants and a pending request; returns one grant's tokens. */
+static KhTokenSet *
+populate (KhStore *store)
+{
+  g_autoptr(KhAppProfile) shop = make_app ("shop-app", KH_FAMILY_SHOP);
+  g_autoptr(KhAppProfile) ads = make_app ("ads-app", KH_FAMILY_BUSINESS);
+  g_autoptr(KhAuthRequest) request = make_request (shop, "Client P");
+  g_autoptr(GError) error = NULL;
+  KhTokenSet *first = NULL;
+  const char *names[] = { "Alpha", "Bravo", "Charlie" };
+
+  kh_app_profile_set_redirect_uri (ads, "http://127.0.0.1:8123/cb");
+  g_assert_true (kh_store_save_app (store, shop, "shop-secret", FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_app (store, ads, "ads-secret", FALSE, &error));
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autoptr(KhGrant) grant = make_grant (names[i], i == 1 ? "Client B" : NULL);
+      g_autoptr(KhTokenSet) tokens = make_tokens (names[i]);
+
+      g_assert_true (kh_store_save_grant (store, grant, tokens, &error));
+      g_assert_no_error (error);
+      if (first == NULL)
+        first = kh_token_set_copy (tokens);
+    }
+
+  g_assert_true (kh_store_save_pending (store, request, &error));
+  g_assert_no_error (error);
+  return first;
+}
+
+static void
+test_rebuild_missing (Fixture       *fixture,
+                      gconstpointer  user_data)
+{
+  g_autoptr(KhTokenSet) tokens = populate (fixture->store);
+  g_autoptr(KhStore) again = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *index_path = g_strdup (kh_store_get_index_path (fixture->store));
+  Snapshot before = { 0 };
+  Snapshot after = { 0 };
+
+  take_snapshot (fixture->store, &before);
+  g_assert_cmpint (g_unlink (index_path), ==, 0);
+
+  /* A new instance finds no index but keyring items: it rebuilds everything. */
+  again = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+  g_assert_no_error (error);
+  take_snapshot (again, &after);
+  assert_snapshots_equal (&before, &after);
+  g_assert_true (g_file_test (index_path, G_FILE_TEST_IS_REGULAR));
+  snapshot_clear (&after);
+
+  /* The open instance recovers on reload as well. */
+  g_assert_cmpint (g_unlink (index_path), ==, 0);
+  g_assert_true (kh_store_reload (fixture->store, &error));
+  g_assert_no_error (error);
+  take_snapshot (fixture->store, &after);
+  assert_snapshots_equal (&before, &after);
+
+  snapshot_clear (&before);
+  snapshot_clear (&after);
+}
+
+static void
+test_rebuild_explicit (Fixture       *fixture,
+                       gconstpointer  user_data)
+{
+  g_autoptr(KhTokenSet) tokens = populate (fixture->store);
+  g_autoptr(KhGrant) renamed = NULL;
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  Snapshot before = { 0 };
+  Snapshot after = { 0 };
+
+  /* An index edit that only the index knows (update_grant) survives a rebuild. */
+  renamed = kh_store_find_grant (fixture->store, "Bravo", &error);
+  g_assert_no_error (error);
+  kh_grant_set_client_label (renamed, "Renamed Client");
+  g_assert_true (kh_store_update_grant (fixture->store, renamed, &error));
+  g_assert_no_error (error);
+  take_snapshot (fixture->store, &before);
+
+  /* An index that lost one grant (a crash between keyring write and index write) gets it
+   * back; an index entry whose secret is gone is dropped. */
+  {
+    g_autoptr(KhGrant) alpha = kh_store_find_grant (fixture->store, "Alpha", &error);
+    g_autoptr(GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
+
+    g_assert_no_error (error);
+    g_hash_table_insert (attributes, (char *) "store", fixture->store_name);
+    g_hash_table_insert (attributes, (char *) "kind", (char *) "grant");
+    g_hash_table_insert (attributes, (char *) "id", (char *) kh_grant_get_id (alpha));
+    g_assert_true (secret_password_clearv_sync (&test_schema, attributes, NULL, &error));
+    g_assert_no_error (error);
+  }
+
+  g_assert_true (kh_store_rebuild_index (fixture->store, &error));
+  g_assert_no_error (error);
+  grants = kh_store_list_grants (fixture->store);
+  g_assert_cmpuint (grants->len, ==, 2);
+  g_clear_pointer (&grants, g_ptr_array_unref);
+  {
+    g_autoptr(KhGrant) bravo = kh_store_find_grant (fixture->store, "Bravo", &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (kh_grant_get_client_label (bravo), ==, "Renamed Client");
+  }
+
+  /* Remove Charlie from the index only, by hand: the rebuild restores it from the keyring. */
+  {
+    g_autoptr(KhGrant) charlie = kh_store_find_grant (fixture->store, "Charlie", &error);
+    g_autoptr(JsonNode) root = NULL;
+    JsonArray *array;
+    JsonArray *filtered = json_array_new ();
+    g_autofree char *charlie_before = grant_json (charlie);
+
+    g_assert_no_error (error);
+    text = read_index_text (fixture->store);
+    root = kh_json_parse (text, strlen (text), &error);
+    g_assert_no_error (error);
+    array = kh_json_get_array (kh_json_node_object (root), "grants");
+    for (guint i = 0; i < json_array_get_length (array); i++)
+      {
+        JsonObject *entry = json_array_get_object_element (array, i);
+
+        if (g_strcmp0 (kh_json_get_string (entry, "id"), kh_grant_get_id (charlie)) != 0)
+          json_array_add_element (filtered, json_node_copy (json_array_get_element (array, i)));
+      }
+    json_object_set_array_member (kh_json_node_object (root), "grants", filtered);
+    g_clear_pointer (&text, g_free);
+    text = kh_json_to_string (root, TRUE);
+    g_assert_true (g_file_set_contents (kh_store_get_index_path (fixture->store), text, -1,
+                                        &error));
+    g_assert_no_error (error);
+
+    g_assert_true (kh_store_reload (fixture->store, &error));
+    g_assert_no_error (error);
+    grants = kh_store_list_grants (fixture->store);
+    g_assert_cmpuint (grants->len, ==, 1);
+    g_clear_pointer (&grants, g_ptr_array_unref);
+
+    g_assert_true (kh_store_rebuild_index (fixture->store, &error));
+    g_assert_no_error (error);
+    g_clear_object (&charlie);
+    charlie = kh_store_find_grant (fixture->store, "Charlie", &error);
+    g_assert_no_error (error);
+    {
+      g_autofree char *charlie_after = grant_json (charlie);
+
+      g_assert_cmpstr (charlie_after, ==, charlie_before);
+    }
+  }
+
+  take_snapshot (fixture->store, &after);
+  g_assert_cmpstr (before.apps, ==, after.apps);
+  g_assert_cmpstr (before.pending, ==, after.pending);
+  snapshot_clear (&before);
+  snapshot_clear (&after);
+}
+
+static guint
+count_corrupt_files (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  g_assert_nonnull (d);
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, "index.json.corrupt-"))
+      n++;
+  return n;
+}
+
+static void
+test_corrupt (Fixture       *fixture,
+              gconstpointer  user_data)
+{
+  g_autoptr(KhTokenSet) tokens = populate (fixture->store);
+  g_autoptr(KhStore) again = NULL;
+  g_autoptr(KhTokenSet) loaded = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autofree char *dir = g_path_get_dirname (kh_store_get_index_path (fixture->store));
+  const char *index_path = kh_store_get_index_path (fixture->store);
+  Snapshot before = { 0 };
+  Snapshot after = { 0 };
+  const char *garbage[] = {
+    "{\"version\":1,\"grants\":[{\"id\":", "\xff\xfe binary", "[]", "{\"grants\":[]}",
+    "{\"version\":1,\"grants\":{}}", "{\"version\":1,\"apps\":[{\"no-name\":1}]}", "",
+  };
+
+  take_snapshot (fixture->store, &before);
+
+  for (guint i = 0; i < G_N_ELEMENTS (garbage); i++)
+    {
+      g_autofree char *aside_text = NULL;
+
+      g_assert_true (g_file_set_contents (index_path, garbage[i], -1, &error));
+      g_assert_no_error (error);
+
+      again = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+      g_assert_no_error (error);
+      take_snapshot (again, &after);
+      assert_snapshots_equal (&before, &after);
+      snapshot_clear (&after);
+      g_clear_object (&again);
+      g_assert_cmpuint (count_corrupt_files (dir), ==, i + 1);
+    }
+
+  /* The damaged file was kept, byte for byte. */
+  {
+    g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+    const char *name;
+    gboolean seen = FALSE;
+
+    while ((name = g_dir_read_name (d)) != NULL)
+      if (g_str_has_prefix (name, "index.json.corrupt-"))
+        {
+          g_autofree char *path = g_build_filename (dir, name, NULL);
+          g_autofree char *contents = NULL;
+
+          g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+          for (guint i = 0; i < G_N_ELEMENTS (garbage); i++)
+            if (g_str_equal (contents, garbage[i]))
+              seen = TRUE;
+        }
+    g_assert_true (seen);
+  }
+
+  /* An open store recovers on reload, and the tokens were never touched. */
+  g_assert_true (g_file_set_contents (index_path, "not json", -1, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_reload (fixture->store, &error));
+  g_assert_no_error (error);
+  take_snapshot (fixture->store, &after);
+  assert_snapshots_equal (&before, &after);
+
+  grants = kh_store_list_grants (fixture->store);
+  for (guint i = 0; i < grants->len; i++)
+    {
+      loaded = kh_store_load_tokens (fixture->store,
+                                     kh_grant_get_id (g_ptr_array_index (grants, i)), &error);
+      g_assert_no_error (error);
+      g_clear_pointer (&loaded, kh_token_set_free);
+    }
+
+  /* An index from a newer Keyhold is refused, never moved aside or overwritten. */
+  {
+    guint n_aside = count_corrupt_files (dir);
+
+    g_assert_true (g_file_set_contents (index_path, "{\"version\":2,\"grants\":[]}", -1,
+                                        &error));
+    g_assert_no_error (error);
+    again = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+    g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+    g_assert_null (again);
+    g_clear_error (&error);
+    g_assert_cmpuint (count_corrupt_files (dir), ==, n_aside);
+    g_assert_true (g_unlink (index_path) == 0);
+  }
+
+  snapshot_clear (&before);
+  snapshot_clear (&after);
+}
+
+/* ---- two processes ------------------------------------------------------------------------- */
+
+static void
+test_two_instances (Fixture       *fixture,
+                    gconstpointer  user_data)
+{
+  g_autoptr(KhStore) a = g_object_ref (fixture->store);
+  g_autoptr(KhStore) b = NULL;
+  g_autoptr(KhAppProfile) app1 = make_app ("app-one", KH_FAMILY_SHOP);
+  g_autoptr(KhAppProfile) app2 = make_app ("app-two", KH_FAMILY_BUSINESS);
+  g_autoptr(KhGrant) g1 = make_grant ("One", NULL);
+  g_autoptr(KhGrant) g2 = make_grant ("Two", NULL);
+  g_autoptr(KhTokenSet) tokens = make_tokens ("two");
+  g_autoptr(GPtrArray) list = NULL;
+  g_autoptr(GError) error = NULL;
+
+  b = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+  g_assert_no_error (error);
+
+  /* Each instance works from its own snapshot; every change re-reads the file first. */
+  g_assert_true (kh_store_save_app (a, app1, "s1", FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_app (b, app2, "s2", FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_grant (a, g1, tokens, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_grant (b, g2, tokens, &error));
+  g_assert_no_error (error);
+
+  /* b saw a's app before writing; b cannot create what a already made. */
+  g_assert_false (kh_store_save_app (b, app1, "s3", FALSE, &error));
+  g_assert_error (error, KH_ERROR, KH_ERROR_EXISTS);
+  g_clear_error (&error);
+
+  g_assert_true (kh_store_remove_grant (a, kh_grant_get_id (g1), &error));
+  g_assert_no_error (error);
+
+  g_assert_true (kh_store_reload (a, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_reload (b, &error));
+  g_assert_no_error (error);
+  for (guint k = 0; k < 2; k++)
+    {
+      KhStore *store = k == 0 ? a : b;
+
+      list = kh_store_list_apps (store);
+      g_assert_cmpuint (list->len, ==, 2);
+      g_clear_pointer (&list, g_ptr_array_unref);
+      list = kh_store_list_grants (store);
+      g_assert_cmpuint (list->len, ==, 1);
+      g_assert_cmpstr (kh_grant_get_id (g_ptr_array_index (list, 0)), ==, kh_grant_get_id (g2));
+      g_clear_pointer (&list, g_ptr_array_unref);
+    }
+
+  g_assert_finalize_object (g_steal_pointer (&b));
+  g_clear_object (&a);
+}
+
+typedef struct {
+  const char *data_dir;
+  const char *store_name;
+  guint       n;
+  const char *tag;
+} WriterData;
+
+static gpointer
+writer_thread (gpointer user_data)
+{
+  WriterData *data = user_data;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(GError) error = NULL;
+
+  store = kh_store_new (data->data_dir, data->store_name, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < data->n; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("%s %u", data->tag, i);
+      g_autoptr(KhGrant) grant = make_grant (name, NULL);
+      g_autoptr(KhTokenSet) tokens = make_tokens (data->tag);
+
+      g_assert_true (kh_store_save_grant (store, grant, tokens, &error));
+      g_assert_no_error (error);
+    }
+  return NULL;
+}
+
+static void
+test_concurrent_writers (Fixture       *fixture,
+                         gconstpointer  user_data)
+{
+  WriterData w1 = { fixture->data_dir, fixture->store_name, 12, "left" };
+  WriterData w2 = { fixture->data_dir, fixture->store_name, 12, "right" };
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(GError) error = NULL;
+  GThread *t1;
+  GThread *t2;
+
+  /* Two instances in two threads stand in for two processes: the flock is per open file, so it
+   * serializes them exactly as it would serialize processes. */
+  t1 = g_thread_new ("writer-1", writer_thread, &w1);
+  t2 = g_thread_new ("writer-2", writer_thread, &w2);
+  g_thread_join (t1);
+  g_thread_join (t2);
+
+  g_assert_true (kh_store_reload (fixture->store, &error));
+  g_assert_no_error (error);
+  grants = kh_store_list_grants (fixture->store);
+  g_assert_cmpuint (grants->len, ==, 24);
+}
+
+/* ---- isolation and the file on disk -------------------------------------------------------- */
+
+static void
+test_isolation (Fixture       *fixture,
+                gconstpointer  user_data)
+{
+  g_autofree char *other_name = new_store_name ();
+  g_autoptr(KhStore) other = NULL;
+  g_autoptr(KhAppProfile) app = make_app ("shared-name", KH_FAMILY_SHOP);
+  g_autoptr(GPtrArray) list = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *secret = NULL;
+
+  other = kh_store_new (fixture->data_dir, other_name, &error);
+  g_assert_no_error (error);
+
+  g_assert_true (kh_store_save_app (fixture->store, app, "secret-a", FALSE, &error));
+  g_assert_no_error (error);
+  list = kh_store_list_apps (other);
+  g_assert_cmpuint (list->len, ==, 0);
+  g_clear_pointer (&list, g_ptr_array_unref);
+  g_assert_null (kh_store_load_app_secret (other, "shared-name", &error));
+  g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* Same name in the other store: two items, two secrets. */
+  g_assert_true (kh_store_save_app (other, app, "secret-b", FALSE, &error));
+  g_assert_no_error (error);
+  secret = kh_store_load_app_secret (fixture->store, "shared-name", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (secret, ==, "secret-a");
+  g_clear_pointer (&secret, g_free);
+  secret = kh_store_load_app_secret (other, "shared-name", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (secret, ==, "secret-b");
+
+  g_assert_true (kh_store_remove_app (other, "shared-name", &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_rebuild_index (other, &error));
+  g_assert_no_error (error);
+  list = kh_store_list_apps (other);
+  g_assert_cmpuint (list->len, ==, 0);
+  g_clear_pointer (&list, g_ptr_array_unref);
+  list = kh_store_list_apps (fixture->store);
+  g_assert_cmpuint (list->len, ==, 1);
+
+  g_assert_cmpstr (kh_store_get_name (other), ==, other_name);
+  g_assert_true (g_str_has_prefix (kh_store_get_index_path (other), fixture->data_dir));
+  g_assert_finalize_object (g_steal_pointer (&other));
+  clear_keyring_store (other_name);
+
+  /* Store names are directory names: no path tricks. */
+  {
+    const char *bad[] = { "../x", "a/b", ".hidden", "sp ace" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_assert_null (kh_store_new (fixture->data_dir, bad[i], &error));
+        g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
+        g_clear_error (&error);
+      }
+  }
+}
+
+static void
+test_no_secret_in_index (Fixture       *fixture,
+                         gconstpointer  user_data)
+{
+  g_autoptr(KhAppProfile) app = make_app ("shop-app", KH_FAMILY_SHOP);
+  g_autoptr(KhAuthRequest) request = make_request (app, "Client");
+  g_autoptr(KhGrant) grant = make_grant ("Visible Name", "Client");
+  g_autoptr(KhTokenSet) tokens = make_tokens ("secret");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *dir = NULL;
+  struct stat st;
+
+  g_assert_true (kh_store_save_app (fixture->store, app, "APP-SECRET-do-not-leak", FALSE,
+                                    &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_grant (fixture->store, grant, tokens, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_pending (fixture->store, request, &error));
+  g_assert_no_error (error);
+
+  text = read_index_text (fixture->store);
+  g_assert_nonnull (strstr (text, "Visible Name"));
+  g_assert_null (strstr (text, "APP-SECRET-do-not-leak"));
+  g_assert_null (strstr (text, tokens->access_token));
+  g_assert_null (strstr (text, tokens->refresh_token));
+  g_assert_null (strstr (text, kh_auth_request_get_state (request)));
+  g_assert_null (strstr (text, "\"state\""));
+  g_assert_null (strstr (text, "\"url\""));
+
+  g_assert_cmpint (g_stat (kh_store_get_index_path (fixture->store), &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  dir = g_path_get_dirname (kh_store_get_index_path (fixture->store));
+  g_assert_cmpint (g_stat (dir, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0700);
+
+  /* Nor in the keyring attributes or labels. */
+  {
+    g_autoptr(GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
+    GList *items;
+
+    g_hash_table_insert (attributes, (char *) "store", fixture->store_name);
+    items = secret_password_searchv_sync (&test_schema, attributes, SECRET_SEARCH_ALL, NULL,
+                                          &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_list_length (items), ==, 3);
+    for (GList *l = items; l != NULL; l = l->next)
+      {
+        g_autoptr(GHashTable) attrs = secret_retrievable_get_attributes (l->data);
+        g_autofree char *label = secret_retrievable_get_label (l->data);
+        GHashTableIter iter;
+        gpointer value;
+
+        g_assert_true (g_str_has_prefix (label, "Keyhold "));
+        g_hash_table_iter_init (&iter, attrs);
+        while (g_hash_table_iter_next (&iter, NULL, &value))
+          {
+            g_assert_null (strstr (value, "SECRET"));
+            g_assert_cmpstr (value, !=, kh_auth_request_get_state (request));
+          }
+      }
+    g_list_free_full (items, g_object_unref);
+  }
+}
+
+/* ---- async --------------------------------------------------------------------------------- */
+
+static void
+test_async (Fixture       *fixture,
+            gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) grant = make_grant ("Async", NULL);
+  g_autoptr(KhTokenSet) tokens = make_tokens ("async");
+  g_autoptr(KhAppProfile) app = make_app ("async-app", KH_FAMILY_SHOP);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(KhTokenSet) loaded = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *secret = NULL;
+  GAsyncResult *pending = NULL;
+
+  kh_store_save_grant_async (fixture->store, grant, tokens, NULL, kh_test_store_result_cb,
+                             &pending);
+  result = kh_test_wait_result (&pending, 10000);
+  g_assert_true (kh_store_save_grant_finish (fixture->store, result, &error));
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  kh_store_load_tokens_async (fixture->store, kh_grant_get_id (grant), NULL,
+                              kh_test_store_result_cb, &pending);
+  result = kh_test_wait_result (&pending, 10000);
+  loaded = kh_store_load_tokens_finish (fixture->store, result, &error);
+  g_assert_no_error (error);
+  assert_tokens_equal (loaded, tokens);
+  g_clear_object (&result);
+
+  kh_store_load_tokens_async (fixture->store, "0000000000000000", NULL,
+                              kh_test_store_result_cb, &pending);
+  result = kh_test_wait_result (&pending, 10000);
+  g_assert_null (kh_store_load_tokens_finish (fixture->store, result, &error));
+  g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_clear_object (&result);
+
+  g_assert_true (kh_store_save_app (fixture->store, app, "async-secret", FALSE, &error));
+  g_assert_no_error (error);
+  kh_store_load_app_secret_async (fixture->store, "async-app", NULL, kh_test_store_result_cb,
+                                  &pending);
+  result = kh_test_wait_result (&pending, 10000);
+  secret = kh_store_load_app_secret_finish (fixture->store, result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (secret, ==, "async-secret");
+  g_clear_object (&result);
+
+  /* A cancelled call reports the cancellation. */
+  {
+    g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+
+    g_cancellable_cancel (cancellable);
+    kh_store_load_app_secret_async (fixture->store, "async-app", cancellable,
+                                    kh_test_store_result_cb, &pending);
+    result = kh_test_wait_result (&pending, 10000);
+    g_assert_null (kh_store_load_app_secret_finish (fixture->store, result, &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_clear_error (&error);
+  }
+
+  /* The grant was listed by the index and its expiries mirrored. */
+  {
+    g_autoptr(KhGrant) found = kh_store_find_grant (fixture->store, "async", &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpint (kh_grant_get_access_expires_at (found), ==, tokens->access_expires_at);
+  }
+}
+
+/* ---- without a keyring --------------------------------------------------------------------- */
+
+static void
+assert_no_keyring (GError *error)
+{
+  g_assert_error (error, KH_ERROR, KH_ERROR_NO_KEYRING);
+  g_assert_cmpstr (error->message, ==, NO_KEYRING_MESSAGE);
+}
+
+static void
+test_no_keyring (void)
+{
+  if (g_test_subprocess ())
+    {
+      const char *dir = g_getenv ("KH_TEST_STORE_DIR");
+      const char *name = g_getenv ("KH_TEST_STORE_NAME");
+      g_autofree char *fresh_dir = new_data_dir ();
+      g_autofree char *fresh_index = g_build_filename (fresh_dir, name, "index.json", NULL);
+      g_autofree char *index_before = NULL;
+      g_autofree char *index_after = NULL;
+      g_autofree char *secret = NULL;
+      g_autoptr(KhStore) store = NULL;
+      g_autoptr(KhAppProfile) app = make_app ("other-app", KH_FAMILY_SHOP);
+      g_autoptr(KhGrant) grant = make_grant ("No keyring", NULL);
+      g_autoptr(KhTokenSet) tokens = make_tokens ("nokeyring");
+      g_autoptr(GPtrArray) apps = NULL;
+      g_autoptr(GError) error = NULL;
+
+      /* Before any D-Bus use in this process. */
+      g_setenv ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/keyhold-test-bus", TRUE);
+      g_unsetenv ("SECRET_BACKEND");
+
+      /* A first start without a keyring: an error, and nothing on disk. */
+      g_assert_null (kh_store_new (fresh_dir, name, &error));
+      assert_no_keyring (error);
+      g_clear_error (&error);
+      g_assert_false (g_file_test (fresh_index, G_FILE_TEST_EXISTS));
+
+      /* An existing index still lists, but nothing can be saved or read. */
+      store = kh_store_new (dir, name, &error);
+      g_assert_no_error (error);
+      apps = kh_store_list_apps (store);
+      g_assert_cmpuint (apps->len, ==, 1);
+      g_assert_true (g_file_get_contents (kh_store_get_index_path (store), &index_before, NULL,
+                                          NULL));
+
+      g_assert_false (kh_store_save_app (store, app, "secret", FALSE, &error));
+      assert_no_keyring (error);
+      g_clear_error (&error);
+      g_assert_false (kh_store_save_grant (store, grant, tokens, &error));
+      assert_no_keyring (error);
+      g_clear_error (&error);
+      secret = kh_store_load_app_secret (store, "shop-app", &error);
+      assert_no_keyring (error);
+      g_assert_null (secret);
+      g_clear_error (&error);
+      g_assert_false (kh_store_remove_app (store, "shop-app", &error));
+      assert_no_keyring (error);
+      g_clear_error (&error);
+      g_assert_null (kh_store_find_pending_by_state (store, "x", &error));
+      g_assert_error (error, KH_ERROR, KH_ERROR_STATE_MISMATCH);
+      g_clear_error (&error);
+
+      g_assert_true (g_file_get_contents (kh_store_get_index_path (store), &index_after, NULL,
+                                          NULL));
+      g_assert_cmpstr (index_after, ==, index_before);
+      apps = (g_ptr_array_unref (apps), kh_store_list_apps (store));
+      g_assert_cmpuint (apps->len, ==, 1);
+      return;
+    }
+
+  /* The parent has the keyring: it prepares an index for the child to find. The child must
+   * not touch D-Bus before it has pointed the session bus address nowhere, so no fixture. */
+  {
+    g_autofree char *data_dir = new_data_dir ();
+    g_autofree char *name = new_store_name ();
+    g_autoptr(KhStore) store = NULL;
+    g_autoptr(KhAppProfile) app = make_app ("shop-app", KH_FAMILY_SHOP);
+    g_autoptr(GError) error = NULL;
+
+    store = kh_store_new (data_dir, name, &error);
+    g_assert_no_error (error);
+    g_assert_true (kh_store_save_app (store, app, "secret", FALSE, &error));
+    g_assert_no_error (error);
+    g_setenv ("KH_TEST_STORE_DIR", data_dir, TRUE);
+    g_setenv ("KH_TEST_STORE_NAME", name, TRUE);
+    g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_passed ();
+    g_unsetenv ("KH_TEST_STORE_DIR");
+    g_unsetenv ("KH_TEST_STORE_NAME");
+    g_assert_finalize_object (g_steal_pointer (&store));
+    clear_keyring_store (name);
+  }
+}
+
+/* ---- libsecret's file backend -------------------------------------------------------------- */
+
+static void
+test_file_backend (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *keyring = g_build_filename (kh_test_get_tmpdir (), "file.keyring", NULL);
+      g_autofree char *data_dir = new_data_dir ();
+      g_autofree char *name = new_store_name ();
+      g_autoptr(KhStore) store = NULL;
+      g_autoptr(KhStore) again = NULL;
+      g_autoptr(KhTokenSet) tokens = NULL;
+      g_autoptr(KhTokenSet) loaded = NULL;
+      g_autoptr(GPtrArray) grants = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *secret = NULL;
+      Snapshot before = { 0 };
+      Snapshot after = { 0 };
+
+      /* libsecret 0.20 picks its backend once per process, from the environment. Without
+       * SECRET_FILE_TEST_PASSWORD the file backend asks the Secret portal for its key. */
+      g_setenv ("SECRET_BACKEND", "file", TRUE);
+      g_setenv ("SECRET_FILE_TEST_PATH", keyring, TRUE);
+      g_setenv ("SECRET_FILE_TEST_PASSWORD", "keyhold-test", TRUE);
+      g_setenv ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/keyhold-test-bus", TRUE);
+
+      store = kh_store_new (data_dir, name, &error);
+      g_assert_no_error (error);
+      tokens = populate (store);
+      take_snapshot (store, &before);
+
+      secret = kh_store_load_app_secret (store, "ads-app", &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (secret, ==, "ads-secret");
+      grants = kh_store_list_grants (store);
+      g_assert_cmpuint (grants->len, ==, 3);
+      loaded = kh_store_load_tokens (store, kh_grant_get_id (g_ptr_array_index (grants, 0)),
+                                     &error);
+      g_assert_no_error (error);
+      assert_tokens_equal (loaded, tokens);
+
+      {
+        g_autoptr(GPtrArray) pending = kh_store_list_pending (store);
+        g_autoptr(KhAuthRequest) request = NULL;
+        g_autoptr(KhAuthRequest) found = NULL;
+
+        g_assert_cmpuint (pending->len, ==, 1);
+        request = g_object_ref (g_ptr_array_index (pending, 0));
+        found = kh_store_find_pending_by_state (store, "wrong", &error);
+        g_assert_error (error, KH_ERROR, KH_ERROR_STATE_MISMATCH);
+        g_clear_error (&error);
+      }
+
+      g_assert_cmpint (g_unlink (kh_store_get_index_path (store)), ==, 0);
+      again = kh_store_new (data_dir, name, &error);
+      g_assert_no_error (error);
+      take_snapshot (again, &after);
+      assert_snapshots_equal (&before, &after);
+
+      g_assert_true (kh_store_remove_grant (again,
+                                            kh_grant_get_id (g_ptr_array_index (grants, 0)),
+                                            &error));
+      g_assert_no_error (error);
+      g_clear_pointer (&loaded, kh_token_set_free);
+      loaded = kh_store_load_tokens (again, kh_grant_get_id (g_ptr_array_index (grants, 0)),
+                                     &error);
+      g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+      g_clear_error (&error);
+
+      snapshot_clear (&before);
+      snapshot_clear (&after);
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
+/* ---- scale --------------------------------------------------------------------------------- */
+
+static void
+test_large_index (Fixture       *fixture,
+                  gconstpointer  user_data)
+{
+  g_autoptr(GString) text = g_string_new ("{\"version\":1,\"grants\":[");
+  g_autoptr(KhStore) big = NULL;
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(KhGrant) found = NULL;
+  g_autoptr(KhAppProfile) app = make_app ("big-app", KH_FAMILY_SHOP);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_build_filename (fixture->data_dir, fixture->store_name, NULL);
+  g_autofree char *path = g_build_filename (dir, "index.json", NULL);
+  g_autofree char *last_id = NULL;
+  gint64 start;
+  gint64 t_open;
+  gint64 t_list;
+  gint64 t_find;
+  gint64 t_save;
+
+  /* 2,000 grants, as an agency keeps them; written straight to the index (the keyring is not
+   * what is measured here). */
+  for (guint i = 0; i < 2000; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("Client shop %u", i);
+      g_autoptr(KhGrant) grant = make_grant (name, name);
+      g_autofree char *json = grant_json (grant);
+
+      if (i > 0)
+        g_string_append_c (text, ',');
+      g_string_append (text, json);
+      if (i == 1999)
+        last_id = g_strdup (kh_grant_get_id (grant));
+    }
+  g_string_append (text, "]}");
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (path, text->str, text->len, &error));
+  g_assert_no_error (error);
+
+  start = g_get_monotonic_time ();
+  big = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+  g_assert_no_error (error);
+  t_open = g_get_monotonic_time () - start;
+
+  start = g_get_monotonic_time ();
+  grants = kh_store_list_grants (big);
+  t_list = g_get_monotonic_time () - start;
+  g_assert_cmpuint (grants->len, ==, 2000);
+
+  start = g_get_monotonic_time ();
+  found = kh_store_find_grant (big, "client shop 1999", &error);
+  t_find = g_get_monotonic_time () - start;
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_grant_get_id (found), ==, last_id);
+
+  /* A change rewrites the index once and writes one keyring item. */
+  start = g_get_monotonic_time ();
+  g_assert_true (kh_store_save_app (big, app, "big-secret", FALSE, &error));
+  t_save = g_get_monotonic_time () - start;
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, NULL), ==, 1);
+
+  g_test_message ("2,000 grants (%zu bytes): open %.1f ms, list %.1f ms, find by name %.1f ms, "
+                  "save an app %.1f ms", text->len, t_open / 1000., t_list / 1000.,
+                  t_find / 1000., t_save / 1000.);
+  /* Generous bounds (sanitizers, loaded CI machines); the point is milliseconds, not seconds. */
+  g_assert_cmpint (t_open, <, 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (t_find, <, 1 * G_USEC_PER_SEC);
+
+  g_clear_pointer (&grants, g_ptr_array_unref);
+  g_assert_true (kh_store_reload (fixture->store, &error));
+  g_assert_no_error (error);
+  grants = kh_store_list_grants (fixture->store);
+  g_assert_cmpuint (grants->len, ==, 2000);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  kh_test_init (&argc, &argv);
+
+#define ADD(path, func) \
+  g_test_add ("/keyhold/store/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
+  ADD ("apps", test_apps);
+  ADD ("grants", test_grants);
+  ADD ("pending", test_pending);
+  ADD ("rebuild-missing-index", test_rebuild_missing);
+  ADD ("rebuild-explicit", test_rebuild_explicit);
+  ADD ("corrupt-index", test_corrupt);
+  ADD ("two-instances", test_two_instances);
+  ADD ("concurrent-writers", test_concurrent_writers);
+  ADD ("isolation", test_isolation);
+  ADD ("no-secret-in-index", test_no_secret_in_index);
+  ADD ("async", test_async);
+  ADD ("large-index", test_large_index);
+  g_test_add_func ("/keyhold/store/no-keyring", test_no_keyring);
+  g_test_add_func ("/keyhold/store/file-backend", test_file_backend);
+
+#undef ADD
+
+  return g_test_run ();
+}
