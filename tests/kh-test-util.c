@@ -62,8 +62,11 @@ kh_test_init (int    *argc,
 
   /* A store name unique to this process keeps its keyring items apart from every other test
    * running at the same time against the same gnome-keyring. */
-  store = g_strdup_printf ("test-%s-%d-%08x", g_get_prgname () ? g_get_prgname () : "kh",
-                           (int) getpid (), g_random_int ());
+  {
+    g_autofree char *program = g_path_get_basename (g_get_prgname () ? g_get_prgname () : "kh");
+
+    store = g_strdup_printf ("%s-%d-%08x", program, (int) getpid (), g_random_int ());
+  }
   g_setenv ("KEYHOLD_DATA_DIR", data_dir, TRUE);
   g_setenv ("KEYHOLD_RUNTIME_DIR", runtime_dir, TRUE);
   g_setenv ("KEYHOLD_STORE", store, TRUE);

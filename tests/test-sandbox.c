@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <libsoup/soup.h>
+#include <signal.h>
 #include <string.h>
 
 #define KH_TEST_WITH_SANDBOX 1
@@ -81,8 +82,9 @@ fixture_teardown (Fixture       *f,
 }
 
 typedef struct {
-  Response *response;
-  gint64    started;
+  Response     *response;
+  gint64        started;
+  GCancellable *cancellable;
 } Pending;
 
 static void
@@ -144,8 +146,9 @@ start_request (Fixture    *f,
     soup_message_headers_replace (soup_message_get_request_headers (msg), header, value);
 
   pending->started = g_get_monotonic_time ();
-  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, send_done_cb,
-                                    pending);
+  pending->cancellable = g_cancellable_new ();
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, pending->cancellable,
+                                    send_done_cb, pending);
   return pending;
 }
 
@@ -156,6 +159,7 @@ finish_request (Pending *pending)
 
   kh_test_wait_until (pending_done, pending, WAIT_MS);
   r = pending->response;
+  g_clear_object (&pending->cancellable);
   g_free (pending);
   return r;
 }
@@ -1699,6 +1703,303 @@ test_hostile_input (Fixture       *f,
 }
 
 static void
+test_auto_consent (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(Response) unknown = post_json (f, "/_sandbox/config", "{\"auto_consnet\":\"approve\"}");
+  g_autoptr(Response) bad = post_json (f, "/_sandbox/config", "{\"auto_consent\":\"yes\"}");
+  g_autoptr(Response) approve = NULL;
+  g_autoptr(Response) deny = NULL;
+  g_autoptr(Response) override = NULL;
+  g_autoptr(Response) page = NULL;
+  g_autoptr(Response) config = NULL;
+  g_autoptr(GHashTable) approve_params = NULL;
+  g_autoptr(GHashTable) deny_params = NULL;
+
+  g_assert_cmpuint (unknown->status, ==, 400);
+  g_assert_cmpuint (bad->status, ==, 400);
+
+  /* A browser that cannot click: every consent page decides by itself. */
+  configure (f, "{\"auto_consent\":\"approve\"}");
+  approve = get (f, "/_host/services.tiktokshop.com/open/authorize?service_id=" SHOP_SERVICE
+                 "&state=" STATE);
+  approve_params = location_params (approve);
+  g_assert_nonnull (g_hash_table_lookup (approve_params, "code"));
+
+  /* auto= in the link still wins. */
+  override = get (f, "/_host/services.tiktokshop.com/open/authorize?service_id=" SHOP_SERVICE
+                  "&state=" STATE "&auto=deny");
+  g_assert_cmpuint (override->status, ==, 302);
+  g_assert_nonnull (strstr (override->location, "error=access_denied"));
+
+  configure (f, "{\"auto_consent\":\"deny\"}");
+  deny = get (f, "/_host/www.tiktok.com/v2/auth/authorize/?client_key=" BIZ_ID
+              "&response_type=code&redirect_uri=" REDIRECT "&state=" STATE);
+  deny_params = location_params (deny);
+  g_assert_cmpstr (g_hash_table_lookup (deny_params, "error"), ==, "access_denied");
+
+  configure (f, "{\"auto_consent\":\"none\", \"latency_ms\": 0}");
+  page = get (f, "/_host/services.tiktokshop.com/open/authorize?service_id=" SHOP_SERVICE
+              "&state=" STATE);
+  g_assert_cmpuint (page->status, ==, 200);
+  config = get (f, "/_sandbox/config");
+  g_assert_cmpstr (kh_json_get_string (root_object (config), "auto_consent"), ==, "none");
+}
+
+static void
+test_chunked_body (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autofree char *url = g_strconcat (f->origin, BIZ_HOST "/oauth2/access_token/", NULL);
+  g_autofree char *big = g_strnfill (200 * 1024, ' ');
+  const char *small = "{\"app_id\":\"" BIZ_ID "\",\"secret\":\"" BIZ_SECRET "\","
+                      "\"auth_code\":\"nope\"}";
+
+  for (guint round = 0; round < 2; round++)
+    {
+      const char *text = round == 0 ? big : small;
+      g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
+      g_autoptr(GInputStream) stream = g_memory_input_stream_new_from_data (text, strlen (text),
+                                                                           NULL);
+      GAsyncResult *pending = NULL;
+      g_autoptr(GAsyncResult) result = NULL;
+      g_autoptr(GBytes) body = NULL;
+      g_autoptr(GError) error = NULL;
+
+      /* Length -1: libsoup sends the body chunked, with no Content-Length to refuse early. */
+      soup_message_set_request_body (msg, "application/json", stream, -1);
+      soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL,
+                                        kh_test_store_result_cb, &pending);
+      result = kh_test_wait_result (&pending, WAIT_MS);
+      body = soup_session_send_and_read_finish (session, result, &error);
+      g_assert_no_error (error);
+      if (round == 0)
+        g_assert_cmpuint (soup_message_get_status (msg), ==, 413);
+      else
+        {
+          g_autoptr(JsonNode) node = kh_json_parse (g_bytes_get_data (body, NULL),
+                                                    g_bytes_get_size (body), NULL);
+          gint64 code;
+
+          g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+          g_assert_true (kh_json_get_int (kh_json_node_object (node), "code", &code));
+          g_assert_cmpint (code, ==, 40110);
+        }
+    }
+}
+
+static gboolean
+call_arrived (gpointer user_data)
+{
+  Fixture *f = user_data;
+  g_autoptr(JsonNode) ledger = kh_sandbox_dup_ledger (f->sandbox);
+  gint64 calls = 0;
+
+  kh_json_get_int (kh_json_get_object (kh_json_node_object (ledger), "counters"),
+                   "/api/v2/token/refresh", &calls);
+  return calls > 0;
+}
+
+/* A client that gives up during a delay, and a sandbox disposed while an answer is held back:
+ * neither may crash or leak the held message. */
+static void
+test_delay_abandoned (Fixture       *f,
+                      gconstpointer  data)
+{
+  Pending *gone;
+  Pending *held;
+  g_autoptr(Response) gone_r = NULL;
+  g_autoptr(Response) after = NULL;
+  gboolean waited = FALSE;
+
+  add_fault (f, "{\"path\":\"/api/v2/token/refresh\",\"count\":2,\"delay_ms\":200}");
+  gone = start_request (f, "GET", AUTH_HOST "/api/v2/token/refresh?app_key=x", NULL, NULL, NULL,
+                        NULL);
+  kh_test_wait_until (call_arrived, f, WAIT_MS);
+  g_cancellable_cancel (gone->cancellable);
+  gone_r = finish_request (gone);
+  g_assert_error (gone_r->error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  /* Let the held answer go out to nobody. */
+  g_timeout_add (300, flag_timeout_cb, &waited);
+  kh_test_wait_flag (&waited, WAIT_MS);
+  after = get (f, "/_sandbox/ledger");
+  g_assert_cmpuint (after->status, ==, 200);
+
+  /* The second delayed call is still held when the fixture disposes the sandbox. */
+  held = start_request (f, "GET", AUTH_HOST "/api/v2/token/refresh?app_key=x", NULL, NULL, NULL,
+                        NULL);
+  kh_test_wait_until (call_arrived, f, WAIT_MS);
+  g_clear_object (&f->sandbox);
+  f->sandbox = kh_sandbox_new (1);
+  {
+    g_autoptr(Response) r = finish_request (held);
+
+    g_assert_nonnull (r->error);
+  }
+}
+
+static gboolean
+line_has_prefix (const char *line,
+                 const char *prefix)
+{
+  return line != NULL && g_str_has_prefix (line, prefix);
+}
+
+/* The command as scripts use it: lines on a pipe, then SIGTERM. */
+static void
+test_command (void)
+{
+  const char *builddir = g_getenv ("KEYHOLD_TEST_BUILDDIR");
+  g_autofree char *binary = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GDataInputStream) lines = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  Fixture f = { NULL, NULL };
+  g_autoptr(Response) v1 = NULL;
+  g_autoptr(Response) v1_bad = NULL;
+
+  if (builddir == NULL)
+    {
+      g_test_skip ("KEYHOLD_TEST_BUILDDIR is not set");
+      return;
+    }
+
+  binary = g_build_filename (builddir, "src", "sandbox", "keyhold-sandbox", NULL);
+  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, binary, "--port", "0",
+                              "--seed", "3", "--latency", "1", "--clock-speed", "2", NULL);
+  g_assert_no_error (error);
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
+  first = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
+  g_assert_no_error (error);
+  second = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (line_has_prefix (first, "keyhold-sandbox listening on http://127.0.0.1:"));
+  g_assert_true (line_has_prefix (second, "KEYHOLD_ORIGIN_MAP=https://"));
+
+  f.origin = g_strdup (first + strlen ("keyhold-sandbox listening on "));
+  v1 = get (&f, OPEN_API SHOPS_PATH "?app_key=29a39d&timestamp=1623812664"
+            "&sign=b596b73e0cc6de07ac26f036364178ab16b0a907af13d43f0a0cd2345f582dc8");
+  g_assert_cmpint (api_code (v1), ==, 36009004);
+  v1_bad = get (&f, OPEN_API SHOPS_PATH "?app_key=29a39d&timestamp=1623812664"
+                "&sign=c596b73e0cc6de07ac26f036364178ab16b0a907af13d43f0a0cd2345f582dc8");
+  g_assert_cmpint (api_code (v1_bad), ==, 106001);
+  g_free (f.origin);
+
+  g_subprocess_send_signal (process, SIGTERM);
+  g_assert_true (g_subprocess_wait (process, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (process));
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+}
+
+static void
+test_command_usage (void)
+{
+  const char *builddir = g_getenv ("KEYHOLD_TEST_BUILDDIR");
+  const char * const bad[][3] = {
+    { "--port", "70000", NULL },
+    { "--latency", "-5", NULL },
+    { "--clock-speed", "0", NULL },
+    { "--bogus", NULL, NULL },
+  };
+  g_autofree char *binary = NULL;
+
+  if (builddir == NULL)
+    {
+      g_test_skip ("KEYHOLD_TEST_BUILDDIR is not set");
+      return;
+    }
+
+  binary = g_build_filename (builddir, "src", "sandbox", "keyhold-sandbox", NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GSubprocess) process = NULL;
+      g_autoptr(GError) error = NULL;
+
+      process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                  G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+                                  binary, bad[i][0], bad[i][1], NULL);
+      g_assert_no_error (error);
+      g_assert_true (g_subprocess_wait (process, NULL, &error));
+      g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 2);
+    }
+}
+
+/* Whatever arrives, every endpoint answers: no crash, no dropped connection. */
+static void
+test_garbage_everywhere (Fixture       *f,
+                         gconstpointer  data)
+{
+  const char * const posts[] = {
+    BIZ_HOST "/oauth2/access_token/", BIZ_HOST "/oauth2/revoke_token/",
+    BIZ_HOST "/tt_user/oauth2/token/", BIZ_HOST "/tt_user/oauth2/refresh_token/",
+    BIZ_HOST "/tt_user/oauth2/revoke/", BIZ_HOST "/tt_user/token_info/get/",
+    "/_sandbox/apps", "/_sandbox/faults", "/_sandbox/deauthorize", "/_sandbox/clock",
+    "/_sandbox/config", "/_sandbox/consent",
+  };
+  const char * const bodies[] = {
+    "", "null", "{}", "[]", "\"x\"", "12", "{\"app_id\":{},\"secret\":[],\"auth_code\":1.5}",
+    "{\"client_id\":null,\"client_secret\":true,\"refresh_token\":{\"a\":1}}",
+    "{\"path\":{},\"count\":1e300,\"error_code\":-1}", "{\"advance\":1e300,\"speed\":\"fast\"}",
+    "{\"family\":\"shop\",\"app_key\":\"a b\",\"app_secret\":\"\\u0000\"}",
+    "{\"open_id\":[]}", "{\"rate_limit\":1.5}", "consent=&decision=", "\xc3\x28{",
+    "{\"a\":", "{\"app_id\":\"" BIZ_ID "\",\"secret\":\"" BIZ_SECRET "\",\"auth_code\":\"\"}",
+  };
+  const char * const gets[] = {
+    SHOPS_PATH "?app_key=" SHOP_KEY "&timestamp=-1&sign=",
+    SHOPS_PATH "?app_key=" SHOP_KEY "&timestamp=99999999999999999999999&sign=x",
+    SHOPS_PATH "?app_key=%00&sign=%00",
+    SHOPS_PATH,
+    AUTH_HOST "/api/v2/token/get",
+    AUTH_HOST "/api/v2/token/get?app_key=" SHOP_KEY "&app_secret=" SHOP_SECRET
+    "&grant_type=authorized_code&auth_code=",
+    AUTH_HOST "/api/v2/token/refresh?app_key=" SHOP_KEY "&app_secret=" SHOP_SECRET
+    "&grant_type=refresh_token&refresh_token=%FF%FE",
+    BIZ_HOST "/oauth2/advertiser/get/?app_id=&secret=",
+    BIZ_HOST "/business/get/?business_id=&fields=%5B",
+    "/_host/services.tiktokshop.com/open/authorize",
+    "/_host/services.tiktokshop.com/open/authorize?service_id=&app_key=",
+    "/_host/www.tiktok.com/v2/auth/authorize/?client_key=" BIZ_ID "&response_type=code"
+    "&redirect_uri=%0D%0ALocation:%20x&auto=approve",
+    "/_host/business-api.tiktok.com/portal/auth?app_id=" BIZ_ID "&state=%3Cscript%3E"
+    "&auto=approve",
+    "/_sandbox/consent?consent=%00",
+    "/_host//open/authorize", "/_host/%2e%2e/open/authorize",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (posts); i++)
+    for (guint j = 0; j < G_N_ELEMENTS (bodies); j++)
+      {
+        const char *type = g_str_equal (posts[i], "/_sandbox/consent")
+                           ? "application/x-www-form-urlencoded" : "application/json";
+        g_autoptr(Response) r = request (f, "POST", posts[i], type, bodies[j], NULL, NULL);
+
+        g_assert_no_error (r->error);
+        g_assert_cmpuint (r->status, >=, 200);
+        g_assert_cmpuint (r->status, <, 500);
+      }
+
+  for (guint i = 0; i < G_N_ELEMENTS (gets); i++)
+    {
+      g_autoptr(Response) r = request (f, "GET", gets[i], NULL, NULL, "x-tts-access-token",
+                                       "\t");
+
+      g_test_message ("GET %s", gets[i]);
+      g_assert_no_error (r->error);
+      g_assert_cmpuint (r->status, >=, 200);
+      g_assert_cmpuint (r->status, <, 500);
+      /* Nothing the request carried ends up unescaped in a page or a header. */
+      g_assert_null (strstr (r->body, "<script>"));
+      if (r->location != NULL)
+        g_assert_null (strpbrk (r->location, "\r\n"));
+    }
+}
+
+static void
 test_reproducible (void)
 {
   g_autoptr(KhSandbox) a = kh_sandbox_new (7);
@@ -1755,6 +2056,12 @@ main (int    argc,
   ADD ("ledger", test_ledger);
   ADD ("clock", test_clock);
   ADD ("hostile-input", test_hostile_input);
+  ADD ("auto-consent", test_auto_consent);
+  ADD ("garbage-everywhere", test_garbage_everywhere);
+  ADD ("chunked-body", test_chunked_body);
+  ADD ("delay-abandoned", test_delay_abandoned);
+  g_test_add_func ("/keyhold/sandbox/command", test_command);
+  g_test_add_func ("/keyhold/sandbox/command-usage", test_command_usage);
   g_test_add_func ("/keyhold/sandbox/reproducible", test_reproducible);
 
 #undef ADD

@@ -30,6 +30,8 @@
 #define CONSENT_TTL         (60 * 60)
 #define MAX_CONSENTS        1024
 #define MAX_FAULTS          1024
+#define MAX_TTL             G_GINT64_CONSTANT (3153600000)   /* 100 years */
+#define MAX_LATENCY_MS      600000
 #define CREATOR_REFRESH_EXPIRY G_GINT64_CONSTANT (4903858076)
 /* Get Authorized Shops accepts a timestamp 5 minutes before to 30 s after server time. */
 #define TIMESTAMP_BEFORE    300
@@ -235,7 +237,7 @@ struct _KhSandbox
 
   SoupServer  *server;
   guint        port;
-  guint        latency_ms;
+  gint64       latency_ms;
   GRand       *rand;
 
   /* The sandbox clock: anchor_sandbox + (real now - anchor_real) * speed, in microseconds. */
@@ -248,7 +250,8 @@ struct _KhSandbox
   gint64       tt_access_ttl;
   gint64       tt_refresh_ttl;
   gint64       refresh_grace;
-  guint        rate_limit;
+  gint64       rate_limit;      /* calls per second per app; 0: no limit */
+  char        *auto_consent;    /* "approve" | "deny": consent pages decide by themselves */
 
   GHashTable  *apps;            /* app_key -> SbApp */
   GPtrArray   *authorizations;  /* SbAuthorization, in creation order */
@@ -618,7 +621,7 @@ rate_allowed (KhSandbox *self,
     }
 
   app->rate_count++;
-  return app->rate_count <= self->rate_limit;
+  return (gint64) app->rate_count <= self->rate_limit;
 }
 
 static void
@@ -1373,7 +1376,7 @@ handle_authorize (Req *req)
   Flow flow = req->route->flow;
   gboolean us = req->route->us;
   const char *state = qget (req, "state");
-  const char *auto_mode = qget (req, "auto");
+  const char *auto_mode = qget (req, "auto") != NULL ? qget (req, "auto") : self->auto_consent;
   const char *link_redirect = qget (req, "redirect_uri");
   const char *redirect_uri;
   SbApp *app = NULL;
@@ -2674,47 +2677,86 @@ kh_sandbox_configure (KhSandbox   *self,
                       JsonObject  *config,
                       GError     **error)
 {
-  static const char * const names[] = {
-    "shop_access_ttl", "shop_refresh_ttl", "tt_access_ttl", "tt_refresh_ttl", "refresh_grace",
-    "rate_limit",
+  /* Lifetimes must be positive; grace, rate limit and latency may be 0. */
+  static const struct {
+    const char *name;
+    gsize       offset;
+    gint64      min;
+    gint64      max;
+  } numbers[] = {
+    { "shop_access_ttl", G_STRUCT_OFFSET (KhSandbox, shop_access_ttl), 1, MAX_TTL },
+    { "shop_refresh_ttl", G_STRUCT_OFFSET (KhSandbox, shop_refresh_ttl), 1, MAX_TTL },
+    { "tt_access_ttl", G_STRUCT_OFFSET (KhSandbox, tt_access_ttl), 1, MAX_TTL },
+    { "tt_refresh_ttl", G_STRUCT_OFFSET (KhSandbox, tt_refresh_ttl), 1, MAX_TTL },
+    { "refresh_grace", G_STRUCT_OFFSET (KhSandbox, refresh_grace), 0, MAX_TTL },
+    { "rate_limit", G_STRUCT_OFFSET (KhSandbox, rate_limit), 0, 1000000 },
+    { "latency_ms", G_STRUCT_OFFSET (KhSandbox, latency_ms), 0, MAX_LATENCY_MS },
   };
-  gint64 values[G_N_ELEMENTS (names)];
-  gint64 *targets[G_N_ELEMENTS (names)] = {
-    &self->shop_access_ttl, &self->shop_refresh_ttl, &self->tt_access_ttl,
-    &self->tt_refresh_ttl, &self->refresh_grace, NULL,
-  };
-  gboolean present[G_N_ELEMENTS (names)] = { FALSE, };
+  gint64 values[G_N_ELEMENTS (numbers)];
+  gboolean present[G_N_ELEMENTS (numbers)] = { FALSE, };
+  const char *auto_consent = NULL;
+  gboolean has_auto_consent = FALSE;
+  g_autoptr(GList) members = NULL;
 
   g_return_val_if_fail (KH_IS_SANDBOX (self), FALSE);
   g_return_val_if_fail (config != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  /* Check everything before changing anything. */
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+  /* Check everything before changing anything; an unknown key is a typo, not a no-op. */
+  members = json_object_get_members (config);
+  for (GList *l = members; l != NULL; l = l->next)
     {
-      if (!json_object_has_member (config, names[i]))
-        continue;
-      if (!kh_json_get_int (config, names[i], &values[i]) || values[i] < 0 ||
-          values[i] > G_GINT64_CONSTANT (100) * 365 * 24 * 3600 ||
-          (targets[i] == NULL && values[i] > 1000000) ||
-          (i < 4 && values[i] == 0))
+      const char *name = l->data;
+      gboolean known = FALSE;
+
+      for (guint i = 0; i < G_N_ELEMENTS (numbers); i++)
+        {
+          if (!g_str_equal (name, numbers[i].name))
+            continue;
+          known = TRUE;
+          if (!kh_json_get_int (config, name, &values[i]) || values[i] < numbers[i].min ||
+              values[i] > numbers[i].max)
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           "%s must be an integer from %" G_GINT64_FORMAT " to %"
+                           G_GINT64_FORMAT, name, numbers[i].min, numbers[i].max);
+              return FALSE;
+            }
+          present[i] = TRUE;
+        }
+
+      if (g_str_equal (name, "auto_consent"))
+        {
+          known = TRUE;
+          auto_consent = kh_json_get_string (config, name);
+          if (!JSON_NODE_HOLDS_NULL (json_object_get_member (config, name)) &&
+              g_strcmp0 (auto_consent, "approve") != 0 && g_strcmp0 (auto_consent, "deny") != 0 &&
+              g_strcmp0 (auto_consent, "none") != 0)
+            {
+              g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                                   "auto_consent must be \"approve\", \"deny\" or \"none\"");
+              return FALSE;
+            }
+          has_auto_consent = TRUE;
+        }
+
+      if (!known)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                       "%s must be a %s number of seconds", names[i],
-                       i < 4 ? "positive" : "non-negative");
+                       "unknown configuration key %s", name);
           return FALSE;
         }
-      present[i] = TRUE;
     }
 
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (numbers); i++)
+    if (present[i])
+      G_STRUCT_MEMBER (gint64, self, numbers[i].offset) = values[i];
+
+  if (has_auto_consent)
     {
-      if (!present[i])
-        continue;
-      if (targets[i] != NULL)
-        *targets[i] = values[i];
-      else
-        self->rate_limit = (guint) values[i];
+      g_clear_pointer (&self->auto_consent, g_free);
+      if (g_strcmp0 (auto_consent, "approve") == 0 || g_strcmp0 (auto_consent, "deny") == 0)
+        self->auto_consent = g_strdup (auto_consent);
     }
 
   return TRUE;
@@ -2732,6 +2774,8 @@ config_to_json (KhSandbox *self)
   json_object_set_int_member (object, "refresh_grace", self->refresh_grace);
   json_object_set_int_member (object, "rate_limit", self->rate_limit);
   json_object_set_int_member (object, "latency_ms", self->latency_ms);
+  json_object_set_string_member (object, "auto_consent",
+                                 self->auto_consent != NULL ? self->auto_consent : "none");
 
   return object;
 }
@@ -3168,7 +3212,7 @@ server_handler_cb (SoupServer        *server,
   const char *subpath = path;
   const Route *route;
   SbFault fault = { 0, };
-  guint delay_ms;
+  gint64 delay_ms;
   Req req = { 0, };
 
   /* Only the path: queries carry secrets (the Shop token call has app_secret in it). */
@@ -3261,7 +3305,7 @@ server_handler_cb (SoupServer        *server,
           }
           break;
         case KH_SANDBOX_FAULT_DELAY:
-          delay_ms += (guint) fault.value;
+          delay_ms += fault.value;
           dispatch (&req);
           break;
         default:
@@ -3272,7 +3316,7 @@ server_handler_cb (SoupServer        *server,
   g_clear_pointer (&req.json, json_node_unref);
 
   if (delay_ms > 0)
-    delay_response (self, server, msg, delay_ms);
+    delay_response (self, server, msg, (guint) delay_ms);
 }
 
 static void
@@ -3356,6 +3400,7 @@ kh_sandbox_finalize (GObject *object)
   g_ptr_array_unref (self->secrets);
   g_ptr_array_unref (self->pending);
   g_rand_free (self->rand);
+  g_free (self->auto_consent);
 
   G_OBJECT_CLASS (kh_sandbox_parent_class)->finalize (object);
 }
@@ -3482,7 +3527,7 @@ kh_sandbox_set_latency (KhSandbox *self,
 {
   g_return_if_fail (KH_IS_SANDBOX (self));
 
-  self->latency_ms = MIN (latency_ms, 600000);
+  self->latency_ms = MIN (latency_ms, MAX_LATENCY_MS);
 }
 
 void

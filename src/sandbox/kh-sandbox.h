@@ -54,8 +54,10 @@ gboolean     kh_sandbox_add_app_json       (KhSandbox   *self,
                                             GError     **error);
 
 /* Applies the same JSON object POST /_sandbox/config takes: any of "shop_access_ttl",
- * "shop_refresh_ttl", "tt_access_ttl", "tt_refresh_ttl", "refresh_grace" (seconds) and
- * "rate_limit" (calls per second per app, 0 = off). All-or-nothing. */
+ * "shop_refresh_ttl", "tt_access_ttl", "tt_refresh_ttl", "refresh_grace" (seconds),
+ * "rate_limit" (calls per second per app, 0 = off), "latency_ms" and "auto_consent"
+ * ("approve" | "deny": every consent page decides at once, as auto= does; "none" = show the
+ * page). All-or-nothing; an unknown key is an error. */
 gboolean     kh_sandbox_configure          (KhSandbox   *self,
                                             JsonObject  *config,
                                             GError     **error);

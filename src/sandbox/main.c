@@ -8,6 +8,8 @@
 #include <glib/gi18n.h>
 #include <glib-unix.h>
 #include <locale.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "kh-sandbox.h"
@@ -18,7 +20,8 @@ quit_cb (gpointer user_data)
   GMainLoop *loop = user_data;
 
   g_main_loop_quit (loop);
-  return G_SOURCE_REMOVE;
+  /* main removes both signal sources once the loop has stopped. */
+  return G_SOURCE_CONTINUE;
 }
 
 int
@@ -30,10 +33,14 @@ main (int    argc,
   gint64 seed = 0;
   double clock_speed = 1.0;
   const GOptionEntry entries[] = {
-    { "port", 'p', 0, G_OPTION_ARG_INT, &port, N_("Port to listen on, on 127.0.0.1 (0: any free port)"), N_("PORT") },
-    { "latency", 'l', 0, G_OPTION_ARG_INT, &latency, N_("Delay every answer by MS milliseconds"), N_("MS") },
-    { "seed", 's', 0, G_OPTION_ARG_INT64, &seed, N_("Seed for reproducible ids and tokens (0: random)"), N_("N") },
-    { "clock-speed", 0, 0, G_OPTION_ARG_DOUBLE, &clock_speed, N_("Run the sandbox clock F times faster than real time"), N_("F") },
+    { "port", 'p', 0, G_OPTION_ARG_INT, &port,
+      N_("Port to listen on, on 127.0.0.1 (0: any free port)"), N_("PORT") },
+    { "latency", 'l', 0, G_OPTION_ARG_INT, &latency,
+      N_("Delay every answer by MS milliseconds"), N_("MS") },
+    { "seed", 's', 0, G_OPTION_ARG_INT64, &seed,
+      N_("Seed for reproducible ids and tokens (0: random)"), N_("N") },
+    { "clock-speed", 0, 0, G_OPTION_ARG_DOUBLE, &clock_speed,
+      N_("Run the sandbox clock F times faster than real time"), N_("F") },
     { NULL }
   };
   g_autoptr(GOptionContext) context = NULL;
@@ -43,6 +50,10 @@ main (int    argc,
   g_autofree char *origin = NULL;
   g_autofree char *map = NULL;
   guint sigint_id, sigterm_id;
+
+  /* Callers read the announced lines through a pipe and may close it: later output (debug logs
+   * go to stdout) must then fail quietly instead of killing the server. */
+  signal (SIGPIPE, SIG_IGN);
 
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
@@ -91,6 +102,8 @@ main (int    argc,
   map = kh_sandbox_dup_origin_map (sandbox);
   g_print ("keyhold-sandbox listening on %s\n", origin);
   g_print ("KEYHOLD_ORIGIN_MAP=%s\n", map);
+  /* Scripts and tests read these lines through a pipe while the sandbox runs. */
+  fflush (stdout);
 
   loop = g_main_loop_new (NULL, FALSE);
   sigint_id = g_unix_signal_add (SIGINT, quit_cb, loop);
