@@ -18,7 +18,9 @@
 #include "kh-app-profile-dialog.h"
 #include "kh-application.h"
 #include "kh-grant-row.h"
+#include "kh-grant-window.h"
 #include "kh-origin-map.h"
+#include "kh-preferences-window.h"
 #include "kh-provider.h"
 #include "kh-util.h"
 #include "kh-window.h"
@@ -174,10 +176,10 @@ close_dialogs (void)
 }
 
 static void
-save_png (const char *name)
+save_widget_png (GtkWidget  *widget,
+                 GtkNative  *native,
+                 const char *name)
 {
-  /* The window's content: a toplevel cannot be its own paintable. */
-  GtkWidget *widget = adw_application_window_get_content (ADW_APPLICATION_WINDOW (env.window));
   int width;
   int height;
   g_autoptr(GdkPaintable) paintable = NULL;
@@ -188,7 +190,7 @@ save_png (const char *name)
                                            NULL);
   g_autofree char *file = g_strdup_printf ("%s.png", name);
   g_autofree char *path = g_build_filename (dir, file, NULL);
-  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (env.window));
+  GskRenderer *renderer = gtk_native_get_renderer (native);
 
   iterate (200);
   width = gtk_widget_get_width (widget);
@@ -205,6 +207,14 @@ save_png (const char *name)
                                          &GRAPHENE_RECT_INIT (0, 0, width, height));
   g_assert_true (gdk_texture_save_to_png (texture, path));
   g_test_message ("screenshot: %s", path);
+}
+
+/* The main window's content: a toplevel cannot be its own paintable. */
+static void
+save_png (const char *name)
+{
+  save_widget_png (adw_application_window_get_content (ADW_APPLICATION_WINDOW (env.window)),
+                   GTK_NATIVE (env.window), name);
 }
 
 static KhGrant *
@@ -607,6 +617,33 @@ test_screenshots (gconstpointer data)
       save_png (name);
     }
   kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
+
+  /* The details of a seller grant (shops, ciphers, renewal) and the preferences. */
+  if (strcmp (suffix, "grants") == 0 && model_count (KH_ACCOUNT_SELLER) > 0)
+    {
+      g_autoptr(KhGrant) grant = g_list_model_get_item (kh_account_page_get_model (
+                                                          kh_window_get_page (env.window,
+                                                                              KH_ACCOUNT_SELLER)),
+                                                        0);
+      GtkWindow *details;
+      GtkWindow *prefs;
+
+      activate_action ("show-grant", kh_grant_get_id (grant));
+      iterate (300);
+      details = find_dialog (KH_TYPE_GRANT_WINDOW);
+      g_assert_nonnull (details);
+      save_widget_png (adw_window_get_content (ADW_WINDOW (details)), GTK_NATIVE (details),
+                       "seller-grant-details");
+      gtk_window_destroy (details);
+
+      activate_action ("preferences", NULL);
+      iterate (300);
+      prefs = find_dialog (KH_TYPE_PREFERENCES_WINDOW);
+      g_assert_nonnull (prefs);
+      save_widget_png (adw_window_get_content (ADW_WINDOW (prefs)), GTK_NATIVE (prefs),
+                       "preferences");
+      gtk_window_destroy (prefs);
+    }
 }
 
 static void

@@ -1504,6 +1504,13 @@ kh_account_page_map (GtkWidget *widget)
   if (self->search_pending)
     apply_search (self);
 
+  /* The list view gets its model when the page is first shown: a list view builds rows for
+   * its model at once, and the five hidden pages need none at startup. */
+  if (gtk_list_view_get_model (self->list_view) == NULL)
+    gtk_list_view_set_model (self->list_view,
+                             GTK_SELECTION_MODEL (gtk_no_selection_new (
+                               g_object_ref (G_LIST_MODEL (self->filtered)))));
+
   GTK_WIDGET_CLASS (kh_account_page_parent_class)->map (widget);
 }
 
@@ -1627,9 +1634,6 @@ kh_account_page_new (KhApplication *application,
   g_signal_connect (factory, "unbind", G_CALLBACK (unbind_row), NULL);
   gtk_list_view_set_factory (self->list_view, factory);
   g_object_unref (factory);
-  gtk_list_view_set_model (self->list_view,
-                           GTK_SELECTION_MODEL (gtk_no_selection_new (
-                             g_object_ref (G_LIST_MODEL (self->filtered)))));
 
   setup_for_type (self);
   update_app_state (self);
