@@ -17,7 +17,7 @@ struct _KhGrantRow
 {
   AdwBin         parent_instance;
 
-  /* template widgets */
+  /* child widgets */
   GtkLabel      *name_label;
   GtkLabel      *status_label;
   GtkLabel      *subtitle_label;
@@ -377,7 +377,6 @@ kh_grant_row_dispose (GObject *object)
 
   g_clear_object (&self->grant);
   g_clear_object (&self->menu);
-  gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_GRANT_ROW);
 
   G_OBJECT_CLASS (kh_grant_row_parent_class)->dispose (object);
 }
@@ -386,26 +385,66 @@ static void
 kh_grant_row_class_init (KhGrantRowClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
-  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = kh_grant_row_dispose;
 
   row_text_quark = g_quark_from_static_string ("kh-grant-row-text");
-
-  gtk_widget_class_set_template_from_resource (widget_class,
-                                               "/io/github/keyhold/Keyhold/kh-grant-row.ui");
-  gtk_widget_class_bind_template_child (widget_class, KhGrantRow, name_label);
-  gtk_widget_class_bind_template_child (widget_class, KhGrantRow, status_label);
-  gtk_widget_class_bind_template_child (widget_class, KhGrantRow, subtitle_label);
-  gtk_widget_class_bind_template_child (widget_class, KhGrantRow, expiry_label);
-  gtk_widget_class_bind_template_child (widget_class, KhGrantRow, menu_button);
 }
 
+static GtkLabel *
+row_label (GtkBox     *box,
+           const char *css_class,
+           const char *second_class)
+{
+  GtkWidget *label = gtk_label_new (NULL);
+
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+  if (css_class != NULL)
+    gtk_widget_add_css_class (label, css_class);
+  if (second_class != NULL)
+    gtk_widget_add_css_class (label, second_class);
+  gtk_box_append (box, label);
+
+  return GTK_LABEL (label);
+}
+
+/* Rows are built in code rather than from a template: the list builds a few hundred of them at
+ * startup, and GtkBuilder parsing was a large part of the time to the first frame. */
 static void
 kh_grant_row_init (KhGrantRow *self)
 {
-  gtk_widget_init_template (GTK_WIDGET (self));
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  GtkWidget *text = gtk_box_new (GTK_ORIENTATION_VERTICAL, 3);
+  GtkWidget *heading = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
+
+  gtk_widget_set_margin_top (box, 8);
+  gtk_widget_set_margin_bottom (box, 8);
+  gtk_widget_set_margin_start (box, 6);
+  gtk_widget_set_margin_end (box, 6);
+  gtk_widget_set_hexpand (text, TRUE);
+
+  self->name_label = row_label (GTK_BOX (heading), "heading", NULL);
+  self->status_label = GTK_LABEL (gtk_label_new (NULL));
+  gtk_widget_set_valign (GTK_WIDGET (self->status_label), GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class (GTK_WIDGET (self->status_label), "kh-status");
+  gtk_box_append (GTK_BOX (heading), GTK_WIDGET (self->status_label));
+  gtk_box_append (GTK_BOX (text), heading);
+  self->subtitle_label = row_label (GTK_BOX (text), "dim-label", NULL);
+  self->expiry_label = row_label (GTK_BOX (text), "caption", "dim-label");
+  gtk_box_append (GTK_BOX (box), text);
+
+  self->menu_button = GTK_MENU_BUTTON (gtk_menu_button_new ());
+  gtk_menu_button_set_icon_name (self->menu_button, "view-more-symbolic");
+  gtk_widget_set_valign (GTK_WIDGET (self->menu_button), GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class (GTK_WIDGET (self->menu_button), "flat");
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->menu_button), _("Authorization Menu"));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->menu_button),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, _("Authorization Menu"), -1);
   gtk_menu_button_set_create_popup_func (self->menu_button, create_popup, self, NULL);
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->menu_button));
+
+  adw_bin_set_child (ADW_BIN (self), box);
 }
 
 KhGrantRow *
