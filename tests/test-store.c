@@ -104,12 +104,32 @@ fixture_setup (Fixture       *fixture,
   g_assert_nonnull (fixture->store);
 }
 
+static gboolean
+pointer_is_null (gpointer user_data)
+{
+  return *(gpointer *) user_data == NULL;
+}
+
+static gboolean
+wake_cb (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
 static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  user_data)
 {
-  if (fixture->store != NULL)
-    g_assert_finalize_object (fixture->store);
+  guint wake;
+
+  /* A GTask drops its reference to the store in its worker thread, possibly just after the
+   * callback ran, and nothing then wakes the main context: poll for the last reference
+   * instead of asserting it is already gone. */
+  g_object_add_weak_pointer (G_OBJECT (fixture->store), (gpointer *) &fixture->store);
+  g_object_unref (fixture->store);
+  wake = g_timeout_add (10, wake_cb, NULL);
+  kh_test_wait_until (pointer_is_null, &fixture->store, 5000);
+  g_source_remove (wake);
   clear_keyring_store (fixture->store_name);
   g_free (fixture->data_dir);
   g_free (fixture->store_name);
@@ -1034,9 +1054,33 @@ test_isolation (Fixture       *fixture,
   g_assert_finalize_object (g_steal_pointer (&other));
   clear_keyring_store (other_name);
 
-  /* Store names are directory names: no path tricks. */
+  /* Any printable name works, and its folder stays inside the data dir. */
   {
-    const char *bad[] = { "../x", "a/b", ".hidden", "sp ace" };
+    const char *odd[] = { "../x", "a/b", ".hidden", "sp ace", "..", "/abs/path" };
+    g_autofree char *long_name = g_strnfill (300, '/');
+
+    for (guint i = 0; i < G_N_ELEMENTS (odd) + 1; i++)
+      {
+        const char *store_name = i < G_N_ELEMENTS (odd) ? odd[i] : long_name;
+        g_autoptr(KhStore) odd_store = kh_store_new (fixture->data_dir, store_name, &error);
+        g_autofree char *dir = NULL;
+        g_autofree char *parent = NULL;
+        g_autofree char *base = NULL;
+
+        g_assert_no_error (error);
+        g_assert_cmpstr (kh_store_get_name (odd_store), ==, store_name);
+        dir = g_path_get_dirname (kh_store_get_index_path (odd_store));
+        parent = g_path_get_dirname (dir);
+        base = g_path_get_basename (dir);
+        g_assert_cmpstr (parent, ==, fixture->data_dir);
+        g_assert_cmpint (base[0], !=, '.');
+        g_assert_cmpuint (strlen (base), <=, 120);
+      }
+  }
+
+  /* Control characters are refused. */
+  {
+    const char *bad[] = { "", "a\nb", "tab\there" };
 
     for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
       {
@@ -1356,6 +1400,154 @@ test_file_backend (void)
   g_test_trap_assert_passed ();
 }
 
+/* ---- a locked keyring ---------------------------------------------------------------------- */
+
+static void
+name_appeared_cb (GDBusConnection *connection,
+                  const char      *name,
+                  const char      *owner,
+                  gpointer         user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+/* Locking the keyring of the shared test session would break every other test running against
+ * it, so the child gets its own bus and its own gnome-keyring, which it can lock. Nothing can
+ * show an unlock prompt there: the prompt is dismissed, as when the user cancels it. */
+static void
+test_locked_keyring (void)
+{
+  g_autofree char *daemon = g_find_program_in_path ("gnome-keyring-daemon");
+
+  if (!g_test_subprocess ())
+    {
+      if (daemon == NULL)
+        {
+          g_test_skip ("gnome-keyring-daemon is not installed");
+          return;
+        }
+      g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+
+  {
+    GTestDBus *bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
+    g_autoptr(GSubprocess) keyring = NULL;
+    g_autoptr(SecretService) service = NULL;
+    g_autoptr(SecretCollection) collection = NULL;
+    g_autoptr(KhStore) store = NULL;
+    g_autoptr(KhStore) again = NULL;
+    g_autoptr(KhAppProfile) app = make_app ("locked-app", KH_FAMILY_SHOP);
+    g_autoptr(KhAppProfile) other = make_app ("other-app", KH_FAMILY_SHOP);
+    g_autoptr(KhAuthRequest) request = make_request (app, NULL);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *keyring_dir = NULL;
+    g_autofree char *runtime_dir = NULL;
+    g_autofree char *data_dir = new_data_dir ();
+    g_autofree char *name = new_store_name ();
+    g_autofree char *index_before = NULL;
+    g_autofree char *index_after = NULL;
+    g_autofree char *secret = NULL;
+    GOutputStream *input;
+    gboolean appeared = FALSE;
+    guint watch;
+    GList collections = { NULL, NULL, NULL };
+
+    g_test_dbus_up (bus);
+
+    keyring_dir = g_dir_make_tmp ("kh-keyring-XXXXXX", &error);
+    g_assert_no_error (error);
+    runtime_dir = g_build_filename (keyring_dir, "run", NULL);
+    g_assert_cmpint (g_mkdir_with_parents (runtime_dir, 0700), ==, 0);
+
+    launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
+    g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", keyring_dir, TRUE);
+    g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", runtime_dir, TRUE);
+    /* The daemon warns that it cannot show the prompt; with the tests' fatal-warnings it would
+     * abort instead of answering "dismissed". */
+    g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+    keyring = g_subprocess_launcher_spawn (launcher, &error, daemon, "--foreground", "--unlock",
+                                           "--components=secrets", NULL);
+    g_assert_no_error (error);
+    input = g_subprocess_get_stdin_pipe (keyring);
+    g_assert_true (g_output_stream_write_all (input, "pw", 2, NULL, NULL, &error));
+    g_assert_true (g_output_stream_close (input, NULL, &error));
+    g_assert_no_error (error);
+
+    watch = g_bus_watch_name (G_BUS_TYPE_SESSION, "org.freedesktop.secrets",
+                              G_BUS_NAME_WATCHER_FLAGS_NONE, name_appeared_cb, NULL, &appeared,
+                              NULL);
+    kh_test_wait_flag (&appeared, 30000);
+    g_bus_unwatch_name (watch);
+
+    store = kh_store_new (data_dir, name, &error);
+    g_assert_no_error (error);
+    g_assert_true (kh_store_save_app (store, app, "locked-secret", FALSE, &error));
+    g_assert_no_error (error);
+    g_assert_true (kh_store_save_pending (store, request, &error));
+    g_assert_no_error (error);
+
+    service = secret_service_get_sync (SECRET_SERVICE_LOAD_COLLECTIONS, NULL, &error);
+    g_assert_no_error (error);
+    collection = secret_collection_for_alias_sync (service, SECRET_COLLECTION_DEFAULT,
+                                                   SECRET_COLLECTION_NONE, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (collection);
+    collections.data = collection;
+    secret_service_lock_sync (service, &collections, NULL, NULL, &error);
+    g_assert_no_error (error);
+
+    index_before = read_index_text (store);
+
+    g_assert_false (kh_store_save_app (store, other, "other-secret", FALSE, &error));
+    g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+    g_assert_cmpstr (error->message, ==, "The keyring is locked");
+    g_clear_error (&error);
+
+    secret = kh_store_load_app_secret (store, "locked-app", &error);
+    g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+    g_assert_cmpstr (error->message, ==, "The keyring is locked");
+    g_assert_null (secret);
+    g_clear_error (&error);
+
+    g_assert_null (kh_store_find_pending_by_state (store, kh_auth_request_get_state (request),
+                                                   &error));
+    g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+    g_assert_cmpstr (error->message, ==, "The keyring is locked");
+    g_clear_error (&error);
+
+    index_after = read_index_text (store);
+    g_assert_cmpstr (index_after, ==, index_before);
+
+    /* A rebuild cannot read locked items: it fails and leaves the index alone. */
+    g_assert_false (kh_store_rebuild_index (store, &error));
+    g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+    g_assert_cmpstr (error->message, ==, "The keyring is locked");
+    g_clear_error (&error);
+    g_clear_pointer (&index_after, g_free);
+    index_after = read_index_text (store);
+    g_assert_cmpstr (index_after, ==, index_before);
+
+    /* Without an index, nothing is rebuilt from a locked keyring and nothing is written. */
+    g_assert_cmpint (g_unlink (kh_store_get_index_path (store)), ==, 0);
+    again = kh_store_new (data_dir, name, &error);
+    g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+    g_assert_cmpstr (error->message, ==, "The keyring is locked");
+    g_assert_null (again);
+    g_clear_error (&error);
+    g_assert_false (g_file_test (kh_store_get_index_path (store), G_FILE_TEST_EXISTS));
+
+    g_subprocess_force_exit (keyring);
+    g_assert_true (g_subprocess_wait (keyring, NULL, NULL));
+    /* The bus goes away with this process (GTestDBus watches it); bus stays referenced so that
+     * no finalizer waits for connections libsecret still holds. */
+    g_test_dbus_stop (bus);
+    (void) bus;
+  }
+}
+
 /* ---- scale --------------------------------------------------------------------------------- */
 
 static void
@@ -1456,6 +1648,7 @@ main (int   argc,
   ADD ("large-index", test_large_index);
   g_test_add_func ("/keyhold/store/no-keyring", test_no_keyring);
   g_test_add_func ("/keyhold/store/file-backend", test_file_backend);
+  g_test_add_func ("/keyhold/store/locked-keyring", test_locked_keyring);
 
 #undef ADD
 

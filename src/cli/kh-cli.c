@@ -18,8 +18,10 @@
 
 #include "kh-cli.h"
 
+#include "kh-broker.h"
 #include "kh-error.h"
 #include "kh-flow.h"
+#include "kh-grant-list.h"
 #include "kh-json.h"
 #include "kh-origin-map.h"
 #include "kh-provider.h"
@@ -864,12 +866,16 @@ cmd_list (int    argc,
   return EXIT_OK;
 }
 
+static int update_accounts (KhStore    *store,
+                            const char *grant_id);
+
 static int
 cmd_shops (int    argc,
            char **argv)
 {
   g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — the shops or advertisers a grant covers"));
   gboolean json = FALSE;
+  gboolean update = FALSE;
   g_autoptr(KhStore) store = NULL;
   g_autoptr(KhGrant) grant = NULL;
   g_autoptr(GError) error = NULL;
@@ -878,6 +884,8 @@ cmd_shops (int    argc,
   int exit_code = EXIT_OK;
   GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { "update", 0, 0, G_OPTION_ARG_NONE, &update,
+      N_("Ask TikTok again and print what changed (+ID NAME added, -ID NAME removed)"), NULL },
     { NULL }
   };
 
@@ -893,6 +901,9 @@ cmd_shops (int    argc,
   grant = kh_store_find_grant (store, argv[1], &error);
   if (grant == NULL)
     return report_error (error);
+
+  if (update)
+    return update_accounts (store, kh_grant_get_id (grant));
 
   shops = kh_grant_get_shops (grant);
   advertisers = kh_grant_get_advertisers (grant);
@@ -962,6 +973,566 @@ cmd_remove (int    argc,
   return EXIT_OK;
 }
 
+/* ---- token / refresh ---------------------------------------------------------------------- */
+
+static KhBroker *
+new_broker (KhStore *store)
+{
+  g_autoptr(KhTokenClient) client = kh_token_client_new ();
+
+  return kh_broker_new (store, client);
+}
+
+static int
+cmd_token (int    argc,
+           char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — print a valid access token, refreshing it if needed"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(KhBroker) broker = NULL;
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  Wait wait = { NULL, cancellable };
+  gint64 min_valid = KH_BROKER_DEFAULT_MIN_VALID;
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "min-valid", 0, 0, G_OPTION_ARG_INT64, &min_valid,
+      N_("Refresh first unless the token stays valid this many seconds (default 600)"), "SECONDS" },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc != 2)
+    return usage_error (context, _("Name one grant (its id or display name)"));
+  if (min_valid < 0)
+    return usage_error (context, _("--min-valid must be zero or more seconds"));
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+  grant = kh_store_find_grant (store, argv[1], &error);
+  if (grant == NULL)
+    return report_error (error);
+
+  /* No HTTP session unless the token turns out to need a refresh. */
+  broker = kh_broker_new (store, NULL);
+  kh_broker_get_token_async (broker, kh_grant_get_id (grant), min_valid, cancellable, wait_cb,
+                             &wait);
+  result = wait_for_result (&wait);
+  tokens = kh_broker_get_token_finish (broker, result, &error);
+  if (tokens == NULL)
+    return report_error (error);
+
+  /* The contract: the token alone on stdout, one line. */
+  g_print ("%s\n", tokens->access_token);
+  return EXIT_OK;
+}
+
+/* Which failure a batch reports: needs-reauth outranks other errors, which outrank transient
+ * ones (those may go away by themselves). */
+static int
+exit_rank (int code)
+{
+  switch (code)
+    {
+    case 3:
+      return 3;
+    case 1:
+      return 2;
+    case 4:
+      return 1;
+    default:
+      return 0;
+    }
+}
+
+typedef struct
+{
+  KhBroker  *broker;
+  GPtrArray *ids;        /* char *: the grants to refresh */
+  guint      next;
+  guint      running;
+  guint      jobs;
+  gboolean   force;
+  int        worst;
+} Batch;
+
+typedef struct
+{
+  Batch *batch;
+  char  *id;
+} BatchItem;
+
+static void
+batch_note_failure (Batch        *batch,
+                    const char   *id,
+                    const GError *error)
+{
+  g_autofree char *line = g_strdup_printf ("%s: %s", id, error->message);
+  int code = kh_error_exit_code (error);
+
+  g_strdelimit (line, "\r\n", ' ');
+  g_printerr ("keyhold-cli: %s\n", line);
+  if (exit_rank (code) > exit_rank (batch->worst))
+    batch->worst = code;
+}
+
+static void batch_start_next (Batch *batch);
+
+static void
+batch_item_cb (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  BatchItem *item = user_data;
+  Batch *batch = item->batch;
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(GError) error = NULL;
+
+  tokens = kh_broker_refresh_finish (batch->broker, result, &error);
+  if (tokens != NULL)
+    {
+      g_print ("REFRESHED: %s\n", item->id);
+      fflush (stdout);
+    }
+  else
+    batch_note_failure (batch, item->id, error);
+
+  g_free (item->id);
+  g_free (item);
+  batch->running--;
+  batch_start_next (batch);
+}
+
+static void
+batch_start_next (Batch *batch)
+{
+  while (batch->running < batch->jobs && batch->next < batch->ids->len)
+    {
+      BatchItem *item = g_new0 (BatchItem, 1);
+
+      item->batch = batch;
+      item->id = g_strdup (g_ptr_array_index (batch->ids, batch->next++));
+      batch->running++;
+      kh_broker_refresh_async (batch->broker, item->id, batch->force, NULL, batch_item_cb, item);
+    }
+}
+
+static gboolean
+grant_can_refresh (KhGrant *grant)
+{
+  /* Advertiser-style tokens never expire and have nothing to refresh. */
+  return kh_grant_get_token_kind (grant) != KH_TOKEN_KIND_ADVERTISER &&
+         kh_grant_get_access_expires_at (grant) != 0;
+}
+
+static int
+cmd_refresh (int    argc,
+             char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT | --all | --due — refresh access tokens"));
+  gboolean all = FALSE;
+  gboolean due = FALSE;
+  gint64 margin = KH_BROKER_DEFAULT_MIN_VALID;
+  int jobs = 8;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhBroker) broker = NULL;
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  gint64 now = kh_now ();
+  Batch batch = { NULL, };
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "all", 0, 0, G_OPTION_ARG_NONE, &all, N_("Refresh every grant that has a refresh token"), NULL },
+    { "due", 0, 0, G_OPTION_ARG_NONE, &due, N_("Refresh the grants whose access token expires within the margin"), NULL },
+    { "margin", 0, 0, G_OPTION_ARG_INT64, &margin, N_("The margin of --due in seconds (default 600)"), "SECONDS" },
+    { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs, N_("Refreshes at once for --all and --due (default 8)"), "N" },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if ((all ? 1 : 0) + (due ? 1 : 0) + (argc == 2 ? 1 : 0) != 1 || argc > 2)
+    return usage_error (context, _("Name one grant, or give --all or --due"));
+  if (margin < 0)
+    return usage_error (context, _("--margin must be zero or more seconds"));
+  if (jobs < 1 || jobs > 256)
+    return usage_error (context, _("--jobs must be from 1 to 256"));
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+
+  if (argc == 2)
+    {
+      g_autoptr(KhGrant) grant = kh_store_find_grant (store, argv[1], &error);
+
+      if (grant == NULL)
+        return report_error (error);
+      g_ptr_array_add (ids, g_strdup (kh_grant_get_id (grant)));
+    }
+  else
+    {
+      g_autoptr(GPtrArray) grants = kh_store_list_grants (store);
+
+      for (guint i = 0; i < grants->len; i++)
+        {
+          KhGrant *grant = g_ptr_array_index (grants, i);
+          KhGrantStatus stored = kh_grant_get_stored_status (grant);
+          gboolean dead = stored == KH_GRANT_STATUS_NEEDS_REAUTH ||
+                          stored == KH_GRANT_STATUS_REVOKED;
+
+          if (!grant_can_refresh (grant))
+            continue;
+          /* --due is for cron: a dead grant is not due, `status` shows it. --all tries it and
+           * reports it (exit 3). */
+          if (due && (dead || kh_grant_get_access_expires_at (grant) - now >= margin))
+            continue;
+          g_ptr_array_add (ids, g_strdup (kh_grant_get_id (grant)));
+        }
+    }
+
+  broker = new_broker (store);
+  batch.broker = broker;
+  batch.ids = ids;
+  batch.jobs = (guint) jobs;
+  /* A named grant or --all: refresh now. --due: only what is still due under the lock. */
+  batch.force = !due;
+  batch.worst = EXIT_OK;
+  batch_start_next (&batch);
+  while (batch.running > 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  return batch.worst;
+}
+
+/* ---- status / renewal ------------------------------------------------------------------------ */
+
+static int
+status_rank (KhGrantStatus status)
+{
+  switch (status)
+    {
+    case KH_GRANT_STATUS_NEEDS_REAUTH:
+      return 0;
+    case KH_GRANT_STATUS_REVOKED:
+      return 1;
+    case KH_GRANT_STATUS_EXPIRING:
+      return 2;
+    case KH_GRANT_STATUS_ACTIVE:
+    default:
+      return 3;
+    }
+}
+
+static JsonNode *
+status_to_json (KhGrant *grant,
+                gint64   now)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autofree char *reason = NULL;
+  g_autofree char *deadline_text = NULL;
+  gint64 deadline = 0;
+  KhGrantStatus status = kh_grant_explain_status (grant, now, &reason, &deadline);
+
+  deadline_text = kh_iso8601_from_unix (deadline);
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_string_value (builder, kh_grant_get_id (grant));
+  json_builder_set_member_name (builder, "display_name");
+  json_builder_add_string_value (builder, kh_grant_get_display_name (grant));
+  json_builder_set_member_name (builder, "type");
+  json_builder_add_string_value (builder, kh_provider_get (kh_grant_get_account_type (grant))->id);
+  json_builder_set_member_name (builder, "client");
+  if (kh_grant_get_client_label (grant) != NULL)
+    json_builder_add_string_value (builder, kh_grant_get_client_label (grant));
+  else
+    json_builder_add_null_value (builder);
+  json_builder_set_member_name (builder, "status");
+  json_builder_add_string_value (builder, kh_grant_status_to_string (status));
+  json_builder_set_member_name (builder, "reason");
+  json_builder_add_string_value (builder, reason);
+  json_builder_set_member_name (builder, "deadline");
+  if (deadline_text != NULL)
+    json_builder_add_string_value (builder, deadline_text);
+  else
+    json_builder_add_null_value (builder);
+  json_builder_end_object (builder);
+
+  return json_builder_get_root (builder);
+}
+
+/* Creates a pending link for the grant's owner, so that completing it renews this client's
+ * grant; NULL (with a warning) when no link can be made (no app profile). */
+static char *
+create_renewal_link (KhStore *store,
+                     KhGrant *grant,
+                     KhAppProfile *app)
+{
+  g_autoptr(KhAuthRequest) request = NULL;
+  g_autoptr(GError) error = NULL;
+  KhRegion region = KH_REGION_ROW;
+
+  if (app == NULL)
+    return NULL;
+  if (kh_grant_get_region (grant) != NULL &&
+      !kh_region_from_string (kh_grant_get_region (grant), &region))
+    region = g_ascii_strcasecmp (kh_grant_get_region (grant), "US") == 0 ? KH_REGION_US
+                                                                         : KH_REGION_ROW;
+
+  request = kh_flow_create_link (store, kh_grant_get_account_type (grant),
+                                 kh_grant_get_role (grant), app, region,
+                                 kh_grant_get_client_label (grant), KH_FLOW_FLAGS_NONE, &error);
+  if (request == NULL)
+    {
+      g_printerr ("keyhold-cli: warning: %s\n", error->message);
+      return NULL;
+    }
+
+  return g_strdup (kh_auth_request_get_url (request));
+}
+
+static int
+print_renewal (KhStore *store,
+               KhGrant *grant)
+{
+  g_autoptr(KhAppProfile) app = kh_store_get_app (store, kh_grant_get_app_name (grant));
+  g_autofree char *url = create_renewal_link (store, grant, app);
+  g_autofree char *pack = kh_grant_renewal_pack (grant, app, url, kh_now ());
+
+  g_print ("%s", pack);
+  return EXIT_OK;
+}
+
+static int
+compare_status (gconstpointer a,
+                gconstpointer b,
+                gpointer      user_data)
+{
+  KhGrant *ga = *(KhGrant **) a;
+  KhGrant *gb = *(KhGrant **) b;
+  gint64 now = *(gint64 *) user_data;
+  int ra = status_rank (kh_grant_compute_status (ga, now));
+  int rb = status_rank (kh_grant_compute_status (gb, now));
+  gint64 ea, eb;
+
+  if (ra != rb)
+    return ra - rb;
+  ea = kh_grant_get_relevant_expiry (ga);
+  eb = kh_grant_get_relevant_expiry (gb);
+  if (ea != eb)
+    return ea < eb ? -1 : 1;
+
+  return strcmp (kh_grant_get_id (ga), kh_grant_get_id (gb));
+}
+
+static int
+cmd_status (int    argc,
+            char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("[GRANT] — what needs attention and why"));
+  gboolean json = FALSE;
+  gboolean renewal = FALSE;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 now = kh_now ();
+  int exit_code = EXIT_OK;
+  guint active = 0;
+  int group = -1;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { "renewal", 0, 0, G_OPTION_ARG_NONE, &renewal, N_("Print the renewal message for the owner of GRANT"), NULL },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 2)
+    return usage_error (context, _("Name at most one grant"));
+  if (renewal && argc != 2)
+    return usage_error (context, _("--renewal needs a grant"));
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+
+  if (argc == 2)
+    {
+      g_autoptr(KhGrant) grant = kh_store_find_grant (store, argv[1], &error);
+
+      if (grant == NULL)
+        return report_error (error);
+      if (renewal)
+        return print_renewal (store, grant);
+      grants = g_ptr_array_new_with_free_func (g_object_unref);
+      g_ptr_array_add (grants, g_steal_pointer (&grant));
+    }
+  else
+    grants = kh_store_list_grants (store);
+
+  g_ptr_array_sort_with_data (grants, compare_status, &now);
+
+  if (json)
+    {
+      g_autoptr(JsonArray) array = json_array_new ();
+      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_ARRAY);
+      g_autofree char *text = NULL;
+
+      for (guint i = 0; i < grants->len; i++)
+        json_array_add_element (array, status_to_json (g_ptr_array_index (grants, i), now));
+      json_node_set_array (root, array);
+      text = kh_json_to_string (root, TRUE);
+      g_print ("%s\n", text);
+      return EXIT_OK;
+    }
+
+  for (guint i = 0; i < grants->len; i++)
+    {
+      KhGrant *grant = g_ptr_array_index (grants, i);
+      g_autofree char *reason = NULL;
+      g_autofree char *deadline_text = NULL;
+      gint64 deadline = 0;
+      KhGrantStatus status = kh_grant_explain_status (grant, now, &reason, &deadline);
+      const char *label = kh_grant_get_client_label (grant);
+
+      if (status == KH_GRANT_STATUS_ACTIVE && argc != 2)
+        {
+          active++;
+          continue;
+        }
+      if ((int) status != group)
+        {
+          group = (int) status;
+          g_print ("%s%s:\n", i > 0 ? "\n" : "", kh_grant_status_to_string (status));
+        }
+      deadline_text = kh_iso8601_from_unix (deadline);
+      g_print ("  %s\t%s\t%s\t%s\t%s%s%s\n", kh_grant_get_id (grant),
+               kh_grant_get_display_name (grant),
+               kh_provider_get (kh_grant_get_account_type (grant))->id,
+               label != NULL ? label : "-", reason,
+               deadline_text != NULL ? _("; deadline ") : "",
+               deadline_text != NULL ? deadline_text : "");
+    }
+
+  if (argc != 2)
+    {
+      if (group != -1)
+        g_print ("\n");
+      g_print (g_dngettext (GETTEXT_PACKAGE, "%u grant active, nothing to do\n",
+                            "%u grants active, nothing to do\n", active), active);
+    }
+
+  return EXIT_OK;
+}
+
+static int
+cmd_renewal (int    argc,
+             char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — the message to send the owner so that they renew"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GError) error = NULL;
+  int exit_code = EXIT_OK;
+
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc != 2)
+    return usage_error (context, _("Name one grant (its id or display name)"));
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+  grant = kh_store_find_grant (store, argv[1], &error);
+  if (grant == NULL)
+    return report_error (error);
+
+  return print_renewal (store, grant);
+}
+
+/* ---- revoke / shops --update ------------------------------------------------------------------ */
+
+static int
+cmd_revoke (int    argc,
+            char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — revoke at TikTok (or show where), then remove"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(KhBroker) broker = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  Wait wait = { NULL, cancellable };
+  const KhProvider *provider;
+  gboolean manual = FALSE;
+  int exit_code = EXIT_OK;
+
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc != 2)
+    return usage_error (context, _("Name one grant (its id or display name)"));
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+  grant = kh_store_find_grant (store, argv[1], &error);
+  if (grant == NULL)
+    return report_error (error);
+  provider = kh_provider_get (kh_grant_get_account_type (grant));
+
+  /* Scripts call this: it asks nothing. */
+  broker = new_broker (store);
+  kh_broker_revoke_async (broker, kh_grant_get_id (grant), cancellable, wait_cb, &wait);
+  result = wait_for_result (&wait);
+  if (!kh_broker_revoke_finish (broker, result, &manual, &error))
+    return report_error (error);
+
+  if (manual)
+    {
+      g_print ("MANUAL: %s\n", provider->manual_revoke != NULL ? _(provider->manual_revoke)
+                                                               : _("no revoke path is known"));
+      g_printerr ("keyhold-cli: %s\n", _("TikTok has no revoke API for this account type: the "
+                                         "account holder cancels it there. Removed locally."));
+    }
+  else
+    g_print ("REVOKED: %s\n", kh_grant_get_id (grant));
+  g_print ("REMOVED: %s\n", kh_grant_get_id (grant));
+
+  return EXIT_OK;
+}
+
+static int
+update_accounts (KhStore    *store,
+                 const char *grant_id)
+{
+  g_autoptr(KhBroker) broker = new_broker (store);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) changes = NULL;
+  Wait wait = { NULL, cancellable };
+
+  kh_broker_update_accounts_async (broker, grant_id, cancellable, wait_cb, &wait);
+  result = wait_for_result (&wait);
+  changes = kh_broker_update_accounts_finish (broker, result, &error);
+  if (changes == NULL)
+    return report_error (error);
+
+  for (guint i = 0; changes[i] != NULL; i++)
+    g_print ("%s\n", changes[i]);
+
+  return EXIT_OK;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 static const Command commands[] = {
@@ -975,7 +1546,12 @@ static const Command commands[] = {
   { "quick-connect", "quick-connect [URL | -]",
     N_("App Secret on stdin plus a Shop redirect URL: exchange, shops, store"), cmd_quick_connect },
   { "list", "list [--json] [--type TYPE] [--client LABEL]", N_("List grants"), cmd_list },
-  { "shops", "shops GRANT [--json]", N_("Show the shops or advertisers a grant covers"), cmd_shops },
+  { "status", "status [GRANT] [--json] [--renewal]", N_("What needs attention and why"), cmd_status },
+  { "token", "token GRANT [--min-valid SECONDS]", N_("Print a valid access token, refreshing it if needed"), cmd_token },
+  { "refresh", "refresh GRANT | --all | --due [--margin SECONDS] [--jobs N]", N_("Refresh access tokens"), cmd_refresh },
+  { "shops", "shops GRANT [--json] [--update]", N_("Show the shops or advertisers a grant covers"), cmd_shops },
+  { "renewal", "renewal GRANT", N_("The message that asks the owner to renew an authorization"), cmd_renewal },
+  { "revoke", "revoke GRANT", N_("Revoke at TikTok where possible, else show where; then remove"), cmd_revoke },
   { "remove", "remove GRANT", N_("Remove a grant from this computer"), cmd_remove },
 };
 

@@ -1057,6 +1057,14 @@ index_from_items (KhStore *self,
       Section section;
       Entry *entry;
 
+      /* A locked item (unlock prompt dismissed) proves nothing either way: stop rather than
+       * drop the entries it may stand for. */
+      if (SECRET_IS_ITEM (l->data) && secret_item_get_locked (SECRET_ITEM (l->data)))
+        {
+          g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+          return NULL;
+        }
+
       attributes = secret_retrievable_get_attributes (l->data);
       kind = g_hash_table_lookup (attributes, "kind");
       id = g_hash_table_lookup (attributes, "id");
@@ -1220,8 +1228,8 @@ mutate (KhStore    *self,
   next = index_copy (current);
   if (!func (self, next, user_data, error))
     {
-      /* A rebuilt index is still worth keeping even though the change failed. */
-      if (needs_write && write_index (self, current, &stamp, NULL))
+      /* What was read (or rebuilt) is still the truth even though the change failed. */
+      if (!needs_write || write_index (self, current, &stamp, NULL))
         publish (self, current, &stamp);
       return FALSE;
     }
@@ -1264,16 +1272,46 @@ kh_store_init (KhStore *self)
   self->index = index_new ();
 }
 
-/* Store names become a directory name and a keyring attribute. */
+/* A store name is the keyring "store" attribute, verbatim, and one directory under the data
+ * dir. Any printable name is accepted (KEYHOLD_STORE may come from scripts and test harnesses);
+ * the directory gets an escaped form that can never leave the data dir. */
 static gboolean
 store_name_is_valid (const char *name)
 {
-  if (name == NULL || *name == '\0' || *name == '.' || strlen (name) > 128)
+  if (name == NULL || *name == '\0' || strlen (name) > 1024 || !g_utf8_validate (name, -1, NULL))
     return FALSE;
-  for (const char *p = name; *p != '\0'; p++)
-    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_' && *p != '.')
+  for (const char *p = name; *p != '\0'; p = g_utf8_next_char (p))
+    if (!g_unichar_isprint (g_utf8_get_char (p)))
       return FALSE;
   return TRUE;
+}
+
+static char *
+store_dir_name (const char *name)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = name; *p != '\0'; p++)
+    {
+      guchar c = (guchar) *p;
+
+      /* A leading dot would hide the folder or, as "..", climb out of the data dir. */
+      if (g_ascii_isalnum (c) || c == '-' || c == '_' || (c == '.' && p != name))
+        g_string_append_c (out, (char) c);
+      else
+        g_string_append_printf (out, "%%%02X", c);
+    }
+
+  /* Stay well below NAME_MAX; a digest keeps long names apart. */
+  if (out->len > 120)
+    {
+      g_autofree char *digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, name, -1);
+
+      g_string_truncate (out, 80);
+      g_string_append_printf (out, "-%.16s", digest);
+    }
+
+  return g_string_free (out, FALSE);
 }
 
 /* The first load. A missing index is normal on a first start; if the keyring holds items of this
@@ -1320,11 +1358,17 @@ initial_load (KhStore *self,
         if (fd < 0)
           return FALSE;
         /* Another process may have written the index while we searched. */
-        again = read_index (self, &index, &stamp, NULL);
+        g_clear_error (&read_error);
+        again = read_index (self, &index, &stamp, &read_error);
         if (again == READ_OK)
           {
             publish (self, index, &stamp);
             return TRUE;
+          }
+        if (again == READ_FAILED)
+          {
+            g_propagate_error (error, g_steal_pointer (&read_error));
+            return FALSE;
           }
         if (again == READ_CORRUPT && !move_aside (self, error))
           return FALSE;
@@ -1369,18 +1413,20 @@ kh_store_new (const char  *data_dir,
 {
   g_autoptr(KhStore) self = NULL;
   g_autofree char *base = NULL;
+  g_autofree char *dir_name = NULL;
 
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (store_name == NULL)
-    store_name = g_getenv ("KEYHOLD_STORE");
-  if (store_name == NULL || *store_name == '\0')
-    store_name = "default";
+    {
+      store_name = g_getenv ("KEYHOLD_STORE");
+      if (store_name == NULL || *store_name == '\0')
+        store_name = "default";
+    }
   if (!store_name_is_valid (store_name))
     {
       g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                   _("“%s” is not a valid store name: use letters, digits, “-”, “_” and “.”"),
-                   store_name);
+                   _("“%s” is not a valid store name: use printable characters"), store_name);
       return NULL;
     }
 
@@ -1393,7 +1439,8 @@ kh_store_new (const char  *data_dir,
 
   self = g_object_new (KH_TYPE_STORE, NULL);
   self->store_name = g_strdup (store_name);
-  self->dir = g_build_filename (base, store_name, NULL);
+  dir_name = store_dir_name (store_name);
+  self->dir = g_build_filename (base, dir_name, NULL);
   self->index_path = g_build_filename (self->dir, "index.json", NULL);
   self->lock_path = g_build_filename (self->dir, "index.lock", NULL);
 

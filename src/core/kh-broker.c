@@ -1,0 +1,1565 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* kh-broker.c: the one way to a usable access token. A request first tries the fast path (the
+ * index for the grant's status, one keyring lookup for the tokens). When the token is too old it
+ * joins the grant's flight: one refresh per grant per process, whatever the number of callers.
+ * A flight takes the grant's flock in a worker thread, re-reads the tokens (another process may
+ * have refreshed while we waited), and only if they still need it calls TikTok on the main
+ * context; the new tokens are written (keyring first) in a worker thread before the lock is
+ * released. The main context never blocks on the lock, the keyring or the network. */
+
+#define G_LOG_DOMAIN "kh-broker"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+
+#include "kh-broker.h"
+
+#include "kh-error.h"
+#include "kh-provider.h"
+#include "kh-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+/* After a transient failure the process leaves the grant alone this long (doubling per failure,
+ * up to the maximum) as long as the stored access token is still valid. */
+#define BACKOFF_FIRST_US (30 * G_USEC_PER_SEC)
+#define BACKOFF_MAX_US   (15 * 60 * G_USEC_PER_SEC)
+
+struct _KhBroker
+{
+  GObject        parent_instance;
+
+  KhStore       *store;
+  KhTokenClient *client;
+  GHashTable    *flights;    /* grant id -> Flight */
+  GHashTable    *backoff;    /* grant id -> Backoff */
+  /* App secrets already read from the keyring (app name -> secret), so that refreshing many
+   * grants of one app costs one lookup; worker threads share it. Wiped at finalize, dropped
+   * for an app when a refresh fails for another reason than the network. */
+  GMutex         secrets_lock;
+  GHashTable    *secrets;
+};
+
+G_DEFINE_FINAL_TYPE (KhBroker, kh_broker, G_TYPE_OBJECT)
+
+typedef struct
+{
+  gint64 not_before;   /* monotonic microseconds */
+  gint64 delay;
+} Backoff;
+
+/* ---- pure lifecycle ------------------------------------------------------------------------- */
+
+gboolean
+kh_token_set_needs_refresh (const KhTokenSet *tokens,
+                            gint64            min_valid_seconds,
+                            gint64            now)
+{
+  g_return_val_if_fail (tokens != NULL, TRUE);
+
+  if (tokens->access_token == NULL || *tokens->access_token == '\0')
+    return TRUE;
+  if (tokens->access_expires_at == 0)
+    return FALSE;
+
+  /* A token is dead at its expiry second, whatever the margin asked for. */
+  return tokens->access_expires_at - now <= 0 ||
+         tokens->access_expires_at - now < min_valid_seconds;
+}
+
+static gboolean
+token_still_valid (const KhTokenSet *tokens,
+                   gint64            now)
+{
+  return tokens != NULL && tokens->access_token != NULL && *tokens->access_token != '\0' &&
+         (tokens->access_expires_at == 0 || tokens->access_expires_at > now);
+}
+
+static char *
+format_days (gint64 seconds)
+{
+  gint64 days = seconds / (24 * 3600);
+
+  if (seconds <= 0)
+    return g_strdup (_("now"));
+  if (days < 1)
+    return g_strdup (_("in less than a day"));
+
+  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "in %" G_GINT64_FORMAT " day",
+                                       "in %" G_GINT64_FORMAT " days", (gulong) days), days);
+}
+
+KhGrantStatus
+kh_grant_explain_status (KhGrant  *grant,
+                         gint64    now,
+                         char    **reason_out,
+                         gint64   *deadline_out)
+{
+  const KhProvider *provider;
+  const char * const *missing;
+  KhGrantStatus status;
+  gint64 refresh_expires;
+  gint64 access_expires;
+  char *reason = NULL;
+  gint64 deadline = 0;
+
+  g_return_val_if_fail (KH_IS_GRANT (grant), KH_GRANT_STATUS_ACTIVE);
+
+  provider = kh_provider_get (kh_grant_get_account_type (grant));
+  status = kh_grant_compute_status (grant, now);
+  refresh_expires = kh_grant_get_refresh_expires_at (grant);
+  access_expires = kh_grant_get_access_expires_at (grant);
+  missing = kh_grant_get_missing_scopes (grant);
+
+  switch (status)
+    {
+    case KH_GRANT_STATUS_REVOKED:
+      reason = g_strdup (_("The authorization was revoked: authorize the account again"));
+      break;
+
+    case KH_GRANT_STATUS_NEEDS_REAUTH:
+      if (kh_grant_get_stored_status (grant) == KH_GRANT_STATUS_NEEDS_REAUTH)
+        reason = g_strdup (_("TikTok no longer accepts this authorization (ended, cancelled or "
+                             "deauthorized): the account holder must authorize again"));
+      else
+        reason = g_strdup (_("The authorization has ended: the account holder must authorize "
+                             "again"));
+      deadline = refresh_expires != 0 ? refresh_expires : access_expires;
+      break;
+
+    case KH_GRANT_STATUS_EXPIRING:
+      if (refresh_expires != 0 && refresh_expires - now <= KH_EXPIRING_WINDOW)
+        {
+          g_autofree char *when = format_days (refresh_expires - now);
+          const char *renew = provider->renew_path != NULL ? _(provider->renew_path)
+                                                           : _("re-open the authorization link");
+
+          /* Only the shop owner can renew: say who must act and where. */
+          reason = g_strdup_printf (_("The authorization ends %s: the owner must renew it (%s)"),
+                                    when, renew);
+          deadline = refresh_expires;
+        }
+      else
+        {
+          g_autofree char *list = g_strjoinv (", ", (char **) missing);
+
+          reason = g_strdup_printf (_("Scopes the app needs were not granted (%s): the account "
+                                      "holder must remove all access and authorize again"),
+                                    list);
+        }
+      break;
+
+    case KH_GRANT_STATUS_ACTIVE:
+    default:
+      reason = g_strdup (_("Active"));
+      break;
+    }
+
+  if (reason_out != NULL)
+    *reason_out = reason;
+  else
+    g_free (reason);
+  if (deadline_out != NULL)
+    *deadline_out = deadline;
+
+  return status;
+}
+
+char *
+kh_grant_renewal_pack (KhGrant       *grant,
+                       KhAppProfile  *app,
+                       const char    *auth_url,
+                       gint64         now)
+{
+  const KhProvider *provider;
+  g_autoptr(GString) text = g_string_new (NULL);
+  gint64 deadline;
+  const char *link;
+
+  g_return_val_if_fail (KH_IS_GRANT (grant), NULL);
+  g_return_val_if_fail (app == NULL || KH_IS_APP_PROFILE (app), NULL);
+
+  provider = kh_provider_get (kh_grant_get_account_type (grant));
+  deadline = kh_grant_get_refresh_expires_at (grant);
+  link = auth_url != NULL ? auth_url : (app != NULL ? kh_app_profile_get_auth_link (app) : NULL);
+
+  g_string_append_printf (text, _("Hello,\n\nThe authorization you gave for “%s” (%s) "),
+                          kh_grant_get_display_name (grant), _(provider->title));
+  if (deadline != 0 && deadline > now)
+    {
+      g_autofree char *date = kh_iso8601_from_unix (deadline);
+      g_autofree char *when = format_days (deadline - now);
+
+      g_string_append_printf (text, _("ends on %s (%s).\n"), date, when);
+    }
+  else if (deadline != 0)
+    g_string_append (text, _("has ended.\n"));
+  else
+    g_string_append (text, _("needs to be renewed.\n"));
+
+  g_string_append (text, _("Only the shop owner can renew it. Please do one of these:\n\n"));
+  if (link != NULL)
+    g_string_append_printf (text, _("1. Open this authorization link and approve: %s\n"), link);
+  else
+    g_string_append (text, _("1. Open the authorization link we send you and approve.\n"));
+  if (provider->family == KH_FAMILY_SHOP && provider->type != KH_ACCOUNT_CREATOR)
+    {
+      const char *path = provider->type == KH_ACCOUNT_PARTNER
+                         ? _("Partner Center > My account > My authorizations")
+                         : _("Seller Center > App Store > My apps and incidents");
+
+      g_string_append_printf (text, _("2. Or in %s, find the app and renew the "
+                                      "authorization.\n"), path);
+    }
+  else if (provider->renew_path != NULL)
+    g_string_append_printf (text, _("2. Or: %s.\n"), _(provider->renew_path));
+
+  if (deadline != 0 && deadline > now)
+    {
+      g_autofree char *date = kh_iso8601_from_unix (deadline);
+
+      g_string_append_printf (text, _("\nDeadline: %s. After it, the connection stops until the "
+                                      "owner authorizes again.\n"), date);
+    }
+
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+/* ---- app secrets -------------------------------------------------------------------------- */
+
+static void
+free_secret (gpointer data)
+{
+  char *secret = data;
+
+  if (secret != NULL)
+    memset (secret, 0, strlen (secret));
+  g_free (secret);
+}
+
+/* Worker threads: the app's secret, from the cache or the keyring. */
+static char *
+dup_app_secret (KhBroker     *self,
+                KhAppProfile *app,
+                GError      **error)
+{
+  const char *name = kh_app_profile_get_name (app);
+  char *secret;
+
+  g_mutex_lock (&self->secrets_lock);
+  secret = g_strdup (g_hash_table_lookup (self->secrets, name));
+  g_mutex_unlock (&self->secrets_lock);
+  if (secret != NULL)
+    return secret;
+
+  secret = kh_store_load_app_secret (self->store, name, error);
+  if (secret == NULL)
+    return NULL;
+
+  g_mutex_lock (&self->secrets_lock);
+  g_hash_table_replace (self->secrets, g_strdup (name), g_strdup (secret));
+  g_mutex_unlock (&self->secrets_lock);
+
+  return secret;
+}
+
+static void
+forget_app_secret (KhBroker   *self,
+                   const char *name)
+{
+  g_mutex_lock (&self->secrets_lock);
+  g_hash_table_remove (self->secrets, name);
+  g_mutex_unlock (&self->secrets_lock);
+}
+
+/* ---- object --------------------------------------------------------------------------------- */
+
+static void
+kh_broker_dispose (GObject *object)
+{
+  KhBroker *self = KH_BROKER (object);
+
+  g_clear_object (&self->store);
+  g_clear_object (&self->client);
+
+  G_OBJECT_CLASS (kh_broker_parent_class)->dispose (object);
+}
+
+static void
+kh_broker_finalize (GObject *object)
+{
+  KhBroker *self = KH_BROKER (object);
+
+  g_hash_table_unref (self->flights);
+  g_hash_table_unref (self->backoff);
+  g_hash_table_unref (self->secrets);
+  g_mutex_clear (&self->secrets_lock);
+
+  G_OBJECT_CLASS (kh_broker_parent_class)->finalize (object);
+}
+
+static void
+kh_broker_class_init (KhBrokerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = kh_broker_dispose;
+  object_class->finalize = kh_broker_finalize;
+}
+
+static void
+kh_broker_init (KhBroker *self)
+{
+  /* A flight holds a reference to the broker through its tasks, so entries never outlive it. */
+  self->flights = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->backoff = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->secrets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, free_secret);
+  g_mutex_init (&self->secrets_lock);
+}
+
+KhBroker *
+kh_broker_new (KhStore       *store,
+               KhTokenClient *client)
+{
+  KhBroker *self;
+
+  g_return_val_if_fail (KH_IS_STORE (store), NULL);
+  g_return_val_if_fail (client == NULL || KH_IS_TOKEN_CLIENT (client), NULL);
+
+  self = g_object_new (KH_TYPE_BROKER, NULL);
+  self->store = g_object_ref (store);
+  self->client = client != NULL ? g_object_ref (client) : NULL;
+
+  return self;
+}
+
+/* Main thread only: the token client, created on first use when none was given (a fresh
+ * token needs no HTTP session, and `keyhold-cli token` should not pay for one). */
+static KhTokenClient *
+get_client (KhBroker *self)
+{
+  if (self->client == NULL)
+    self->client = kh_token_client_new ();
+
+  return self->client;
+}
+
+KhStore *
+kh_broker_get_store (KhBroker *self)
+{
+  g_return_val_if_fail (KH_IS_BROKER (self), NULL);
+
+  return self->store;
+}
+
+char *
+kh_broker_dup_lock_dir (KhBroker *self)
+{
+  g_autofree char *index_dir = NULL;
+  g_autofree char *store_name = NULL;
+  const char *runtime = g_getenv ("KEYHOLD_RUNTIME_DIR");
+
+  g_return_val_if_fail (KH_IS_BROKER (self), NULL);
+
+  /* The index lives in <data>/<store name>/index.json: its folder names the store. */
+  index_dir = g_path_get_dirname (kh_store_get_index_path (self->store));
+  store_name = g_path_get_basename (index_dir);
+
+  if (runtime == NULL || *runtime == '\0')
+    runtime = g_get_user_runtime_dir ();
+
+  return g_build_filename (runtime, "keyhold", store_name, NULL);
+}
+
+/* ---- the grant lock --------------------------------------------------------------------------- */
+
+static int
+lock_grant (KhBroker    *self,
+            const char  *grant_id,
+            GError     **error)
+{
+  g_autofree char *dir = kh_broker_dup_lock_dir (self);
+  g_autofree char *file = g_strconcat (grant_id, ".lock", NULL);
+  g_autofree char *path = g_build_filename (dir, file, NULL);
+  int fd;
+
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not create %s: %s"), dir,
+                   g_strerror (saved));
+      return -1;
+    }
+
+  fd = g_open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not open the lock %s: %s"), path,
+                   g_strerror (saved));
+      return -1;
+    }
+
+  /* Blocks this worker thread only: the process holding the lock is refreshing this grant. */
+  while (flock (fd, LOCK_EX) != 0)
+    {
+      int saved = errno;
+
+      if (saved == EINTR)
+        continue;
+      close (fd);
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not lock %s: %s"), path,
+                   g_strerror (saved));
+      return -1;
+    }
+
+  return fd;
+}
+
+static void
+unlock_grant (int *fd)
+{
+  if (*fd >= 0)
+    {
+      /* Closing the descriptor releases the flock. */
+      close (*fd);
+      *fd = -1;
+    }
+}
+
+/* ---- loading ---------------------------------------------------------------------------------- */
+
+static KhGrant *
+load_grant (KhStore     *store,
+            const char  *grant_id,
+            GError     **error)
+{
+  g_autoptr(KhGrant) grant = NULL;
+  KhGrantStatus stored;
+
+  /* Another process may have changed the index (a status, a removal) since we read it. */
+  if (!kh_store_reload (store, error))
+    return NULL;
+
+  grant = kh_store_find_grant (store, grant_id, error);
+  if (grant == NULL)
+    return NULL;
+
+  stored = kh_grant_get_stored_status (grant);
+  if (stored == KH_GRANT_STATUS_NEEDS_REAUTH || stored == KH_GRANT_STATUS_REVOKED)
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_NEEDS_REAUTH,
+                   _("Grant %s is marked %s: authorize the account again (keyhold-cli link or "
+                     "authorize), or see “keyhold-cli status”"),
+                   kh_grant_get_id (grant), kh_grant_status_to_string (stored));
+      return NULL;
+    }
+
+  return g_steal_pointer (&grant);
+}
+
+/* ---- the fast path ---------------------------------------------------------------------------- */
+
+typedef struct
+{
+  char       *grant_id;      /* as the caller named it */
+  char       *resolved_id;   /* the grant's id */
+  gint64      min_valid;
+  gboolean    force;
+  gint64      seen_updated;  /* the index's updated_at and access expiry when we looked */
+  gint64      seen_expiry;
+  KhTokenSet *current;       /* what the fast path found (stale) */
+} Request;
+
+static void
+request_free (Request *request)
+{
+  g_free (request->grant_id);
+  g_free (request->resolved_id);
+  g_clear_pointer (&request->current, kh_token_set_free);
+  g_free (request);
+}
+
+static void
+fast_path_thread (GTask        *task,
+                  gpointer      source_object,
+                  gpointer      task_data,
+                  GCancellable *cancellable)
+{
+  KhBroker *self = source_object;
+  Request *request = task_data;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(KhTokenSet) tokens = NULL;
+  GError *error = NULL;
+
+  grant = load_grant (self->store, request->grant_id, &error);
+  if (grant == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  request->resolved_id = g_strdup (kh_grant_get_id (grant));
+  request->seen_updated = kh_grant_get_updated_at (grant);
+  request->seen_expiry = kh_grant_get_access_expires_at (grant);
+
+  /* A forced refresh reads the tokens under the lock anyway: no lookup here. */
+  if (request->force)
+    {
+      g_task_return_pointer (task, NULL, NULL);
+      return;
+    }
+
+  tokens = kh_store_load_tokens (self->store, request->resolved_id, &error);
+  if (tokens == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  if (!request->force && !kh_token_set_needs_refresh (tokens, request->min_valid, kh_now ()))
+    {
+      g_task_return_pointer (task, g_steal_pointer (&tokens), (GDestroyNotify) kh_token_set_free);
+      return;
+    }
+
+  /* Stale: the main thread hands the request to the grant's flight. */
+  request->current = g_steal_pointer (&tokens);
+  g_task_return_pointer (task, NULL, NULL);
+}
+
+/* ---- flights ---------------------------------------------------------------------------------- */
+
+typedef struct
+{
+  KhBroker        *broker;
+  char            *grant_id;
+  GPtrArray       *waiters;       /* GTask, each with a Request */
+  gboolean         force;
+  gint64           seen_updated;  /* the index entry the first caller saw */
+  gint64           seen_expiry;
+  int              lock_fd;
+  KhGrant         *grant;
+  KhAppProfile    *app;
+  char            *app_secret;
+  KhTokenSet      *current;       /* re-read under the lock */
+  KhTokenSet      *result;        /* the tokens to hand out */
+  KhTokenResponse *response;
+  GError          *refresh_error;
+  gboolean         network;       /* the flight called TikTok */
+} Flight;
+
+static void
+flight_free (Flight *flight)
+{
+  unlock_grant (&flight->lock_fd);
+  g_clear_object (&flight->broker);
+  g_free (flight->grant_id);
+  g_clear_pointer (&flight->waiters, g_ptr_array_unref);
+  g_clear_object (&flight->grant);
+  g_clear_object (&flight->app);
+  if (flight->app_secret != NULL)
+    memset (flight->app_secret, 0, strlen (flight->app_secret));
+  g_free (flight->app_secret);
+  g_clear_pointer (&flight->current, kh_token_set_free);
+  g_clear_pointer (&flight->result, kh_token_set_free);
+  g_clear_pointer (&flight->response, kh_token_response_free);
+  g_clear_error (&flight->refresh_error);
+  g_free (flight);
+}
+
+static void
+note_backoff (KhBroker   *self,
+              const char *grant_id,
+              gboolean    failed)
+{
+  Backoff *backoff;
+
+  if (!failed)
+    {
+      g_hash_table_remove (self->backoff, grant_id);
+      return;
+    }
+
+  backoff = g_hash_table_lookup (self->backoff, grant_id);
+  if (backoff == NULL)
+    {
+      backoff = g_new0 (Backoff, 1);
+      backoff->delay = BACKOFF_FIRST_US;
+      g_hash_table_insert (self->backoff, g_strdup (grant_id), backoff);
+    }
+  else
+    backoff->delay = MIN (backoff->delay * 2, BACKOFF_MAX_US);
+  backoff->not_before = g_get_monotonic_time () + backoff->delay;
+}
+
+static gboolean
+in_backoff (KhBroker   *self,
+            const char *grant_id)
+{
+  Backoff *backoff = g_hash_table_lookup (self->backoff, grant_id);
+
+  return backoff != NULL && g_get_monotonic_time () < backoff->not_before;
+}
+
+/* Ends the flight: every waiter gets the new tokens, or the still-valid stored ones after a
+ * transient failure (get_token only), or the error. */
+static void
+flight_complete (Flight *flight,
+                 GError *error)
+{
+  KhBroker *self = flight->broker;
+  gint64 now = kh_now ();
+  gboolean transient = error != NULL && kh_error_classify (error) != KH_ERROR_CLASS_TERMINAL;
+
+  unlock_grant (&flight->lock_fd);
+  g_hash_table_remove (self->flights, flight->grant_id);
+  if (flight->network)
+    note_backoff (self, flight->grant_id, transient);
+
+  for (guint i = 0; i < flight->waiters->len; i++)
+    {
+      GTask *task = g_ptr_array_index (flight->waiters, i);
+      Request *request = g_task_get_task_data (task);
+      KhTokenSet *fallback = flight->current != NULL ? flight->current : request->current;
+
+      if (error == NULL)
+        g_task_return_pointer (task, kh_token_set_copy (flight->result),
+                               (GDestroyNotify) kh_token_set_free);
+      else if (transient && !request->force && token_still_valid (fallback, now))
+        {
+          g_debug ("refresh of %s failed (%s); the stored token is still valid", flight->grant_id,
+                   error->message);
+          g_task_return_pointer (task, kh_token_set_copy (fallback),
+                                 (GDestroyNotify) kh_token_set_free);
+        }
+      else
+        g_task_return_error (task, g_error_copy (error));
+    }
+
+  if (error != NULL)
+    g_error_free (error);
+  flight_free (flight);
+}
+
+static void
+mark_needs_reauth (Flight *flight)
+{
+  g_autoptr(GError) error = NULL;
+
+  kh_grant_set_stored_status (flight->grant, KH_GRANT_STATUS_NEEDS_REAUTH);
+  kh_grant_touch (flight->grant, kh_now ());
+  if (!kh_store_update_grant (flight->broker->store, flight->grant, &error))
+    g_warning ("Could not mark grant %s as needing re-authorization: %s", flight->grant_id,
+               error->message);
+}
+
+/* Worker thread: take the lock, re-read, decide. Returns TRUE when TikTok must be called (the
+ * lock stays held), FALSE with flight->result set when the stored tokens do. */
+static void
+flight_lock_thread (GTask        *task,
+                    gpointer      source_object,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  KhBroker *self = source_object;
+  Flight *flight = task_data;
+  g_autoptr(KhGrant) grant = NULL;
+  GError *error = NULL;
+  gint64 now;
+  const char *refresh;
+  gboolean fresh;
+  gboolean adopted;
+
+  flight->lock_fd = lock_grant (self, flight->grant_id, &error);
+  if (flight->lock_fd < 0)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  grant = load_grant (self->store, flight->grant_id, &error);
+  if (grant == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  flight->grant = g_steal_pointer (&grant);
+
+  flight->current = kh_store_load_tokens (self->store, flight->grant_id, &error);
+  if (flight->current == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  now = kh_now ();
+  refresh = flight->current->refresh_token;
+  fresh = TRUE;
+  for (guint i = 0; i < flight->waiters->len; i++)
+    {
+      Request *request = g_task_get_task_data (g_ptr_array_index (flight->waiters, i));
+
+      fresh = fresh && !kh_token_set_needs_refresh (flight->current, request->min_valid, now);
+    }
+  /* A forced refresh adopts a refresh another process completed while we waited. */
+  adopted = flight->force &&
+            (kh_grant_get_updated_at (flight->grant) != flight->seen_updated ||
+             kh_grant_get_access_expires_at (flight->grant) != flight->seen_expiry);
+
+  if ((!flight->force && fresh) || adopted)
+    {
+      flight->result = kh_token_set_copy (flight->current);
+      g_task_return_boolean (task, FALSE);
+      return;
+    }
+
+  if (refresh == NULL || *refresh == '\0' ||
+      kh_grant_get_token_kind (flight->grant) == KH_TOKEN_KIND_ADVERTISER)
+    {
+      if (flight->current->access_expires_at == 0 && !flight->force)
+        {
+          flight->result = kh_token_set_copy (flight->current);
+          g_task_return_boolean (task, FALSE);
+          return;
+        }
+      if (flight->current->access_expires_at == 0)
+        g_task_return_new_error (task, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                                 _("Grant %s has a token that never expires and cannot be "
+                                   "refreshed"), flight->grant_id);
+      else
+        g_task_return_new_error (task, KH_ERROR, KH_ERROR_NEEDS_REAUTH,
+                                 _("Grant %s has no refresh token: authorize the account again"),
+                                 flight->grant_id);
+      return;
+    }
+
+  if (flight->current->refresh_expires_at != 0 && flight->current->refresh_expires_at <= now)
+    {
+      mark_needs_reauth (flight);
+      g_task_return_new_error (task, KH_ERROR, KH_ERROR_NEEDS_REAUTH,
+                               _("The authorization of grant %s has ended: the account holder "
+                                 "must authorize again"), flight->grant_id);
+      return;
+    }
+
+  flight->app = kh_store_get_app (self->store, kh_grant_get_app_name (flight->grant));
+  if (flight->app == NULL)
+    {
+      g_task_return_new_error (task, KH_ERROR, KH_ERROR_NOT_FOUND,
+                               _("Grant %s belongs to the app profile “%s”, which is gone: add it "
+                                 "again with keyhold-cli app add"), flight->grant_id,
+                               kh_grant_get_app_name (flight->grant));
+      return;
+    }
+  flight->app_secret = dup_app_secret (self, flight->app, &error);
+  if (flight->app_secret == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+/* Worker thread: store what TikTok answered (keyring first, then the index), still locked. */
+static void
+flight_store_thread (GTask        *task,
+                     gpointer      source_object,
+                     gpointer      task_data,
+                     GCancellable *cancellable)
+{
+  KhBroker *self = source_object;
+  Flight *flight = task_data;
+  KhTokenResponse *response = flight->response;
+  g_autoptr(KhTokenSet) tokens = NULL;
+  GError *error = NULL;
+
+  if (flight->refresh_error != NULL)
+    {
+      /* Terminal: TikTok will not refresh this grant again; stop trying and say so. */
+      mark_needs_reauth (flight);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+
+  tokens = kh_token_set_copy (response->tokens);
+  /* A response without a new refresh token keeps the old one valid (never delete first). */
+  if (tokens->refresh_token == NULL || *tokens->refresh_token == '\0')
+    {
+      g_free (tokens->refresh_token);
+      tokens->refresh_token = g_strdup (flight->current->refresh_token);
+      tokens->refresh_expires_at = flight->current->refresh_expires_at;
+    }
+
+  kh_grant_set_expiries_from_tokens (flight->grant, tokens);
+  if (response->scopes != NULL && response->scopes[0] != NULL)
+    kh_grant_set_scopes (flight->grant, (const char * const *) response->scopes);
+  kh_grant_touch (flight->grant, kh_now ());
+
+  if (!kh_store_save_grant (self->store, flight->grant, tokens, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  flight->result = g_steal_pointer (&tokens);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+flight_stored_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Flight *flight = user_data;
+  GError *error = NULL;
+
+  g_task_propagate_boolean (G_TASK (result), &error);
+  if (error == NULL && flight->refresh_error != NULL)
+    error = g_steal_pointer (&flight->refresh_error);
+
+  flight_complete (flight, error);
+}
+
+static void
+flight_refreshed_cb (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  Flight *flight = user_data;
+  g_autoptr(GTask) task = NULL;
+  GError *error = NULL;
+
+  flight->response = kh_token_client_refresh_finish (KH_TOKEN_CLIENT (object), result, &error);
+  if (flight->response == NULL)
+    {
+      /* The app secret may have changed since it was cached (a replaced app profile). */
+      if (kh_error_classify (error) != KH_ERROR_CLASS_TRANSIENT)
+        forget_app_secret (flight->broker, kh_app_profile_get_name (flight->app));
+      if (kh_error_classify (error) != KH_ERROR_CLASS_TERMINAL)
+        {
+          /* Nothing changes locally: the old tokens stay, and with them the grant. */
+          flight_complete (flight, error);
+          return;
+        }
+      flight->refresh_error = error;
+    }
+
+  task = g_task_new (flight->broker, NULL, flight_stored_cb, flight);
+  g_task_set_source_tag (task, flight_refreshed_cb);
+  g_task_set_task_data (task, flight, NULL);
+  g_task_run_in_thread (task, flight_store_thread);
+}
+
+static void
+flight_locked_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Flight *flight = user_data;
+  GError *error = NULL;
+  gboolean call;
+
+  call = g_task_propagate_boolean (G_TASK (result), &error);
+  if (error != NULL)
+    {
+      flight_complete (flight, error);
+      return;
+    }
+  if (!call)
+    {
+      flight_complete (flight, NULL);
+      return;
+    }
+
+  /* The lock stays held while TikTok answers; the main context keeps running meanwhile. */
+  flight->network = TRUE;
+  kh_token_client_refresh_async (get_client (flight->broker), flight->app, flight->app_secret,
+                                 kh_grant_get_token_kind (flight->grant),
+                                 flight->current->refresh_token, NULL, flight_refreshed_cb,
+                                 flight);
+}
+
+/* Adds task (whose Request has resolved_id) to the grant's flight, starting one if none. */
+static void
+join_flight (KhBroker *self,
+             GTask    *task)
+{
+  Request *request = g_task_get_task_data (task);
+  Flight *flight = g_hash_table_lookup (self->flights, request->resolved_id);
+  g_autoptr(GTask) lock_task = NULL;
+
+  if (flight != NULL)
+    {
+      g_ptr_array_add (flight->waiters, g_object_ref (task));
+      flight->force = flight->force || request->force;
+      return;
+    }
+
+  flight = g_new0 (Flight, 1);
+  flight->broker = g_object_ref (self);
+  flight->grant_id = g_strdup (request->resolved_id);
+  flight->waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  flight->lock_fd = -1;
+  flight->force = request->force;
+  flight->seen_updated = request->seen_updated;
+  flight->seen_expiry = request->seen_expiry;
+  g_ptr_array_add (flight->waiters, g_object_ref (task));
+  g_hash_table_insert (self->flights, g_strdup (flight->grant_id), flight);
+
+  lock_task = g_task_new (self, NULL, flight_locked_cb, flight);
+  g_task_set_source_tag (lock_task, join_flight);
+  g_task_set_task_data (lock_task, flight, NULL);
+  g_task_run_in_thread (lock_task, flight_lock_thread);
+}
+
+static void
+fast_path_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  KhBroker *self = KH_BROKER (object);
+  g_autoptr(GTask) task = user_data;
+  Request *request = g_task_get_task_data (task);
+  KhTokenSet *tokens;
+  GError *error = NULL;
+
+  tokens = g_task_propagate_pointer (G_TASK (result), &error);
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (tokens != NULL)
+    {
+      g_task_return_pointer (task, tokens, (GDestroyNotify) kh_token_set_free);
+      return;
+    }
+
+  /* A recent transient failure: while the stored token still works, do not hammer TikTok. */
+  if (!request->force && in_backoff (self, request->resolved_id) &&
+      token_still_valid (request->current, kh_now ()))
+    {
+      g_task_return_pointer (task, kh_token_set_copy (request->current),
+                             (GDestroyNotify) kh_token_set_free);
+      return;
+    }
+
+  join_flight (self, task);
+}
+
+static void
+start_request (KhBroker            *self,
+               const char          *grant_id,
+               gint64               min_valid,
+               gboolean             force,
+               gpointer             source_tag,
+               GCancellable        *cancellable,
+               GAsyncReadyCallback  callback,
+               gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GTask) fast = NULL;
+  Request *request;
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, source_tag);
+  request = g_new0 (Request, 1);
+  request->grant_id = g_strdup (grant_id);
+  request->min_valid = MAX (min_valid, 0);
+  request->force = force;
+  g_task_set_task_data (task, request, (GDestroyNotify) request_free);
+
+  /* The fast path's task shares the Request; it finishes before the outer task does. */
+  fast = g_task_new (self, cancellable, fast_path_cb, g_steal_pointer (&task));
+  g_task_set_source_tag (fast, start_request);
+  g_task_set_task_data (fast, request, NULL);
+  g_task_run_in_thread (fast, fast_path_thread);
+}
+
+void
+kh_broker_get_token_async (KhBroker            *self,
+                           const char          *grant_id,
+                           gint64               min_valid_seconds,
+                           GCancellable        *cancellable,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data)
+{
+  g_return_if_fail (KH_IS_BROKER (self));
+  g_return_if_fail (grant_id != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  start_request (self, grant_id, min_valid_seconds, FALSE, kh_broker_get_token_async,
+                 cancellable, callback, user_data);
+}
+
+KhTokenSet *
+kh_broker_get_token_finish (KhBroker      *self,
+                            GAsyncResult  *result,
+                            GError       **error)
+{
+  g_return_val_if_fail (KH_IS_BROKER (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == kh_broker_get_token_async,
+                        NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+kh_broker_refresh_async (KhBroker            *self,
+                         const char          *grant_id,
+                         gboolean             force,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_return_if_fail (KH_IS_BROKER (self));
+  g_return_if_fail (grant_id != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  start_request (self, grant_id, KH_BROKER_DEFAULT_MIN_VALID, force, kh_broker_refresh_async,
+                 cancellable, callback, user_data);
+}
+
+KhTokenSet *
+kh_broker_refresh_finish (KhBroker      *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (KH_IS_BROKER (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == kh_broker_refresh_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- revoke ----------------------------------------------------------------------------------- */
+
+typedef struct
+{
+  char         *grant_id;
+  KhGrant      *grant;
+  KhAppProfile *app;
+  char         *app_secret;
+  KhTokenSet   *tokens;
+  gboolean      manual;
+} Revoke;
+
+static void
+revoke_free (Revoke *revoke)
+{
+  g_free (revoke->grant_id);
+  g_clear_object (&revoke->grant);
+  g_clear_object (&revoke->app);
+  if (revoke->app_secret != NULL)
+    memset (revoke->app_secret, 0, strlen (revoke->app_secret));
+  g_free (revoke->app_secret);
+  g_clear_pointer (&revoke->tokens, kh_token_set_free);
+  g_free (revoke);
+}
+
+static void
+revoke_prepare_thread (GTask        *task,
+                       gpointer      source_object,
+                       gpointer      task_data,
+                       GCancellable *cancellable)
+{
+  KhBroker *self = source_object;
+  Revoke *revoke = task_data;
+  GError *error = NULL;
+
+  if (!kh_store_reload (self->store, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  revoke->grant = kh_store_find_grant (self->store, revoke->grant_id, &error);
+  if (revoke->grant == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_free (revoke->grant_id);
+  revoke->grant_id = g_strdup (kh_grant_get_id (revoke->grant));
+
+  if (!kh_provider_get (kh_grant_get_account_type (revoke->grant))->revoke_api)
+    {
+      revoke->manual = TRUE;
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+
+  revoke->tokens = kh_store_load_tokens (self->store, revoke->grant_id, &error);
+  if (revoke->tokens == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  revoke->app = kh_store_get_app (self->store, kh_grant_get_app_name (revoke->grant));
+  if (revoke->app == NULL)
+    {
+      g_task_return_new_error (task, KH_ERROR, KH_ERROR_NOT_FOUND,
+                               _("Grant %s belongs to the app profile “%s”, which is gone: add it "
+                                 "again with keyhold-cli app add"), revoke->grant_id,
+                               kh_grant_get_app_name (revoke->grant));
+      return;
+    }
+  revoke->app_secret = kh_store_load_app_secret (self->store,
+                                                 kh_app_profile_get_name (revoke->app), &error);
+  if (revoke->app_secret == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+revoke_remove_thread (GTask        *task,
+                      gpointer      source_object,
+                      gpointer      task_data,
+                      GCancellable *cancellable)
+{
+  KhBroker *self = source_object;
+  Revoke *revoke = task_data;
+  GError *error = NULL;
+
+  if (!kh_store_remove_grant (self->store, revoke->grant_id, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+revoke_removed_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+revoke_remove (GTask *task)
+{
+  KhBroker *self = g_task_get_source_object (task);
+  g_autoptr(GTask) remove = g_task_new (self, NULL, revoke_removed_cb, task);
+
+  g_task_set_source_tag (remove, revoke_remove);
+  g_task_set_task_data (remove, g_task_get_task_data (task), NULL);
+  g_task_run_in_thread (remove, revoke_remove_thread);
+}
+
+static void
+revoke_sent_cb (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!kh_token_client_revoke_finish (KH_TOKEN_CLIENT (object), result, &error))
+    {
+      /* A token TikTok already calls invalid or revoked is as good as revoked. */
+      if (!g_error_matches (error, KH_API_ERROR, 40105))
+        {
+          g_task_return_error (task, g_steal_pointer (&error));
+          g_object_unref (task);
+          return;
+        }
+    }
+
+  revoke_remove (task);
+}
+
+static void
+revoke_prepared_cb (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  KhBroker *self = KH_BROKER (object);
+  GTask *task = user_data;
+  Revoke *revoke = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+
+  if (revoke->manual)
+    {
+      revoke_remove (task);
+      return;
+    }
+
+  kh_token_client_revoke_async (get_client (self), revoke->app, revoke->app_secret,
+                                kh_grant_get_token_kind (revoke->grant),
+                                revoke->tokens->access_token, g_task_get_cancellable (task),
+                                revoke_sent_cb, task);
+}
+
+void
+kh_broker_revoke_async (KhBroker            *self,
+                        const char          *grant_id,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GTask) prepare = NULL;
+  Revoke *revoke;
+
+  g_return_if_fail (KH_IS_BROKER (self));
+  g_return_if_fail (grant_id != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_broker_revoke_async);
+  revoke = g_new0 (Revoke, 1);
+  revoke->grant_id = g_strdup (grant_id);
+  g_task_set_task_data (task, revoke, (GDestroyNotify) revoke_free);
+
+  prepare = g_task_new (self, cancellable, revoke_prepared_cb, g_steal_pointer (&task));
+  g_task_set_source_tag (prepare, kh_broker_revoke_async);
+  g_task_set_task_data (prepare, revoke, NULL);
+  g_task_run_in_thread (prepare, revoke_prepare_thread);
+}
+
+gboolean
+kh_broker_revoke_finish (KhBroker      *self,
+                         GAsyncResult  *result,
+                         gboolean      *manual_out,
+                         GError       **error)
+{
+  Revoke *revoke;
+
+  g_return_val_if_fail (KH_IS_BROKER (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == kh_broker_revoke_async, FALSE);
+
+  revoke = g_task_get_task_data (G_TASK (result));
+  if (manual_out != NULL)
+    *manual_out = revoke->manual;
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- advertiser drift ------------------------------------------------------------------------- */
+
+typedef struct
+{
+  char         *grant_id;
+  KhGrant      *grant;
+  KhAppProfile *app;
+  char         *app_secret;
+  KhTokenSet   *tokens;
+  GPtrArray    *fetched;   /* KhShop or KhAdvertiser */
+  char        **changes;
+} Drift;
+
+static void
+drift_free (Drift *drift)
+{
+  g_free (drift->grant_id);
+  g_clear_object (&drift->grant);
+  g_clear_object (&drift->app);
+  if (drift->app_secret != NULL)
+    memset (drift->app_secret, 0, strlen (drift->app_secret));
+  g_free (drift->app_secret);
+  g_clear_pointer (&drift->tokens, kh_token_set_free);
+  g_clear_pointer (&drift->fetched, g_ptr_array_unref);
+  g_strfreev (drift->changes);
+  g_free (drift);
+}
+
+static gboolean
+drift_is_shops (KhGrant *grant)
+{
+  return kh_grant_get_token_kind (grant) == KH_TOKEN_KIND_SHOP;
+}
+
+static void
+drift_prepare_thread (GTask        *task,
+                      gpointer      source_object,
+                      gpointer      task_data,
+                      GCancellable *cancellable)
+{
+  KhBroker *self = source_object;
+  Drift *drift = task_data;
+  KhAccountType type;
+  GError *error = NULL;
+
+  drift->grant = load_grant (self->store, drift->grant_id, &error);
+  if (drift->grant == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_free (drift->grant_id);
+  drift->grant_id = g_strdup (kh_grant_get_id (drift->grant));
+
+  type = kh_grant_get_account_type (drift->grant);
+  if (type != KH_ACCOUNT_SELLER && type != KH_ACCOUNT_ADVERTISER &&
+      !(type == KH_ACCOUNT_CREATOR_MARKETPLACE &&
+        kh_grant_get_token_kind (drift->grant) == KH_TOKEN_KIND_ADVERTISER))
+    {
+      g_task_return_new_error (task, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                               _("Grant %s is a %s: only seller and advertiser grants have a list "
+                                 "of shops or advertisers to update"), drift->grant_id,
+                               kh_provider_get (type)->id);
+      return;
+    }
+
+  drift->app = kh_store_get_app (self->store, kh_grant_get_app_name (drift->grant));
+  if (drift->app == NULL)
+    {
+      g_task_return_new_error (task, KH_ERROR, KH_ERROR_NOT_FOUND,
+                               _("Grant %s belongs to the app profile “%s”, which is gone: add it "
+                                 "again with keyhold-cli app add"), drift->grant_id,
+                               kh_grant_get_app_name (drift->grant));
+      return;
+    }
+  drift->app_secret = kh_store_load_app_secret (self->store,
+                                                kh_app_profile_get_name (drift->app), &error);
+  if (drift->app_secret == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static const char *
+item_id (gpointer item,
+         gboolean shops)
+{
+  return shops ? ((KhShop *) item)->id : ((KhAdvertiser *) item)->id;
+}
+
+static const char *
+item_name (gpointer item,
+           gboolean shops)
+{
+  const char *name = shops ? ((KhShop *) item)->name : ((KhAdvertiser *) item)->name;
+
+  return name != NULL ? name : "";
+}
+
+static gpointer
+find_item (GPtrArray  *items,
+           const char *id,
+           gboolean    shops)
+{
+  for (guint i = 0; items != NULL && i < items->len; i++)
+    if (g_strcmp0 (item_id (g_ptr_array_index (items, i), shops), id) == 0)
+      return g_ptr_array_index (items, i);
+
+  return NULL;
+}
+
+static void
+drift_store_thread (GTask        *task,
+                    gpointer      source_object,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  KhBroker *self = source_object;
+  Drift *drift = task_data;
+  gboolean shops = drift_is_shops (drift->grant);
+  GPtrArray *old = shops ? kh_grant_get_shops (drift->grant)
+                         : kh_grant_get_advertisers (drift->grant);
+  g_autoptr(GStrvBuilder) changes = g_strv_builder_new ();
+  GError *error = NULL;
+
+  for (guint i = 0; i < drift->fetched->len; i++)
+    {
+      gpointer item = g_ptr_array_index (drift->fetched, i);
+
+      if (find_item (old, item_id (item, shops), shops) == NULL)
+        {
+          g_autofree char *line = g_strdup_printf ("+%s\t%s", item_id (item, shops),
+                                                   item_name (item, shops));
+
+          g_strv_builder_add (changes, line);
+        }
+    }
+  for (guint i = 0; old != NULL && i < old->len; i++)
+    {
+      gpointer item = g_ptr_array_index (old, i);
+
+      if (find_item (drift->fetched, item_id (item, shops), shops) == NULL)
+        {
+          g_autofree char *line = g_strdup_printf ("-%s\t%s", item_id (item, shops),
+                                                   item_name (item, shops));
+
+          g_strv_builder_add (changes, line);
+        }
+    }
+  drift->changes = g_strv_builder_end (changes);
+
+  if (shops)
+    kh_grant_set_shops (drift->grant, drift->fetched);
+  else
+    kh_grant_set_advertisers (drift->grant, drift->fetched);
+  kh_grant_touch (drift->grant, kh_now ());
+
+  if (!kh_store_update_grant (self->store, drift->grant, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+drift_stored_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    g_task_return_error (task, error);
+  else
+    {
+      Drift *drift = g_task_get_task_data (task);
+
+      g_task_return_pointer (task, g_steal_pointer (&drift->changes), (GDestroyNotify) g_strfreev);
+    }
+}
+
+static void
+drift_fetched_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  GTask *task = user_data;
+  Drift *drift = g_task_get_task_data (task);
+  g_autoptr(GTask) store = NULL;
+  GError *error = NULL;
+
+  if (drift_is_shops (drift->grant))
+    drift->fetched = kh_token_client_get_shops_finish (KH_TOKEN_CLIENT (object), result, &error);
+  else
+    drift->fetched = kh_token_client_get_advertisers_finish (KH_TOKEN_CLIENT (object), result,
+                                                             &error);
+  if (drift->fetched == NULL)
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+
+  store = g_task_new (g_task_get_source_object (task), NULL, drift_stored_cb, task);
+  g_task_set_source_tag (store, drift_fetched_cb);
+  g_task_set_task_data (store, drift, NULL);
+  g_task_run_in_thread (store, drift_store_thread);
+}
+
+static void
+drift_token_cb (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  KhBroker *self = KH_BROKER (object);
+  GTask *task = user_data;
+  Drift *drift = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  drift->tokens = kh_broker_get_token_finish (self, result, &error);
+  if (drift->tokens == NULL)
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+
+  if (drift_is_shops (drift->grant))
+    kh_token_client_get_shops_async (get_client (self), drift->app, drift->app_secret,
+                                     drift->tokens->access_token, g_task_get_cancellable (task),
+                                     drift_fetched_cb, task);
+  else
+    kh_token_client_get_advertisers_async (get_client (self), drift->app, drift->app_secret,
+                                           drift->tokens->access_token,
+                                           g_task_get_cancellable (task), drift_fetched_cb, task);
+}
+
+static void
+drift_prepared_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  KhBroker *self = KH_BROKER (object);
+  GTask *task = user_data;
+  Drift *drift = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+
+  /* Through the broker: a seller's access token may need a refresh first. */
+  kh_broker_get_token_async (self, drift->grant_id, 60, g_task_get_cancellable (task),
+                             drift_token_cb, task);
+}
+
+void
+kh_broker_update_accounts_async (KhBroker            *self,
+                                 const char          *grant_id,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GTask) prepare = NULL;
+  Drift *drift;
+
+  g_return_if_fail (KH_IS_BROKER (self));
+  g_return_if_fail (grant_id != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_broker_update_accounts_async);
+  drift = g_new0 (Drift, 1);
+  drift->grant_id = g_strdup (grant_id);
+  g_task_set_task_data (task, drift, (GDestroyNotify) drift_free);
+
+  prepare = g_task_new (self, cancellable, drift_prepared_cb, g_steal_pointer (&task));
+  g_task_set_source_tag (prepare, kh_broker_update_accounts_async);
+  g_task_set_task_data (prepare, drift, NULL);
+  g_task_run_in_thread (prepare, drift_prepare_thread);
+}
+
+char **
+kh_broker_update_accounts_finish (KhBroker      *self,
+                                  GAsyncResult  *result,
+                                  GError       **error)
+{
+  g_return_val_if_fail (KH_IS_BROKER (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        kh_broker_update_accounts_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

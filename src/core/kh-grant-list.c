@@ -1,0 +1,647 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* kh-grant-list.c: a GListModel over the store's index. All grants are kept sorted once (when
+ * the index changes); a filter change only walks that sorted array, so a keystroke in the
+ * search field costs O(n) with a pre-folded search text per grant, never a sort. items-changed
+ * covers only the span between the unchanged head and tail of the list. */
+
+#define G_LOG_DOMAIN "kh-grant-list"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "kh-grant-list.h"
+
+#include "kh-provider.h"
+#include "kh-util.h"
+
+#include <string.h>
+
+typedef struct
+{
+  KhGrant *grant;
+  gint64   expiry;   /* sort key */
+  char    *folded;   /* casefolded search text */
+} Entry;
+
+struct _KhGrantList
+{
+  GObject       parent_instance;
+
+  /* owned */
+  KhStore      *store;
+  GFileMonitor *monitor;
+  GArray       *all;      /* Entry, sorted */
+  GPtrArray    *items;    /* KhGrant (refs), the filtered view */
+  char         *client_filter;
+  char         *text_filter;    /* casefolded */
+  guint         reload_id;
+
+  int           type_filter;
+  int           status_filter;
+};
+
+static void kh_grant_list_model_init (GListModelInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (KhGrantList, kh_grant_list, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL, kh_grant_list_model_init))
+
+enum {
+  PROP_0,
+  PROP_STORE,
+  PROP_TYPE_FILTER,
+  PROP_CLIENT_FILTER,
+  PROP_STATUS_FILTER,
+  PROP_TEXT_FILTER,
+  PROP_N_ITEMS,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+/* Replaces *slot by a copy of value; FALSE when they were equal (g_set_str is newer than our
+ * GLib floor). */
+static gboolean
+set_str (char       **slot,
+         const char  *value)
+{
+  if (g_strcmp0 (*slot, value) == 0)
+    return FALSE;
+
+  g_free (*slot);
+  *slot = g_strdup (value);
+  return TRUE;
+}
+
+/* ---- entries -------------------------------------------------------------------------------- */
+
+gint64
+kh_grant_get_relevant_expiry (KhGrant *grant)
+{
+  gint64 refresh;
+  gint64 access;
+
+  g_return_val_if_fail (KH_IS_GRANT (grant), G_MAXINT64);
+
+  /* The access token renews itself; what needs a person is the end of the authorization. */
+  refresh = kh_grant_get_refresh_expires_at (grant);
+  access = kh_grant_get_access_expires_at (grant);
+  if (refresh != 0)
+    return refresh;
+  if (access != 0)
+    return access;
+
+  return G_MAXINT64;
+}
+
+static char *
+fold_search_text (KhGrant *grant)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+  GPtrArray *shops = kh_grant_get_shops (grant);
+  GPtrArray *advertisers = kh_grant_get_advertisers (grant);
+  const char *values[] = {
+    kh_grant_get_display_name (grant), kh_grant_get_client_label (grant),
+    kh_grant_get_region (grant), kh_grant_get_id (grant),
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    if (values[i] != NULL)
+      g_string_append_printf (text, "%s\n", values[i]);
+  for (guint i = 0; shops != NULL && i < shops->len; i++)
+    {
+      KhShop *shop = g_ptr_array_index (shops, i);
+
+      if (shop->name != NULL)
+        g_string_append_printf (text, "%s\n", shop->name);
+      if (shop->region != NULL)
+        g_string_append_printf (text, "%s\n", shop->region);
+    }
+  for (guint i = 0; advertisers != NULL && i < advertisers->len; i++)
+    {
+      KhAdvertiser *advertiser = g_ptr_array_index (advertisers, i);
+
+      if (advertiser->name != NULL)
+        g_string_append_printf (text, "%s\n", advertiser->name);
+      if (advertiser->id != NULL)
+        g_string_append_printf (text, "%s\n", advertiser->id);
+    }
+
+  return g_utf8_casefold (text->str, -1);
+}
+
+static void
+entry_clear (gpointer data)
+{
+  Entry *entry = data;
+
+  g_clear_object (&entry->grant);
+  g_clear_pointer (&entry->folded, g_free);
+}
+
+static int
+compare_entries (gconstpointer a,
+                 gconstpointer b)
+{
+  const Entry *ea = a;
+  const Entry *eb = b;
+  int cmp;
+
+  if (ea->expiry != eb->expiry)
+    return ea->expiry < eb->expiry ? -1 : 1;
+  cmp = g_utf8_collate (kh_grant_get_display_name (ea->grant),
+                        kh_grant_get_display_name (eb->grant));
+  if (cmp != 0)
+    return cmp;
+
+  return strcmp (kh_grant_get_id (ea->grant), kh_grant_get_id (eb->grant));
+}
+
+/* Two index snapshots of a grant that show the same thing: the old object is kept, so views
+ * bound to it do not flicker. */
+static gboolean
+same_grant (KhGrant *a,
+            KhGrant *b)
+{
+  GPtrArray *shops_a = kh_grant_get_shops (a);
+  GPtrArray *shops_b = kh_grant_get_shops (b);
+  GPtrArray *adv_a = kh_grant_get_advertisers (a);
+  GPtrArray *adv_b = kh_grant_get_advertisers (b);
+
+  return g_str_equal (kh_grant_get_id (a), kh_grant_get_id (b)) &&
+         kh_grant_get_updated_at (a) == kh_grant_get_updated_at (b) &&
+         kh_grant_get_access_expires_at (a) == kh_grant_get_access_expires_at (b) &&
+         kh_grant_get_refresh_expires_at (a) == kh_grant_get_refresh_expires_at (b) &&
+         kh_grant_get_stored_status (a) == kh_grant_get_stored_status (b) &&
+         g_strcmp0 (kh_grant_get_display_name (a), kh_grant_get_display_name (b)) == 0 &&
+         g_strcmp0 (kh_grant_get_client_label (a), kh_grant_get_client_label (b)) == 0 &&
+         g_strcmp0 (kh_grant_get_region (a), kh_grant_get_region (b)) == 0 &&
+         (shops_a != NULL ? shops_a->len : 0) == (shops_b != NULL ? shops_b->len : 0) &&
+         (adv_a != NULL ? adv_a->len : 0) == (adv_b != NULL ? adv_b->len : 0) &&
+         g_strv_equal ((const char * const *) kh_grant_get_missing_scopes (a),
+                       (const char * const *) kh_grant_get_missing_scopes (b));
+}
+
+/* ---- filtering ------------------------------------------------------------------------------ */
+
+static gboolean
+entry_matches (KhGrantList *self,
+               Entry       *entry,
+               gint64       now)
+{
+  if (self->type_filter != KH_GRANT_LIST_ANY &&
+      (int) kh_grant_get_account_type (entry->grant) != self->type_filter)
+    return FALSE;
+  if (self->client_filter != NULL &&
+      g_strcmp0 (kh_grant_get_client_label (entry->grant), self->client_filter) != 0)
+    return FALSE;
+  if (self->status_filter != KH_GRANT_LIST_ANY &&
+      (int) kh_grant_compute_status (entry->grant, now) != self->status_filter)
+    return FALSE;
+  if (self->text_filter != NULL && strstr (entry->folded, self->text_filter) == NULL)
+    return FALSE;
+
+  return TRUE;
+}
+
+/* Rebuilds the filtered view and tells the views which span changed. */
+static void
+refilter (KhGrantList *self)
+{
+  g_autoptr(GPtrArray) old = self->items;
+  GPtrArray *next = g_ptr_array_new_full (self->all->len, g_object_unref);
+  gint64 now = kh_now ();
+  guint prefix = 0;
+  guint suffix = 0;
+  guint removed;
+  guint added;
+
+  for (guint i = 0; i < self->all->len; i++)
+    {
+      Entry *entry = &g_array_index (self->all, Entry, i);
+
+      if (entry_matches (self, entry, now))
+        g_ptr_array_add (next, g_object_ref (entry->grant));
+    }
+  self->items = next;
+
+  while (prefix < old->len && prefix < next->len &&
+         g_ptr_array_index (old, prefix) == g_ptr_array_index (next, prefix))
+    prefix++;
+  while (suffix < old->len - prefix && suffix < next->len - prefix &&
+         g_ptr_array_index (old, old->len - 1 - suffix) ==
+         g_ptr_array_index (next, next->len - 1 - suffix))
+    suffix++;
+
+  removed = old->len - prefix - suffix;
+  added = next->len - prefix - suffix;
+  if (removed == 0 && added == 0)
+    return;
+
+  g_list_model_items_changed (G_LIST_MODEL (self), prefix, removed, added);
+  if (old->len != next->len)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_ITEMS]);
+}
+
+/* Takes the grants of the store's current index, keeping the objects of unchanged grants. */
+static void
+rebuild (KhGrantList *self)
+{
+  g_autoptr(GPtrArray) grants = kh_store_list_grants (self->store);
+  g_autoptr(GHashTable) previous = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GArray) old = self->all;
+  GArray *all = g_array_sized_new (FALSE, TRUE, sizeof (Entry), grants->len);
+
+  g_array_set_clear_func (all, entry_clear);
+  for (guint i = 0; old != NULL && i < old->len; i++)
+    {
+      Entry *entry = &g_array_index (old, Entry, i);
+
+      g_hash_table_insert (previous, (gpointer) kh_grant_get_id (entry->grant), entry);
+    }
+
+  for (guint i = 0; i < grants->len; i++)
+    {
+      KhGrant *grant = g_ptr_array_index (grants, i);
+      Entry *before = g_hash_table_lookup (previous, kh_grant_get_id (grant));
+      Entry entry = { NULL, };
+
+      if (before != NULL && same_grant (before->grant, grant))
+        {
+          entry.grant = g_object_ref (before->grant);
+          entry.folded = g_strdup (before->folded);
+        }
+      else
+        {
+          entry.grant = g_object_ref (grant);
+          entry.folded = fold_search_text (grant);
+        }
+      entry.expiry = kh_grant_get_relevant_expiry (entry.grant);
+      g_array_append_val (all, entry);
+    }
+
+  g_array_sort (all, compare_entries);
+  self->all = all;
+  refilter (self);
+}
+
+gboolean
+kh_grant_list_reload (KhGrantList  *self,
+                      GError      **error)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!kh_store_reload (self->store, error))
+    return FALSE;
+
+  rebuild (self);
+  return TRUE;
+}
+
+static gboolean
+reload_timeout_cb (gpointer user_data)
+{
+  KhGrantList *self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  self->reload_id = 0;
+  if (!kh_grant_list_reload (self, &error))
+    g_message ("Could not re-read the grant index: %s", error->message);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_index_changed (GFileMonitor      *monitor,
+                  GFile             *file,
+                  GFile             *other_file,
+                  GFileMonitorEvent  event,
+                  gpointer           user_data)
+{
+  KhGrantList *self = user_data;
+
+  if (event == G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED ||
+      event == G_FILE_MONITOR_EVENT_PRE_UNMOUNT || event == G_FILE_MONITOR_EVENT_UNMOUNTED)
+    return;
+
+  /* An atomic replace arrives as several events: read the file once they have settled. */
+  if (self->reload_id == 0)
+    self->reload_id = g_timeout_add (50, reload_timeout_cb, self);
+}
+
+/* ---- GListModel ----------------------------------------------------------------------------- */
+
+static GType
+kh_grant_list_get_item_type (GListModel *model)
+{
+  return KH_TYPE_GRANT;
+}
+
+static guint
+kh_grant_list_get_n_items (GListModel *model)
+{
+  return KH_GRANT_LIST (model)->items->len;
+}
+
+static gpointer
+kh_grant_list_get_item (GListModel *model,
+                        guint       position)
+{
+  KhGrantList *self = KH_GRANT_LIST (model);
+
+  if (position >= self->items->len)
+    return NULL;
+
+  return g_object_ref (g_ptr_array_index (self->items, position));
+}
+
+static void
+kh_grant_list_model_init (GListModelInterface *iface)
+{
+  iface->get_item_type = kh_grant_list_get_item_type;
+  iface->get_n_items = kh_grant_list_get_n_items;
+  iface->get_item = kh_grant_list_get_item;
+}
+
+/* ---- object --------------------------------------------------------------------------------- */
+
+static void
+kh_grant_list_constructed (GObject *object)
+{
+  KhGrantList *self = KH_GRANT_LIST (object);
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(GError) error = NULL;
+
+  G_OBJECT_CLASS (kh_grant_list_parent_class)->constructed (object);
+
+  g_return_if_fail (KH_IS_STORE (self->store));
+
+  file = g_file_new_for_path (kh_store_get_index_path (self->store));
+  self->monitor = g_file_monitor_file (file, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
+  if (self->monitor == NULL)
+    g_message ("Not following changes of %s: %s", kh_store_get_index_path (self->store),
+               error->message);
+  else
+    g_signal_connect (self->monitor, "changed", G_CALLBACK (on_index_changed), self);
+
+  rebuild (self);
+}
+
+static void
+kh_grant_list_dispose (GObject *object)
+{
+  KhGrantList *self = KH_GRANT_LIST (object);
+
+  if (self->monitor != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->monitor, self);
+      g_file_monitor_cancel (self->monitor);
+    }
+  g_clear_object (&self->monitor);
+  g_clear_handle_id (&self->reload_id, g_source_remove);
+  g_clear_object (&self->store);
+
+  G_OBJECT_CLASS (kh_grant_list_parent_class)->dispose (object);
+}
+
+static void
+kh_grant_list_finalize (GObject *object)
+{
+  KhGrantList *self = KH_GRANT_LIST (object);
+
+  g_clear_pointer (&self->all, g_array_unref);
+  g_clear_pointer (&self->items, g_ptr_array_unref);
+  g_free (self->client_filter);
+  g_free (self->text_filter);
+
+  G_OBJECT_CLASS (kh_grant_list_parent_class)->finalize (object);
+}
+
+static void
+kh_grant_list_get_property (GObject    *object,
+                            guint       prop_id,
+                            GValue     *value,
+                            GParamSpec *pspec)
+{
+  KhGrantList *self = KH_GRANT_LIST (object);
+
+  switch (prop_id)
+    {
+    case PROP_STORE:
+      g_value_set_object (value, self->store);
+      break;
+    case PROP_TYPE_FILTER:
+      g_value_set_int (value, self->type_filter);
+      break;
+    case PROP_CLIENT_FILTER:
+      g_value_set_string (value, self->client_filter);
+      break;
+    case PROP_STATUS_FILTER:
+      g_value_set_int (value, self->status_filter);
+      break;
+    case PROP_TEXT_FILTER:
+      g_value_set_string (value, self->text_filter);
+      break;
+    case PROP_N_ITEMS:
+      g_value_set_uint (value, self->items->len);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+kh_grant_list_set_property (GObject      *object,
+                            guint         prop_id,
+                            const GValue *value,
+                            GParamSpec   *pspec)
+{
+  KhGrantList *self = KH_GRANT_LIST (object);
+
+  switch (prop_id)
+    {
+    case PROP_STORE:
+      self->store = g_value_dup_object (value);
+      break;
+    case PROP_TYPE_FILTER:
+      kh_grant_list_set_type_filter (self, g_value_get_int (value));
+      break;
+    case PROP_CLIENT_FILTER:
+      kh_grant_list_set_client_filter (self, g_value_get_string (value));
+      break;
+    case PROP_STATUS_FILTER:
+      kh_grant_list_set_status_filter (self, g_value_get_int (value));
+      break;
+    case PROP_TEXT_FILTER:
+      kh_grant_list_set_text_filter (self, g_value_get_string (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+kh_grant_list_class_init (KhGrantListClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->constructed = kh_grant_list_constructed;
+  object_class->dispose = kh_grant_list_dispose;
+  object_class->finalize = kh_grant_list_finalize;
+  object_class->get_property = kh_grant_list_get_property;
+  object_class->set_property = kh_grant_list_set_property;
+
+  properties[PROP_STORE] =
+    g_param_spec_object ("store", NULL, NULL, KH_TYPE_STORE,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_TYPE_FILTER] =
+    g_param_spec_int ("type-filter", NULL, NULL, KH_GRANT_LIST_ANY, KH_N_ACCOUNT_TYPES - 1,
+                      KH_GRANT_LIST_ANY,
+                      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_CLIENT_FILTER] =
+    g_param_spec_string ("client-filter", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_STATUS_FILTER] =
+    g_param_spec_int ("status-filter", NULL, NULL, KH_GRANT_LIST_ANY, KH_GRANT_STATUS_REVOKED,
+                      KH_GRANT_LIST_ANY,
+                      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_TEXT_FILTER] =
+    g_param_spec_string ("text-filter", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_N_ITEMS] =
+    g_param_spec_uint ("n-items", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+kh_grant_list_init (KhGrantList *self)
+{
+  self->type_filter = KH_GRANT_LIST_ANY;
+  self->status_filter = KH_GRANT_LIST_ANY;
+  self->items = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+KhGrantList *
+kh_grant_list_new (KhStore *store)
+{
+  g_return_val_if_fail (KH_IS_STORE (store), NULL);
+
+  return g_object_new (KH_TYPE_GRANT_LIST, "store", store, NULL);
+}
+
+KhStore *
+kh_grant_list_get_store (KhGrantList *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), NULL);
+
+  return self->store;
+}
+
+guint
+kh_grant_list_get_n_total (KhGrantList *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), 0);
+
+  return self->all != NULL ? self->all->len : 0;
+}
+
+int
+kh_grant_list_get_type_filter (KhGrantList *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), KH_GRANT_LIST_ANY);
+
+  return self->type_filter;
+}
+
+void
+kh_grant_list_set_type_filter (KhGrantList *self,
+                               int          type)
+{
+  g_return_if_fail (KH_IS_GRANT_LIST (self));
+  g_return_if_fail (type >= KH_GRANT_LIST_ANY && type < KH_N_ACCOUNT_TYPES);
+
+  if (self->type_filter == type)
+    return;
+
+  self->type_filter = type;
+  if (self->all != NULL)
+    refilter (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TYPE_FILTER]);
+}
+
+const char *
+kh_grant_list_get_client_filter (KhGrantList *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), NULL);
+
+  return self->client_filter;
+}
+
+void
+kh_grant_list_set_client_filter (KhGrantList *self,
+                                 const char  *client)
+{
+  g_return_if_fail (KH_IS_GRANT_LIST (self));
+
+  if (client != NULL && *client == '\0')
+    client = NULL;
+  if (!set_str (&self->client_filter, client))
+    return;
+
+  if (self->all != NULL)
+    refilter (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CLIENT_FILTER]);
+}
+
+int
+kh_grant_list_get_status_filter (KhGrantList *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), KH_GRANT_LIST_ANY);
+
+  return self->status_filter;
+}
+
+void
+kh_grant_list_set_status_filter (KhGrantList *self,
+                                 int          status)
+{
+  g_return_if_fail (KH_IS_GRANT_LIST (self));
+  g_return_if_fail (status >= KH_GRANT_LIST_ANY && status <= KH_GRANT_STATUS_REVOKED);
+
+  if (self->status_filter == status)
+    return;
+
+  self->status_filter = status;
+  if (self->all != NULL)
+    refilter (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATUS_FILTER]);
+}
+
+const char *
+kh_grant_list_get_text_filter (KhGrantList *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), NULL);
+
+  return self->text_filter;
+}
+
+void
+kh_grant_list_set_text_filter (KhGrantList *self,
+                               const char  *text)
+{
+  g_autofree char *folded = NULL;
+
+  g_return_if_fail (KH_IS_GRANT_LIST (self));
+
+  if (text != NULL && *text != '\0')
+    folded = g_utf8_casefold (text, -1);
+  if (!set_str (&self->text_filter, folded))
+    return;
+
+  if (self->all != NULL)
+    refilter (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TEXT_FILTER]);
+}
