@@ -602,6 +602,105 @@ test_complete_url (void)
   g_assert_cmpuint (model_count (KH_ACCOUNT_PARTNER), ==, before + 1);
 }
 
+typedef struct
+{
+  KhAccountType type;
+  guint         count;
+} CountWait;
+
+static gboolean
+count_is (gpointer data)
+{
+  CountWait *wait = data;
+
+  return model_count (wait->type) == wait->count;
+}
+
+static char *
+stored_access_token (const char *grant_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KhTokenSet) tokens = kh_store_load_tokens (kh_application_get_store (env.app),
+                                                       grant_id, &error);
+
+  g_assert_no_error (error);
+
+  return g_strdup (tokens->access_token);
+}
+
+typedef struct
+{
+  const char *grant_id;
+  const char *before;
+} TokenWait;
+
+static gboolean
+token_changed (gpointer data)
+{
+  TokenWait *wait = data;
+  g_autofree char *now = stored_access_token (wait->grant_id);
+
+  return g_strcmp0 (now, wait->before) != 0;
+}
+
+static KhGrant *
+first_grant (KhAccountType type)
+{
+  return g_list_model_get_item (kh_account_page_get_model (kh_window_get_page (env.window, type)),
+                                0);
+}
+
+/* refresh, revoke and remove, as `gapplication action` would call them. */
+static void
+test_grant_actions (void)
+{
+  g_autoptr(KhGrant) seller = NULL;
+  g_autoptr(KhGrant) creator = NULL;
+  g_autoptr(KhGrant) advertiser = NULL;
+  g_autofree char *before = NULL;
+  CountWait count;
+  TokenWait token;
+
+  real_mime_dirs ();
+  if (model_count (KH_ACCOUNT_SELLER) == 0 || model_count (KH_ACCOUNT_CREATOR) == 0
+      || model_count (KH_ACCOUNT_ADVERTISER) == 0)
+    {
+      g_test_skip ("needs the grants of the authorize cases");
+      return;
+    }
+
+  /* Refresh: KhBroker stores a new access token. */
+  seller = first_grant (KH_ACCOUNT_SELLER);
+  before = stored_access_token (kh_grant_get_id (seller));
+  token.grant_id = kh_grant_get_id (seller);
+  token.before = before;
+  activate_action ("refresh", kh_grant_get_id (seller));
+  kh_test_wait_until (token_changed, &token, 60000);
+
+  /* Remove: gone from the list and the keyring. */
+  creator = first_grant (KH_ACCOUNT_CREATOR);
+  count.type = KH_ACCOUNT_CREATOR;
+  count.count = model_count (KH_ACCOUNT_CREATOR) - 1;
+  activate_action ("remove", kh_grant_get_id (creator));
+  kh_test_wait_until (count_is, &count, 60000);
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(KhTokenSet) tokens = kh_store_load_tokens (kh_application_get_store (env.app),
+                                                         kh_grant_get_id (creator), &error);
+
+    g_assert_null (tokens);
+    g_assert_nonnull (error);
+  }
+
+  /* Revoke: the advertiser token is revoked at TikTok (the sandbox), then removed. */
+  advertiser = first_grant (KH_ACCOUNT_ADVERTISER);
+  count.type = KH_ACCOUNT_ADVERTISER;
+  count.count = model_count (KH_ACCOUNT_ADVERTISER) - 1;
+  activate_action ("revoke", kh_grant_get_id (advertiser));
+  kh_test_wait_until (count_is, &count, 60000);
+  close_dialogs ();
+}
+
 static void
 test_screenshots (gconstpointer data)
 {
@@ -881,6 +980,7 @@ main (int   argc,
       g_test_add_data_func (path, &authorize_cases[i], test_authorize);
     }
   g_test_add_func ("/keyhold/app/complete-url", test_complete_url);
+  g_test_add_func ("/keyhold/app/grant-actions", test_grant_actions);
   g_test_add_data_func ("/keyhold/app/screenshots-grants", "grants", test_screenshots);
   g_test_add_func ("/keyhold/app/list-2000", test_list_2000);
 

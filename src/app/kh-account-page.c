@@ -14,6 +14,7 @@
 #include "kh-account-page.h"
 
 #include "kh-app-profile-dialog.h"
+#include "kh-broker.h"
 #include "kh-error.h"
 #include "kh-grant-row.h"
 #include "kh-provider.h"
@@ -985,8 +986,7 @@ renewal_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
   g_autoptr(GString) text = g_string_new (NULL);
   g_autofree char *until = NULL;
-  g_autofree char *ends = NULL;
-  gint64 end;
+  g_autofree char *pack = NULL;
 
   set_busy (self, FALSE);
   request = g_task_propagate_pointer (G_TASK (result), &error);
@@ -996,38 +996,16 @@ renewal_cb (GObject      *object,
       return;
     }
 
-  end = kh_grant_get_refresh_expires_at (job->grant);
+  /* The core writes the message (deadline, where the owner renews); the page adds how this
+   * link comes back to us. */
+  pack = kh_grant_renewal_pack (job->grant, job->app, kh_auth_request_get_url (request), kh_now ());
   until = kh_format_time (kh_auth_request_get_expires_at (request));
-  ends = end != 0 ? kh_format_time (end) : NULL;
-
-  /* A message the agency can paste as is into a chat or an e-mail to its client. */
-  if (job->client_label != NULL)
-    g_string_append_printf (text, _("Hello %s,"), job->client_label);
-  else
-    g_string_append (text, _("Hello,"));
-  g_string_append (text, "\n\n");
-  if (ends != NULL)
-    g_string_append_printf (text, _("the authorization of %s for “%s” ends on %s."),
-                            kh_app_profile_get_name (job->app),
-                            kh_grant_get_display_name (job->grant), ends);
-  else
-    g_string_append_printf (text, _("the authorization of %s for “%s” needs to be renewed."),
-                            kh_app_profile_get_name (job->app),
-                            kh_grant_get_display_name (job->grant));
-  g_string_append (text, "\n\n");
-  g_string_append_printf (text, _("To renew it, open this link, sign in with the same account "
-                                  "and approve:\n%s\n\nThe link works until %s."),
-                          kh_auth_request_get_url (request), until);
-  g_string_append (text, "\n\n");
-  g_string_append_printf (text, _("Afterwards your browser shows an address starting with %s "
-                                  "that does not load. Please send us that whole address."),
-                          kh_auth_request_get_redirect_uri (request));
-  if (self->provider->renew_path != NULL)
-    {
-      g_string_append (text, "\n\n");
-      g_string_append_printf (text, _("You can also renew it yourself: %s."),
-                              _(self->provider->renew_path));
-    }
+  g_string_append (text, pack);
+  g_string_append (text, "\n");
+  g_string_append_printf (text, _("The link works until %s. After you approve, your browser "
+                                  "shows an address starting with %s that does not load: "
+                                  "please send us that whole address."),
+                          until, kh_auth_request_get_redirect_uri (request));
   g_string_append_c (text, '\n');
 
   gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self)), text->str);

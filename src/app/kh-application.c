@@ -13,6 +13,7 @@
 
 #include "kh-application.h"
 
+#include "kh-broker.h"
 #include "kh-error.h"
 #include "kh-origin-map.h"
 #include "kh-preferences-window.h"
@@ -44,6 +45,7 @@ struct _KhApplication
   /* owned */
   KhStore        *store;
   GError         *store_error;
+  KhBroker       *broker;
   KhTokenClient  *client;
   GSettings      *settings;
   GListStore     *grants;
@@ -199,133 +201,7 @@ get_window (KhApplication *self)
 
 /* ---- grant operations -------------------------------------------------------------------- */
 
-/* What one operation on a stored grant needs; filled in a worker thread. */
-typedef struct
-{
-  char            *grant_id;
-  KhGrant         *grant;
-  KhAppProfile    *app;
-  char            *app_secret;
-  KhTokenSet      *tokens;
-  KhTokenResponse *response;
-  gboolean         want_secret;
-} GrantOp;
-
-static void
-grant_op_free (GrantOp *op)
-{
-  g_free (op->grant_id);
-  g_clear_object (&op->grant);
-  g_clear_object (&op->app);
-  if (op->app_secret != NULL)
-    memset (op->app_secret, 0, strlen (op->app_secret));
-  g_free (op->app_secret);
-  g_clear_pointer (&op->tokens, kh_token_set_free);
-  g_clear_pointer (&op->response, kh_token_response_free);
-  g_free (op);
-}
-
-static GrantOp *
-grant_op_new (const char *grant_id)
-{
-  GrantOp *op = g_new0 (GrantOp, 1);
-
-  op->grant_id = g_strdup (grant_id);
-
-  return op;
-}
-
-/* Worker thread: the grant, its app profile, the app secret and the tokens. */
-static void
-load_grant_thread (GTask        *task,
-                   gpointer      source_object,
-                   gpointer      task_data,
-                   GCancellable *cancellable)
-{
-  KhApplication *self = source_object;
-  GrantOp *op = task_data;
-  GError *error = NULL;
-
-  op->grant = kh_store_find_grant (self->store, op->grant_id, &error);
-  if (op->grant == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-
-  op->tokens = kh_store_load_tokens (self->store, kh_grant_get_id (op->grant), &error);
-  if (op->tokens == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-
-  if (op->want_secret)
-    {
-      op->app = kh_store_get_app (self->store, kh_grant_get_app_name (op->grant));
-      if (op->app == NULL)
-        {
-          g_task_return_new_error (task, KH_ERROR, KH_ERROR_NOT_FOUND,
-                                   _("The app profile “%s” of this authorization no longer "
-                                     "exists: add it again"),
-                                   kh_grant_get_app_name (op->grant));
-          return;
-        }
-      op->app_secret = kh_store_load_app_secret (self->store, kh_app_profile_get_name (op->app),
-                                                 &error);
-      if (op->app_secret == NULL)
-        {
-          g_task_return_error (task, error);
-          return;
-        }
-    }
-
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
-mark_needs_reauth_thread (GTask        *task,
-                          gpointer      source_object,
-                          gpointer      task_data,
-                          GCancellable *cancellable)
-{
-  KhApplication *self = source_object;
-  KhGrant *grant = task_data;
-  g_autoptr(GError) error = NULL;
-
-  kh_grant_set_stored_status (grant, KH_GRANT_STATUS_NEEDS_REAUTH);
-  if (!kh_store_update_grant (self->store, grant, &error))
-    g_warning ("Could not mark the grant for re-authorization: %s", error->message);
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
-reload_cb (GObject      *object,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  kh_application_reload (KH_APPLICATION (object));
-}
-
-static void
-refresh_saved_cb (GObject      *object,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  KhApplication *self = g_task_get_source_object (task);
-  GrantOp *op = g_task_get_task_data (task);
-  GError *error = NULL;
-
-  if (!kh_store_save_grant_finish (KH_STORE (object), result, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-
-  kh_application_reload (self);
-  g_task_return_pointer (task, g_object_ref (op->grant), g_object_unref);
-}
+/* -- refresh: through KhBroker, single-flight across threads and processes -- */
 
 static void
 refresh_cb (GObject      *object,
@@ -334,70 +210,47 @@ refresh_cb (GObject      *object,
 {
   g_autoptr(GTask) task = user_data;
   KhApplication *self = g_task_get_source_object (task);
-  GrantOp *op = g_task_get_task_data (task);
-  KhTokenSet *tokens;
-  GError *error = NULL;
+  const char *grant_id = g_task_get_task_data (task);
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KhGrant) grant = NULL;
 
-  op->response = kh_token_client_refresh_finish (KH_TOKEN_CLIENT (object), result, &error);
-  if (op->response == NULL)
+  tokens = kh_broker_refresh_finish (KH_BROKER (object), result, &error);
+  /* A terminal error marked the grant needs-reauth in the index: show it either way. */
+  kh_application_reload (self);
+  if (tokens == NULL)
     {
-      /* A dead refresh token: say so in the list instead of retrying it forever. */
-      if (kh_error_classify (error) == KH_ERROR_CLASS_TERMINAL)
-        {
-          g_autoptr(GTask) mark = g_task_new (self, NULL, reload_cb, NULL);
-
-          g_task_set_task_data (mark, g_object_ref (op->grant), g_object_unref);
-          g_task_run_in_thread (mark, mark_needs_reauth_thread);
-        }
-      g_task_return_error (task, error);
+      g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
 
-  tokens = op->response->tokens;
-  /* Nothing is deleted until its replacement is stored: keep the old refresh token when the
-   * answer did not rotate it. */
-  if (tokens->refresh_token == NULL && op->tokens->refresh_token != NULL)
-    {
-      tokens->refresh_token = g_strdup (op->tokens->refresh_token);
-      if (tokens->refresh_expires_at == 0)
-        tokens->refresh_expires_at = op->tokens->refresh_expires_at;
-    }
-
-  kh_grant_set_expiries_from_tokens (op->grant, tokens);
-  if (kh_grant_get_stored_status (op->grant) == KH_GRANT_STATUS_NEEDS_REAUTH)
-    kh_grant_set_stored_status (op->grant, KH_GRANT_STATUS_ACTIVE);
-  kh_grant_touch (op->grant, kh_now ());
-  kh_store_save_grant_async (self->store, op->grant, tokens, g_task_get_cancellable (task),
-                             refresh_saved_cb, g_object_ref (task));
+  grant = kh_store_find_grant (self->store, grant_id, &error);
+  if (grant == NULL)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_pointer (task, g_steal_pointer (&grant), g_object_unref);
 }
 
 static void
-refresh_loaded_cb (GObject      *object,
-                   GAsyncResult *result,
-                   gpointer      user_data)
+refresh_grant (KhApplication       *self,
+               const char          *grant_id,
+               gboolean             force,
+               GCancellable        *cancellable,
+               GAsyncReadyCallback  callback,
+               gpointer             user_data)
 {
-  g_autoptr(GTask) task = user_data;
-  KhApplication *self = KH_APPLICATION (object);
-  GrantOp *op = g_task_get_task_data (task);
-  GError *error = NULL;
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
 
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
+  g_task_set_source_tag (task, kh_application_refresh_grant_async);
+  if (self->store == NULL)
     {
-      g_task_return_error (task, error);
+      g_task_return_error (task, g_error_copy (self->store_error));
       return;
     }
 
-  if (op->tokens->refresh_token == NULL
-      || kh_grant_get_token_kind (op->grant) == KH_TOKEN_KIND_ADVERTISER)
-    {
-      g_task_return_new_error (task, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                               _("This access token never expires and has nothing to refresh"));
-      return;
-    }
-
-  kh_token_client_refresh_async (self->client, op->app, op->app_secret,
-                                 kh_grant_get_token_kind (op->grant), op->tokens->refresh_token,
-                                 g_task_get_cancellable (task), refresh_cb, g_object_ref (task));
+  g_task_set_task_data (task, g_strdup (grant_id), g_free);
+  kh_broker_refresh_async (self->broker, grant_id, force, cancellable, refresh_cb,
+                           g_object_ref (task));
 }
 
 void
@@ -407,28 +260,10 @@ kh_application_refresh_grant_async (KhApplication       *self,
                                     GAsyncReadyCallback  callback,
                                     gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  g_autoptr(GTask) load = NULL;
-  GrantOp *op;
-
   g_return_if_fail (KH_IS_APPLICATION (self));
   g_return_if_fail (grant_id != NULL);
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, kh_application_refresh_grant_async);
-  if (self->store == NULL)
-    {
-      g_task_return_error (task, g_error_copy (self->store_error));
-      return;
-    }
-
-  op = grant_op_new (grant_id);
-  op->want_secret = TRUE;
-  g_task_set_task_data (task, op, (GDestroyNotify) grant_op_free);
-
-  load = g_task_new (self, cancellable, refresh_loaded_cb, g_object_ref (task));
-  g_task_set_task_data (load, op, NULL);
-  g_task_run_in_thread (load, load_grant_thread);
+  refresh_grant (self, grant_id, TRUE, cancellable, callback, user_data);
 }
 
 KhGrant *
@@ -439,6 +274,14 @@ kh_application_refresh_grant_finish (KhApplication *self,
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+KhBroker *
+kh_application_get_broker (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->broker;
 }
 
 /* -- remove -- */
@@ -515,74 +358,23 @@ kh_application_remove_grant_finish (KhApplication *self,
 /* -- revoke -- */
 
 static void
-revoke_removed_cb (GObject      *object,
-                   GAsyncResult *result,
-                   gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  GError *error = NULL;
-
-  if (!kh_application_remove_grant_finish (KH_APPLICATION (object), result, &error))
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-}
-
-static void
 revoke_cb (GObject      *object,
            GAsyncResult *result,
            gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
   KhApplication *self = g_task_get_source_object (task);
-  GrantOp *op = g_task_get_task_data (task);
+  gboolean manual = FALSE;
   GError *error = NULL;
 
-  if (!kh_token_client_revoke_finish (KH_TOKEN_CLIENT (object), result, &error))
-    {
-      /* A token TikTok no longer knows is as good as revoked; anything else keeps the grant. */
-      if (kh_error_classify (error) != KH_ERROR_CLASS_TERMINAL)
-        {
-          g_task_return_error (task, error);
-          return;
-        }
-      g_clear_error (&error);
-    }
-
-  kh_application_remove_grant_async (self, op->grant_id, g_task_get_cancellable (task),
-                                     revoke_removed_cb, g_object_ref (task));
-}
-
-static void
-revoke_loaded_cb (GObject      *object,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  KhApplication *self = KH_APPLICATION (object);
-  GrantOp *op = g_task_get_task_data (task);
-  const KhProvider *provider;
-  GError *error = NULL;
-
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
+  if (!kh_broker_revoke_finish (KH_BROKER (object), result, &manual, &error))
     {
       g_task_return_error (task, error);
       return;
     }
 
-  provider = kh_provider_get (kh_grant_get_account_type (op->grant));
-  if (!provider->revoke_api || kh_grant_get_token_kind (op->grant) == KH_TOKEN_KIND_SHOP)
-    {
-      g_task_return_new_error (task, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                               _("TikTok offers no revoke call for this account type: %s"),
-                               provider->manual_revoke != NULL ? _(provider->manual_revoke)
-                                                               : _("remove it at TikTok"));
-      return;
-    }
-
-  kh_token_client_revoke_async (self->client, op->app, op->app_secret,
-                                kh_grant_get_token_kind (op->grant), op->tokens->access_token,
-                                g_task_get_cancellable (task), revoke_cb, g_object_ref (task));
+  kh_application_reload (self);
+  g_task_return_boolean (task, TRUE);
 }
 
 void
@@ -593,8 +385,6 @@ kh_application_revoke_grant_async (KhApplication       *self,
                                    gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
-  g_autoptr(GTask) load = NULL;
-  GrantOp *op;
 
   g_return_if_fail (KH_IS_APPLICATION (self));
   g_return_if_fail (grant_id != NULL);
@@ -607,13 +397,7 @@ kh_application_revoke_grant_async (KhApplication       *self,
       return;
     }
 
-  op = grant_op_new (grant_id);
-  op->want_secret = TRUE;
-  g_task_set_task_data (task, op, (GDestroyNotify) grant_op_free);
-
-  load = g_task_new (self, cancellable, revoke_loaded_cb, g_object_ref (task));
-  g_task_set_task_data (load, op, NULL);
-  g_task_run_in_thread (load, load_grant_thread);
+  kh_broker_revoke_async (self->broker, grant_id, cancellable, revoke_cb, g_object_ref (task));
 }
 
 gboolean
@@ -626,73 +410,23 @@ kh_application_revoke_grant_finish (KhApplication *self,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
-/* -- tokens for "Copy Access Token" -- */
+/* -- tokens for "Copy Access Token": KhBroker refreshes first when needed -- */
 
 static void
-valid_reloaded_cb (GObject      *object,
-                   GAsyncResult *result,
-                   gpointer      user_data)
+valid_tokens_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
   KhTokenSet *tokens;
   GError *error = NULL;
 
-  tokens = kh_store_load_tokens_finish (KH_STORE (object), result, &error);
+  tokens = kh_broker_get_token_finish (KH_BROKER (object), result, &error);
+  kh_application_reload (g_task_get_source_object (task));
   if (tokens == NULL)
     g_task_return_error (task, error);
   else
     g_task_return_pointer (task, tokens, (GDestroyNotify) kh_token_set_free);
-}
-
-static void
-valid_refreshed_cb (GObject      *object,
-                    GAsyncResult *result,
-                    gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  KhApplication *self = KH_APPLICATION (object);
-  g_autoptr(KhGrant) grant = NULL;
-  GError *error = NULL;
-
-  grant = kh_application_refresh_grant_finish (self, result, &error);
-  if (grant == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-
-  /* Read back what was stored, so the copied token is exactly the keyring's. */
-  kh_store_load_tokens_async (self->store, kh_grant_get_id (grant), g_task_get_cancellable (task),
-                              valid_reloaded_cb, g_object_ref (task));
-}
-
-static void
-valid_loaded_cb (GObject      *object,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  KhApplication *self = KH_APPLICATION (object);
-  GrantOp *op = g_task_get_task_data (task);
-  GError *error = NULL;
-
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-
-  /* A token about to expire is useless to whoever pastes it: refresh it first. */
-  if (op->tokens->access_expires_at == 0 || op->tokens->access_expires_at > kh_now () + 60
-      || op->tokens->refresh_token == NULL)
-    {
-      g_task_return_pointer (task, g_steal_pointer (&op->tokens),
-                             (GDestroyNotify) kh_token_set_free);
-      return;
-    }
-
-  kh_application_refresh_grant_async (self, op->grant_id, g_task_get_cancellable (task),
-                                      valid_refreshed_cb, g_object_ref (task));
 }
 
 void
@@ -703,8 +437,6 @@ kh_application_load_valid_tokens_async (KhApplication       *self,
                                         gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
-  g_autoptr(GTask) load = NULL;
-  GrantOp *op;
 
   g_return_if_fail (KH_IS_APPLICATION (self));
   g_return_if_fail (grant_id != NULL);
@@ -717,12 +449,8 @@ kh_application_load_valid_tokens_async (KhApplication       *self,
       return;
     }
 
-  op = grant_op_new (grant_id);
-  g_task_set_task_data (task, op, (GDestroyNotify) grant_op_free);
-
-  load = g_task_new (self, cancellable, valid_loaded_cb, g_object_ref (task));
-  g_task_set_task_data (load, op, NULL);
-  g_task_run_in_thread (load, load_grant_thread);
+  kh_broker_get_token_async (self->broker, grant_id, KH_BROKER_DEFAULT_MIN_VALID, cancellable,
+                             valid_tokens_cb, g_object_ref (task));
 }
 
 KhTokenSet *
@@ -737,20 +465,31 @@ kh_application_load_valid_tokens_finish (KhApplication *self,
 
 /* ---- background work: refresh and notifications -------------------------------------------- */
 
+/* The grant ids being refreshed in the background point back to the application. */
+typedef struct
+{
+  KhApplication *self;
+  char          *grant_id;
+} Background;
+
 static void
 background_refresh_cb (GObject      *object,
                        GAsyncResult *result,
                        gpointer      user_data)
 {
-  KhApplication *self = KH_APPLICATION (object);
-  g_autofree char *grant_id = user_data;
-  g_autoptr(KhGrant) grant = NULL;
+  Background *data = user_data;
+  g_autoptr(KhApplication) self = data->self;
+  g_autofree char *grant_id = data->grant_id;
+  g_autoptr(KhTokenSet) tokens = NULL;
   g_autoptr(GError) error = NULL;
 
+  g_free (data);
   g_hash_table_remove (self->refreshing, grant_id);
-  grant = kh_application_refresh_grant_finish (self, result, &error);
-  if (grant == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  tokens = kh_broker_get_token_finish (KH_BROKER (object), result, &error);
+  if (tokens == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     g_message ("Background refresh of %s failed: %s", grant_id, error->message);
+  if (g_hash_table_size (self->refreshing) == 0)
+    kh_application_reload (self);
 }
 
 static gboolean
@@ -890,9 +629,15 @@ kh_application_run_maintenance (KhApplication *self)
             || g_hash_table_contains (self->refreshing, id))
           continue;
 
-        g_hash_table_add (self->refreshing, g_strdup (id));
-        kh_application_refresh_grant_async (self, id, self->cancellable,
-                                            background_refresh_cb, g_strdup (id));
+        {
+          Background *data = g_new0 (Background, 1);
+
+          data->self = g_object_ref (self);
+          data->grant_id = g_strdup (id);
+          g_hash_table_add (self->refreshing, g_strdup (id));
+          kh_broker_get_token_async (self->broker, id, margin, self->cancellable,
+                                     background_refresh_cb, data);
+        }
       }
 
   check_notifications (self, now);
@@ -1163,6 +908,8 @@ kh_application_startup (GApplication *app)
     }
 
   self->store = kh_store_new (NULL, store_name, &self->store_error);
+  if (self->store != NULL)
+    self->broker = kh_broker_new (self->store, self->client);
   kh_application_reload (self);
 
   if (self->sandbox_mode && self->store != NULL)
@@ -1215,6 +962,7 @@ kh_application_dispose (GObject *object)
   KhApplication *self = KH_APPLICATION (object);
 
   g_clear_handle_id (&self->maintenance_id, g_source_remove);
+  g_clear_object (&self->broker);
   g_clear_object (&self->store);
   g_clear_object (&self->client);
   g_clear_object (&self->settings);

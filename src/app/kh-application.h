@@ -7,6 +7,7 @@
 
 #include <adwaita.h>
 
+#include "kh-broker.h"
 #include "kh-store.h"
 #include "kh-token-client.h"
 
@@ -20,6 +21,8 @@ KhApplication *kh_application_new                 (void);
 KhStore       *kh_application_get_store           (KhApplication *self);
 const GError  *kh_application_get_store_error     (KhApplication *self);
 KhTokenClient *kh_application_get_token_client    (KhApplication *self);
+/* NULL when the store could not be opened. Every token refresh goes through it. */
+KhBroker      *kh_application_get_broker          (KhApplication *self);
 GSettings     *kh_application_get_settings        (KhApplication *self);
 /* KhGrant items of every type, as the store's index lists them. */
 GListModel    *kh_application_get_grants          (KhApplication *self);
@@ -36,7 +39,7 @@ char          *kh_application_dup_default_redirect_uri (KhApplication *self);
 /* TRUE once the demo app profiles of --sandbox are in the store (tests wait on it). */
 gboolean       kh_application_get_demo_ready      (KhApplication *self);
 
-/* Refreshes one grant's access token through the core and stores the result. */
+/* Refreshes one grant now through KhBroker (single-flight, locked, stored before use). */
 void           kh_application_refresh_grant_async (KhApplication       *self,
                                                    const char          *grant_id,
                                                    GCancellable        *cancellable,
@@ -45,7 +48,7 @@ void           kh_application_refresh_grant_async (KhApplication       *self,
 KhGrant       *kh_application_refresh_grant_finish (KhApplication *self,
                                                     GAsyncResult  *result,
                                                     GError       **error);
-/* Revokes at TikTok where the type has a revoke API, then removes the grant. */
+/* KhBroker's revoke: at TikTok where the type has a revoke API, then removes the grant. */
 void           kh_application_revoke_grant_async  (KhApplication       *self,
                                                    const char          *grant_id,
                                                    GCancellable        *cancellable,

@@ -13,6 +13,7 @@
 #include "kh-grant-window.h"
 
 #include "kh-account-page.h"
+#include "kh-broker.h"
 #include "kh-grant-row.h"
 #include "kh-provider.h"
 #include "kh-util.h"
@@ -117,6 +118,55 @@ renewal_clicked_cb (GtkButton     *button,
   KhAccountPage *page = kh_window_get_page (self->window, kh_grant_get_account_type (self->grant));
 
   kh_account_page_copy_renewal_pack (page, self->grant);
+}
+
+static void
+update_accounts_cb (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(KhGrantWindow) self = user_data;
+  g_auto(GStrv) changes = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+
+  changes = kh_broker_update_accounts_finish (KH_BROKER (object), result, &error);
+  kh_application_reload (kh_window_get_application (self->window));
+  if (changes == NULL)
+    {
+      adw_toast_overlay_add_toast (self->toast_overlay, adw_toast_new (error->message));
+      return;
+    }
+
+  /* Lines are "+ID\tNAME" (added at TikTok) and "-ID\tNAME" (gone). */
+  if (changes[0] == NULL)
+    text = g_strdup (_("No changes since the authorization"));
+  else
+    {
+      guint added = 0;
+      guint removed = 0;
+
+      for (guint i = 0; changes[i] != NULL; i++)
+        {
+          if (changes[i][0] == '+')
+            added++;
+          else
+            removed++;
+        }
+      text = g_strdup_printf (_("%u added, %u removed: the list is up to date"), added, removed);
+    }
+  adw_toast_overlay_add_toast (self->toast_overlay, adw_toast_new (text));
+}
+
+static void
+update_accounts_clicked_cb (GtkButton     *button,
+                            KhGrantWindow *self)
+{
+  KhBroker *broker = kh_application_get_broker (kh_window_get_application (self->window));
+
+  gtk_widget_set_sensitive (GTK_WIDGET (button), FALSE);
+  kh_broker_update_accounts_async (broker, kh_grant_get_id (self->grant), NULL,
+                                   update_accounts_cb, g_object_ref (self));
 }
 
 static GtkWidget *
@@ -248,8 +298,21 @@ fill (KhGrantWindow *self)
   if (advertisers != NULL && advertisers->len > 0)
     adw_preferences_group_set_description (
       self->advertisers_group,
-      _("As TikTok listed them when the token was issued. Advertisers added or removed since "
-        "appear after Re-authorize."));
+      _("As TikTok listed them when the token was issued or last checked."));
+
+  /* Drift: advertisers (or shops) added or removed at TikTok since the authorization. */
+  if (kh_grant_get_token_kind (grant) == KH_TOKEN_KIND_ADVERTISER
+      || kh_grant_get_account_type (grant) == KH_ACCOUNT_SELLER)
+    {
+      AdwPreferencesGroup *group = (advertisers != NULL && advertisers->len > 0)
+                                   ? self->advertisers_group : self->shops_group;
+
+      gtk_widget_set_visible (GTK_WIDGET (group), TRUE);
+      row = add_row (group, _("Check for Changes"),
+                     _("Ask TikTok for the current list and update it here"));
+      adw_action_row_add_suffix (row, suffix_button (self, _("C_heck"),
+                                                     G_CALLBACK (update_accounts_clicked_cb)));
+    }
 
   /* -- scopes -- */
   gtk_widget_set_visible (GTK_WIDGET (self->scopes_group), scopes[0] != NULL || missing[0] != NULL);
