@@ -850,6 +850,28 @@ test_list_2000 (void)
     g_object_unref (row);
   }
 
+  /* Notifications: once per threshold, remembered in GSettings, for the grant that ends in 3
+   * days (the 7-day threshold) and the one that needs re-authorization. */
+  {
+    GSettings *settings = kh_application_get_settings (env.app);
+    g_auto(GStrv) notified = NULL;
+    g_autofree char *expiring = g_strdup_printf ("%s:7", kh_grant_get_id (g_ptr_array_index (fakes,
+                                                                                        12)));
+    g_autofree char *larger = g_strdup_printf ("%s:30", kh_grant_get_id (g_ptr_array_index (fakes,
+                                                                                      12)));
+    g_autofree char *reauth = g_strdup_printf ("%s:reauth",
+                                               kh_grant_get_id (g_ptr_array_index (fakes, 6)));
+
+    g_settings_set_boolean (settings, "background-refresh", FALSE);
+    kh_application_run_maintenance (env.app);
+    notified = g_settings_get_strv (settings, "notified");
+    g_assert_true (g_strv_contains ((const char * const *) notified, expiring));
+    g_assert_true (g_strv_contains ((const char * const *) notified, larger));
+    g_assert_true (g_strv_contains ((const char * const *) notified, reauth));
+    g_assert_cmpuint (g_strv_length (notified), ==, 3);
+    g_settings_set_boolean (settings, "background-refresh", TRUE);
+  }
+
   /* Back to what the store holds. */
   kh_application_reload (env.app);
 }
