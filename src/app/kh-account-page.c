@@ -79,6 +79,7 @@ struct _KhAccountPage
   gboolean             search_pending;
 
   KhAccountType        type;
+  guint                attach_id;
   gboolean             busy;
 };
 
@@ -1441,6 +1442,7 @@ kh_account_page_dispose (GObject *object)
   KhAccountPage *self = KH_ACCOUNT_PAGE (object);
 
   g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->attach_id, g_source_remove);
   if (self->flow != NULL)
     g_signal_handlers_disconnect_by_func (self->flow, on_stage_changed, self);
   g_clear_object (&self->flow);
@@ -1474,6 +1476,19 @@ kh_account_page_finalize (GObject *object)
   G_OBJECT_CLASS (kh_account_page_parent_class)->finalize (object);
 }
 
+static gboolean
+attach_list_model (gpointer data)
+{
+  KhAccountPage *self = data;
+
+  self->attach_id = 0;
+  gtk_list_view_set_model (self->list_view,
+                           GTK_SELECTION_MODEL (gtk_no_selection_new (
+                             g_object_ref (G_LIST_MODEL (self->filtered)))));
+
+  return G_SOURCE_REMOVE;
+}
+
 static void
 kh_account_page_map (GtkWidget *widget)
 {
@@ -1482,12 +1497,11 @@ kh_account_page_map (GtkWidget *widget)
   if (self->search_pending)
     apply_search (self);
 
-  /* The list view gets its model when the page is first shown: a list view builds rows for
-   * its model at once, and the five hidden pages need none at startup. */
-  if (gtk_list_view_get_model (self->list_view) == NULL)
-    gtk_list_view_set_model (self->list_view,
-                             GTK_SELECTION_MODEL (gtk_no_selection_new (
-                               g_object_ref (G_LIST_MODEL (self->filtered)))));
+  /* The list view gets its model once the page has been shown: GtkListView builds a couple
+   * of hundred rows for its model at once. The hidden pages need none at startup, and the
+   * visible one fills its list right after the window's first frame. */
+  if (gtk_list_view_get_model (self->list_view) == NULL && self->attach_id == 0)
+    self->attach_id = g_idle_add_full (G_PRIORITY_LOW, attach_list_model, self, NULL);
 
   GTK_WIDGET_CLASS (kh_account_page_parent_class)->map (widget);
 }
