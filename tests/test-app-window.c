@@ -561,6 +561,8 @@ test_complete_url (void)
   g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (dialog)), ==,
                    "Link for a Client");
   save_png ("partner-link-dialog");
+  if (gtk_window_get_child (dialog) != NULL)
+    save_widget_png (gtk_window_get_child (dialog), GTK_NATIVE (dialog), "link-dialog");
 
   /* The pending request is in the store, labelled for the client. */
   pending = kh_store_list_pending (kh_application_get_store (env.app));
@@ -598,6 +600,8 @@ test_complete_url (void)
   g_assert_nonnull (dialog);
   g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (dialog)), ==,
                    "This Address Cannot Be Used");
+  if (gtk_window_get_child (dialog) != NULL)
+    save_widget_png (gtk_window_get_child (dialog), GTK_NATIVE (dialog), "paste-error-dialog");
   close_dialogs ();
   g_assert_cmpuint (model_count (KH_ACCOUNT_PARTNER), ==, before + 1);
 }

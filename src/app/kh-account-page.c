@@ -462,6 +462,16 @@ update_app_state (KhAccountPage *self)
   gtk_widget_set_sensitive (GTK_WIDGET (self->quick_group), !self->busy);
   adw_action_row_set_subtitle (self->redirect_note_row,
                                app != NULL ? kh_app_profile_get_redirect_uri (app) : default_uri);
+
+  {
+    /* Teach the Redirect URL of the profile in use: the one Keyhold will listen on. */
+    g_autofree char *empty_list = g_markup_printf_escaped (
+      _("Authorize in the browser on this computer, or send a link to a client. The app must "
+        "have %s registered as its Redirect URL."),
+      app != NULL ? kh_app_profile_get_redirect_uri (app) : default_uri);
+
+    adw_status_page_set_description (self->list_empty_status, empty_list);
+  }
 }
 
 static void
@@ -604,10 +614,18 @@ explain_error (const GError *error)
         break;
       }
 
-  if (hint == NULL)
-    return g_strdup (error->message);
+  {
+    /* The core's messages are written to follow "keyhold-cli: "; a dialog starts a sentence. */
+    g_autofree char *message = g_strdup (error->message);
 
-  return g_strdup_printf ("%s\n\n%s", error->message, hint);
+    if (g_ascii_islower (message[0]))
+      message[0] = g_ascii_toupper (message[0]);
+
+    if (hint == NULL)
+      return g_steal_pointer (&message);
+
+    return g_strdup_printf ("%s\n\n%s", message, hint);
+  }
 }
 
 static void
@@ -1367,7 +1385,6 @@ setup_for_type (KhAccountPage *self)
   const KhProvider *provider = self->provider;
   g_autofree char *redirect = kh_application_dup_default_redirect_uri (self->application);
   g_autofree char *help = NULL;
-  g_autofree char *empty_list = NULL;
   g_autofree char *description = g_markup_escape_text (_(provider->description), -1);
   gboolean shop = provider->family == KH_FAMILY_SHOP;
 
@@ -1390,11 +1407,6 @@ setup_for_type (KhAccountPage *self)
         "<b>Redirect URL</b>: add <tt>%s</tt> to the app's redirect URLs. Keyhold listens "
         "there, on this computer only, while you authorize."), redirect);
   gtk_label_set_markup (self->empty_help_label, help);
-
-  empty_list = g_strdup_printf (_("Authorize in the browser on this computer, or send a link "
-                                  "to a client. Register %s as the app's Redirect URL first."),
-                                redirect);
-  adw_status_page_set_description (self->list_empty_status, empty_list);
 
   gtk_widget_set_visible (GTK_WIDGET (self->region_row), provider->has_regions);
   gtk_widget_set_visible (GTK_WIDGET (self->role_row), provider->n_roles > 1);
