@@ -654,6 +654,52 @@ first_grant (KhAccountType type)
                                 0);
 }
 
+/* Quick Connect on the seller page: an App Secret and the address an App Store install landed
+ * on, nothing else. */
+static void
+test_quick_connect (void)
+{
+  KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_SELLER);
+  g_autofree char *consent = NULL;
+  g_autofree char *redirected = NULL;
+  GtkWidget *error_label = kh_account_page_get_control (page, "quick_error_label");
+  guint before = model_count (KH_ACCOUNT_SELLER);
+  CountWait count = { KH_ACCOUNT_SELLER, before + 1 };
+
+  real_mime_dirs ();
+  kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
+  consent = g_strdup_printf ("http://127.0.0.1:%u/_host/services.tiktokshop.com/open/authorize"
+                             "?service_id=" SHOP_SERVICE_ID "&auto=approve",
+                             kh_sandbox_get_port (env.sandbox));
+
+  /* A wrong secret: TikTok refuses, the page says why, nothing is stored. */
+  g_assert_cmpuint (http ("GET", consent, NULL, &redirected) / 100, ==, 3);
+  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "quick_secret_row")),
+                         "not-the-secret");
+  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "quick_url_row")),
+                         redirected);
+  g_signal_emit_by_name (kh_account_page_get_control (page, "quick_button"), "clicked");
+  kh_test_wait_until (page_idle, page, 60000);
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (error_label)), !=, "");
+  g_assert_cmpuint (model_count (KH_ACCOUNT_SELLER), ==, before);
+
+  /* The right secret and a fresh code: the grant with its shops. */
+  g_clear_pointer (&redirected, g_free);
+  g_assert_cmpuint (http ("GET", consent, NULL, &redirected) / 100, ==, 3);
+  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "quick_secret_row")),
+                         SHOP_SECRET);
+  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "quick_url_row")),
+                         redirected);
+  g_signal_emit_by_name (kh_account_page_get_control (page, "quick_button"), "clicked");
+  kh_test_wait_until (page_idle, page, 60000);
+  close_dialogs ();
+  kh_test_wait_until (count_is, &count, 10000);
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (error_label)), ==, "");
+  /* The secret leaves the form once used. */
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (kh_account_page_get_control (
+                     page, "quick_secret_row"))), ==, "");
+}
+
 /* refresh, revoke and remove, as `gapplication action` would call them. */
 static void
 test_grant_actions (void)
@@ -1006,6 +1052,7 @@ main (int   argc,
       g_test_add_data_func (path, &authorize_cases[i], test_authorize);
     }
   g_test_add_func ("/keyhold/app/complete-url", test_complete_url);
+  g_test_add_func ("/keyhold/app/quick-connect", test_quick_connect);
   g_test_add_func ("/keyhold/app/grant-actions", test_grant_actions);
   g_test_add_data_func ("/keyhold/app/screenshots-grants", "grants", test_screenshots);
   g_test_add_func ("/keyhold/app/list-2000", test_list_2000);

@@ -52,6 +52,7 @@ struct _KhAccountPage
   AdwPreferencesGroup *quick_group;
   AdwPasswordEntryRow *quick_secret_row;
   AdwEntryRow         *quick_url_row;
+  GtkButton           *quick_button;
   GtkLabel            *quick_error_label;
   AdwActionRow        *redirect_note_row;
   AdwActionRow        *cancel_note_row;
@@ -1558,6 +1559,7 @@ kh_account_page_class_init (KhAccountPageClass *klass)
   BIND (quick_group);
   BIND (quick_secret_row);
   BIND (quick_url_row);
+  BIND (quick_button);
   BIND (quick_error_label);
   BIND (redirect_note_row);
   BIND (cancel_note_row);
