@@ -700,6 +700,30 @@ test_quick_connect (void)
                      page, "quick_secret_row"))), ==, "");
 }
 
+/* Another program holds the redirect port: the page says so instead of waiting forever. */
+static void
+test_port_in_use (void)
+{
+  KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_PARTNER);
+  g_autoptr(GSocketListener) blocker = g_socket_listener_new ();
+  g_autoptr(GUri) uri = g_uri_parse (env.redirect_uri, G_URI_FLAGS_NONE, NULL);
+  g_autoptr(GError) error = NULL;
+  GtkWindow *dialog;
+
+  real_mime_dirs ();
+  g_socket_listener_add_inet_port (blocker, g_uri_get_port (uri), NULL, &error);
+  g_assert_no_error (error);
+
+  activate_action ("authorize", "partner");
+  kh_test_wait_until (page_idle, page, 30000);
+  dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG);
+  g_assert_nonnull (dialog);
+  g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (dialog)), ==,
+                   "The Redirect Port Is Taken");
+  close_dialogs ();
+  g_socket_listener_close (blocker);
+}
+
 /* refresh, revoke and remove, as `gapplication action` would call them. */
 static void
 test_grant_actions (void)
@@ -1053,6 +1077,7 @@ main (int   argc,
     }
   g_test_add_func ("/keyhold/app/complete-url", test_complete_url);
   g_test_add_func ("/keyhold/app/quick-connect", test_quick_connect);
+  g_test_add_func ("/keyhold/app/port-in-use", test_port_in_use);
   g_test_add_func ("/keyhold/app/grant-actions", test_grant_actions);
   g_test_add_data_func ("/keyhold/app/screenshots-grants", "grants", test_screenshots);
   g_test_add_func ("/keyhold/app/list-2000", test_list_2000);
