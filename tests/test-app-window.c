@@ -275,7 +275,7 @@ real_mime_dirs (void)
     }
 }
 
-/* ---- cases ----------------------------------------------------------------------------------- */
+/* ---- cases ---------------------------------------------------------------------------------- */
 
 static void
 test_pages (void)
@@ -969,7 +969,7 @@ test_no_display (void)
   g_test_skip ("no display: run under .ci/session (Xvfb)");
 }
 
-/* ---- setup ----------------------------------------------------------------------------------- */
+/* ---- setup ---------------------------------------------------------------------------------- */
 
 /* Headless Chromium is the default browser of this process (a private mimeapps.list), and the
  * sandbox approves consent pages by itself, since a headless browser cannot click. */

@@ -91,7 +91,7 @@ static GQuark search_key_quark;
 static void apply_search (KhAccountPage *self);
 static GQuark sort_key_quark;
 
-/* ---- models ---------------------------------------------------------------------------------- */
+/* ---- models --------------------------------------------------------------------------------- */
 
 /* Everything search looks at, casefolded once per grant object (reloads bring new objects). */
 static const char *
@@ -410,7 +410,7 @@ client_label (KhAccountPage *self)
   return *label != '\0' ? g_steal_pointer (&label) : NULL;
 }
 
-/* ---- state ------------------------------------------------------------------------------------ */
+/* ---- state ---------------------------------------------------------------------------------- */
 
 static KhWindow *
 get_window (KhAccountPage *self)
@@ -674,7 +674,7 @@ flow_succeeded (KhAccountPage *self,
     }
 }
 
-/* ---- authorize in browser ---------------------------------------------------------------------- */
+/* ---- authorize in browser ------------------------------------------------------------------- */
 
 static void
 authorize_cb (GObject      *object,
@@ -782,7 +782,7 @@ on_copy_flow_link_clicked (KhAccountPage *self)
   toast (self, _("Authorization link copied"));
 }
 
-/* ---- link for a client ------------------------------------------------------------------------- */
+/* ---- link for a client ---------------------------------------------------------------------- */
 
 typedef struct
 {
@@ -993,7 +993,7 @@ on_link_clicked (KhAccountPage *self)
   kh_account_page_create_link (self, NULL);
 }
 
-/* ---- renewal pack ------------------------------------------------------------------------------ */
+/* ---- renewal pack --------------------------------------------------------------------------- */
 
 static void
 renewal_cb (GObject      *object,
@@ -1078,7 +1078,7 @@ kh_account_page_reauthorize (KhAccountPage *self,
   kh_account_page_authorize (self, kh_grant_get_role (grant));
 }
 
-/* ---- paste redirected URL ---------------------------------------------------------------------- */
+/* ---- paste redirected URL ------------------------------------------------------------------- */
 
 static void complete_with_flags (KhAccountPage *self,
                                  const char    *url,
@@ -1230,7 +1230,7 @@ on_paste_clicked (KhAccountPage *self)
   kh_account_page_complete (self, NULL);
 }
 
-/* ---- Quick Connect ------------------------------------------------------------------------------ */
+/* ---- Quick Connect -------------------------------------------------------------------------- */
 
 static void
 quick_connect_cb (GObject      *object,
@@ -1291,7 +1291,7 @@ on_quick_connect_clicked (KhAccountPage *self)
   memset (secret, 0, strlen (secret));
 }
 
-/* ---- app profiles -------------------------------------------------------------------------------- */
+/* ---- app profiles --------------------------------------------------------------------------- */
 
 static void
 profile_saved_cb (KhAppProfileDialog *dialog,
@@ -1340,7 +1340,7 @@ on_copy_redirect_clicked (KhAccountPage *self)
   toast (self, _("Redirect URL copied"));
 }
 
-/* ---- list ----------------------------------------------------------------------------------------- */
+/* ---- list ----------------------------------------------------------------------------------- */
 
 static void
 setup_row (GtkSignalListItemFactory *factory,
@@ -1378,7 +1378,7 @@ on_list_activate (KhAccountPage *self,
     kh_window_show_grant (window, kh_grant_get_id (grant));
 }
 
-/* ---- per-type setup ------------------------------------------------------------------------------- */
+/* ---- per-type setup ------------------------------------------------------------------------- */
 
 static void
 setup_for_type (KhAccountPage *self)

@@ -243,7 +243,7 @@ kh_app_profile_dialog_get_can_save (KhAppProfileDialog *self)
   return self->can_save && !self->saving;
 }
 
-/* ---- saving ------------------------------------------------------------------------------------ */
+/* ---- saving --------------------------------------------------------------------------------- */
 
 typedef struct
 {
@@ -337,7 +337,7 @@ kh_app_profile_dialog_save (KhAppProfileDialog *self)
   g_task_run_in_thread (task, save_thread);
 }
 
-/* ---- lifecycle --------------------------------------------------------------------------------- */
+/* ---- lifecycle ------------------------------------------------------------------------------ */
 
 static void
 fill (KhAppProfileDialog *self)

@@ -864,7 +864,7 @@ start_sandbox (KhApplication  *self,
 #endif
 }
 
-/* ---- GApplication ---------------------------------------------------------------------------- */
+/* ---- GApplication --------------------------------------------------------------------------- */
 
 static int
 kh_application_handle_local_options (GApplication *app,

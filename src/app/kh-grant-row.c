@@ -31,7 +31,7 @@ struct _KhGrantRow
 
 G_DEFINE_FINAL_TYPE (KhGrantRow, kh_grant_row, ADW_TYPE_BIN)
 
-/* ---- wording ---------------------------------------------------------------------------------- */
+/* ---- wording -------------------------------------------------------------------------------- */
 
 char *
 kh_format_time (gint64 unix_time)
@@ -145,7 +145,7 @@ describe_expiry (const char *what,
   return g_strdup_printf (_("%s: %s (%s)"), what, time, relative);
 }
 
-/* ---- menu ------------------------------------------------------------------------------------- */
+/* ---- menu ----------------------------------------------------------------------------------- */
 
 static void
 append_item (GMenu      *menu,
@@ -216,7 +216,7 @@ create_popup (GtkMenuButton *button,
   gtk_menu_button_set_menu_model (button, kh_grant_row_get_menu (self));
 }
 
-/* ---- row -------------------------------------------------------------------------------------- */
+/* ---- row ------------------------------------------------------------------------------------ */
 
 static const char *
 status_class (KhGrantStatus status)

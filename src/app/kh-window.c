@@ -244,7 +244,7 @@ kh_window_complete_url (KhWindow   *self,
                             url != NULL && *url != '\0' ? url : NULL);
 }
 
-/* ---- grant operations ------------------------------------------------------------------------ */
+/* ---- grant operations ----------------------------------------------------------------------- */
 
 typedef struct
 {
@@ -590,7 +590,7 @@ grant_action (GtkWidget  *widget,
     kh_account_page_copy_renewal_pack (self->pages[kh_grant_get_account_type (grant)], grant);
 }
 
-/* ---- lifecycle ------------------------------------------------------------------------------- */
+/* ---- lifecycle ------------------------------------------------------------------------------ */
 
 static void
 update_banner (KhWindow *self)

@@ -20,7 +20,7 @@
 #define N_GRANTS 2000
 #define N_RUNS   5
 
-/* ---- child: report the first frame ------------------------------------------------------------ */
+/* ---- child: report the first frame ---------------------------------------------------------- */
 
 static long
 peak_rss_kb (void)
@@ -100,7 +100,7 @@ run_child (const char *mode)
   return g_application_run (G_APPLICATION (app), 0, NULL);
 }
 
-/* ---- driver ----------------------------------------------------------------------------------- */
+/* ---- driver --------------------------------------------------------------------------------- */
 
 static void
 seed_store (void)
