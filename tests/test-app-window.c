@@ -1060,7 +1060,8 @@ main (int   argc,
 
     if (store != NULL)
       {
-        g_strcanon (store, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", '-');
+        g_strcanon (store, "abcdefghijklmnopqrstuvwxyz" "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789-_.", '-');
         g_setenv ("KEYHOLD_STORE", store, TRUE);
       }
   }
