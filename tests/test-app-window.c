@@ -725,6 +725,36 @@ test_port_in_use (void)
   g_socket_listener_close (blocker);
 }
 
+/* keyhold-cli (here: a second KhStore on the same store) adds a grant: the window follows. */
+static void
+test_follow_other_process (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KhStore) other = kh_store_new (NULL, NULL, &error);
+  g_autoptr(KhGrant) grant = kh_grant_new (KH_ACCOUNT_PARTNER, NULL, "Shop App");
+  g_autoptr(KhTokenSet) tokens = kh_token_set_new ();
+  CountWait count = { KH_ACCOUNT_PARTNER, model_count (KH_ACCOUNT_PARTNER) + 1 };
+  KhAppProfile *chosen;
+
+  real_mime_dirs ();
+  g_assert_no_error (error);
+  chosen = kh_account_page_get_selected_app (kh_window_get_page (env.window, KH_ACCOUNT_SELLER));
+  g_assert_nonnull (chosen);
+
+  tokens->access_token = g_strdup ("other-process-token");
+  tokens->access_expires_at = kh_now () + 3600;
+  kh_grant_set_display_name (grant, "Added by the CLI");
+  kh_grant_set_expiries_from_tokens (grant, tokens);
+  g_assert_true (kh_store_save_grant (other, grant, tokens, &error));
+  g_assert_no_error (error);
+
+  kh_test_wait_until (count_is, &count, 10000);
+
+  /* The reload kept the profile the user had chosen. */
+  g_assert_cmpstr (kh_app_profile_get_name (kh_account_page_get_selected_app (
+                     kh_window_get_page (env.window, KH_ACCOUNT_SELLER))), ==, "Shop App");
+}
+
 /* refresh, revoke and remove, as `gapplication action` would call them. */
 static void
 test_grant_actions (void)
@@ -1100,6 +1130,7 @@ main (int   argc,
   g_test_add_func ("/keyhold/app/complete-url", test_complete_url);
   g_test_add_func ("/keyhold/app/quick-connect", test_quick_connect);
   g_test_add_func ("/keyhold/app/port-in-use", test_port_in_use);
+  g_test_add_func ("/keyhold/app/follow-other-process", test_follow_other_process);
   g_test_add_func ("/keyhold/app/grant-actions", test_grant_actions);
   g_test_add_data_func ("/keyhold/app/screenshots-grants", "grants", test_screenshots);
   g_test_add_func ("/keyhold/app/list-2000", test_list_2000);

@@ -81,6 +81,8 @@ struct _KhAccountPage
 
   KhAccountType        type;
   guint                attach_id;
+  char                *chosen_app;      /* the profile the user picked, kept across reloads */
+  gboolean             restoring;
   gboolean             busy;
 };
 
@@ -1440,6 +1442,31 @@ setup_for_type (KhAccountPage *self)
 static void
 on_apps_changed (KhAccountPage *self)
 {
+  /* A reload replaces the profiles: keep the one the user chose. */
+  if (self->chosen_app != NULL && !self->restoring)
+    {
+      KhAppProfile *app = kh_account_page_get_selected_app (self);
+
+      if (app == NULL || g_strcmp0 (kh_app_profile_get_name (app), self->chosen_app) != 0)
+        {
+          self->restoring = TRUE;
+          kh_account_page_select_app (self, self->chosen_app);
+          self->restoring = FALSE;
+        }
+    }
+  update_app_state (self);
+}
+
+static void
+on_app_selected (KhAccountPage *self)
+{
+  KhAppProfile *app = kh_account_page_get_selected_app (self);
+
+  if (!self->restoring && app != NULL)
+    {
+      g_free (self->chosen_app);
+      self->chosen_app = g_strdup (kh_app_profile_get_name (app));
+    }
   update_app_state (self);
 }
 
@@ -1485,6 +1512,7 @@ kh_account_page_finalize (GObject *object)
 
   g_free (self->search);
   g_free (self->wanted_search);
+  g_free (self->chosen_app);
 
   G_OBJECT_CLASS (kh_account_page_parent_class)->finalize (object);
 }
@@ -1617,7 +1645,7 @@ kh_account_page_new (KhApplication *application,
   adw_combo_row_set_model (self->app_row, G_LIST_MODEL (self->apps));
   g_signal_connect_object (self->apps, "items-changed", G_CALLBACK (on_apps_changed), self,
                            G_CONNECT_SWAPPED);
-  g_signal_connect_object (self->app_row, "notify::selected", G_CALLBACK (on_apps_changed),
+  g_signal_connect_object (self->app_row, "notify::selected", G_CALLBACK (on_app_selected),
                            self, G_CONNECT_SWAPPED);
 
   /* Grants of this type, sorted, then searched: the search filter comes last so that a

@@ -56,6 +56,8 @@ struct _KhApplication
   KhSandbox      *sandbox;
 #endif
 
+  GFileMonitor   *index_monitor;
+  guint           index_reload_id;
   guint           maintenance_id;
   gboolean        sandbox_mode;
   gboolean        demo_ready;
@@ -663,6 +665,58 @@ maintenance_tick (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* ---- following other processes --------------------------------------------------------- */
+
+static gboolean
+index_reload_cb (gpointer user_data)
+{
+  KhApplication *self = user_data;
+
+  self->index_reload_id = 0;
+  kh_application_reload (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* keyhold-cli, scripts and background refreshes of other processes write the index: follow
+ * them. The index is replaced by rename, so events come in bursts: reload once they settle. */
+static void
+index_changed_cb (GFileMonitor      *monitor,
+                  GFile             *file,
+                  GFile             *other,
+                  GFileMonitorEvent  event,
+                  gpointer           user_data)
+{
+  KhApplication *self = user_data;
+  g_autofree char *index_name = g_path_get_basename (kh_store_get_index_path (self->store));
+  g_autofree char *name = g_file_get_basename (file);
+  g_autofree char *other_name = other != NULL ? g_file_get_basename (other) : NULL;
+
+  /* Only the index itself (written, or renamed into place); not its lock or temp files. */
+  if (g_strcmp0 (name, index_name) != 0 && g_strcmp0 (other_name, index_name) != 0)
+    return;
+
+  g_clear_handle_id (&self->index_reload_id, g_source_remove);
+  self->index_reload_id = g_timeout_add (250, index_reload_cb, self);
+}
+
+static void
+watch_index (KhApplication *self)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (kh_store_get_index_path (self->store));
+  g_autoptr(GFile) dir = g_file_get_parent (file);
+  g_autoptr(GError) error = NULL;
+
+  /* The directory, not the file: a rename replaces the file the monitor would watch. */
+  self->index_monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
+  if (self->index_monitor == NULL)
+    {
+      g_message ("Not following changes of other programs: %s", error->message);
+      return;
+    }
+  g_signal_connect (self->index_monitor, "changed", G_CALLBACK (index_changed_cb), self);
+}
+
 /* ---- actions ------------------------------------------------------------------------------- */
 
 static void
@@ -918,7 +972,10 @@ kh_application_startup (GApplication *app)
 
   self->store = kh_store_new (NULL, store_name, &self->store_error);
   if (self->store != NULL)
-    self->broker = kh_broker_new (self->store, self->client);
+    {
+      self->broker = kh_broker_new (self->store, self->client);
+      watch_index (self);
+    }
   kh_application_reload (self);
 
   if (self->sandbox_mode && self->store != NULL)
@@ -961,6 +1018,9 @@ kh_application_shutdown (GApplication *app)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->maintenance_id, g_source_remove);
+  g_clear_handle_id (&self->index_reload_id, g_source_remove);
+  if (self->index_monitor != NULL)
+    g_file_monitor_cancel (self->index_monitor);
 
   G_APPLICATION_CLASS (kh_application_parent_class)->shutdown (app);
 }
@@ -971,6 +1031,10 @@ kh_application_dispose (GObject *object)
   KhApplication *self = KH_APPLICATION (object);
 
   g_clear_handle_id (&self->maintenance_id, g_source_remove);
+  g_clear_handle_id (&self->index_reload_id, g_source_remove);
+  if (self->index_monitor != NULL)
+    g_signal_handlers_disconnect_by_data (self->index_monitor, self);
+  g_clear_object (&self->index_monitor);
   g_clear_object (&self->broker);
   g_clear_object (&self->store);
   g_clear_object (&self->client);
