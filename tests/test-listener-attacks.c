@@ -551,6 +551,54 @@ test_slow_loris_timeout (Fixture       *f,
   g_assert_cmpint ((g_get_monotonic_time () - start) / 1000, <, 10000);
 }
 
+/* A long wait: the listener still drops a connection that has not sent its headers within its
+ * header deadline (10 s), and closes a connection that asked for keep-alive once its page is
+ * out, while the flow goes on and completes. */
+static void
+test_slow_loris_deadline (Fixture       *f,
+                          gconstpointer  data)
+{
+  g_autofree char *host = host_ok (f);
+  g_autofree char *slow_request = get_request ("/callback?code=" EVIL "&state=" STATE, host);
+  g_autofree char *keep_alive = g_strdup_printf ("GET /callback?code=" EVIL "&state=wrong "
+                                                 "HTTP/1.1\r\nHost: %s\r\n\r\n", host);
+  GAsyncResult *slow_pending = NULL;
+  GAsyncResult *idle_pending = NULL;
+  g_autoptr(GTask) slow = NULL;
+  g_autoptr(GTask) idle = NULL;
+  g_autoptr(GAsyncResult) slow_result = NULL;
+  g_autoptr(GAsyncResult) idle_result = NULL;
+  Raw *raw;
+
+  wait_start (f, 120);
+  /* 20 s of headers, one byte every 250 ms. */
+  slow = raw_start (f->port, slow_request, strlen (slow_request), 250, 30000, &slow_pending);
+  idle = raw_start (f->port, keep_alive, strlen (keep_alive), 0, 30000, &idle_pending);
+
+  slow_result = kh_test_wait_result (&slow_pending, 30000);
+  raw = g_task_get_task_data (slow);
+  g_test_message ("slow-loris connection: %s after %" G_GINT64_FORMAT " ms",
+                  raw->closed_by_peer ? "closed by the listener" : "still open",
+                  raw->closed_after_ms);
+  g_assert_true (raw->closed_by_peer);
+  g_assert_cmpint (raw->closed_after_ms, >=, 9000);
+  g_assert_cmpint (raw->closed_after_ms, <, 15000);
+  g_assert_cmpuint (raw_status (raw), ==, 0);
+
+  idle_result = kh_test_wait_result (&idle_pending, 30000);
+  raw = g_task_get_task_data (idle);
+  g_test_message ("idle kept-alive connection: %s after %" G_GINT64_FORMAT " ms",
+                  raw->closed_by_peer ? "closed by the listener" : "still open",
+                  raw->closed_after_ms);
+  assert_keyhold_page (raw, 400, "Not the expected authorization");
+  g_assert_true (raw->closed_by_peer);
+  /* No keep-alive on the listener: closed right after its page. */
+  g_assert_cmpint (raw->closed_after_ms, <, 5000);
+
+  /* The wait went on all along. */
+  finish_with_real_callback (f);
+}
+
 /* ---- big requests -------------------------------------------------------------------------- */
 
 static void
@@ -777,6 +825,7 @@ main (int   argc,
   ADD ("dns-rebinding-hosts", test_rebinding_hosts);
   ADD ("slow-loris", test_slow_loris);
   ADD ("slow-loris-timeout", test_slow_loris_timeout);
+  ADD ("slow-loris-deadline", test_slow_loris_deadline);
   ADD ("megabyte-requests", test_megabyte_requests);
   ADD ("invalid-utf8", test_invalid_utf8);
   ADD ("injection-wrong-state", test_injection_wrong_state);
