@@ -402,7 +402,7 @@ test_rebinding_hosts (Fixture       *f,
   g_autofree char *upper = g_strdup_printf ("LocalHost:%u", f->port);
   g_autofree char *v6 = g_strdup_printf ("[::1]:%u", f->port);
   const char *accepted_hosts[] = { v4, name, upper, v6, "localhost", "127.0.0.1", "[::1]" };
-  g_autofree char *target = g_strdup_printf ("/callback?code=" EVIL "&state=wrong");
+  const char *target = "/callback?code=" EVIL "&state=wrong";
 
   wait_start (f, 30);
 

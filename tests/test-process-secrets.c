@@ -367,10 +367,10 @@ authorize (Fixture *f)
 static char *
 approved_redirect (Fixture *f)
 {
-  g_autofree char *url = g_strdup_printf ("/_host/services.tiktokshop.com/open/authorize"
-                                          "?service_id=" SHOP_SERVICE_ID "&auto=approve");
   g_autoptr(SoupSession) session = soup_session_new ();
-  g_autofree char *full = g_strdup_printf ("http://127.0.0.1:%u%s", f->port, url);
+  g_autofree char *full = g_strdup_printf ("http://127.0.0.1:%u/_host/services.tiktokshop.com"
+                                           "/open/authorize?service_id=" SHOP_SERVICE_ID
+                                           "&auto=approve", f->port);
   g_autoptr(SoupMessage) msg = soup_message_new ("GET", full);
   g_autoptr(GBytes) body = NULL;
   g_autoptr(GError) error = NULL;

@@ -68,6 +68,7 @@ typedef struct {
   guint        exit_counts[8];
   guint        bad_output;
   guint        reauth;
+  guint        superseded_used;  /* answers "no related auth record for this refresh_token" */
   char        *last_reauth_error;
 
   guint        injected[N_FAULT_KINDS];
@@ -400,6 +401,9 @@ worker_done_cb (GObject      *source,
   if (status < 0 || status > 7)
     status = 7;
   t->exit_counts[status]++;
+  /* The sandbox's answer to a refresh token used after its rotation (outside the grace). */
+  if (err != NULL && strstr (err, "36004005") != NULL)
+    t->superseded_used++;
 
   if (status == 0)
     {
@@ -701,9 +705,10 @@ test_torture (void)
   g_string_append_printf (figures,
                           "); keyring vs ledger: %u current, %u behind (healed by one refresh: "
                           "%u failed), grants lost %u, stale %u, revoked %u; tokens printed "
-                          "that the sandbox never issued: %u",
+                          "that the sandbox never issued: %u; refresh tokens used after "
+                          "rotation: %u",
                           before.current, before.stale, healed_failures, after.lost, after.stale,
-                          after.revoked, foreign);
+                          after.revoked, foreign, t.superseded_used);
   g_test_message ("%s", figures->str);
   g_printerr ("%s\n", figures->str);
   if (t.last_reauth_error != NULL)
@@ -720,6 +725,8 @@ test_torture (void)
   g_assert_cmpuint (t.reauth, ==, 0);
   g_assert_cmpuint (t.exit_counts[1] + t.exit_counts[2] + t.exit_counts[5] + t.exit_counts[6] +
                     t.exit_counts[7], ==, 0);
+  g_assert_cmpuint (t.superseded_used, ==, 0);
+  g_assert_cmpuint (before.stale, ==, 0);
   g_assert_cmpuint (after.revoked, ==, 0);
   g_assert_cmpuint (after.lost, ==, 0);
   g_assert_cmpuint (after.stale, ==, 0);
