@@ -7,7 +7,10 @@
 #include "config.h"
 
 #include <libsoup/soup.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "kh-test-util.h"
@@ -255,4 +258,66 @@ kh_test_http_get (const char  *url,
   g_main_context_pop_thread_default (context);
 
   return status;
+}
+
+char *
+kh_test_build_path (const char *relative)
+{
+  const char *builddir = g_getenv ("KEYHOLD_TEST_BUILDDIR");
+
+  g_assert_nonnull (builddir);
+
+  return g_build_filename (builddir, relative, NULL);
+}
+
+void
+kh_test_die_with_parent (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
+GSubprocess *
+kh_test_sandbox_spawn (const char * const *extra_args,
+                       guint              *port_out,
+                       char              **origin_map_out)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GDataInputStream) lines = NULL;
+  g_autoptr(GError) error = NULL;
+  GSubprocess *sandbox;
+  guint port = kh_test_free_port ();
+
+  g_ptr_array_add (argv, kh_test_build_path ("src/sandbox/keyhold-sandbox"));
+  g_ptr_array_add (argv, g_strdup ("--port"));
+  g_ptr_array_add (argv, g_strdup_printf ("%u", port));
+  for (guint i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (extra_args[i]));
+  g_ptr_array_add (argv, NULL);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, kh_test_die_with_parent, NULL, NULL);
+  sandbox = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+
+  /* It announces its address, then its origin map, once it listens. */
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (sandbox));
+  for (;;)
+    {
+      g_autofree char *line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (line);
+      if (g_str_has_prefix (line, "KEYHOLD_ORIGIN_MAP="))
+        {
+          if (origin_map_out != NULL)
+            *origin_map_out = g_strdup (line + strlen ("KEYHOLD_ORIGIN_MAP="));
+          break;
+        }
+    }
+
+  if (port_out != NULL)
+    *port_out = port;
+
+  return sandbox;
 }

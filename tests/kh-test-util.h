@@ -45,6 +45,19 @@ guint        kh_test_http_get             (const char    *url,
                                            char         **body_out,
                                            char         **final_url_out);
 
+/* A path inside the build tree (KEYHOLD_TEST_BUILDDIR), e.g. "src/cli/keyhold-cli". */
+char        *kh_test_build_path           (const char    *relative);
+/* A GSpawnChildSetupFunc: the child gets SIGTERM when the test process dies, so an aborted test
+ * never leaves a sandbox or CLI running (and holding the test log's pipes). */
+void         kh_test_die_with_parent      (gpointer       user_data);
+/* Starts this build's keyhold-sandbox program on a free loopback port with extra_args
+ * (NULL-terminated, may be NULL), waits for it to announce its origin map, and returns it.
+ * port_out and origin_map_out (both optional) receive what it announced. It dies with the test;
+ * stop it with g_subprocess_force_exit + g_subprocess_wait. */
+GSubprocess *kh_test_sandbox_spawn        (const char * const *extra_args,
+                                           guint         *port_out,
+                                           char         **origin_map_out);
+
 #ifdef KH_TEST_WITH_SANDBOX
 G_END_DECLS
 #include "kh-sandbox.h"

@@ -6,9 +6,7 @@
 #include "config.h"
 
 #include <libsoup/soup.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "kh-json.h"
 #include "kh-test-util.h"
@@ -31,11 +29,7 @@ typedef struct
   GString     *all_output;     /* everything every CLI run printed, for the leak check */
 } Fixture;
 
-static char *
-build_path (const char *relative)
-{
-  return g_build_filename (g_getenv ("KEYHOLD_TEST_BUILDDIR"), relative, NULL);
-}
+#define build_path kh_test_build_path
 
 /* ---- the sandbox -------------------------------------------------------------------------- */
 
@@ -87,46 +81,13 @@ register_sandbox_apps (Fixture *fixture)
   g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/apps", biz, NULL), ==, 200);
 }
 
-/* A test that aborts must not leave its sandbox running (and holding its pipes). */
-static void
-die_with_parent (gpointer user_data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-}
-
 static void
 fixture_set_up (Fixture       *fixture,
                 gconstpointer  user_data)
 {
-  g_autofree char *sandbox_bin = build_path ("src/sandbox/keyhold-sandbox");
-  g_autofree char *port_str = NULL;
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GDataInputStream) lines = NULL;
-  g_autoptr(GError) error = NULL;
   static guint counter;
 
-  fixture->sandbox_port = kh_test_free_port ();
-  port_str = g_strdup_printf ("%u", fixture->sandbox_port);
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  fixture->sandbox = g_subprocess_launcher_spawn (launcher, &error,
-                                                  sandbox_bin, "--port", port_str, NULL);
-  g_assert_no_error (error);
-
-  /* The sandbox prints its origin map once it listens. */
-  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fixture->sandbox));
-  for (;;)
-    {
-      g_autofree char *line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
-
-      g_assert_no_error (error);
-      g_assert_nonnull (line);
-      if (g_str_has_prefix (line, "KEYHOLD_ORIGIN_MAP="))
-        {
-          fixture->origin_map = g_strdup (line + strlen ("KEYHOLD_ORIGIN_MAP="));
-          break;
-        }
-    }
+  fixture->sandbox = kh_test_sandbox_spawn (NULL, &fixture->sandbox_port, &fixture->origin_map);
 
   fixture->redirect_port = kh_test_free_port ();
   fixture->redirect_uri = g_strdup_printf ("http://localhost:%u/callback", fixture->redirect_port);
@@ -211,7 +172,7 @@ cli_launcher (Fixture        *fixture,
 {
   GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
 
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, kh_test_die_with_parent, NULL, NULL);
 
   g_subprocess_launcher_setenv (launcher, "KEYHOLD_ORIGIN_MAP", fixture->origin_map, TRUE);
   g_subprocess_launcher_setenv (launcher, "KEYHOLD_DATA_DIR", fixture->data_dir, TRUE);

@@ -34,11 +34,7 @@ typedef struct
   gint64       offset;
 } Fixture;
 
-static char *
-build_path (const char *relative)
-{
-  return g_build_filename (g_getenv ("KEYHOLD_TEST_BUILDDIR"), relative, NULL);
-}
+#define build_path kh_test_build_path
 
 /* ---- the sandbox ---------------------------------------------------------------------------- */
 
@@ -101,30 +97,9 @@ static void
 start_sandbox (Fixture    *fixture,
                const char *latency_ms)
 {
-  g_autofree char *sandbox_bin = build_path ("src/sandbox/keyhold-sandbox");
-  g_autofree char *port_str = NULL;
-  g_autoptr(GDataInputStream) lines = NULL;
-  g_autoptr(GError) error = NULL;
+  const char *args[] = { "--latency", latency_ms, NULL };
 
-  fixture->sandbox_port = kh_test_free_port ();
-  port_str = g_strdup_printf ("%u", fixture->sandbox_port);
-  fixture->sandbox = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, sandbox_bin,
-                                       "--port", port_str, "--latency", latency_ms, NULL);
-  g_assert_no_error (error);
-
-  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fixture->sandbox));
-  for (;;)
-    {
-      g_autofree char *line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
-
-      g_assert_no_error (error);
-      g_assert_nonnull (line);
-      if (g_str_has_prefix (line, "KEYHOLD_ORIGIN_MAP="))
-        {
-          fixture->origin_map = g_strdup (line + strlen ("KEYHOLD_ORIGIN_MAP="));
-          break;
-        }
-    }
+  fixture->sandbox = kh_test_sandbox_spawn (args, &fixture->sandbox_port, &fixture->origin_map);
 }
 
 /* ---- keyhold-cli ---------------------------------------------------------------------------- */
@@ -142,6 +117,9 @@ cli_launcher (Fixture          *fixture,
   g_subprocess_launcher_setenv (launcher, "KEYHOLD_CLOCK_OFFSET", offset, TRUE);
   g_subprocess_launcher_setenv (launcher, "LC_ALL", "C.UTF-8", TRUE);
   g_subprocess_launcher_setenv (launcher, "G_DEBUG", "fatal-warnings", TRUE);
+  /* These tests check the one-line error contract on stderr; debug logging would add lines. */
+  g_subprocess_launcher_unsetenv (launcher, "G_MESSAGES_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, kh_test_die_with_parent, NULL, NULL);
 
   return launcher;
 }

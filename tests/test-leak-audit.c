@@ -33,11 +33,7 @@ typedef struct
   GString     *captured;     /* everything every keyhold-cli run printed or logged */
 } Fixture;
 
-static char *
-build_path (const char *relative)
-{
-  return g_build_filename (g_getenv ("KEYHOLD_TEST_BUILDDIR"), relative, NULL);
-}
+#define build_path kh_test_build_path
 
 /* ---- the sandbox -------------------------------------------------------------------------- */
 
@@ -94,34 +90,10 @@ static void
 fixture_set_up (Fixture       *fixture,
                 gconstpointer  user_data)
 {
-  g_autofree char *sandbox_bin = build_path ("src/sandbox/keyhold-sandbox");
-  g_autofree char *port_str = NULL;
   g_autofree char *shop = NULL;
   g_autofree char *biz = NULL;
-  g_autoptr(GDataInputStream) lines = NULL;
-  g_autoptr(GError) error = NULL;
 
-  fixture->sandbox_port = kh_test_free_port ();
-  port_str = g_strdup_printf ("%u", fixture->sandbox_port);
-  /* stderr silenced: a sandbox outliving a failed test must not hold the test log open. */
-  fixture->sandbox = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                       G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
-                                       sandbox_bin, "--port", port_str, NULL);
-  g_assert_no_error (error);
-
-  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fixture->sandbox));
-  for (;;)
-    {
-      g_autofree char *line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
-
-      g_assert_no_error (error);
-      g_assert_nonnull (line);
-      if (g_str_has_prefix (line, "KEYHOLD_ORIGIN_MAP="))
-        {
-          fixture->origin_map = g_strdup (line + strlen ("KEYHOLD_ORIGIN_MAP="));
-          break;
-        }
-    }
+  fixture->sandbox = kh_test_sandbox_spawn (NULL, &fixture->sandbox_port, &fixture->origin_map);
 
   fixture->redirect_uri = g_strdup_printf ("http://localhost:%u/callback", kh_test_free_port ());
   fixture->data_dir = g_build_filename (kh_test_get_tmpdir (), "leak-audit", NULL);

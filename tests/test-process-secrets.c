@@ -12,7 +12,6 @@
 #include <libsoup/soup.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "kh-json.h"
 #include "kh-test-util.h"
@@ -35,17 +34,7 @@ typedef struct {
   guint        samples;
 } Fixture;
 
-static char *
-build_path (const char *relative)
-{
-  return g_build_filename (g_getenv ("KEYHOLD_TEST_BUILDDIR"), relative, NULL);
-}
-
-static void
-die_with_parent (gpointer user_data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-}
+#define build_path kh_test_build_path
 
 static guint
 sandbox_request (Fixture     *f,
@@ -164,7 +153,7 @@ spawn_cli (Fixture             *f,
   g_subprocess_launcher_setenv (launcher, "KEYHOLD_STORE", f->store, TRUE);
   g_subprocess_launcher_setenv (launcher, "KEYHOLD_CLOCK_OFFSET", offset, TRUE);
   g_subprocess_launcher_setenv (launcher, "G_MESSAGES_DEBUG", "all", TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, kh_test_die_with_parent, NULL, NULL);
 
   g_ptr_array_add (argv, build_path ("src/cli/keyhold-cli"));
   for (guint i = 0; args[i] != NULL; i++)
@@ -227,30 +216,10 @@ static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
 {
-  g_autofree char *bin = build_path ("src/sandbox/keyhold-sandbox");
-  g_autofree char *port = NULL;
   g_autofree char *app = NULL;
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_autoptr(GDataInputStream) lines = NULL;
-  g_autoptr(GError) error = NULL;
   static guint counter;
 
-  f->port = kh_test_free_port ();
-  port = g_strdup_printf ("%u", f->port);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  f->sandbox = g_subprocess_launcher_spawn (launcher, &error, bin, "--port", port, NULL);
-  g_assert_no_error (error);
-  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->sandbox));
-  while (f->origin_map == NULL)
-    {
-      g_autofree char *line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
-
-      g_assert_no_error (error);
-      g_assert_nonnull (line);
-      if (g_str_has_prefix (line, "KEYHOLD_ORIGIN_MAP="))
-        f->origin_map = g_strdup (line + strlen ("KEYHOLD_ORIGIN_MAP="));
-    }
+  f->sandbox = kh_test_sandbox_spawn (NULL, &f->port, &f->origin_map);
 
   f->redirect_uri = g_strdup_printf ("http://localhost:%u/callback", kh_test_free_port ());
   f->data_dir = g_strdup_printf ("%s/process-secrets-%u", kh_test_get_tmpdir (), counter);

@@ -1217,7 +1217,7 @@ test_advertiser (Fixture       *f,
 
   no_token = get (f, list_path);
   g_assert_cmpint (api_code (no_token), ==, 40104);
-  wrong_token = request (f, "GET", list_path, NULL, NULL, "Access-Token", "0123456789abcdef");
+  wrong_token = request (f, "GET", list_path, NULL, NULL, "Access-Token", "not-a-token-ever-issued");
   g_assert_cmpint (api_code (wrong_token), ==, 40105);
 
   revoked = post_json (f, BIZ_HOST "/oauth2/revoke_token/", revoke);

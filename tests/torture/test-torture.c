@@ -12,7 +12,6 @@
 #include <libsoup/soup.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <string.h>
 
 #include "kh-json.h"
@@ -86,11 +85,7 @@ grant_free (Grant *grant)
   g_free (grant);
 }
 
-static char *
-build_path (const char *relative)
-{
-  return g_build_filename (g_getenv ("KEYHOLD_TEST_BUILDDIR"), relative, NULL);
-}
+#define build_path kh_test_build_path
 
 static guint
 control (Torture     *t,
@@ -145,41 +140,14 @@ counter (JsonNode   *ledger,
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
-/* A test that aborts must not leave its sandbox running. */
-static void
-die_with_parent (gpointer user_data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-}
-
 static void
 start_sandbox (Torture *t)
 {
-  g_autofree char *bin = build_path ("src/sandbox/keyhold-sandbox");
-  g_autofree char *port = NULL;
   g_autofree char *speed = g_strdup_printf ("%d", CLOCK_SPEED);
-  g_autoptr(GDataInputStream) lines = NULL;
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  const char *args[] = { "--clock-speed", speed, NULL };
   g_autoptr(GError) error = NULL;
 
-  t->port = kh_test_free_port ();
-  port = g_strdup_printf ("%u", t->port);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  t->sandbox = g_subprocess_launcher_spawn (launcher, &error, bin, "--port", port,
-                                            "--clock-speed", speed, NULL);
-  g_assert_no_error (error);
-
-  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (t->sandbox));
-  while (t->origin_map == NULL)
-    {
-      g_autofree char *line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
-
-      g_assert_no_error (error);
-      g_assert_nonnull (line);
-      if (g_str_has_prefix (line, "KEYHOLD_ORIGIN_MAP="))
-        t->origin_map = g_strdup (line + strlen ("KEYHOLD_ORIGIN_MAP="));
-    }
+  t->sandbox = kh_test_sandbox_spawn (args, &t->port, &t->origin_map);
   t->origin = g_strdup_printf ("http://127.0.0.1:%u", t->port);
   g_setenv ("KEYHOLD_ORIGIN_MAP", t->origin_map, TRUE);
   g_assert_true (kh_origin_map_set (t->origin_map, &error));
