@@ -103,10 +103,12 @@ kh_test_wait_until (KhTestCondition condition,
   while (!condition (user_data) && !timed_out)
     g_main_context_iteration (NULL, TRUE);
 
-  if (timed_out)
+  /* The condition may have come true in the very iteration the timeout fired in. */
+  if (!condition (user_data))
     g_error ("condition not met within %u ms", timeout_ms);
 
-  g_source_remove (id);
+  if (!timed_out)
+    g_source_remove (id);
 }
 
 static gboolean

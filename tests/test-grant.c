@@ -90,21 +90,30 @@ test_token_set_strict (void)
     "{}",
     /* access_token missing, empty, or not a string */
     "{\"refresh_token\":null,\"access_expires_at\":0,\"refresh_expires_at\":0}",
-    "{\"access_token\":\"\",\"refresh_token\":null,\"access_expires_at\":0,\"refresh_expires_at\":0}",
+    "{\"access_token\":\"\",\"refresh_token\":null,"
+    "\"access_expires_at\":0,\"refresh_expires_at\":0}",
     "{\"access_token\":42,\"refresh_token\":null,\"access_expires_at\":0,\"refresh_expires_at\":0}",
     /* refresh_token missing, empty or of another type */
     "{\"access_token\":\"a\",\"access_expires_at\":0,\"refresh_expires_at\":0}",
-    "{\"access_token\":\"a\",\"refresh_token\":\"\",\"access_expires_at\":0,\"refresh_expires_at\":0}",
-    "{\"access_token\":\"a\",\"refresh_token\":[],\"access_expires_at\":0,\"refresh_expires_at\":0}",
+    "{\"access_token\":\"a\",\"refresh_token\":\"\","
+    "\"access_expires_at\":0,\"refresh_expires_at\":0}",
+    "{\"access_token\":\"a\",\"refresh_token\":[],"
+    "\"access_expires_at\":0,\"refresh_expires_at\":0}",
     /* times: missing, strings, doubles, negative */
     "{\"access_token\":\"a\",\"refresh_token\":null,\"refresh_expires_at\":0}",
     "{\"access_token\":\"a\",\"refresh_token\":null,\"access_expires_at\":0}",
-    "{\"access_token\":\"a\",\"refresh_token\":null,\"access_expires_at\":\"1\",\"refresh_expires_at\":0}",
-    "{\"access_token\":\"a\",\"refresh_token\":null,\"access_expires_at\":1.5,\"refresh_expires_at\":0}",
-    "{\"access_token\":\"a\",\"refresh_token\":null,\"access_expires_at\":10.0,\"refresh_expires_at\":0}",
-    "{\"access_token\":\"a\",\"refresh_token\":null,\"access_expires_at\":-1,\"refresh_expires_at\":0}",
-    "{\"access_token\":\"a\",\"refresh_token\":null,\"access_expires_at\":0,\"refresh_expires_at\":null}",
-    "{\"access_token\":\"a\",\"refresh_token\":null,\"access_expires_at\":true,\"refresh_expires_at\":0}",
+    "{\"access_token\":\"a\",\"refresh_token\":null,"
+    "\"access_expires_at\":\"1\",\"refresh_expires_at\":0}",
+    "{\"access_token\":\"a\",\"refresh_token\":null,"
+    "\"access_expires_at\":1.5,\"refresh_expires_at\":0}",
+    "{\"access_token\":\"a\",\"refresh_token\":null,"
+    "\"access_expires_at\":10.0,\"refresh_expires_at\":0}",
+    "{\"access_token\":\"a\",\"refresh_token\":null,"
+    "\"access_expires_at\":-1,\"refresh_expires_at\":0}",
+    "{\"access_token\":\"a\",\"refresh_token\":null,"
+    "\"access_expires_at\":0,\"refresh_expires_at\":null}",
+    "{\"access_token\":\"a\",\"refresh_token\":null,"
+    "\"access_expires_at\":true,\"refresh_expires_at\":0}",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
@@ -140,7 +149,7 @@ test_token_set_strict (void)
   }
 }
 
-/* ---- KhGrant ------------------------------------------------------------------------------------ */
+/* ---- KhGrant --------------------------------------------------------------------------------- */
 
 static GPtrArray *
 make_shops (void)

@@ -39,6 +39,35 @@ test_json_parse_errors (void)
 }
 
 static void
+test_json_depth_limit (void)
+{
+  g_autoptr(GString) deep = g_string_new (NULL);
+  g_autoptr(GString) ok = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(JsonNode) fine = NULL;
+  g_autofree char *quoted = NULL;
+
+  /* 200,000 levels would overflow json-glib's recursive parser: refused up front. */
+  for (guint i = 0; i < 200000; i++)
+    g_string_append_c (deep, '[');
+  node = kh_json_parse (deep->str, deep->len, &error);
+  g_assert_null (node);
+  g_assert_error (error, KH_ERROR, KH_ERROR_BAD_RESPONSE);
+  g_clear_error (&error);
+
+  /* Brackets inside strings do not count; the limit itself is allowed. */
+  for (guint i = 0; i < KH_JSON_MAX_DEPTH; i++)
+    g_string_append_c (ok, '[');
+  g_string_append (ok, "\"[[[[\\\"[[\"");
+  for (guint i = 0; i < KH_JSON_MAX_DEPTH; i++)
+    g_string_append_c (ok, ']');
+  fine = kh_json_parse (ok->str, ok->len, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (fine);
+}
+
+static void
 test_json_getters_check_types (void)
 {
   g_autoptr(JsonNode) node = NULL;
@@ -111,6 +140,7 @@ main (int   argc,
   kh_test_init (&argc, &argv);
 
   g_test_add_func ("/keyhold/json/parse-errors", test_json_parse_errors);
+  g_test_add_func ("/keyhold/json/depth-limit", test_json_depth_limit);
   g_test_add_func ("/keyhold/json/getters-check-types", test_json_getters_check_types);
   g_test_add_func ("/keyhold/json/strv-round-trip", test_json_strv_round_trip);
 

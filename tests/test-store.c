@@ -104,12 +104,32 @@ fixture_setup (Fixture       *fixture,
   g_assert_nonnull (fixture->store);
 }
 
+static gboolean
+pointer_is_null (gpointer user_data)
+{
+  return *(gpointer *) user_data == NULL;
+}
+
+static gboolean
+wake_cb (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
 static void
 fixture_teardown (Fixture       *fixture,
                   gconstpointer  user_data)
 {
-  if (fixture->store != NULL)
-    g_assert_finalize_object (fixture->store);
+  guint wake;
+
+  /* A GTask drops its reference to the store in its worker thread, possibly just after the
+   * callback ran, and nothing then wakes the main context: poll for the last reference
+   * instead of asserting it is already gone. */
+  g_object_add_weak_pointer (G_OBJECT (fixture->store), (gpointer *) &fixture->store);
+  g_object_unref (fixture->store);
+  wake = g_timeout_add (10, wake_cb, NULL);
+  kh_test_wait_until (pointer_is_null, &fixture->store, 5000);
+  g_source_remove (wake);
   clear_keyring_store (fixture->store_name);
   g_free (fixture->data_dir);
   g_free (fixture->store_name);
@@ -873,6 +893,127 @@ test_corrupt (Fixture       *fixture,
   snapshot_clear (&after);
 }
 
+/* One damaged entry in an otherwise sound index hides only itself. */
+static void
+test_damaged_entry (Fixture       *fixture,
+                    gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) good = make_grant ("Good", NULL);
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(KhGrant) found = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *good_json = grant_json (good);
+  g_autofree char *dir = g_build_filename (fixture->data_dir, fixture->store_name, NULL);
+  g_autofree char *path = g_build_filename (dir, "index.json", NULL);
+  g_autofree char *text = NULL;
+
+  text = g_strdup_printf ("{\"version\":1,\n\"grants\":[\n%s,\n"
+                          "{\"id\":\"0123456789abcdef\",\"type\":\"no-such-type\"}],\n"
+                          "\"apps\":[],\n\"pending\":[]}\n", good_json);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (path, text, -1, &error));
+  g_assert_no_error (error);
+
+  store = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+  g_assert_no_error (error);
+  grants = kh_store_list_grants (store);
+  g_assert_cmpuint (grants->len, ==, 1);
+  g_assert_cmpstr (kh_grant_get_id (g_ptr_array_index (grants, 0)), ==, kh_grant_get_id (good));
+
+  found = kh_store_find_grant (store, "0123456789abcdef", &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+  g_assert_null (found);
+  g_clear_error (&error);
+
+  found = kh_store_find_grant (store, "good", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_grant_get_id (found), ==, kh_grant_get_id (good));
+  g_clear_object (&found);
+
+  /* Entries read from disk are written back byte for byte. */
+  {
+    g_autoptr(KhAppProfile) app = make_app ("an-app", KH_FAMILY_SHOP);
+    g_autofree char *after = NULL;
+
+    g_assert_true (kh_store_save_app (store, app, "secret", FALSE, &error));
+    g_assert_no_error (error);
+    after = read_index_text (store);
+    g_assert_nonnull (strstr (after, good_json));
+    g_assert_nonnull (strstr (after, "{\"id\":\"0123456789abcdef\",\"type\":\"no-such-type\"}"));
+  }
+}
+
+/* Hand-edited or foreign layouts load as well as Keyhold's own. */
+static void
+test_index_layouts (Fixture       *fixture,
+                    gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) grant = make_grant ("Layout", "Client L");
+  g_autoptr(KhAppProfile) app = make_app ("caf\xc3\xa9 app", KH_FAMILY_SHOP);
+  g_autofree char *grant_text = grant_json (grant);
+  g_autofree char *app_text = app_json (app);
+  g_autofree char *dir = g_build_filename (fixture->data_dir, fixture->store_name, NULL);
+  g_autofree char *path = g_build_filename (dir, "index.json", NULL);
+  g_autofree char *escaped_app = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *layouts[] = {
+    /* pretty, version last, an unknown member */
+    "{\n  \"grants\" : [ %s ],\n  \"future\" : {\"a\": [1, 2.5e3, true, null]},\n"
+    "  \"apps\" : [ %s ],\n  \"version\" : 1\n}\n",
+    /* escapes in the app name: json-glib reads this one */
+    "{\"version\":1,\"grants\":[%s],\"apps\":[%s],\"pending\":[]}",
+  };
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  {
+    GString *escaped = g_string_new (NULL);
+
+    /* The same profile with its name written as \u escapes. */
+    for (const char *p = app_text; *p != '\0'; p++)
+      {
+        if (g_str_has_prefix (p, "caf\xc3\xa9"))
+          {
+            g_string_append (escaped, "caf\\u00e9");
+            p += strlen ("caf\xc3\xa9") - 1;
+          }
+        else
+          g_string_append_c (escaped, *p);
+      }
+    escaped_app = g_string_free (escaped, FALSE);
+  }
+
+  for (guint i = 0; i < G_N_ELEMENTS (layouts); i++)
+    {
+      g_autofree char *text = NULL;
+      g_autoptr(KhStore) store = NULL;
+      g_autoptr(GPtrArray) grants = NULL;
+      g_autoptr(KhAppProfile) got = NULL;
+
+      /* The format strings are the test's own. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+      text = g_strdup_printf (layouts[i], grant_text, i == 1 ? escaped_app : app_text);
+#pragma GCC diagnostic pop
+      g_assert_true (g_file_set_contents (path, text, -1, &error));
+      g_assert_no_error (error);
+
+      store = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+      g_assert_no_error (error);
+      grants = kh_store_list_grants (store);
+      g_assert_cmpuint (grants->len, ==, 1);
+      {
+        g_autofree char *actual = grant_json (g_ptr_array_index (grants, 0));
+
+        g_assert_cmpstr (actual, ==, grant_text);
+      }
+      got = kh_store_get_app (store, "caf\xc3\xa9 app");
+      g_assert_nonnull (got);
+      g_assert_cmpstr (kh_app_profile_get_app_key (got), ==, SHOP_KEY);
+      g_assert_cmpuint (count_corrupt_files (dir), ==, 0);
+    }
+}
+
 /* ---- two processes ------------------------------------------------------------------------- */
 
 static void
@@ -1034,9 +1175,33 @@ test_isolation (Fixture       *fixture,
   g_assert_finalize_object (g_steal_pointer (&other));
   clear_keyring_store (other_name);
 
-  /* Store names are directory names: no path tricks. */
+  /* Any printable name works, and its folder stays inside the data dir. */
   {
-    const char *bad[] = { "../x", "a/b", ".hidden", "sp ace" };
+    const char *odd[] = { "../x", "a/b", ".hidden", "sp ace", "..", "/abs/path" };
+    g_autofree char *long_name = g_strnfill (300, '/');
+
+    for (guint i = 0; i < G_N_ELEMENTS (odd) + 1; i++)
+      {
+        const char *store_name = i < G_N_ELEMENTS (odd) ? odd[i] : long_name;
+        g_autoptr(KhStore) odd_store = kh_store_new (fixture->data_dir, store_name, &error);
+        g_autofree char *dir = NULL;
+        g_autofree char *parent = NULL;
+        g_autofree char *base = NULL;
+
+        g_assert_no_error (error);
+        g_assert_cmpstr (kh_store_get_name (odd_store), ==, store_name);
+        dir = g_path_get_dirname (kh_store_get_index_path (odd_store));
+        parent = g_path_get_dirname (dir);
+        base = g_path_get_basename (dir);
+        g_assert_cmpstr (parent, ==, fixture->data_dir);
+        g_assert_cmpint (base[0], !=, '.');
+        g_assert_cmpuint (strlen (base), <=, 120);
+      }
+  }
+
+  /* Control characters are refused. */
+  {
+    const char *bad[] = { "", "a\nb", "tab\there" };
 
     for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
       {
@@ -1356,6 +1521,154 @@ test_file_backend (void)
   g_test_trap_assert_passed ();
 }
 
+/* ---- a locked keyring ---------------------------------------------------------------------- */
+
+static void
+name_appeared_cb (GDBusConnection *connection,
+                  const char      *name,
+                  const char      *owner,
+                  gpointer         user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+/* Locking the keyring of the shared test session would break every other test running against
+ * it, so the child gets its own bus and its own gnome-keyring, which it can lock. Nothing can
+ * show an unlock prompt there: the prompt is dismissed, as when the user cancels it. */
+static void
+test_locked_keyring (void)
+{
+  g_autofree char *daemon = g_find_program_in_path ("gnome-keyring-daemon");
+
+  if (!g_test_subprocess ())
+    {
+      if (daemon == NULL)
+        {
+          g_test_skip ("gnome-keyring-daemon is not installed");
+          return;
+        }
+      g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+
+  {
+    GTestDBus *bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
+    g_autoptr(GSubprocess) keyring = NULL;
+    g_autoptr(SecretService) service = NULL;
+    g_autoptr(SecretCollection) collection = NULL;
+    g_autoptr(KhStore) store = NULL;
+    g_autoptr(KhStore) again = NULL;
+    g_autoptr(KhAppProfile) app = make_app ("locked-app", KH_FAMILY_SHOP);
+    g_autoptr(KhAppProfile) other = make_app ("other-app", KH_FAMILY_SHOP);
+    g_autoptr(KhAuthRequest) request = make_request (app, NULL);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *keyring_dir = NULL;
+    g_autofree char *runtime_dir = NULL;
+    g_autofree char *data_dir = new_data_dir ();
+    g_autofree char *name = new_store_name ();
+    g_autofree char *index_before = NULL;
+    g_autofree char *index_after = NULL;
+    g_autofree char *secret = NULL;
+    GOutputStream *input;
+    gboolean appeared = FALSE;
+    guint watch;
+    GList collections = { NULL, NULL, NULL };
+
+    g_test_dbus_up (bus);
+
+    keyring_dir = g_dir_make_tmp ("kh-keyring-XXXXXX", &error);
+    g_assert_no_error (error);
+    runtime_dir = g_build_filename (keyring_dir, "run", NULL);
+    g_assert_cmpint (g_mkdir_with_parents (runtime_dir, 0700), ==, 0);
+
+    launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
+    g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", keyring_dir, TRUE);
+    g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", runtime_dir, TRUE);
+    /* The daemon warns that it cannot show the prompt; with the tests' fatal-warnings it would
+     * abort instead of answering "dismissed". */
+    g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+    keyring = g_subprocess_launcher_spawn (launcher, &error, daemon, "--foreground", "--unlock",
+                                           "--components=secrets", NULL);
+    g_assert_no_error (error);
+    input = g_subprocess_get_stdin_pipe (keyring);
+    g_assert_true (g_output_stream_write_all (input, "pw", 2, NULL, NULL, &error));
+    g_assert_true (g_output_stream_close (input, NULL, &error));
+    g_assert_no_error (error);
+
+    watch = g_bus_watch_name (G_BUS_TYPE_SESSION, "org.freedesktop.secrets",
+                              G_BUS_NAME_WATCHER_FLAGS_NONE, name_appeared_cb, NULL, &appeared,
+                              NULL);
+    kh_test_wait_flag (&appeared, 30000);
+    g_bus_unwatch_name (watch);
+
+    store = kh_store_new (data_dir, name, &error);
+    g_assert_no_error (error);
+    g_assert_true (kh_store_save_app (store, app, "locked-secret", FALSE, &error));
+    g_assert_no_error (error);
+    g_assert_true (kh_store_save_pending (store, request, &error));
+    g_assert_no_error (error);
+
+    service = secret_service_get_sync (SECRET_SERVICE_LOAD_COLLECTIONS, NULL, &error);
+    g_assert_no_error (error);
+    collection = secret_collection_for_alias_sync (service, SECRET_COLLECTION_DEFAULT,
+                                                   SECRET_COLLECTION_NONE, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (collection);
+    collections.data = collection;
+    secret_service_lock_sync (service, &collections, NULL, NULL, &error);
+    g_assert_no_error (error);
+
+    index_before = read_index_text (store);
+
+    g_assert_false (kh_store_save_app (store, other, "other-secret", FALSE, &error));
+    g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+    g_assert_cmpstr (error->message, ==, "The keyring is locked");
+    g_clear_error (&error);
+
+    secret = kh_store_load_app_secret (store, "locked-app", &error);
+    g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+    g_assert_cmpstr (error->message, ==, "The keyring is locked");
+    g_assert_null (secret);
+    g_clear_error (&error);
+
+    g_assert_null (kh_store_find_pending_by_state (store, kh_auth_request_get_state (request),
+                                                   &error));
+    g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+    g_assert_cmpstr (error->message, ==, "The keyring is locked");
+    g_clear_error (&error);
+
+    index_after = read_index_text (store);
+    g_assert_cmpstr (index_after, ==, index_before);
+
+    /* A rebuild cannot read locked items: it fails and leaves the index alone. */
+    g_assert_false (kh_store_rebuild_index (store, &error));
+    g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+    g_assert_cmpstr (error->message, ==, "The keyring is locked");
+    g_clear_error (&error);
+    g_clear_pointer (&index_after, g_free);
+    index_after = read_index_text (store);
+    g_assert_cmpstr (index_after, ==, index_before);
+
+    /* Without an index, nothing is rebuilt from a locked keyring and nothing is written. */
+    g_assert_cmpint (g_unlink (kh_store_get_index_path (store)), ==, 0);
+    again = kh_store_new (data_dir, name, &error);
+    g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+    g_assert_cmpstr (error->message, ==, "The keyring is locked");
+    g_assert_null (again);
+    g_clear_error (&error);
+    g_assert_false (g_file_test (kh_store_get_index_path (store), G_FILE_TEST_EXISTS));
+
+    g_subprocess_force_exit (keyring);
+    g_assert_true (g_subprocess_wait (keyring, NULL, NULL));
+    /* The bus goes away with this process (GTestDBus watches it); bus stays referenced so that
+     * no finalizer waits for connections libsecret still holds. */
+    g_test_dbus_stop (bus);
+    (void) bus;
+  }
+}
+
 /* ---- scale --------------------------------------------------------------------------------- */
 
 static void
@@ -1373,6 +1686,7 @@ test_large_index (Fixture       *fixture,
   g_autofree char *last_id = NULL;
   gint64 start;
   gint64 t_open;
+  gint64 t_find_id;
   gint64 t_list;
   gint64 t_find;
   gint64 t_save;
@@ -1401,6 +1715,13 @@ test_large_index (Fixture       *fixture,
   g_assert_no_error (error);
   t_open = g_get_monotonic_time () - start;
 
+  /* What `keyhold-cli token GRANT` does: open, then look one grant up by id. */
+  start = g_get_monotonic_time ();
+  found = kh_store_find_grant (big, last_id, &error);
+  t_find_id = g_get_monotonic_time () - start;
+  g_assert_no_error (error);
+  g_clear_object (&found);
+
   start = g_get_monotonic_time ();
   grants = kh_store_list_grants (big);
   t_list = g_get_monotonic_time () - start;
@@ -1419,9 +1740,9 @@ test_large_index (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_cmpuint (count_keyring_items (fixture->store_name, NULL), ==, 1);
 
-  g_test_message ("2,000 grants (%zu bytes): open %.1f ms, list %.1f ms, find by name %.1f ms, "
-                  "save an app %.1f ms", text->len, t_open / 1000., t_list / 1000.,
-                  t_find / 1000., t_save / 1000.);
+  g_test_message ("2,000 grants (%zu bytes): open %.1f ms, find by id %.1f ms, list %.1f ms, "
+                  "find by name %.1f ms, save an app %.1f ms", text->len, t_open / 1000.,
+                  t_find_id / 1000., t_list / 1000., t_find / 1000., t_save / 1000.);
   /* Generous bounds (sanitizers, loaded CI machines); the point is milliseconds, not seconds. */
   g_assert_cmpint (t_open, <, 2 * G_USEC_PER_SEC);
   g_assert_cmpint (t_find, <, 1 * G_USEC_PER_SEC);
@@ -1448,6 +1769,8 @@ main (int   argc,
   ADD ("rebuild-missing-index", test_rebuild_missing);
   ADD ("rebuild-explicit", test_rebuild_explicit);
   ADD ("corrupt-index", test_corrupt);
+  ADD ("damaged-entry", test_damaged_entry);
+  ADD ("index-layouts", test_index_layouts);
   ADD ("two-instances", test_two_instances);
   ADD ("concurrent-writers", test_concurrent_writers);
   ADD ("isolation", test_isolation);
@@ -1456,6 +1779,7 @@ main (int   argc,
   ADD ("large-index", test_large_index);
   g_test_add_func ("/keyhold/store/no-keyring", test_no_keyring);
   g_test_add_func ("/keyhold/store/file-backend", test_file_backend);
+  g_test_add_func ("/keyhold/store/locked-keyring", test_locked_keyring);
 
 #undef ADD
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test-token-client.c: the parsers on the exact shapes of tiktok-api.md and on garbage, then the
- * client over HTTP against a fake TikTok on a loopback port: every call, the wire format of each
- * request, retries, faults, cancellation, and logs that never carry a secret. */
+ * client over HTTP: against a small fake TikTok for the exact wire format of each request and
+ * faults the sandbox cannot stage (a 503 carrying a valid envelope, a 2 MiB answer, silence),
+ * and against the real keyhold-sandbox for every call of every kind, rotation, revocation,
+ * retries, dropped connections, garbage, cancellation and logs that never carry a secret. */
 
 #include "config.h"
 
@@ -12,6 +14,7 @@
 #include "kh-json.h"
 #include "kh-origin-map.h"
 #include "kh-sign.h"
+#define KH_TEST_WITH_SANDBOX 1
 #include "kh-test-util.h"
 #include "kh-token-client.h"
 #include "kh-util.h"
@@ -25,7 +28,7 @@
 #define GOOD_CODE       "code-good-ABCDEF"
 #define REDIRECT        "http://localhost:8765/callback/"
 
-/* ---- parser fixtures: the shapes of tiktok-api.md ----------------------------------------------- */
+/* ---- parser fixtures: the shapes of tiktok-api.md -------------------------------------------- */
 
 static const char shop_token_json[] =
   "{\"code\":0,\"message\":\"success\",\"data\":{"
@@ -329,6 +332,17 @@ test_parse_enrichment (void)
   username = kh_parse_account_name (username_json, strlen (username_json), &error);
   g_assert_no_error (error);
   g_assert_cmpstr (username, ==, "kat");
+
+  /* Names are shown in terminals and lists: control characters never survive. */
+  {
+    const char *hostile = "{\"code\":0,\"data\":{\"display_name\":\"Kat\\u001b[2J\\nrm -rf\"}}";
+    g_autofree char *clean = kh_parse_account_name (hostile, strlen (hostile), &error);
+
+    g_assert_no_error (error);
+    g_assert_null (strchr (clean, '\033'));
+    g_assert_null (strchr (clean, '\n'));
+    g_assert_true (g_str_has_prefix (clean, "Kat"));
+  }
 }
 
 /* Inputs that are not what TikTok sends: every one is KH_ERROR_BAD_RESPONSE, none crashes. */
@@ -354,6 +368,12 @@ static const char * const bad_token_bodies[] = {
   "{\"code\":0,\"data\":{\"access_token\":42}}",
   "{\"code\":0,\"data\":{\"access_token\":\"\"}}",
   "{\"code\":0,\"data\":{\"access_token\":[\"a\"]}}",
+  /* A token that would split the HTTP header it is later sent in, or is not visible ASCII. */
+  "{\"code\":0,\"data\":{\"access_token\":\"a\\r\\nX-Injected: 1\"}}",
+  "{\"code\":0,\"data\":{\"access_token\":\"a b\"}}",
+  "{\"code\":0,\"data\":{\"access_token\":\"caf\u00e9\"}}",
+  "{\"code\":0,\"data\":{\"access_token\":\"a\",\"advertiser_ids\":[\"1 2\"]}}",
+  "{\"code\":0,\"data\":{\"access_token\":\"a\",\"scope\":[\"x\\ty\"]}}",
   "{\"code\":0,\"data\":{\"access_token\":\"a\",\"scope\":{}}}",
   "{\"code\":0,\"data\":{\"access_token\":\"a\",\"advertiser_ids\":\"x\"}}",
   "{\"code\":0,\"data\":{\"access_token\":\"a\",\"advertiser_ids\":[1.5]}}",
@@ -436,6 +456,8 @@ test_parse_garbage_enrichment (void)
     "{\"code\":0,\"data\":{\"shops\":[{\"id\":1.5}]}}",
     "{\"code\":0,\"data\":{\"shops\":[{\"id\":\"1\",\"name\":2}]}}",
     "{\"code\":0,\"data\":{\"shops\":[{\"id\":\"1\",\"cipher\":[]}]}}",
+    "{\"code\":0,\"data\":{\"shops\":[{\"id\":\"1\",\"cipher\":\"a\\nb\"}]}}",
+    "{\"code\":0,\"data\":{\"shops\":[{\"id\":\"1 2\"}]}}",
     "{\"code\":0,\"data\":{\"list\":{}}}",
     "{\"code\":0,\"data\":{\"list\":[\"7\"]}}",
     "{\"code\":0,\"data\":{\"list\":[{\"advertiser_name\":\"x\"}]}}",
@@ -521,7 +543,11 @@ test_parse_mutations (void)
           g_autofree char *copy = g_memdup2 (seeds[s], length);
 
           for (guint flips = g_rand_int_range (rand, 1, 4); flips > 0; flips--)
-            copy[g_rand_int_range (rand, 0, (gint32) length)] = (char) g_rand_int_range (rand, 0, 256);
+            {
+              gint32 at = g_rand_int_range (rand, 0, (gint32) length);
+
+              copy[at] = (char) g_rand_int_range (rand, 0, 256);
+            }
           check_all_parsers (copy, length);
         }
     }
@@ -588,7 +614,7 @@ test_parse_absurd_expiry (void)
     }
 }
 
-/* ---- a fake TikTok on a loopback port ---------------------------------------------------------- */
+/* ---- a fake TikTok on a loopback port -------------------------------------------------------- */
 
 typedef enum {
   FAULT_HTTP_503,           /* 503 with an HTML body */
@@ -619,7 +645,6 @@ typedef struct {
   GHashTable    *used_codes;
   char          *shop_refresh;  /* the one valid Shop refresh token (rotation) */
   char          *tt_refresh;
-  GHashTable    *revoked;
   /* the last request, as the server saw it */
   char          *method;
   char          *path;          /* without the /_host/<host> prefix */
@@ -709,7 +734,8 @@ shop_token_body (Fixture *fixture)
   fixture->shop_refresh = new_token (fixture, "shop-refresh");
   return g_strdup_printf ("{\"code\":0,\"message\":\"success\",\"request_id\":\"rq\",\"data\":{"
                           "\"access_token\":\"%s\",\"access_token_expire_in\":%" G_GINT64_FORMAT ","
-                          "\"refresh_token\":\"%s\",\"refresh_token_expire_in\":%" G_GINT64_FORMAT ","
+                          "\"refresh_token\":\"%s\","
+                          "\"refresh_token_expire_in\":%" G_GINT64_FORMAT ","
                           "\"open_id\":\"open-shop\",\"seller_name\":\"Maomao\","
                           "\"seller_base_region\":\"GB\",\"user_type\":0,"
                           "\"granted_scopes\":[\"seller.authorization.info\"]}}",
@@ -727,8 +753,10 @@ tt_token_body (Fixture *fixture,
   fixture->tt_refresh = new_token (fixture, "rft");
   return g_strdup_printf ("{\"code\":0,\"message\":\"OK\",\"request_id\":\"rq\",\"data\":{"
                           "\"access_token\":\"%s\",\"token_type\":\"Bearer\",\"expires_in\":86400,"
-                          "\"refresh_token\":\"%s\",\"refresh_token_expires_in\":%" G_GINT64_FORMAT ","
-                          "\"open_id\":\"open-tt\",\"scope\":\"user.info.basic,biz.creator.info\"}}",
+                          "\"refresh_token\":\"%s\","
+                          "\"refresh_token_expires_in\":%" G_GINT64_FORMAT ","
+                          "\"open_id\":\"open-tt\","
+                          "\"scope\":\"user.info.basic,biz.creator.info\"}}",
                           access, fixture->tt_refresh, refresh_seconds);
 }
 
@@ -827,26 +855,19 @@ route (Fixture           *fixture,
           return;
         }
       answer = g_strdup_printf ("{\"code\":0,\"message\":\"OK\",\"request_id\":\"r\",\"data\":{"
-                                "\"access_token\":\"%s\",\"advertiser_ids\":[\"7012345678901234567\"],"
+                                "\"access_token\":\"%s\","
+                                "\"advertiser_ids\":[\"7012345678901234567\"],"
                                 "\"scope\":[1,2,3]}}", access);
       respond_json (msg, SOUP_STATUS_OK, answer);
-    }
-  else if (g_str_equal (path, "/open_api/v1.3/oauth2/revoke_token/"))
-    {
-      g_assert_cmpstr (fixture->method, ==, "POST");
-      g_assert_true (check_business_app (fixture, body, "app_id", "secret"));
-      g_hash_table_add (fixture->revoked, g_strdup (kh_json_get_string (body, "access_token")));
-      respond_json (msg, SOUP_STATUS_OK, "{\"code\":0,\"message\":\"OK\",\"request_id\":\"r\"}");
     }
   else if (g_str_equal (path, "/open_api/v1.3/oauth2/advertiser/get/"))
     {
       g_assert_cmpstr (fixture->method, ==, "GET");
       g_assert_cmpstr (query_get (fixture, "app_id"), ==, BIZ_ID);
       g_assert_cmpstr (query_get (fixture, "secret"), ==, BIZ_SECRET);
-      if (fixture->access_token_header == NULL
-          || g_hash_table_contains (fixture->revoked, fixture->access_token_header))
+      if (fixture->access_token_header == NULL)
         {
-          respond_error (msg, 40105, "token revoked");
+          respond_error (msg, 40104, "token missing");
           return;
         }
       respond_json (msg, SOUP_STATUS_OK, advertisers_json);
@@ -866,43 +887,6 @@ route (Fixture           *fixture,
         }
       answer = tt_token_body (fixture, 31536000);
       respond_json (msg, SOUP_STATUS_OK, answer);
-    }
-  else if (g_str_equal (path, "/open_api/v1.3/tt_user/oauth2/refresh_token/"))
-    {
-      g_autofree char *answer = NULL;
-
-      g_assert_cmpstr (fixture->method, ==, "POST");
-      g_assert_true (check_business_app (fixture, body, "client_id", "client_secret"));
-      g_assert_cmpstr (kh_json_get_string (body, "grant_type"), ==, "refresh_token");
-      if (g_strcmp0 (kh_json_get_string (body, "refresh_token"), fixture->tt_refresh) != 0)
-        {
-          respond_error (msg, 40107, "invalid refresh token");
-          return;
-        }
-      /* The refresh window is not extended by a refresh. */
-      answer = tt_token_body (fixture, 31527314);
-      respond_json (msg, SOUP_STATUS_OK, answer);
-    }
-  else if (g_str_equal (path, "/open_api/v1.3/tt_user/oauth2/revoke/"))
-    {
-      g_assert_cmpstr (fixture->method, ==, "POST");
-      g_assert_true (check_business_app (fixture, body, "client_id", "client_secret"));
-      g_hash_table_add (fixture->revoked, g_strdup (kh_json_get_string (body, "access_token")));
-      respond_json (msg, SOUP_STATUS_OK,
-                    "{\"code\":0,\"message\":\"OK\",\"request_id\":\"r\",\"data\":{}}");
-    }
-  else if (g_str_equal (path, "/open_api/v1.3/business/get/"))
-    {
-      g_assert_cmpstr (fixture->method, ==, "GET");
-      g_assert_cmpstr (query_get (fixture, "business_id"), ==, "open-tt");
-      g_assert_cmpstr (query_get (fixture, "fields"), ==, "[\"display_name\",\"profile_image\"]");
-      if (fixture->access_token_header == NULL
-          || g_hash_table_contains (fixture->revoked, fixture->access_token_header))
-        {
-          respond_error (msg, 40105, "token revoked");
-          return;
-        }
-      respond_json (msg, SOUP_STATUS_OK, account_json);
     }
   else
     {
@@ -967,7 +951,9 @@ server_cb (SoupServer        *server,
       switch (kind)
         {
         case FAULT_HTTP_503:
-          soup_server_message_set_status (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, NULL);
+          /* code: another status without an envelope (429...). */
+          soup_server_message_set_status (msg, code != 0 ? (guint) code
+                                                         : SOUP_STATUS_SERVICE_UNAVAILABLE, NULL);
           soup_server_message_set_response (msg, "text/html", SOUP_MEMORY_STATIC,
                                             "<h1>503</h1>", 12);
           return;
@@ -1003,8 +989,24 @@ server_cb (SoupServer        *server,
             huge[0] = '{';
             memcpy (huge + size - 10, "\"code\":0}", 9);
             soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-            soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE,
-                                              huge, size);
+            if (code == 0)
+              soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE,
+                                                huge, size);
+            else
+              {
+                /* code != 0: chunked, so no Content-Length warns the client in advance. */
+                SoupMessageHeaders *response_headers =
+                  soup_server_message_get_response_headers (msg);
+                SoupMessageBody *body = soup_server_message_get_response_body (msg);
+
+                soup_message_headers_set_encoding (response_headers, SOUP_ENCODING_CHUNKED);
+                soup_message_headers_set_content_type (response_headers, "application/json",
+                                                       NULL);
+                for (gsize at = 0; at < size; at += 65536)
+                  soup_message_body_append (body, SOUP_MEMORY_COPY, huge + at, 65536);
+                soup_message_body_complete (body);
+                g_free (huge);
+              }
           }
           return;
         case FAULT_NO_TOKEN:
@@ -1038,7 +1040,8 @@ fixture_set_up (Fixture       *fixture,
   g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
 
   map = g_strdup_printf ("https://auth.tiktok-shops.com=%s/_host/auth.tiktok-shops.com;"
-                         "https://open-api.tiktokglobalshop.com=%s/_host/open-api.tiktokglobalshop.com;"
+                         "https://open-api.tiktokglobalshop.com="
+                         "%s/_host/open-api.tiktokglobalshop.com;"
                          "https://business-api.tiktok.com=%s/_host/business-api.tiktok.com",
                          origin, origin, origin);
   kh_origin_map_set (map, &error);
@@ -1048,7 +1051,6 @@ fixture_set_up (Fixture       *fixture,
   fixture->hits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   fixture->hung = g_ptr_array_new_with_free_func (g_object_unref);
   fixture->used_codes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  fixture->revoked = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   fixture->client = kh_token_client_new ();
   /* Fast retries: the backoff logic is the same at 2 ms as at 500 ms. */
@@ -1078,7 +1080,6 @@ fixture_tear_down (Fixture       *fixture,
   g_queue_clear_full (&fixture->faults, g_free);
   g_clear_pointer (&fixture->hits, g_hash_table_unref);
   g_clear_pointer (&fixture->used_codes, g_hash_table_unref);
-  g_clear_pointer (&fixture->revoked, g_hash_table_unref);
   g_clear_pointer (&fixture->query, g_hash_table_unref);
   g_free (fixture->shop_refresh);
   g_free (fixture->tt_refresh);
@@ -1093,7 +1094,122 @@ fixture_tear_down (Fixture       *fixture,
   kh_origin_map_set (NULL, NULL);
 }
 
-/* ---- synchronous wrappers for the tests -------------------------------------------------------- */
+/* ---- synchronous wrappers for the tests ------------------------------------------------------ */
+
+/* Each runs one async call to completion on the default main context (never sleeping). */
+static KhTokenResponse *
+call_exchange (KhTokenClient  *client,
+               KhAppProfile   *app,
+               const char     *secret,
+               KhTokenKind     kind,
+               const char     *code,
+               const char     *redirect_uri,
+               GCancellable   *cancellable,
+               GError        **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *pending = NULL;
+
+  kh_token_client_exchange_async (client, app, secret, kind, code, redirect_uri, cancellable,
+                                  kh_test_store_result_cb, &pending);
+  result = kh_test_wait_result (&pending, TIMEOUT_MS);
+  return kh_token_client_exchange_finish (client, result, error);
+}
+
+static KhTokenResponse *
+call_refresh (KhTokenClient  *client,
+              KhAppProfile   *app,
+              const char     *secret,
+              KhTokenKind     kind,
+              const char     *refresh_token,
+              GError        **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *pending = NULL;
+
+  kh_token_client_refresh_async (client, app, secret, kind, refresh_token, NULL,
+                                 kh_test_store_result_cb, &pending);
+  result = kh_test_wait_result (&pending, TIMEOUT_MS);
+  return kh_token_client_refresh_finish (client, result, error);
+}
+
+static gboolean
+call_revoke (KhTokenClient  *client,
+             KhAppProfile   *app,
+             const char     *secret,
+             KhTokenKind     kind,
+             const char     *access_token,
+             GError        **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *pending = NULL;
+
+  kh_token_client_revoke_async (client, app, secret, kind, access_token, NULL,
+                                kh_test_store_result_cb, &pending);
+  result = kh_test_wait_result (&pending, TIMEOUT_MS);
+  return kh_token_client_revoke_finish (client, result, error);
+}
+
+static GPtrArray *
+call_get_shops (KhTokenClient  *client,
+                KhAppProfile   *app,
+                const char     *secret,
+                const char     *access_token,
+                GError        **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *pending = NULL;
+
+  kh_token_client_get_shops_async (client, app, secret, access_token, NULL,
+                                   kh_test_store_result_cb, &pending);
+  result = kh_test_wait_result (&pending, TIMEOUT_MS);
+  return kh_token_client_get_shops_finish (client, result, error);
+}
+
+static GPtrArray *
+call_get_advertisers (KhTokenClient  *client,
+                      KhAppProfile   *app,
+                      const char     *secret,
+                      const char     *access_token,
+                      GError        **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *pending = NULL;
+
+  kh_token_client_get_advertisers_async (client, app, secret, access_token, NULL,
+                                         kh_test_store_result_cb, &pending);
+  result = kh_test_wait_result (&pending, TIMEOUT_MS);
+  return kh_token_client_get_advertisers_finish (client, result, error);
+}
+
+static char *
+call_get_account_name (KhTokenClient  *client,
+                       const char     *access_token,
+                       const char     *open_id,
+                       GError        **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  GAsyncResult *pending = NULL;
+
+  kh_token_client_get_account_name_async (client, access_token, open_id, NULL,
+                                          kh_test_store_result_cb, &pending);
+  result = kh_test_wait_result (&pending, TIMEOUT_MS);
+  return kh_token_client_get_account_name_finish (client, result, error);
+}
+
+/* The fake's apps by kind. */
+static KhAppProfile *
+fake_app (Fixture     *fixture,
+          KhTokenKind  kind)
+{
+  return kind == KH_TOKEN_KIND_SHOP ? fixture->shop_app : fixture->business_app;
+}
+
+static const char *
+fake_secret (KhTokenKind kind)
+{
+  return kind == KH_TOKEN_KIND_SHOP ? SHOP_SECRET : BIZ_SECRET;
+}
 
 static KhTokenResponse *
 do_exchange (Fixture       *fixture,
@@ -1102,15 +1218,8 @@ do_exchange (Fixture       *fixture,
              GCancellable  *cancellable,
              GError       **error)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *pending = NULL;
-  KhAppProfile *app = kind == KH_TOKEN_KIND_SHOP ? fixture->shop_app : fixture->business_app;
-  const char *secret = kind == KH_TOKEN_KIND_SHOP ? SHOP_SECRET : BIZ_SECRET;
-
-  kh_token_client_exchange_async (fixture->client, app, secret, kind, code, NULL, cancellable,
-                                  kh_test_store_result_cb, &pending);
-  result = kh_test_wait_result (&pending, TIMEOUT_MS);
-  return kh_token_client_exchange_finish (fixture->client, result, error);
+  return call_exchange (fixture->client, fake_app (fixture, kind), fake_secret (kind), kind, code,
+                        NULL, cancellable, error);
 }
 
 static KhTokenResponse *
@@ -1119,32 +1228,8 @@ do_refresh (Fixture     *fixture,
             const char  *refresh_token,
             GError     **error)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *pending = NULL;
-  KhAppProfile *app = kind == KH_TOKEN_KIND_SHOP ? fixture->shop_app : fixture->business_app;
-  const char *secret = kind == KH_TOKEN_KIND_SHOP ? SHOP_SECRET : BIZ_SECRET;
-
-  kh_token_client_refresh_async (fixture->client, app, secret, kind, refresh_token, NULL,
-                                 kh_test_store_result_cb, &pending);
-  result = kh_test_wait_result (&pending, TIMEOUT_MS);
-  return kh_token_client_refresh_finish (fixture->client, result, error);
-}
-
-static gboolean
-do_revoke (Fixture     *fixture,
-           KhTokenKind  kind,
-           const char  *access_token,
-           GError     **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *pending = NULL;
-  KhAppProfile *app = kind == KH_TOKEN_KIND_SHOP ? fixture->shop_app : fixture->business_app;
-  const char *secret = kind == KH_TOKEN_KIND_SHOP ? SHOP_SECRET : BIZ_SECRET;
-
-  kh_token_client_revoke_async (fixture->client, app, secret, kind, access_token, NULL,
-                                kh_test_store_result_cb, &pending);
-  result = kh_test_wait_result (&pending, TIMEOUT_MS);
-  return kh_token_client_revoke_finish (fixture->client, result, error);
+  return call_refresh (fixture->client, fake_app (fixture, kind), fake_secret (kind), kind,
+                       refresh_token, error);
 }
 
 static GPtrArray *
@@ -1152,13 +1237,7 @@ do_get_shops (Fixture     *fixture,
               const char  *access_token,
               GError     **error)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *pending = NULL;
-
-  kh_token_client_get_shops_async (fixture->client, fixture->shop_app, SHOP_SECRET, access_token,
-                                   NULL, kh_test_store_result_cb, &pending);
-  result = kh_test_wait_result (&pending, TIMEOUT_MS);
-  return kh_token_client_get_shops_finish (fixture->client, result, error);
+  return call_get_shops (fixture->client, fixture->shop_app, SHOP_SECRET, access_token, error);
 }
 
 static GPtrArray *
@@ -1166,31 +1245,11 @@ do_get_advertisers (Fixture     *fixture,
                     const char  *access_token,
                     GError     **error)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *pending = NULL;
-
-  kh_token_client_get_advertisers_async (fixture->client, fixture->business_app, BIZ_SECRET,
-                                         access_token, NULL, kh_test_store_result_cb, &pending);
-  result = kh_test_wait_result (&pending, TIMEOUT_MS);
-  return kh_token_client_get_advertisers_finish (fixture->client, result, error);
+  return call_get_advertisers (fixture->client, fixture->business_app, BIZ_SECRET, access_token,
+                               error);
 }
 
-static char *
-do_get_account_name (Fixture     *fixture,
-                     const char  *access_token,
-                     const char  *open_id,
-                     GError     **error)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  GAsyncResult *pending = NULL;
-
-  kh_token_client_get_account_name_async (fixture->client, access_token, open_id, NULL,
-                                          kh_test_store_result_cb, &pending);
-  result = kh_test_wait_result (&pending, TIMEOUT_MS);
-  return kh_token_client_get_account_name_finish (fixture->client, result, error);
-}
-
-/* ---- log capture: no secret may ever reach a log line --------------------------------------------- */
+/* ---- log capture: no secret may ever reach a log line ---------------------------------------- */
 
 static GString *captured_logs;
 
@@ -1216,20 +1275,7 @@ capture_writer (GLogLevelFlags   level,
   return g_log_writer_default (level, fields, n_fields, user_data);
 }
 
-static void
-assert_no_secret (const char *text)
-{
-  static const char * const secrets[] = {
-    SHOP_SECRET, BIZ_SECRET, GOOD_CODE, "shop-access-", "shop-refresh-", "adv-access-",
-    "act-", "rft-", "app_secret=", "auth_code=", "refresh_token=",
-  };
-
-  for (guint i = 0; i < G_N_ELEMENTS (secrets); i++)
-    if (strstr (text, secrets[i]) != NULL)
-      g_error ("secret %s leaked into: %s", secrets[i], text);
-}
-
-/* ---- client tests ------------------------------------------------------------------------------ */
+/* ---- client tests ---------------------------------------------------------------------------- */
 
 static void
 test_client_exchange_shop (Fixture       *fixture,
@@ -1310,81 +1356,6 @@ test_client_exchange_tt_user (Fixture       *fixture,
 }
 
 static void
-test_client_refresh_rotation (Fixture       *fixture,
-                              gconstpointer  user_data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(KhTokenResponse) first = NULL;
-  g_autoptr(KhTokenResponse) second = NULL;
-  g_autoptr(KhTokenResponse) stale = NULL;
-  g_autoptr(KhTokenResponse) tt = NULL;
-  g_autoptr(KhTokenResponse) tt2 = NULL;
-  g_autoptr(KhTokenResponse) advertiser = NULL;
-
-  first = do_exchange (fixture, KH_TOKEN_KIND_SHOP, GOOD_CODE, NULL, &error);
-  g_assert_no_error (error);
-  second = do_refresh (fixture, KH_TOKEN_KIND_SHOP, first->tokens->refresh_token, &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (second->tokens->access_token, !=, first->tokens->access_token);
-  g_assert_cmpstr (second->tokens->refresh_token, !=, first->tokens->refresh_token);
-  g_assert_cmpstr (fixture->path, ==, "/api/v2/token/refresh");
-
-  /* The old refresh token is gone after rotation: a terminal error, not retried. */
-  stale = do_refresh (fixture, KH_TOKEN_KIND_SHOP, first->tokens->refresh_token, &error);
-  g_assert_null (stale);
-  g_assert_error (error, KH_API_ERROR, 36004005);
-  g_assert_cmpuint (fixture_hits (fixture, "/api/v2/token/refresh"), ==, 2);
-  g_clear_error (&error);
-
-  g_hash_table_remove_all (fixture->used_codes);
-  tt = do_exchange (fixture, KH_TOKEN_KIND_TT_USER, GOOD_CODE, NULL, &error);
-  g_assert_no_error (error);
-  tt2 = do_refresh (fixture, KH_TOKEN_KIND_TT_USER, tt->tokens->refresh_token, &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (tt2->tokens->refresh_token, !=, tt->tokens->refresh_token);
-  g_assert_cmpint (tt2->tokens->refresh_expires_at, <, tt->tokens->refresh_expires_at);
-
-  /* Advertiser tokens have nothing to refresh. */
-  advertiser = do_refresh (fixture, KH_TOKEN_KIND_ADVERTISER, "whatever", &error);
-  g_assert_null (advertiser);
-  g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
-}
-
-static void
-test_client_revoke (Fixture       *fixture,
-                    gconstpointer  user_data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(KhTokenResponse) advertiser = NULL;
-  g_autoptr(KhTokenResponse) tt = NULL;
-  g_autoptr(GPtrArray) list = NULL;
-
-  advertiser = do_exchange (fixture, KH_TOKEN_KIND_ADVERTISER, GOOD_CODE, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (do_revoke (fixture, KH_TOKEN_KIND_ADVERTISER, advertiser->tokens->access_token,
-                            &error));
-  g_assert_no_error (error);
-  g_assert_cmpstr (fixture->path, ==, "/open_api/v1.3/oauth2/revoke_token/");
-  g_assert_cmpstr (kh_json_get_string (request_json (fixture), "access_token"), ==,
-                   advertiser->tokens->access_token);
-  /* A revoked token no longer works. */
-  list = do_get_advertisers (fixture, advertiser->tokens->access_token, &error);
-  g_assert_null (list);
-  g_assert_error (error, KH_API_ERROR, 40105);
-  g_clear_error (&error);
-
-  tt = do_exchange (fixture, KH_TOKEN_KIND_TT_USER, GOOD_CODE, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (do_revoke (fixture, KH_TOKEN_KIND_TT_USER, tt->tokens->access_token, &error));
-  g_assert_no_error (error);
-  g_assert_cmpstr (fixture->path, ==, "/open_api/v1.3/tt_user/oauth2/revoke/");
-
-  /* Shop has no revoke call at all. */
-  g_assert_false (do_revoke (fixture, KH_TOKEN_KIND_SHOP, "shop-access-1", &error));
-  g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
-}
-
-static void
 test_client_shops (Fixture       *fixture,
                    gconstpointer  user_data)
 {
@@ -1404,34 +1375,6 @@ test_client_shops (Fixture       *fixture,
   denied = do_get_shops (fixture, "some-other-token", &error);
   g_assert_null (denied);
   g_assert_error (error, KH_API_ERROR, 105001);
-}
-
-static void
-test_client_advertisers (Fixture       *fixture,
-                         gconstpointer  user_data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) advertisers = NULL;
-
-  advertisers = do_get_advertisers (fixture, "adv-token", &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (advertisers->len, ==, 3);
-  g_assert_cmpstr (fixture->access_token_header, ==, "adv-token");
-  g_assert_cmpstr (((KhAdvertiser *) g_ptr_array_index (advertisers, 0))->name, ==, "Acme Ads");
-}
-
-static void
-test_client_account_name (Fixture       *fixture,
-                          gconstpointer  user_data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *name = NULL;
-
-  name = do_get_account_name (fixture, "act-77", "open-tt", &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (name, ==, "Kat's Kitchen");
-  g_assert_cmpstr (fixture->access_token_header, ==, "act-77");
-  g_assert_cmpstr (fixture->path, ==, "/open_api/v1.3/business/get/");
 }
 
 static void
@@ -1512,6 +1455,9 @@ test_client_garbage (Fixture       *fixture,
   g_autoptr(GPtrArray) shops = NULL;
   g_autoptr(GPtrArray) recovered = NULL;
   g_autoptr(GPtrArray) huge = NULL;
+  g_autoptr(GPtrArray) chunked = NULL;
+  g_autoptr(GPtrArray) limited = NULL;
+  g_autoptr(GPtrArray) missing = NULL;
 
   fixture_add_fault (fixture, FAULT_GARBAGE, 0, -1);
   shops = do_get_shops (fixture, "shop-access-token", &error);
@@ -1527,38 +1473,33 @@ test_client_garbage (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_cmpuint (recovered->len, ==, 2);
 
-  /* Over 1 MiB is not TikTok. */
+  /* Over 1 MiB is not TikTok, announced or not. */
   kh_token_client_set_retry (fixture->client, 1, 2);
   fixture_add_fault (fixture, FAULT_HUGE, 0, 1);
   huge = do_get_shops (fixture, "shop-access-token", &error);
   g_assert_null (huge);
   g_assert_error (error, KH_ERROR, KH_ERROR_BAD_RESPONSE);
-}
-
-static void
-test_client_dropped_connection (Fixture       *fixture,
-                                gconstpointer  user_data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(KhTokenResponse) response = NULL;
-  g_autoptr(KhTokenResponse) recovered = NULL;
-
-  fixture_add_fault (fixture, FAULT_DROP, 0, -1);
-  response = do_exchange (fixture, KH_TOKEN_KIND_SHOP, GOOD_CODE, NULL, &error);
-  g_assert_null (response);
-  g_assert_error (error, KH_ERROR, KH_ERROR_NETWORK);
-  g_assert_cmpint (kh_error_classify (error), ==, KH_ERROR_CLASS_TRANSIENT);
-  /* The host is named; the URL, with the app secret in its query, is not. */
-  g_assert_nonnull (strstr (error->message, "auth.tiktok-shops.com"));
-  assert_no_secret (error->message);
-  g_assert_cmpuint (fixture_hits (fixture, "/api/v2/token/get"), >=, 3);
   g_clear_error (&error);
-  g_queue_clear_full (&fixture->faults, g_free);
+  fixture_add_fault (fixture, FAULT_HUGE, 1, 1);
+  chunked = do_get_shops (fixture, "shop-access-token", &error);
+  g_assert_null (chunked);
+  g_assert_error (error, KH_ERROR, KH_ERROR_BAD_RESPONSE);
+  g_assert_nonnull (strstr (error->message, "1 MiB"));
+  g_clear_error (&error);
 
-  fixture_add_fault (fixture, FAULT_DROP, 0, 1);
-  recovered = do_exchange (fixture, KH_TOKEN_KIND_SHOP, GOOD_CODE, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (recovered);
+  /* Rate limited by a proxy, without TikTok's envelope: transient. */
+  fixture_add_fault (fixture, FAULT_HTTP_503, 429, 1);
+  limited = do_get_shops (fixture, "shop-access-token", &error);
+  g_assert_null (limited);
+  g_assert_error (error, KH_ERROR, KH_ERROR_NETWORK);
+  g_assert_cmpstr (error->message, ==, "TikTok answered HTTP 429");
+  g_clear_error (&error);
+
+  /* A 404 page is not an answer either. */
+  fixture_add_fault (fixture, FAULT_HTTP_503, 404, 1);
+  missing = do_get_shops (fixture, "shop-access-token", &error);
+  g_assert_null (missing);
+  g_assert_error (error, KH_ERROR, KH_ERROR_BAD_RESPONSE);
 }
 
 static void
@@ -1630,12 +1571,13 @@ test_client_timeout (Fixture       *fixture,
 }
 
 static void
-test_client_wrong_family (Fixture       *fixture,
+test_client_refused_input (Fixture       *fixture,
                           gconstpointer  user_data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(KhTokenResponse) response = NULL;
+  g_autoptr(GPtrArray) advertisers = NULL;
   GAsyncResult *pending = NULL;
 
   kh_token_client_exchange_async (fixture->client, fixture->business_app, BIZ_SECRET,
@@ -1645,41 +1587,581 @@ test_client_wrong_family (Fixture       *fixture,
   response = kh_token_client_exchange_finish (fixture->client, result, &error);
   g_assert_null (response);
   g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
+
+  /* A token that would split its header is refused before anything is sent. */
+  advertisers = do_get_advertisers (fixture, "token\r\nX-Injected: 1", &error);
+  g_assert_null (advertisers);
+  g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
   g_assert_cmpuint (g_hash_table_size (fixture->hits), ==, 0);
 }
 
+/* ---- against the real sandbox ---------------------------------------------------------------- */
+
+#define SB_SHOP_KEY     "khclienttest"
+#define SB_SHOP_SECRET  "kh-client-test-shop-secret"
+#define SB_SERVICE_ID   "7000000000000000099"
+#define SB_BIZ_ID       "7000000000000000098"
+#define SB_BIZ_SECRET   "kh-client-test-business-secret"
+#define SB_STATE        "state-client-test-0123456789"
+
+typedef struct {
+  KhSandbox     *sandbox;
+  KhTokenClient *client;
+  KhAppProfile  *shop_app;
+  KhAppProfile  *business_app;
+  char          *redirect_uri;   /* a loopback port nobody listens on: the "browser" stops there */
+} Sandbox;
+
 static void
-test_client_no_secret_in_logs (Fixture       *fixture,
+sandbox_set_up (Sandbox       *sb,
+                gconstpointer  user_data)
+{
+  sb->sandbox = kh_test_sandbox_start ();
+  sb->redirect_uri = g_strdup_printf ("http://127.0.0.1:%u/callback", kh_test_free_port ());
+  kh_sandbox_add_app (sb->sandbox, "shop", SB_SHOP_KEY, SB_SHOP_SECRET, SB_SERVICE_ID,
+                      sb->redirect_uri);
+  kh_sandbox_add_app (sb->sandbox, "business", SB_BIZ_ID, SB_BIZ_SECRET, NULL, sb->redirect_uri);
+
+  sb->client = kh_token_client_new ();
+  kh_token_client_set_retry (sb->client, 3, 2);
+  sb->shop_app = kh_app_profile_new ("sandbox-shop", KH_FAMILY_SHOP, SB_SHOP_KEY);
+  kh_app_profile_set_service_id (sb->shop_app, SB_SERVICE_ID);
+  kh_app_profile_set_redirect_uri (sb->shop_app, sb->redirect_uri);
+  sb->business_app = kh_app_profile_new ("sandbox-business", KH_FAMILY_BUSINESS, SB_BIZ_ID);
+  kh_app_profile_set_redirect_uri (sb->business_app, sb->redirect_uri);
+}
+
+static void
+sandbox_tear_down (Sandbox       *sb,
+                   gconstpointer  user_data)
+{
+  g_assert_finalize_object (g_steal_pointer (&sb->client));
+  g_clear_object (&sb->shop_app);
+  g_clear_object (&sb->business_app);
+  kh_origin_map_set (NULL, NULL);
+  g_unsetenv ("KEYHOLD_ORIGIN_MAP");
+  g_clear_object (&sb->sandbox);
+  g_free (sb->redirect_uri);
+}
+
+static void
+redirect_done_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  char **location = user_data;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GError) error = NULL;
+
+  body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  g_assert_no_error (error);
+  g_assert_true (SOUP_STATUS_IS_REDIRECTION (soup_message_get_status (msg)));
+  *location = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                       "Location"));
+  g_assert_nonnull (*location);
+}
+
+static gboolean
+string_is_set (gpointer user_data)
+{
+  return *(char **) user_data != NULL;
+}
+
+/* Opens an authorization link as the browser would (through the origin map), lets the sandbox
+ * approve it at once, and returns the code of the redirect. The sandbox runs in this process,
+ * so the request is async on the default main context. */
+static char *
+sandbox_authorize (Sandbox    *sb,
+                   const char *link)
+{
+  g_autofree char *url = kh_origin_map_rewrite (link);
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", url);
+  g_autofree char *location = NULL;
+  g_autoptr(GUri) uri = NULL;
+  g_autoptr(GHashTable) params = NULL;
+  const char *code;
+
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, redirect_done_cb,
+                                    &location);
+  kh_test_wait_until (string_is_set, &location, TIMEOUT_MS);
+
+  if (!g_str_has_prefix (location, sb->redirect_uri))
+    g_error ("authorization redirected to %s", location);
+  uri = g_uri_parse (location, G_URI_FLAGS_ENCODED, NULL);
+  g_assert_nonnull (uri);
+  params = g_uri_parse_params (g_uri_get_query (uri), -1, "&", G_URI_PARAMS_NONE, NULL);
+  g_assert_nonnull (params);
+  code = g_hash_table_lookup (params, "code");
+  if (code == NULL)
+    code = g_hash_table_lookup (params, "auth_code");
+  g_assert_nonnull (code);
+  return g_strdup (code);
+}
+
+static char *
+sandbox_link (Sandbox     *sb,
+              KhTokenKind  kind,
+              gboolean     creator)
+{
+  g_autofree char *redirect = g_uri_escape_string (sb->redirect_uri, NULL, FALSE);
+
+  switch (kind)
+    {
+    case KH_TOKEN_KIND_SHOP:
+      if (creator)
+        return g_strdup ("https://shop.tiktok.com/alliance/creator/auth?app_key=" SB_SHOP_KEY
+                         "&state=" SB_STATE "&auto=approve");
+      return g_strdup ("https://services.tiktokshop.com/open/authorize?service_id=" SB_SERVICE_ID
+                       "&state=" SB_STATE "&auto=approve");
+    case KH_TOKEN_KIND_ADVERTISER:
+      return g_strdup_printf ("https://business-api.tiktok.com/portal/auth?app_id=" SB_BIZ_ID
+                              "&state=" SB_STATE "&redirect_uri=%s&auto=approve", redirect);
+    case KH_TOKEN_KIND_TT_USER:
+      return g_strdup_printf ("https://www.tiktok.com/v2/auth/authorize/?client_key=" SB_BIZ_ID
+                              "&scope=user.info.basic,video.list&response_type=code"
+                              "&redirect_uri=%s&state=" SB_STATE "&auto=approve", redirect);
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static KhAppProfile *
+sandbox_app (Sandbox     *sb,
+             KhTokenKind  kind)
+{
+  return kind == KH_TOKEN_KIND_SHOP ? sb->shop_app : sb->business_app;
+}
+
+static const char *
+sandbox_secret (KhTokenKind kind)
+{
+  return kind == KH_TOKEN_KIND_SHOP ? SB_SHOP_SECRET : SB_BIZ_SECRET;
+}
+
+static KhTokenResponse *
+sandbox_exchange_code (Sandbox       *sb,
+                       KhTokenKind    kind,
+                       const char    *code,
+                       GCancellable  *cancellable,
+                       GError       **error)
+{
+  return call_exchange (sb->client, sandbox_app (sb, kind), sandbox_secret (kind), kind, code,
+                        kind == KH_TOKEN_KIND_TT_USER ? sb->redirect_uri : NULL, cancellable,
+                        error);
+}
+
+/* Authorizes and exchanges in one go; the exchange must succeed. */
+static KhTokenResponse *
+sandbox_grant (Sandbox     *sb,
+               KhTokenKind  kind,
+               gboolean     creator)
+{
+  g_autofree char *link = sandbox_link (sb, kind, creator);
+  g_autofree char *code = sandbox_authorize (sb, link);
+  g_autoptr(GError) error = NULL;
+  KhTokenResponse *response = sandbox_exchange_code (sb, kind, code, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (response);
+  return response;
+}
+
+/* How many calls of path the sandbox saw (its ledger counts every request, faults included). */
+static guint
+sandbox_calls (Sandbox    *sb,
+               const char *path)
+{
+  g_autoptr(JsonNode) ledger = kh_sandbox_dup_ledger (sb->sandbox);
+  JsonObject *counters = kh_json_get_object (kh_json_node_object (ledger), "counters");
+  gint64 count = 0;
+
+  if (counters != NULL)
+    kh_json_get_int (counters, path, &count);
+  return (guint) count;
+}
+
+static void
+test_sandbox_exchange_seller (Sandbox       *sb,
+                              gconstpointer  user_data)
+{
+  g_autoptr(KhTokenResponse) response = sandbox_grant (sb, KH_TOKEN_KIND_SHOP, FALSE);
+  g_autoptr(GPtrArray) shops = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 now = kh_now ();
+
+  g_assert_nonnull (response->tokens->access_token);
+  g_assert_nonnull (response->tokens->refresh_token);
+  /* Absolute times, about 7 days ahead: not a duration, not milliseconds. */
+  g_assert_cmpint (response->tokens->access_expires_at, >, now + 6 * 86400);
+  g_assert_cmpint (response->tokens->access_expires_at, <, now + 8 * 86400);
+  g_assert_cmpint (response->tokens->refresh_expires_at, >, response->tokens->access_expires_at);
+  g_assert_nonnull (response->open_id);
+  g_assert_nonnull (response->seller_name);
+  g_assert_nonnull (response->seller_base_region);
+  g_assert_cmpint (response->user_type, ==, 0);
+  g_assert_nonnull (response->scopes[0]);
+  g_assert_cmpuint (sandbox_calls (sb, "/api/v2/token/get"), ==, 1);
+
+  /* Get Authorized Shops: the sandbox checks the signature, the timestamp and the token. */
+  shops = call_get_shops (sb->client, sb->shop_app, SB_SHOP_SECRET,
+                          response->tokens->access_token, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (shops->len, >=, 1);
+  for (guint i = 0; i < shops->len; i++)
+    {
+      KhShop *shop = g_ptr_array_index (shops, i);
+
+      g_assert_nonnull (shop->id);
+      g_assert_nonnull (shop->cipher);
+      g_assert_true (g_strcmp0 (shop->seller_type, "CROSS_BORDER") == 0
+                     || g_strcmp0 (shop->seller_type, "LOCAL") == 0);
+    }
+}
+
+static void
+test_sandbox_exchange_creator (Sandbox       *sb,
                                gconstpointer  user_data)
 {
+  g_autoptr(KhTokenResponse) response = sandbox_grant (sb, KH_TOKEN_KIND_SHOP, TRUE);
+
+  g_assert_cmpint (response->user_type, ==, 1);
+  /* A creator's authorization never ends: TikTok's far-future time is kept as it is. */
+  g_assert_cmpint (response->tokens->refresh_expires_at, ==, 4903858076);
+}
+
+static void
+test_sandbox_exchange_advertiser (Sandbox       *sb,
+                                  gconstpointer  user_data)
+{
+  g_autoptr(KhTokenResponse) response = sandbox_grant (sb, KH_TOKEN_KIND_ADVERTISER, FALSE);
+  g_autoptr(GPtrArray) advertisers = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(KhTokenResponse) shop = NULL;
+  gboolean found = FALSE;
+
+  g_assert_nonnull (response->tokens->access_token);
+  g_assert_null (response->tokens->refresh_token);
+  g_assert_cmpint (response->tokens->access_expires_at, ==, 0);
+  g_assert_cmpint (response->tokens->refresh_expires_at, ==, 0);
+  g_assert_nonnull (response->advertiser_ids[0]);
+  g_assert_nonnull (response->scopes[0]);
+
+  advertisers = call_get_advertisers (sb->client, sb->business_app, SB_BIZ_SECRET,
+                                      response->tokens->access_token, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (advertisers->len, >=, 1);
+  for (guint i = 0; i < advertisers->len; i++)
+    {
+      KhAdvertiser *advertiser = g_ptr_array_index (advertisers, i);
+
+      if (g_strv_contains ((const char * const *) response->advertiser_ids, advertiser->id))
+        found = TRUE;
+    }
+  g_assert_true (found);
+}
+
+static void
+test_sandbox_exchange_tt_user (Sandbox       *sb,
+                               gconstpointer  user_data)
+{
+  g_autoptr(KhTokenResponse) response = sandbox_grant (sb, KH_TOKEN_KIND_TT_USER, FALSE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = NULL;
+  gint64 now = kh_now ();
+
+  /* expires_in is seconds (one day), made absolute. */
+  g_assert_cmpint (ABS (response->tokens->access_expires_at - (now + 86400)), <=, 5);
+  g_assert_cmpint (response->tokens->refresh_expires_at, >, now + 300 * 86400);
+  g_assert_nonnull (response->tokens->refresh_token);
+  g_assert_nonnull (response->open_id);
+  g_assert_nonnull (response->scopes[0]);
+
+  name = call_get_account_name (sb->client, response->tokens->access_token, response->open_id,
+                                &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (name);
+  g_assert_cmpstr (name, !=, "");
+}
+
+static void
+test_sandbox_refresh_rotation (Sandbox       *sb,
+                               gconstpointer  user_data)
+{
+  g_autoptr(KhTokenResponse) shop = sandbox_grant (sb, KH_TOKEN_KIND_SHOP, FALSE);
+  g_autoptr(KhTokenResponse) shop2 = NULL;
+  g_autoptr(KhTokenResponse) stale = NULL;
+  g_autoptr(KhTokenResponse) tt = sandbox_grant (sb, KH_TOKEN_KIND_TT_USER, FALSE);
+  g_autoptr(KhTokenResponse) tt2 = NULL;
+  g_autoptr(KhTokenResponse) tt_stale = NULL;
+  g_autoptr(KhTokenResponse) advertiser = NULL;
+  g_autoptr(GError) error = NULL;
+
+  shop2 = call_refresh (sb->client, sb->shop_app, SB_SHOP_SECRET, KH_TOKEN_KIND_SHOP,
+                        shop->tokens->refresh_token, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (shop2->tokens->access_token, !=, shop->tokens->access_token);
+  g_assert_cmpstr (shop2->tokens->refresh_token, !=, shop->tokens->refresh_token);
+  g_assert_cmpint (shop2->tokens->access_expires_at, >=, shop->tokens->access_expires_at);
+
+  /* The rotated-out refresh token is dead: TikTok's error, and exactly one call. */
+  stale = call_refresh (sb->client, sb->shop_app, SB_SHOP_SECRET, KH_TOKEN_KIND_SHOP,
+                        shop->tokens->refresh_token, &error);
+  g_assert_null (stale);
+  g_assert_true (error->domain == KH_API_ERROR);
+  g_assert_cmpint (kh_error_classify (error), !=, KH_ERROR_CLASS_TRANSIENT);
+  g_assert_cmpuint (sandbox_calls (sb, "/api/v2/token/refresh"), ==, 2);
+  g_clear_error (&error);
+
+  tt2 = call_refresh (sb->client, sb->business_app, SB_BIZ_SECRET, KH_TOKEN_KIND_TT_USER,
+                      tt->tokens->refresh_token, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tt2->tokens->refresh_token, !=, tt->tokens->refresh_token);
+  /* The refresh window is not extended by a refresh. */
+  g_assert_cmpint (tt2->tokens->refresh_expires_at, <=, tt->tokens->refresh_expires_at + 2);
+  tt_stale = call_refresh (sb->client, sb->business_app, SB_BIZ_SECRET, KH_TOKEN_KIND_TT_USER,
+                           tt->tokens->refresh_token, &error);
+  g_assert_null (tt_stale);
+  g_assert_true (error->domain == KH_API_ERROR);
+  g_clear_error (&error);
+
+  advertiser = call_refresh (sb->client, sb->business_app, SB_BIZ_SECRET,
+                             KH_TOKEN_KIND_ADVERTISER, "anything", &error);
+  g_assert_null (advertiser);
+  g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
+}
+
+static void
+test_sandbox_revoke (Sandbox       *sb,
+                     gconstpointer  user_data)
+{
+  g_autoptr(KhTokenResponse) advertiser = sandbox_grant (sb, KH_TOKEN_KIND_ADVERTISER, FALSE);
+  g_autoptr(KhTokenResponse) tt = sandbox_grant (sb, KH_TOKEN_KIND_TT_USER, FALSE);
+  g_autoptr(GPtrArray) list = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = NULL;
+
+  g_assert_true (call_revoke (sb->client, sb->business_app, SB_BIZ_SECRET,
+                              KH_TOKEN_KIND_ADVERTISER, advertiser->tokens->access_token, &error));
+  g_assert_no_error (error);
+  list = call_get_advertisers (sb->client, sb->business_app, SB_BIZ_SECRET,
+                               advertiser->tokens->access_token, &error);
+  g_assert_null (list);
+  g_assert_error (error, KH_API_ERROR, 40105);
+  g_clear_error (&error);
+
+  g_assert_true (call_revoke (sb->client, sb->business_app, SB_BIZ_SECRET,
+                              KH_TOKEN_KIND_TT_USER, tt->tokens->access_token, &error));
+  g_assert_no_error (error);
+  name = call_get_account_name (sb->client, tt->tokens->access_token, tt->open_id, &error);
+  g_assert_null (name);
+  g_assert_error (error, KH_API_ERROR, 40105);
+  g_clear_error (&error);
+
+  /* Shop has no revoke call: nothing is sent. */
+  g_assert_false (call_revoke (sb->client, sb->shop_app, SB_SHOP_SECRET, KH_TOKEN_KIND_SHOP,
+                               "whatever", &error));
+  g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
+}
+
+static void
+test_sandbox_retry_5xx (Sandbox       *sb,
+                        gconstpointer  user_data)
+{
+  g_autofree char *link = sandbox_link (sb, KH_TOKEN_KIND_SHOP, FALSE);
+  g_autofree char *code = sandbox_authorize (sb, link);
+  g_autoptr(KhTokenResponse) response = NULL;
+  g_autoptr(KhTokenResponse) failed = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* Two 503s, then TikTok answers: the third attempt gets the tokens. */
+  kh_sandbox_add_fault (sb->sandbox, "/api/v2/token/get", 2, KH_SANDBOX_FAULT_HTTP_STATUS, 503);
+  response = sandbox_exchange_code (sb, KH_TOKEN_KIND_SHOP, code, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (response);
+  g_assert_cmpuint (sandbox_calls (sb, "/api/v2/token/get"), ==, 3);
+
+  /* 503 every time: a transient network error after max_attempts. */
+  kh_sandbox_add_fault (sb->sandbox, "/api/v2/token/refresh", 10, KH_SANDBOX_FAULT_HTTP_STATUS,
+                        503);
+  failed = call_refresh (sb->client, sb->shop_app, SB_SHOP_SECRET, KH_TOKEN_KIND_SHOP,
+                         response->tokens->refresh_token, &error);
+  g_assert_null (failed);
+  g_assert_error (error, KH_ERROR, KH_ERROR_NETWORK);
+  g_assert_cmpstr (error->message, ==, "TikTok answered HTTP 503");
+  g_assert_cmpint (kh_error_exit_code (error), ==, 4);
+  g_assert_cmpuint (sandbox_calls (sb, "/api/v2/token/refresh"), ==, 3);
+}
+
+static void
+test_sandbox_no_retry_api_error (Sandbox       *sb,
+                                 gconstpointer  user_data)
+{
+  g_autofree char *link = sandbox_link (sb, KH_TOKEN_KIND_SHOP, FALSE);
+  g_autofree char *code = sandbox_authorize (sb, link);
+  g_autoptr(KhTokenResponse) r1 = NULL;
+  g_autoptr(KhTokenResponse) r2 = NULL;
+  g_autoptr(KhTokenResponse) r3 = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* TikTok says the code is bad: codes are single-use, so no second try. */
+  kh_sandbox_add_fault (sb->sandbox, "/api/v2/token/get", 1, KH_SANDBOX_FAULT_ERROR_CODE,
+                        36004004);
+  r1 = sandbox_exchange_code (sb, KH_TOKEN_KIND_SHOP, code, NULL, &error);
+  g_assert_null (r1);
+  g_assert_error (error, KH_API_ERROR, 36004004);
+  g_assert_nonnull (strstr (error->message, "36004004"));
+  g_assert_cmpuint (sandbox_calls (sb, "/api/v2/token/get"), ==, 1);
+  g_clear_error (&error);
+
+  /* TikTok's own "rate limited" is transient: retried, and the code then works. */
+  kh_sandbox_add_fault (sb->sandbox, "/api/v2/token/get", 1, KH_SANDBOX_FAULT_ERROR_CODE,
+                        36009002);
+  r2 = sandbox_exchange_code (sb, KH_TOKEN_KIND_SHOP, code, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (r2);
+  g_assert_cmpuint (sandbox_calls (sb, "/api/v2/token/get"), ==, 3);
+
+  /* The real thing: a used code, refused by the sandbox itself, asked once. */
+  r3 = sandbox_exchange_code (sb, KH_TOKEN_KIND_SHOP, code, NULL, &error);
+  g_assert_null (r3);
+  g_assert_true (error->domain == KH_API_ERROR);
+  g_assert_cmpuint (sandbox_calls (sb, "/api/v2/token/get"), ==, 4);
+}
+
+static void
+test_sandbox_dropped_connection (Sandbox       *sb,
+                                 gconstpointer  user_data)
+{
+  g_autofree char *link = sandbox_link (sb, KH_TOKEN_KIND_TT_USER, FALSE);
+  g_autofree char *code = sandbox_authorize (sb, link);
+  g_autoptr(KhTokenResponse) dropped = NULL;
+  g_autoptr(KhTokenResponse) recovered = NULL;
+  g_autoptr(GError) error = NULL;
+
+  kh_sandbox_add_fault (sb->sandbox, "*", 50, KH_SANDBOX_FAULT_DROP, 0);
+  dropped = sandbox_exchange_code (sb, KH_TOKEN_KIND_TT_USER, code, NULL, &error);
+  g_assert_null (dropped);
+  g_assert_error (error, KH_ERROR, KH_ERROR_NETWORK);
+  g_assert_cmpint (kh_error_classify (error), ==, KH_ERROR_CLASS_TRANSIENT);
+  /* The host is named; nothing secret is. */
+  g_assert_nonnull (strstr (error->message, "business-api.tiktok.com"));
+  g_assert_null (strstr (error->message, SB_BIZ_SECRET));
+  g_assert_null (strstr (error->message, code));
+  g_assert_cmpuint (sandbox_calls (sb, "/open_api/v1.3/tt_user/oauth2/token/"), >=, 3);
+  g_clear_error (&error);
+
+  /* The code never reached the token endpoint, so it still works. */
+  kh_sandbox_clear_faults (sb->sandbox);
+  recovered = sandbox_exchange_code (sb, KH_TOKEN_KIND_TT_USER, code, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (recovered);
+}
+
+static void
+test_sandbox_garbage (Sandbox       *sb,
+                      gconstpointer  user_data)
+{
+  g_autoptr(KhTokenResponse) seller = sandbox_grant (sb, KH_TOKEN_KIND_SHOP, FALSE);
+  g_autoptr(GPtrArray) shops = NULL;
+  g_autoptr(GPtrArray) recovered = NULL;
+  g_autoptr(GError) error = NULL;
+
+  kh_sandbox_add_fault (sb->sandbox, "/authorization/202309/shops", 3,
+                        KH_SANDBOX_FAULT_GARBAGE, 0);
+  shops = call_get_shops (sb->client, sb->shop_app, SB_SHOP_SECRET,
+                          seller->tokens->access_token, &error);
+  g_assert_null (shops);
+  g_assert_error (error, KH_ERROR, KH_ERROR_BAD_RESPONSE);
+  g_assert_cmpuint (sandbox_calls (sb, "/authorization/202309/shops"), ==, 3);
+  g_clear_error (&error);
+
+  kh_sandbox_add_fault (sb->sandbox, "/authorization/202309/shops", 1,
+                        KH_SANDBOX_FAULT_GARBAGE, 0);
+  recovered = call_get_shops (sb->client, sb->shop_app, SB_SHOP_SECRET,
+                              seller->tokens->access_token, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (recovered->len, >=, 1);
+}
+
+static void
+test_sandbox_cancel (Sandbox       *sb,
+                     gconstpointer  user_data)
+{
+  g_autofree char *link = sandbox_link (sb, KH_TOKEN_KIND_ADVERTISER, FALSE);
+  g_autofree char *code = sandbox_authorize (sb, link);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(KhTokenResponse) response = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  kh_sandbox_add_fault (sb->sandbox, "/open_api/v1.3/oauth2/access_token/", 1,
+                        KH_SANDBOX_FAULT_DELAY, 10000);
+  cancel_soon (cancellable, 100);
+  response = sandbox_exchange_code (sb, KH_TOKEN_KIND_ADVERTISER, code, cancellable, &error);
+  g_assert_null (response);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+}
+
+static void
+test_sandbox_no_secret_in_logs (Sandbox       *sb,
+                                gconstpointer  user_data)
+{
+  g_autoptr(KhTokenResponse) seller = NULL;
   g_autoptr(KhTokenResponse) refreshed = NULL;
+  g_autoptr(KhTokenResponse) advertiser = NULL;
   g_autoptr(KhTokenResponse) tt = NULL;
   g_autoptr(KhTokenResponse) failed = NULL;
   g_autoptr(GPtrArray) shops = NULL;
+  g_autoptr(GPtrArray) advertisers = NULL;
+  g_autoptr(JsonNode) ledger = NULL;
+  g_autoptr(GError) error = NULL;
   g_autofree char *name = NULL;
+  JsonArray *secrets;
 
   captured_logs = g_string_new (NULL);
 
-  fixture_add_fault (fixture, FAULT_HTTP_503, 0, 1);
-  shop = do_exchange (fixture, KH_TOKEN_KIND_SHOP, GOOD_CODE, NULL, &error);
+  kh_sandbox_add_fault (sb->sandbox, "/api/v2/token/get", 1, KH_SANDBOX_FAULT_HTTP_STATUS, 502);
+  seller = sandbox_grant (sb, KH_TOKEN_KIND_SHOP, FALSE);
+  refreshed = call_refresh (sb->client, sb->shop_app, SB_SHOP_SECRET, KH_TOKEN_KIND_SHOP,
+                            seller->tokens->refresh_token, &error);
   g_assert_no_error (error);
-  refreshed = do_refresh (fixture, KH_TOKEN_KIND_SHOP, shop->tokens->refresh_token, &error);
+  shops = call_get_shops (sb->client, sb->shop_app, SB_SHOP_SECRET,
+                          refreshed->tokens->access_token, &error);
   g_assert_no_error (error);
-  tt = do_exchange (fixture, KH_TOKEN_KIND_TT_USER, GOOD_CODE, NULL, &error);
+  advertiser = sandbox_grant (sb, KH_TOKEN_KIND_ADVERTISER, FALSE);
+  advertisers = call_get_advertisers (sb->client, sb->business_app, SB_BIZ_SECRET,
+                                      advertiser->tokens->access_token, &error);
   g_assert_no_error (error);
-  shops = do_get_shops (fixture, "shop-access-token", &error);
+  tt = sandbox_grant (sb, KH_TOKEN_KIND_TT_USER, FALSE);
+  name = call_get_account_name (sb->client, tt->tokens->access_token, tt->open_id, &error);
   g_assert_no_error (error);
-  name = do_get_account_name (fixture, tt->tokens->access_token, "open-tt", &error);
-  g_assert_no_error (error);
-  fixture_add_fault (fixture, FAULT_DROP, 0, -1);
-  failed = do_refresh (fixture, KH_TOKEN_KIND_SHOP, refreshed->tokens->refresh_token, &error);
+  kh_sandbox_add_fault (sb->sandbox, "*", 50, KH_SANDBOX_FAULT_DROP, 0);
+  failed = call_refresh (sb->client, sb->shop_app, SB_SHOP_SECRET, KH_TOKEN_KIND_SHOP,
+                         refreshed->tokens->refresh_token, &error);
   g_assert_error (error, KH_ERROR, KH_ERROR_NETWORK);
 
-  /* The client did log (method, host, path), and nothing secret. */
+  /* The client logged what it did (method, host, path)... */
   g_assert_nonnull (strstr (captured_logs->str, "GET auth.tiktok-shops.com/api/v2/token/get"));
-  assert_no_secret (captured_logs->str);
+  g_assert_nonnull (strstr (captured_logs->str,
+                            "POST business-api.tiktok.com/open_api/v1.3/tt_user/oauth2/token/"));
+  /* ...and none of the secrets the sandbox issued or received: tokens, codes, app secrets. */
+  ledger = kh_sandbox_dup_ledger (sb->sandbox);
+  secrets = kh_json_get_array (kh_json_node_object (ledger), "secrets");
+  g_assert_nonnull (secrets);
+  g_assert_cmpuint (json_array_get_length (secrets), >, 5);
+  for (guint i = 0; i < json_array_get_length (secrets); i++)
+    {
+      const char *secret = json_array_get_string_element (secrets, i);
+
+      if (strstr (captured_logs->str, secret) != NULL)
+        g_error ("a secret reached the logs: %s", captured_logs->str);
+    }
+  g_assert_null (strstr (captured_logs->str, SB_SHOP_SECRET));
+  g_assert_null (strstr (captured_logs->str, SB_BIZ_SECRET));
   g_assert_null (strstr (captured_logs->str, "?"));
 
   g_string_free (g_steal_pointer (&captured_logs), TRUE);
@@ -1707,26 +2189,38 @@ main (int    argc,
   g_test_add_func ("/keyhold/token-client/parse-absurd-expiry", test_parse_absurd_expiry);
 
 #define ADD_CLIENT_TEST(name, func) \
-  g_test_add ("/keyhold/token-client/" name, Fixture, NULL, fixture_set_up, func, \
+  g_test_add ("/keyhold/token-client/fake/" name, Fixture, NULL, fixture_set_up, func, \
               fixture_tear_down)
 
   ADD_CLIENT_TEST ("exchange-shop", test_client_exchange_shop);
   ADD_CLIENT_TEST ("exchange-advertiser", test_client_exchange_advertiser);
   ADD_CLIENT_TEST ("exchange-tt-user", test_client_exchange_tt_user);
-  ADD_CLIENT_TEST ("refresh-rotation", test_client_refresh_rotation);
-  ADD_CLIENT_TEST ("revoke", test_client_revoke);
   ADD_CLIENT_TEST ("shops-signed", test_client_shops);
-  ADD_CLIENT_TEST ("advertisers", test_client_advertisers);
-  ADD_CLIENT_TEST ("account-name", test_client_account_name);
   ADD_CLIENT_TEST ("retry-5xx", test_client_retry_5xx);
   ADD_CLIENT_TEST ("5xx-envelope-wins", test_client_5xx_envelope_wins);
   ADD_CLIENT_TEST ("no-retry-api-error", test_client_no_retry_api_error);
   ADD_CLIENT_TEST ("garbage", test_client_garbage);
-  ADD_CLIENT_TEST ("dropped-connection", test_client_dropped_connection);
   ADD_CLIENT_TEST ("cancel", test_client_cancel);
   ADD_CLIENT_TEST ("timeout", test_client_timeout);
-  ADD_CLIENT_TEST ("wrong-family", test_client_wrong_family);
-  ADD_CLIENT_TEST ("no-secret-in-logs", test_client_no_secret_in_logs);
+  ADD_CLIENT_TEST ("refused-input", test_client_refused_input);
+
+
+#define ADD_SANDBOX_TEST(name, func) \
+  g_test_add ("/keyhold/token-client/sandbox/" name, Sandbox, NULL, sandbox_set_up, func, \
+              sandbox_tear_down)
+
+  ADD_SANDBOX_TEST ("exchange-seller", test_sandbox_exchange_seller);
+  ADD_SANDBOX_TEST ("exchange-creator", test_sandbox_exchange_creator);
+  ADD_SANDBOX_TEST ("exchange-advertiser", test_sandbox_exchange_advertiser);
+  ADD_SANDBOX_TEST ("exchange-tt-user", test_sandbox_exchange_tt_user);
+  ADD_SANDBOX_TEST ("refresh-rotation", test_sandbox_refresh_rotation);
+  ADD_SANDBOX_TEST ("revoke", test_sandbox_revoke);
+  ADD_SANDBOX_TEST ("retry-5xx", test_sandbox_retry_5xx);
+  ADD_SANDBOX_TEST ("no-retry-api-error", test_sandbox_no_retry_api_error);
+  ADD_SANDBOX_TEST ("dropped-connection", test_sandbox_dropped_connection);
+  ADD_SANDBOX_TEST ("garbage", test_sandbox_garbage);
+  ADD_SANDBOX_TEST ("cancel", test_sandbox_cancel);
+  ADD_SANDBOX_TEST ("no-secret-in-logs", test_sandbox_no_secret_in_logs);
 
   return g_test_run ();
 }

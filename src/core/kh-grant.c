@@ -314,7 +314,7 @@ kh_token_set_new_from_json (JsonNode  *node,
   return g_steal_pointer (&tokens);
 }
 
-/* ---- KhShop, KhAdvertiser ---------------------------------------------------------------------- */
+/* ---- KhShop, KhAdvertiser -------------------------------------------------------------------- */
 
 KhShop *
 kh_shop_copy (const KhShop *self)
@@ -409,7 +409,7 @@ ptr_array_equal (GPtrArray     *a,
   return TRUE;
 }
 
-/* ---- KhGrant ------------------------------------------------------------------------------------ */
+/* ---- KhGrant --------------------------------------------------------------------------------- */
 
 struct _KhGrant
 {
@@ -1087,7 +1087,7 @@ kh_grant_touch (KhGrant *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_UPDATED_AT]);
 }
 
-/* ---- JSON ------------------------------------------------------------------------------------------ */
+/* ---- JSON ------------------------------------------------------------------------------------ */
 
 JsonNode *
 kh_grant_to_json (KhGrant *self)

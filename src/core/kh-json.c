@@ -13,6 +13,44 @@
 #include "kh-error.h"
 #include "kh-json.h"
 
+/* json-glib's parser recurses once per nesting level and overflows the stack on a few hundred
+ * thousand '['. Nothing Keyhold reads nests more than a handful of levels: refuse deep documents
+ * before parsing. */
+static gboolean
+nesting_is_sane (const char *data,
+                 gsize       length)
+{
+  gboolean in_string = FALSE;
+  gboolean escaped = FALSE;
+  guint depth = 0;
+
+  for (gsize i = 0; i < length; i++)
+    {
+      char c = data[i];
+
+      if (in_string)
+        {
+          if (escaped)
+            escaped = FALSE;
+          else if (c == '\\')
+            escaped = TRUE;
+          else if (c == '"')
+            in_string = FALSE;
+        }
+      else if (c == '"')
+        in_string = TRUE;
+      else if (c == '[' || c == '{')
+        {
+          if (++depth > KH_JSON_MAX_DEPTH)
+            return FALSE;
+        }
+      else if ((c == ']' || c == '}') && depth > 0)
+        depth--;
+    }
+
+  return TRUE;
+}
+
 JsonNode *
 kh_json_parse (const char  *data,
                gsize        length,
@@ -36,6 +74,13 @@ kh_json_parse (const char  *data,
     {
       g_set_error_literal (error, KH_ERROR, KH_ERROR_BAD_RESPONSE,
                            _("The answer is not valid UTF-8 text"));
+      return NULL;
+    }
+
+  if (!nesting_is_sane (data, length))
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_BAD_RESPONSE,
+                   _("The answer is nested more than %d levels deep"), KH_JSON_MAX_DEPTH);
       return NULL;
     }
 

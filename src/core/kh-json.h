@@ -7,6 +7,9 @@
 
 G_BEGIN_DECLS
 
+/* Deeper documents are refused before json-glib sees them (its parser recurses per level). */
+#define KH_JSON_MAX_DEPTH 64
+
 /* Parses data (not NUL-terminated, may be invalid UTF-8) into a node; KH_ERROR_BAD_RESPONSE. */
 JsonNode     *kh_json_parse          (const char  *data,
                                       gsize        length,

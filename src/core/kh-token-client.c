@@ -11,14 +11,13 @@
 
 #include "kh-token-client.h"
 
-#include <libsoup/soup.h>
-
 #include "kh-error.h"
 #include "kh-json.h"
 #include "kh-origin-map.h"
 #include "kh-sign.h"
 #include "kh-util.h"
 
+#include <libsoup/soup.h>
 #include <string.h>
 
 #define SHOP_AUTH_ORIGIN    "https://auth.tiktok-shops.com"
@@ -35,13 +34,13 @@
 /* Server-provided text ends up in error messages: keep it short. */
 #define MAX_SERVER_TEXT     200
 #define MAX_BACKOFF_MS      30000
-#define MAX_JSON_DEPTH      64
+#define MAX_TOKEN_LENGTH    4096
 
 #define DEFAULT_MAX_ATTEMPTS   3
 #define DEFAULT_BASE_DELAY_MS  500
 #define DEFAULT_TIMEOUT_S      30
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 static void
 wipe_free (gpointer data)
@@ -129,12 +128,59 @@ bad_response (GError     **error,
   return FALSE;
 }
 
-/* Optional string member: absent or null gives NULL, any other type is an error. */
+/* Tokens, ids, ciphers and scopes end up in HTTP headers, query strings, keyring attributes and
+ * terminals: only visible ASCII is accepted (a newline in a token would split a header). */
 static gboolean
-get_optional_string (JsonObject  *object,
-                     const char  *member,
-                     char       **out,
-                     GError     **error)
+is_token_text (const char *text)
+{
+  gsize length = 0;
+
+  if (text == NULL || *text == '\0')
+    return FALSE;
+  for (const char *p = text; *p != '\0'; p++, length++)
+    if (*p < 0x21 || *p > 0x7e || length >= MAX_TOKEN_LENGTH)
+      return FALSE;
+  return TRUE;
+}
+
+/* Optional token-like member (see is_token_text): absent or null gives NULL. */
+static gboolean
+get_optional_token (JsonObject  *object,
+                    const char  *member,
+                    char       **out,
+                    GError     **error)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  *out = NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (json_node_get_value_type (node) != G_TYPE_STRING
+      || !is_token_text (json_node_get_string (node)))
+    return bad_response (error, member);
+  *out = g_strdup (json_node_get_string (node));
+  return TRUE;
+}
+
+static gboolean
+get_required_token (JsonObject  *object,
+                    const char  *member,
+                    char       **out,
+                    GError     **error)
+{
+  if (!get_optional_token (object, member, out, error))
+    return FALSE;
+  if (*out == NULL)
+    return bad_response (error, member);
+  return TRUE;
+}
+
+/* Optional human text (names, regions): made safe to show, NULL when absent or empty. */
+static gboolean
+get_optional_text (JsonObject  *object,
+                   const char  *member,
+                   char       **out,
+                   GError     **error)
 {
   JsonNode *node = json_object_get_member (object, member);
 
@@ -143,22 +189,7 @@ get_optional_string (JsonObject  *object,
     return TRUE;
   if (json_node_get_value_type (node) != G_TYPE_STRING)
     return bad_response (error, member);
-  *out = g_strdup (json_node_get_string (node));
-  return TRUE;
-}
-
-static gboolean
-get_required_string (JsonObject  *object,
-                     const char  *member,
-                     char       **out,
-                     GError     **error)
-{
-  const char *value = kh_json_get_string (object, member);
-
-  *out = NULL;
-  if (value == NULL || *value == '\0')
-    return bad_response (error, member);
-  *out = g_strdup (value);
+  *out = sanitize_server_text (json_node_get_string (node));
   return TRUE;
 }
 
@@ -208,21 +239,26 @@ id_from_node (JsonNode *node)
     {
       const char *str = json_node_get_string (node);
 
-      return str != NULL && *str != '\0' ? g_strdup (str) : NULL;
+      return is_token_text (str) ? g_strdup (str) : NULL;
     }
   if (json_node_get_value_type (node) == G_TYPE_INT64)
     return g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (node));
   return NULL;
 }
 
-static void
+/* Adds item without surrounding blanks; empty items are dropped, others must be token text. */
+static gboolean
 strv_builder_add_trimmed (GPtrArray  *out,
                           const char *item)
 {
   g_autofree char *copy = g_strstrip (g_strdup (item));
 
-  if (*copy != '\0')
-    g_ptr_array_add (out, g_steal_pointer (&copy));
+  if (*copy == '\0')
+    return TRUE;
+  if (!is_token_text (copy))
+    return FALSE;
+  g_ptr_array_add (out, g_steal_pointer (&copy));
+  return TRUE;
 }
 
 /* Scopes come as str[] (Shop), int[] (Marketing API) or a comma-separated string (Accounts API):
@@ -253,7 +289,8 @@ get_scope_list (JsonObject   *object,
       g_auto(GStrv) parts = g_strsplit (json_node_get_string (node), ",", -1);
 
       for (guint i = 0; parts[i] != NULL; i++)
-        strv_builder_add_trimmed (items, parts[i]);
+        if (!strv_builder_add_trimmed (items, parts[i]))
+          return bad_response (error, member);
     }
   else if (JSON_NODE_HOLDS_ARRAY (node))
     {
@@ -263,9 +300,8 @@ get_scope_list (JsonObject   *object,
         {
           g_autofree char *item = id_from_node (json_array_get_element (array, i));
 
-          if (item == NULL)
+          if (item == NULL || !strv_builder_add_trimmed (items, item))
             return bad_response (error, member);
-          strv_builder_add_trimmed (items, item);
         }
     }
   else
@@ -307,42 +343,6 @@ check_refresh_expiry (gint64   expires_at,
   return TRUE;
 }
 
-/* json-glib's parser recurses once per nesting level and overflows the stack on a few hundred
- * thousand '[': refuse deep documents before parsing. TikTok's answers nest 4 levels deep. */
-static gboolean
-nesting_is_sane (const char *data,
-                 gsize       length)
-{
-  gboolean in_string = FALSE;
-  gboolean escaped = FALSE;
-  guint depth = 0;
-
-  for (gsize i = 0; i < length; i++)
-    {
-      char c = data[i];
-
-      if (in_string)
-        {
-          if (escaped)
-            escaped = FALSE;
-          else if (c == '\\')
-            escaped = TRUE;
-          else if (c == '"')
-            in_string = FALSE;
-        }
-      else if (c == '"')
-        in_string = TRUE;
-      else if (c == '[' || c == '{')
-        {
-          if (++depth > MAX_JSON_DEPTH)
-            return FALSE;
-        }
-      else if ((c == ']' || c == '}') && depth > 0)
-        depth--;
-    }
-  return TRUE;
-}
-
 /* Parses a body into root. An empty or whitespace-only body is no JSON at all. */
 static gboolean
 parse_body (const char  *body,
@@ -351,14 +351,6 @@ parse_body (const char  *body,
             GError     **error)
 {
   GError *local_error = NULL;
-
-  *root = NULL;
-  if (body != NULL && !nesting_is_sane (body, length))
-    {
-      g_set_error_literal (error, KH_ERROR, KH_ERROR_BAD_RESPONSE,
-                           _("TikTok’s answer is nested too deeply"));
-      return FALSE;
-    }
 
   *root = kh_json_parse (body != NULL ? body : "", length, &local_error);
   if (local_error != NULL)
@@ -472,14 +464,14 @@ parse_shop_token (JsonObject       *data,
     return FALSE;
 
   /* "Unlimited" authorizations come as far-future times (4903858076): kept as they are. */
-  if (!get_required_string (data, "refresh_token", &tokens->refresh_token, error)
+  if (!get_required_token (data, "refresh_token", &tokens->refresh_token, error)
       || !get_required_int (data, "refresh_token_expire_in", &tokens->refresh_expires_at, error)
       || !check_refresh_expiry (tokens->refresh_expires_at, error))
     return FALSE;
 
-  if (!get_optional_string (data, "open_id", &response->open_id, error)
-      || !get_optional_string (data, "seller_name", &response->seller_name, error)
-      || !get_optional_string (data, "seller_base_region", &response->seller_base_region, error)
+  if (!get_optional_token (data, "open_id", &response->open_id, error)
+      || !get_optional_text (data, "seller_name", &response->seller_name, error)
+      || !get_optional_text (data, "seller_base_region", &response->seller_base_region, error)
       || !get_optional_int (data, "user_type", &user_type, &present, error))
     return FALSE;
   if (present)
@@ -533,15 +525,15 @@ parse_tt_user_token (JsonObject       *data,
   if (!check_access_expiry (tokens->access_expires_at, now, error))
     return FALSE;
 
-  if (!get_required_string (data, "refresh_token", &tokens->refresh_token, error)
+  if (!get_required_token (data, "refresh_token", &tokens->refresh_token, error)
       || !get_required_int (data, "refresh_token_expires_in", &refresh_expires_in, error))
     return FALSE;
   if (refresh_expires_in <= 0 || refresh_expires_in > MAX_SANE_TIME - now)
     return check_refresh_expiry (-1, error);
   tokens->refresh_expires_at = now + refresh_expires_in;
 
-  if (!get_optional_string (data, "token_type", &token_type, error)
-      || !get_optional_string (data, "open_id", &response->open_id, error)
+  if (!get_optional_text (data, "token_type", &token_type, error)
+      || !get_optional_token (data, "open_id", &response->open_id, error)
       || !get_scope_list (data, "scope", TRUE, &response->scopes, NULL, error))
     return FALSE;
 
@@ -568,7 +560,7 @@ parse_token_node (KhTokenKind   kind,
   response->request_id = sanitize_server_text (kh_json_get_string (kh_json_node_object (root),
                                                                    "request_id"));
 
-  if (!get_required_string (data, "access_token", &response->tokens->access_token, error))
+  if (!get_required_token (data, "access_token", &response->tokens->access_token, error))
     return NULL;
 
   switch (kind)
@@ -649,11 +641,11 @@ parse_shops_node (JsonNode  *root,
           bad_response (error, "id");
           return NULL;
         }
-      if (!get_optional_string (item, "name", &shop->name, error)
-          || !get_optional_string (item, "region", &shop->region, error)
-          || !get_optional_string (item, "seller_type", &shop->seller_type, error)
-          || !get_optional_string (item, "cipher", &shop->cipher, error)
-          || !get_optional_string (item, "code", &shop->code, error))
+      if (!get_optional_text (item, "name", &shop->name, error)
+          || !get_optional_text (item, "region", &shop->region, error)
+          || !get_optional_text (item, "seller_type", &shop->seller_type, error)
+          || !get_optional_token (item, "cipher", &shop->cipher, error)
+          || !get_optional_token (item, "code", &shop->code, error))
         return NULL;
       g_ptr_array_add (shops, g_steal_pointer (&shop));
     }
@@ -712,7 +704,7 @@ parse_advertisers_node (JsonNode  *root,
           bad_response (error, "advertiser_id");
           return NULL;
         }
-      if (!get_optional_string (item, "advertiser_name", &advertiser->name, error))
+      if (!get_optional_text (item, "advertiser_name", &advertiser->name, error))
         return NULL;
       g_ptr_array_add (advertisers, g_steal_pointer (&advertiser));
     }
@@ -772,7 +764,7 @@ kh_parse_account_name (const char  *body,
   return parse_account_name_node (root, error);
 }
 
-/* ---- the client --------------------------------------------------------------------------------- */
+/* ---- the client ------------------------------------------------------------------------------ */
 
 struct _KhTokenClient
 {
@@ -991,7 +983,7 @@ kh_token_client_set_timeout (KhTokenClient *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TIMEOUT]);
 }
 
-/* ---- request plumbing ------------------------------------------------------------------------- */
+/* ---- request plumbing ------------------------------------------------------------------------ */
 
 /* "key=value&key=value" with every value percent-encoded; NULL-terminated key/value pairs. */
 static char *
@@ -1450,6 +1442,23 @@ check_family (GTask         *task,
   return TRUE;
 }
 
+/* The access token goes into an HTTP header: refuse one that could split or corrupt it before
+ * libsoup sees it. */
+static gboolean
+check_header_token (KhTokenClient       *self,
+                    const char          *access_token,
+                    GAsyncReadyCallback  callback,
+                    gpointer             user_data,
+                    gpointer             source_tag)
+{
+  if (is_token_text (access_token))
+    return TRUE;
+  g_task_report_new_error (self, callback, user_data, source_tag,
+                           KH_ERROR, KH_ERROR_INVALID_INPUT,
+                           _("The stored access token is malformed"));
+  return FALSE;
+}
+
 static char *
 business_path (const char *path)
 {
@@ -1714,6 +1723,10 @@ kh_token_client_get_shops_async (KhTokenClient       *self,
   g_return_if_fail (access_token != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
+  if (!check_header_token (self, access_token, callback, user_data,
+                           kh_token_client_get_shops_async))
+    return;
+
   app_key = kh_app_profile_get_app_key (app);
   timestamp = g_strdup_printf ("%" G_GINT64_FORMAT, kh_now ());
 
@@ -1770,6 +1783,10 @@ kh_token_client_get_advertisers_async (KhTokenClient       *self,
   g_return_if_fail (access_token != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
+  if (!check_header_token (self, access_token, callback, user_data,
+                           kh_token_client_get_advertisers_async))
+    return;
+
   path = business_path ("/oauth2/advertiser/get/");
   request = request_new (self, OP_ADVERTISERS, KH_TOKEN_KIND_ADVERTISER, "GET",
                          BUSINESS_ORIGIN, path,
@@ -1814,6 +1831,10 @@ kh_token_client_get_account_name_async (KhTokenClient       *self,
   g_return_if_fail (access_token != NULL);
   g_return_if_fail (open_id != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  if (!check_header_token (self, access_token, callback, user_data,
+                           kh_token_client_get_account_name_async))
+    return;
 
   path = business_path ("/business/get/");
   request = request_new (self, OP_ACCOUNT_NAME, KH_TOKEN_KIND_TT_USER, "GET",

@@ -1922,6 +1922,24 @@ respond_missing (Req        *req,
   respond_envelope (req, 40002, message, NULL);
 }
 
+/* Answers 40002 naming the first of n required fields whose value is missing or empty;
+ * values[i] was read from the member names[i]. */
+static gboolean
+require_fields (Req                *req,
+                guint               n,
+                const char * const *values,
+                const char * const *names)
+{
+  for (guint i = 0; i < n; i++)
+    if (is_empty (values[i]))
+      {
+        respond_missing (req, names[i]);
+        return FALSE;
+      }
+
+  return TRUE;
+}
+
 /* Consumes a Business code for flow, or answers 40110. */
 static SbAuthorization *
 take_business_code (Req        *req,
@@ -1973,21 +1991,10 @@ handle_biz_access_token (Req *req)
   app_id = json_dup_id (body, "app_id");
   secret = kh_json_get_string (body, "secret");
   auth_code = kh_json_get_string (body, "auth_code");
-  if (is_empty (app_id))
-    {
-      respond_missing (req, "app_id");
-      return;
-    }
-  if (is_empty (secret))
-    {
-      respond_missing (req, "secret");
-      return;
-    }
-  if (is_empty (auth_code))
-    {
-      respond_missing (req, "auth_code");
-      return;
-    }
+  if (!require_fields (req, 3,
+                       (const char *[]) { app_id, secret, auth_code },
+                       (const char *[]) { "app_id", "secret", "auth_code" }))
+    return;
 
   app = business_app (req, app_id, secret, TRUE);
   if (app == NULL)
@@ -2023,16 +2030,10 @@ handle_biz_advertiser_get (Req *req)
   JsonObject *data;
   JsonArray *list;
 
-  if (is_empty (app_id))
-    {
-      respond_missing (req, "app_id");
-      return;
-    }
-  if (is_empty (secret))
-    {
-      respond_missing (req, "secret");
-      return;
-    }
+  if (!require_fields (req, 2,
+                       (const char *[]) { app_id, secret },
+                       (const char *[]) { "app_id", "secret" }))
+    return;
 
   if (business_app (req, app_id, secret, TRUE) == NULL)
     return;
@@ -2082,21 +2083,10 @@ handle_biz_revoke (Req      *req,
   app_id = json_dup_id (body, id_member);
   secret = kh_json_get_string (body, secret_member);
   access = kh_json_get_string (body, "access_token");
-  if (is_empty (app_id))
-    {
-      respond_missing (req, id_member);
-      return;
-    }
-  if (is_empty (secret))
-    {
-      respond_missing (req, secret_member);
-      return;
-    }
-  if (is_empty (access))
-    {
-      respond_missing (req, "access_token");
-      return;
-    }
+  if (!require_fields (req, 3,
+                       (const char *[]) { app_id, secret, access },
+                       (const char *[]) { id_member, secret_member, "access_token" }))
+    return;
 
   if (business_app (req, app_id, secret, TRUE) == NULL)
     return;
@@ -2158,31 +2148,12 @@ handle_tt_token (Req *req)
   grant_type = kh_json_get_string (body, "grant_type");
   auth_code = kh_json_get_string (body, "auth_code");
   redirect_uri = kh_json_get_string (body, "redirect_uri");
-  if (is_empty (client_id))
-    {
-      respond_missing (req, "client_id");
-      return;
-    }
-  if (is_empty (secret))
-    {
-      respond_missing (req, "client_secret");
-      return;
-    }
-  if (is_empty (grant_type))
-    {
-      respond_missing (req, "grant_type");
-      return;
-    }
-  if (is_empty (auth_code))
-    {
-      respond_missing (req, "auth_code");
-      return;
-    }
-  if (is_empty (redirect_uri))
-    {
-      respond_missing (req, "redirect_uri");
-      return;
-    }
+  if (!require_fields (req, 5,
+                       (const char *[]) { client_id, secret, grant_type, auth_code,
+                                          redirect_uri },
+                       (const char *[]) { "client_id", "client_secret", "grant_type",
+                                          "auth_code", "redirect_uri" }))
+    return;
 
   app = business_app (req, client_id, secret, TRUE);
   if (app == NULL)
@@ -2223,26 +2194,11 @@ handle_tt_refresh (Req *req)
   secret = kh_json_get_string (body, "client_secret");
   grant_type = kh_json_get_string (body, "grant_type");
   value = kh_json_get_string (body, "refresh_token");
-  if (is_empty (client_id))
-    {
-      respond_missing (req, "client_id");
-      return;
-    }
-  if (is_empty (secret))
-    {
-      respond_missing (req, "client_secret");
-      return;
-    }
-  if (is_empty (grant_type))
-    {
-      respond_missing (req, "grant_type");
-      return;
-    }
-  if (is_empty (value))
-    {
-      respond_missing (req, "refresh_token");
-      return;
-    }
+  if (!require_fields (req, 4,
+                       (const char *[]) { client_id, secret, grant_type, value },
+                       (const char *[]) { "client_id", "client_secret", "grant_type",
+                                          "refresh_token" }))
+    return;
 
   app = business_app (req, client_id, secret, TRUE);
   if (app == NULL)
@@ -2308,16 +2264,10 @@ handle_tt_token_info (Req *req)
 
   app_id = json_dup_id (body, "app_id");
   access = kh_json_get_string (body, "access_token");
-  if (is_empty (app_id))
-    {
-      respond_missing (req, "app_id");
-      return;
-    }
-  if (is_empty (access))
-    {
-      respond_missing (req, "access_token");
-      return;
-    }
+  if (!require_fields (req, 2,
+                       (const char *[]) { app_id, access },
+                       (const char *[]) { "app_id", "access_token" }))
+    return;
 
   if (business_app (req, app_id, NULL, FALSE) == NULL)
     return;
