@@ -150,6 +150,20 @@ kh_test_store_result_cb (GObject      *source,
 }
 
 guint
+kh_test_server_get_port (SoupServer *server)
+{
+  GSList *listeners = soup_server_get_listeners (server);
+  g_autoptr(GSocketAddress) local = NULL;
+
+  g_assert_nonnull (listeners);
+  local = g_socket_get_local_address (listeners->data, NULL);
+  g_slist_free (listeners);
+  g_assert_true (G_IS_INET_SOCKET_ADDRESS (local));
+
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+}
+
+guint
 kh_test_free_port (void)
 {
   g_autoptr(GSocketListener) listener = g_socket_listener_new ();
