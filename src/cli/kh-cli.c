@@ -1013,6 +1013,15 @@ cmd_token (int    argc,
   if (min_valid < 0)
     return usage_error (context, _("--min-valid must be zero or more seconds"));
 
+  /* n8n, cron and MCP servers call this all the time: a fresh token by its id costs one keyring
+   * lookup and no index. */
+  tokens = kh_broker_peek_token (NULL, argv[1], min_valid);
+  if (tokens != NULL)
+    {
+      g_print ("%s\n", tokens->access_token);
+      return EXIT_OK;
+    }
+
   store = open_store (&error);
   if (store == NULL)
     return report_error (error);

@@ -17,11 +17,13 @@
 #include "kh-broker.h"
 
 #include "kh-error.h"
+#include "kh-json.h"
 #include "kh-provider.h"
 #include "kh-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libsecret/secret.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -466,6 +468,102 @@ load_grant (KhStore     *store,
   return g_steal_pointer (&grant);
 }
 
+/* ---- the one-lookup path ---------------------------------------------------------------------- */
+
+/* The keyring schema and document of KhStore (kh-store.c: items "io.github.keyhold.Keyhold.Item"
+ * holding {"v":1,"tokens":...,"grant":...}). Read here directly, without KhStore, because
+ * KhStore loads the whole index when it is created, which with thousands of grants costs more
+ * than the keyring lookup itself. Anything unexpected falls back to the KhStore path. */
+static const SecretSchema peek_schema = {
+  "io.github.keyhold.Keyhold.Item", SECRET_SCHEMA_NONE,
+  {
+    { "gen", SECRET_SCHEMA_ATTRIBUTE_INTEGER },
+    { "store", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "id", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "type", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { "app", SECRET_SCHEMA_ATTRIBUTE_STRING },
+    { NULL, 0 },
+  }
+};
+
+static gboolean
+looks_like_grant_id (const char *text)
+{
+  gsize length = 0;
+
+  for (const char *p = text; *p != '\0'; p++, length++)
+    if (!g_ascii_isxdigit (*p) || g_ascii_isupper (*p))
+      return FALSE;
+
+  return length == 32;
+}
+
+KhTokenSet *
+kh_broker_peek_token (const char *store_name,
+                      const char *grant_id,
+                      gint64      min_valid_seconds)
+{
+  g_autoptr(GHashTable) attributes = NULL;
+  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(GError) error = NULL;
+  char *secret = NULL;
+  JsonObject *doc;
+  JsonNode *grant_node;
+  JsonNode *tokens_node;
+  KhGrantStatus stored;
+  gint64 version;
+  gboolean parsed;
+
+  g_return_val_if_fail (grant_id != NULL, NULL);
+
+  if (store_name == NULL)
+    store_name = g_getenv ("KEYHOLD_STORE");
+  if (store_name == NULL || *store_name == '\0')
+    store_name = "default";
+  if (!looks_like_grant_id (grant_id))
+    return NULL;
+
+  attributes = g_hash_table_new (g_str_hash, g_str_equal);
+  g_hash_table_insert (attributes, (char *) "gen", (char *) "1");
+  g_hash_table_insert (attributes, (char *) "store", (char *) store_name);
+  g_hash_table_insert (attributes, (char *) "kind", (char *) "grant");
+  g_hash_table_insert (attributes, (char *) "id", (char *) grant_id);
+  secret = secret_password_lookupv_sync (&peek_schema, attributes, NULL, &error);
+  if (secret == NULL)
+    return NULL;
+
+  parser = json_parser_new_immutable ();
+  parsed = json_parser_load_from_data (parser, secret, -1, NULL);
+  secret_password_free (secret);
+  if (!parsed)
+    return NULL;
+
+  doc = kh_json_node_object (json_parser_get_root (parser));
+  if (doc == NULL || !kh_json_get_int (doc, "v", &version) || version != 1)
+    return NULL;
+  grant_node = json_object_get_member (doc, "grant");
+  tokens_node = json_object_get_member (doc, "tokens");
+  if (grant_node == NULL || tokens_node == NULL)
+    return NULL;
+
+  grant = kh_grant_new_from_json (grant_node, NULL);
+  tokens = kh_token_set_new_from_json (tokens_node, NULL);
+  if (grant == NULL || tokens == NULL || g_strcmp0 (kh_grant_get_id (grant), grant_id) != 0)
+    return NULL;
+
+  /* A marked grant takes the KhStore path, which gives the proper error. */
+  stored = kh_grant_get_stored_status (grant);
+  if (stored == KH_GRANT_STATUS_NEEDS_REAUTH || stored == KH_GRANT_STATUS_REVOKED)
+    return NULL;
+  if (kh_token_set_needs_refresh (tokens, min_valid_seconds, kh_now ()))
+    return NULL;
+
+  return g_steal_pointer (&tokens);
+}
+
 /* ---- the fast path ---------------------------------------------------------------------------- */
 
 typedef struct
@@ -656,7 +754,12 @@ mark_needs_reauth (Flight *flight)
 
   kh_grant_set_stored_status (flight->grant, KH_GRANT_STATUS_NEEDS_REAUTH);
   kh_grant_touch (flight->grant, kh_now ());
-  if (!kh_store_update_grant (flight->broker->store, flight->grant, &error))
+  /* With the tokens when we have them (we hold the grant's lock, so they are the current ones):
+   * the keyring copy of the grant then carries the mark too, which kh_broker_peek_token and a
+   * rebuilt index rely on. */
+  if (flight->current != NULL
+      ? !kh_store_save_grant (flight->broker->store, flight->grant, flight->current, &error)
+      : !kh_store_update_grant (flight->broker->store, flight->grant, &error))
     g_warning ("Could not mark grant %s as needing re-authorization: %s", flight->grant_id,
                error->message);
 }

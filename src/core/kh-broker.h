@@ -47,6 +47,15 @@ KhTokenSet    *kh_broker_get_token_finish    (KhBroker       *self,
                                               GAsyncResult   *result,
                                               GError        **error);
 
+/* The one-lookup path for `keyhold-cli token`: reads the grant's keyring item directly (store_name
+ * NULL: $KEYHOLD_STORE or "default") and returns its tokens when grant_id is a full grant id,
+ * the grant is not marked needs-reauth or revoked, and the access token stays valid for
+ * min_valid_seconds. NULL in every other case (no error): then use kh_broker_get_token_async.
+ * Blocking (one D-Bus call). */
+KhTokenSet    *kh_broker_peek_token          (const char     *store_name,
+                                              const char     *grant_id,
+                                              gint64          min_valid_seconds);
+
 /* Refreshes the grant. force FALSE: only when the access token is valid for less than the
  * default margin. force TRUE: always, unless another process refreshed it while this one was
  * waiting for the lock (its tokens are adopted then). Errors as TikTok and the network give
