@@ -103,10 +103,12 @@ kh_test_wait_until (KhTestCondition condition,
   while (!condition (user_data) && !timed_out)
     g_main_context_iteration (NULL, TRUE);
 
-  if (timed_out)
+  /* The condition may have come true in the very iteration the timeout fired in. */
+  if (!condition (user_data))
     g_error ("condition not met within %u ms", timeout_ms);
 
-  g_source_remove (id);
+  if (!timed_out)
+    g_source_remove (id);
 }
 
 static gboolean
@@ -145,6 +147,20 @@ kh_test_store_result_cb (GObject      *source,
 
   g_assert_null (*result);
   *result = g_object_ref (res);
+}
+
+guint
+kh_test_server_get_port (SoupServer *server)
+{
+  GSList *listeners = soup_server_get_listeners (server);
+  g_autoptr(GSocketAddress) local = NULL;
+
+  g_assert_nonnull (listeners);
+  local = g_socket_get_local_address (listeners->data, NULL);
+  g_slist_free (listeners);
+  g_assert_true (G_IS_INET_SOCKET_ADDRESS (local));
+
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
 }
 
 guint

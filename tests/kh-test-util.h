@@ -31,6 +31,10 @@ void         kh_test_store_result_cb      (GObject       *source,
                                            GAsyncResult  *res,
                                            gpointer       user_data);
 
+/* The port a listening SoupServer got (without soup_server_get_uris, which leaks in 3.2). */
+typedef struct _SoupServer SoupServer;
+guint        kh_test_server_get_port      (SoupServer    *server);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 guint        kh_test_free_port            (void);
 

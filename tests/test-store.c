@@ -893,6 +893,127 @@ test_corrupt (Fixture       *fixture,
   snapshot_clear (&after);
 }
 
+/* One damaged entry in an otherwise sound index hides only itself. */
+static void
+test_damaged_entry (Fixture       *fixture,
+                    gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) good = make_grant ("Good", NULL);
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(KhGrant) found = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *good_json = grant_json (good);
+  g_autofree char *dir = g_build_filename (fixture->data_dir, fixture->store_name, NULL);
+  g_autofree char *path = g_build_filename (dir, "index.json", NULL);
+  g_autofree char *text = NULL;
+
+  text = g_strdup_printf ("{\"version\":1,\n\"grants\":[\n%s,\n"
+                          "{\"id\":\"0123456789abcdef\",\"type\":\"no-such-type\"}],\n"
+                          "\"apps\":[],\n\"pending\":[]}\n", good_json);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (path, text, -1, &error));
+  g_assert_no_error (error);
+
+  store = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+  g_assert_no_error (error);
+  grants = kh_store_list_grants (store);
+  g_assert_cmpuint (grants->len, ==, 1);
+  g_assert_cmpstr (kh_grant_get_id (g_ptr_array_index (grants, 0)), ==, kh_grant_get_id (good));
+
+  found = kh_store_find_grant (store, "0123456789abcdef", &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+  g_assert_null (found);
+  g_clear_error (&error);
+
+  found = kh_store_find_grant (store, "good", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_grant_get_id (found), ==, kh_grant_get_id (good));
+  g_clear_object (&found);
+
+  /* Entries read from disk are written back byte for byte. */
+  {
+    g_autoptr(KhAppProfile) app = make_app ("an-app", KH_FAMILY_SHOP);
+    g_autofree char *after = NULL;
+
+    g_assert_true (kh_store_save_app (store, app, "secret", FALSE, &error));
+    g_assert_no_error (error);
+    after = read_index_text (store);
+    g_assert_nonnull (strstr (after, good_json));
+    g_assert_nonnull (strstr (after, "{\"id\":\"0123456789abcdef\",\"type\":\"no-such-type\"}"));
+  }
+}
+
+/* Hand-edited or foreign layouts load as well as Keyhold's own. */
+static void
+test_index_layouts (Fixture       *fixture,
+                    gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) grant = make_grant ("Layout", "Client L");
+  g_autoptr(KhAppProfile) app = make_app ("caf\xc3\xa9 app", KH_FAMILY_SHOP);
+  g_autofree char *grant_text = grant_json (grant);
+  g_autofree char *app_text = app_json (app);
+  g_autofree char *dir = g_build_filename (fixture->data_dir, fixture->store_name, NULL);
+  g_autofree char *path = g_build_filename (dir, "index.json", NULL);
+  g_autofree char *escaped_app = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *layouts[] = {
+    /* pretty, version last, an unknown member */
+    "{\n  \"grants\" : [ %s ],\n  \"future\" : {\"a\": [1, 2.5e3, true, null]},\n"
+    "  \"apps\" : [ %s ],\n  \"version\" : 1\n}\n",
+    /* escapes in the app name: json-glib reads this one */
+    "{\"version\":1,\"grants\":[%s],\"apps\":[%s],\"pending\":[]}",
+  };
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  {
+    GString *escaped = g_string_new (NULL);
+
+    /* The same profile with its name written as \u escapes. */
+    for (const char *p = app_text; *p != '\0'; p++)
+      {
+        if (g_str_has_prefix (p, "caf\xc3\xa9"))
+          {
+            g_string_append (escaped, "caf\\u00e9");
+            p += strlen ("caf\xc3\xa9") - 1;
+          }
+        else
+          g_string_append_c (escaped, *p);
+      }
+    escaped_app = g_string_free (escaped, FALSE);
+  }
+
+  for (guint i = 0; i < G_N_ELEMENTS (layouts); i++)
+    {
+      g_autofree char *text = NULL;
+      g_autoptr(KhStore) store = NULL;
+      g_autoptr(GPtrArray) grants = NULL;
+      g_autoptr(KhAppProfile) got = NULL;
+
+      /* The format strings are the test's own. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+      text = g_strdup_printf (layouts[i], grant_text, i == 1 ? escaped_app : app_text);
+#pragma GCC diagnostic pop
+      g_assert_true (g_file_set_contents (path, text, -1, &error));
+      g_assert_no_error (error);
+
+      store = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+      g_assert_no_error (error);
+      grants = kh_store_list_grants (store);
+      g_assert_cmpuint (grants->len, ==, 1);
+      {
+        g_autofree char *actual = grant_json (g_ptr_array_index (grants, 0));
+
+        g_assert_cmpstr (actual, ==, grant_text);
+      }
+      got = kh_store_get_app (store, "caf\xc3\xa9 app");
+      g_assert_nonnull (got);
+      g_assert_cmpstr (kh_app_profile_get_app_key (got), ==, SHOP_KEY);
+      g_assert_cmpuint (count_corrupt_files (dir), ==, 0);
+    }
+}
+
 /* ---- two processes ------------------------------------------------------------------------- */
 
 static void
@@ -1565,6 +1686,7 @@ test_large_index (Fixture       *fixture,
   g_autofree char *last_id = NULL;
   gint64 start;
   gint64 t_open;
+  gint64 t_find_id;
   gint64 t_list;
   gint64 t_find;
   gint64 t_save;
@@ -1593,6 +1715,13 @@ test_large_index (Fixture       *fixture,
   g_assert_no_error (error);
   t_open = g_get_monotonic_time () - start;
 
+  /* What `keyhold-cli token GRANT` does: open, then look one grant up by id. */
+  start = g_get_monotonic_time ();
+  found = kh_store_find_grant (big, last_id, &error);
+  t_find_id = g_get_monotonic_time () - start;
+  g_assert_no_error (error);
+  g_clear_object (&found);
+
   start = g_get_monotonic_time ();
   grants = kh_store_list_grants (big);
   t_list = g_get_monotonic_time () - start;
@@ -1611,9 +1740,9 @@ test_large_index (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_cmpuint (count_keyring_items (fixture->store_name, NULL), ==, 1);
 
-  g_test_message ("2,000 grants (%zu bytes): open %.1f ms, list %.1f ms, find by name %.1f ms, "
-                  "save an app %.1f ms", text->len, t_open / 1000., t_list / 1000.,
-                  t_find / 1000., t_save / 1000.);
+  g_test_message ("2,000 grants (%zu bytes): open %.1f ms, find by id %.1f ms, list %.1f ms, "
+                  "find by name %.1f ms, save an app %.1f ms", text->len, t_open / 1000.,
+                  t_find_id / 1000., t_list / 1000., t_find / 1000., t_save / 1000.);
   /* Generous bounds (sanitizers, loaded CI machines); the point is milliseconds, not seconds. */
   g_assert_cmpint (t_open, <, 2 * G_USEC_PER_SEC);
   g_assert_cmpint (t_find, <, 1 * G_USEC_PER_SEC);
@@ -1640,6 +1769,8 @@ main (int   argc,
   ADD ("rebuild-missing-index", test_rebuild_missing);
   ADD ("rebuild-explicit", test_rebuild_explicit);
   ADD ("corrupt-index", test_corrupt);
+  ADD ("damaged-entry", test_damaged_entry);
+  ADD ("index-layouts", test_index_layouts);
   ADD ("two-instances", test_two_instances);
   ADD ("concurrent-writers", test_concurrent_writers);
   ADD ("isolation", test_isolation);

@@ -1025,19 +1025,14 @@ fixture_set_up (Fixture       *fixture,
                 gconstpointer  user_data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSList) uris = NULL;
   g_autofree char *map = NULL;
   g_autofree char *origin = NULL;
-  GUri *uri;
 
   fixture->server = soup_server_new (NULL, NULL);
   soup_server_add_handler (fixture->server, NULL, server_cb, fixture, NULL);
   soup_server_listen_local (fixture->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
   g_assert_no_error (error);
-  uris = soup_server_get_uris (fixture->server);
-  uri = uris->data;
-  origin = g_strdup_printf ("http://127.0.0.1:%d", g_uri_get_port (uri));
-  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  origin = g_strdup_printf ("http://127.0.0.1:%u", kh_test_server_get_port (fixture->server));
 
   map = g_strdup_printf ("https://auth.tiktok-shops.com=%s/_host/auth.tiktok-shops.com;"
                          "https://open-api.tiktokglobalshop.com="

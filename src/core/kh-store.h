@@ -73,7 +73,8 @@ gboolean       kh_store_remove_pending       (KhStore       *self,
                                               GError       **error);
 
 /* ---- grants ---- */
-/* Writes the tokens to the keyring first, then the index entry. */
+/* Writes the tokens to the keyring first, then the index entry. Also copies the tokens' expiry
+ * times into grant (kh_grant_set_expiries_from_tokens), which the index mirrors. */
 gboolean       kh_store_save_grant           (KhStore       *self,
                                               KhGrant       *grant,
                                               const KhTokenSet *tokens,
@@ -83,7 +84,8 @@ gboolean       kh_store_update_grant         (KhStore       *self,
                                               KhGrant       *grant,
                                               GError       **error);
 GPtrArray     *kh_store_list_grants          (KhStore       *self);       /* KhGrant, from the index */
-/* By id, id prefix (>= 6 chars) or exact display name; KH_ERROR_AMBIGUOUS / KH_ERROR_NOT_FOUND. */
+/* By id, id prefix (>= 6 chars) or exact display name; KH_ERROR_AMBIGUOUS / KH_ERROR_NOT_FOUND.
+ * Names (display name or client label) match case-insensitively. */
 KhGrant       *kh_store_find_grant           (KhStore       *self,
                                               const char    *id_or_name,
                                               GError       **error);

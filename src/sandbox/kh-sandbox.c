@@ -3421,7 +3421,7 @@ kh_sandbox_listen (KhSandbox  *self,
 {
   g_autoptr(GInetAddress) loopback = NULL;
   g_autoptr(GSocketAddress) address = NULL;
-  GSList *uris;
+  GSList *listeners;
 
   g_return_val_if_fail (KH_IS_SANDBOX (self), FALSE);
   g_return_val_if_fail (port <= G_MAXUINT16, FALSE);
@@ -3433,9 +3433,18 @@ kh_sandbox_listen (KhSandbox  *self,
   if (!soup_server_listen (self->server, address, 0, error))
     return FALSE;
 
-  uris = soup_server_get_uris (self->server);
-  self->port = uris != NULL ? (guint) g_uri_get_port (uris->data) : port;
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  /* Ask the listening socket, not soup_server_get_uris (): libsoup 3.2 leaks the address that
+   * one builds on every call. */
+  listeners = soup_server_get_listeners (self->server);
+  self->port = port;
+  if (listeners != NULL)
+    {
+      g_autoptr(GSocketAddress) local = g_socket_get_local_address (listeners->data, NULL);
+
+      if (G_IS_INET_SOCKET_ADDRESS (local))
+        self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+    }
+  g_slist_free (listeners);
 
   return TRUE;
 }
