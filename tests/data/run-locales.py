@@ -11,6 +11,7 @@ to stderr. The Thai run leaves a screenshot, SCREENSHOT_DIR/keyhold-th.png, to c
 the text is Thai and shaped (fonts-thai-tlwg)."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,15 +20,26 @@ import tempfile
 import time
 
 START_TIMEOUT = 30.0
-SETTLE = 1.5
+SETTLE = 5.0
 BAD_MARKERS = ("WARNING", "CRITICAL", "Gtk-", "Adwaita-", "GLib-", "GLib-GIO-", "Pango-",
                "Fontconfig", "ERROR")
 
 
 def window_mapped():
+    """TRUE once a Keyhold toplevel is viewable and laid out (xwininfo also lists windows that
+    exist but are not mapped yet, such as the client leader)."""
     proc = subprocess.run(["xwininfo", "-root", "-tree"], stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL, text=True)
-    return any("Keyhold" in line or "keyhold" in line for line in proc.stdout.splitlines())
+    for line in proc.stdout.splitlines():
+        fields = line.split()
+        if not fields or not fields[0].startswith("0x") or "keyhold" not in line.lower():
+            continue
+        info = subprocess.run(["xwininfo", "-id", fields[0]], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True).stdout
+        width = re.search(r"Width: (\d+)", info)
+        if ("IsViewable" in info and width is not None and int(width.group(1)) >= 300):
+            return True
+    return False
 
 
 def run_one(binary, lang, shot):
