@@ -1870,7 +1870,8 @@ test_command (void)
 
   binary = g_build_filename (builddir, "src", "sandbox", "keyhold-sandbox", NULL);
   process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, binary, "--port", "0",
-                              "--seed", "3", "--latency", "1", "--clock-speed", "2", NULL);
+                              "--seed", "3", "--latency", "1", "--clock-speed", "2",
+                              "--auto-consent", "approve", NULL);
   g_assert_no_error (error);
   lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
   first = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
@@ -1887,6 +1888,15 @@ test_command (void)
   v1_bad = get (&f, OPEN_API SHOPS_PATH "?app_key=29a39d&timestamp=1623812664"
                 "&sign=c596b73e0cc6de07ac26f036364178ab16b0a907af13d43f0a0cd2345f582dc8");
   g_assert_cmpint (api_code (v1_bad), ==, 106001);
+
+  /* --auto-consent: the consent page redirects at once, so any HTTP client can approve. */
+  {
+    g_autoptr(Response) consent = get (&f, "/_host/services.tiktokshop.com/open/authorize"
+                                       "?service_id=7000000000000000001&state=command-state");
+
+    g_assert_cmpuint (consent->status, ==, 302);
+    g_assert_true (g_str_has_prefix (consent->location, "http://localhost:8765/callback?code="));
+  }
   g_free (f.origin);
 
   g_subprocess_send_signal (process, SIGTERM);
@@ -1905,6 +1915,8 @@ test_command_usage (void)
     { "--latency", "-5", NULL },
     { "--clock-speed", "0", NULL },
     { "--bogus", NULL, NULL },
+    { "--auto-consent", "maybe", NULL },
+    { "--auto-consent", "none", NULL },
   };
   g_autofree char *binary = NULL;
 

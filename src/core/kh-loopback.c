@@ -22,6 +22,12 @@
 /* How long the last response may take to reach the browser before the listener closes anyway. */
 #define FINAL_RESPONSE_GRACE_SECONDS 5
 
+/* How long a client may take to send its request headers (or to start a next request on a
+ * kept-alive connection). A browser sends them at once; a slow-loris client would otherwise
+ * hold its connection for the whole wait. */
+#define HEADER_DEADLINE_SECONDS 10
+#define HEADER_DEADLINE_KEY "kh-loopback-header-deadline"
+
 typedef enum {
   PAGE_SUCCESS,
   PAGE_DENIED,
@@ -198,6 +204,9 @@ set_page (SoupServerMessage *msg,
                                 "default-src 'none'; style-src 'unsafe-inline'");
   soup_message_headers_replace (headers, "X-Content-Type-Options", "nosniff");
   soup_message_headers_replace (headers, "X-Frame-Options", "DENY");
+  /* One page per connection: a listener that lives for one flow gains nothing from keep-alive,
+   * and an idle kept-alive connection would sit there until the flow ends. */
+  soup_message_headers_replace (headers, "Connection", "close");
   if (page == PAGE_METHOD_NOT_ALLOWED)
     soup_message_headers_replace (headers, "Allow", "GET, HEAD");
   length = strlen (body);
@@ -444,6 +453,43 @@ handle_redirect (KhLoopback        *self,
   complete_after_response (self, msg, PAGE_SUCCESS, g_steal_pointer (&callback), NULL);
 }
 
+static void
+destroy_source (gpointer data)
+{
+  GSource *source = data;
+
+  g_source_destroy (source);
+  g_source_unref (source);
+}
+
+/* The headers did not come in time: shutting the socket down makes libsoup see the end of the
+ * stream and drop the connection and its message the usual way. The source is owned by the
+ * message's data, so this never runs on a finalized message. */
+static gboolean
+header_deadline_cb (gpointer user_data)
+{
+  SoupServerMessage *msg = user_data;
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  g_debug ("closed a connection that sent no request headers within %u s",
+           HEADER_DEADLINE_SECONDS);
+  if (socket != NULL)
+    g_socket_shutdown (socket, TRUE, TRUE, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+request_started_cb (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    gpointer           user_data)
+{
+  GSource *source = g_timeout_source_new_seconds (HEADER_DEADLINE_SECONDS);
+
+  g_source_set_callback (source, header_deadline_cb, msg, NULL);
+  g_source_attach (source, g_main_context_get_thread_default ());
+  g_object_set_data_full (G_OBJECT (msg), HEADER_DEADLINE_KEY, source, destroy_source);
+}
+
 /* Called once the request headers are in, before any body is read: every refusal happens here,
  * so a hostile request costs nothing. The log never shows paths or queries. */
 static void
@@ -461,6 +507,9 @@ early_handler_cb (SoupServer        *server,
   const char *raw_path = g_uri_get_path (uri);
   const char *raw_query = g_uri_get_query (uri);
   gsize length;
+
+  /* The headers are in: the slow-loris deadline is over for this request. */
+  g_object_set_data (G_OBJECT (msg), HEADER_DEADLINE_KEY, NULL);
 
   if (!host_header_is_loopback (self, host) || !uri_host_is_loopback (uri))
     {
@@ -691,6 +740,7 @@ kh_loopback_start (KhLoopback  *self,
       self->server = soup_server_new ("server-header", "Keyhold", NULL);
       soup_server_add_early_handler (self->server, NULL, early_handler_cb, self, NULL);
       soup_server_add_handler (self->server, NULL, handler_cb, self, NULL);
+      g_signal_connect (self->server, "request-started", G_CALLBACK (request_started_cb), NULL);
     }
 
   if (strcmp (self->host, "::1") == 0)

@@ -32,6 +32,7 @@ main (int    argc,
   int latency = 0;
   gint64 seed = 0;
   double clock_speed = 1.0;
+  g_autofree char *auto_consent = NULL;
   const GOptionEntry entries[] = {
     { "port", 'p', 0, G_OPTION_ARG_INT, &port,
       N_("Port to listen on, on 127.0.0.1 (0: any free port)"), N_("PORT") },
@@ -41,6 +42,9 @@ main (int    argc,
       N_("Seed for reproducible ids and tokens (0: random)"), N_("N") },
     { "clock-speed", 0, 0, G_OPTION_ARG_DOUBLE, &clock_speed,
       N_("Run the sandbox clock F times faster than real time"), N_("F") },
+    { "auto-consent", 0, 0, G_OPTION_ARG_STRING, &auto_consent,
+      N_("Answer every consent page at once: approve or deny (for scripts and headless "
+         "browsers)"), N_("DECISION") },
     { NULL }
   };
   g_autoptr(GOptionContext) context = NULL;
@@ -91,6 +95,18 @@ main (int    argc,
   kh_sandbox_set_latency (sandbox, (guint) latency);
   if (clock_speed != 1.0)
     kh_sandbox_set_clock_speed (sandbox, clock_speed);
+
+  if (auto_consent != NULL)
+    {
+      g_autoptr(JsonObject) config = json_object_new ();
+
+      json_object_set_string_member (config, "auto_consent", auto_consent);
+      if (g_str_equal (auto_consent, "none") || !kh_sandbox_configure (sandbox, config, NULL))
+        {
+          g_printerr ("keyhold-sandbox: %s\n", _("--auto-consent must be approve or deny"));
+          return 2;
+        }
+    }
 
   if (!kh_sandbox_listen (sandbox, (guint) port, &error))
     {

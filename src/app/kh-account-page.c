@@ -1,0 +1,1677 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* kh-account-page.c: one tab per account type. Everything that differs between the six types
+ * comes from the provider table (KhProvider): which rows show, what the notes say, which roles
+ * exist. The three entrances (browser, client link, pasted URL) and Quick Connect all run
+ * through KhFlow; the page only shows its progress and explains its errors. */
+
+#define G_LOG_DOMAIN "kh-account-page"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+#include "kh-account-page.h"
+
+#include "kh-app-profile-dialog.h"
+#include "kh-broker.h"
+#include "kh-error.h"
+#include "kh-grant-row.h"
+#include "kh-provider.h"
+#include "kh-util.h"
+#include "kh-window.h"
+
+#define AUTHORIZE_TIMEOUT_SECONDS (15 * 60)
+
+struct _KhAccountPage
+{
+  AdwBin               parent_instance;
+
+  /* template widgets */
+  GtkStack            *page_stack;
+  AdwStatusPage       *empty_status;
+  GtkLabel            *empty_help_label;
+  GtkLabel            *description_label;
+  AdwComboRow         *app_row;
+  GtkButton           *edit_app_button;
+  AdwComboRow         *region_row;
+  AdwComboRow         *role_row;
+  GtkStringList       *role_list;
+  AdwActionRow        *consent_row;
+  GtkSwitch           *consent_switch;
+  AdwEntryRow         *client_row;
+  GtkWidget           *actions_box;
+  GtkButton           *authorize_button;
+  GtkButton           *link_button;
+  GtkButton           *paste_button;
+  GtkRevealer         *progress_revealer;
+  GtkWidget           *progress_box;
+  GtkSpinner          *progress_spinner;
+  GtkLabel            *progress_label;
+  GtkWidget           *copy_flow_link_button;
+  AdwPreferencesGroup *quick_group;
+  AdwPasswordEntryRow *quick_secret_row;
+  AdwEntryRow         *quick_url_row;
+  GtkButton           *quick_button;
+  GtkLabel            *quick_error_label;
+  AdwActionRow        *redirect_note_row;
+  AdwActionRow        *cancel_note_row;
+  AdwActionRow        *renew_note_row;
+  AdwActionRow        *scopes_note_row;
+  GtkLabel            *count_label;
+  GtkStack            *list_stack;
+  GtkListView         *list_view;
+  AdwStatusPage       *list_empty_status;
+
+  /* borrowed */
+  KhApplication       *application;
+  const KhProvider    *provider;
+
+  /* owned */
+  KhFlow              *flow;
+  GCancellable        *cancellable;
+  GtkFilterListModel  *apps;
+  GtkSortListModel    *sorted;       /* this type's grants, sorted */
+  GtkFilterListModel  *filtered;     /* ... and searched: what the list shows */
+  GtkCustomFilter     *filter;
+  GtkCustomSorter     *sorter;
+  char                *search;          /* casefolded, NULL when empty: what the list shows */
+  char                *wanted_search;   /* set while hidden, applied when shown */
+  gboolean             search_pending;
+
+  KhAccountType        type;
+  guint                attach_id;
+  char                *chosen_app;      /* the profile the user picked, kept across reloads */
+  gboolean             restoring;
+  gboolean             busy;
+};
+
+G_DEFINE_FINAL_TYPE (KhAccountPage, kh_account_page, ADW_TYPE_BIN)
+
+static GQuark search_key_quark;
+
+static void apply_search (KhAccountPage *self);
+static GQuark sort_key_quark;
+
+/* ---- models --------------------------------------------------------------------------------- */
+
+/* Everything search looks at, casefolded once per grant object (reloads bring new objects). */
+static const char *
+grant_search_key (KhGrant *grant)
+{
+  char *key = g_object_get_qdata (G_OBJECT (grant), search_key_quark);
+
+  if (key == NULL)
+    {
+      g_autoptr(GString) text = g_string_new (NULL);
+      GPtrArray *shops = kh_grant_get_shops (grant);
+      GPtrArray *advertisers = kh_grant_get_advertisers (grant);
+      const char *fields[] = {
+        kh_grant_get_display_name (grant), kh_grant_get_client_label (grant),
+        kh_grant_get_region (grant), kh_grant_get_id (grant), kh_grant_get_app_name (grant),
+        kh_grant_get_open_id (grant),
+      };
+
+      for (guint i = 0; i < G_N_ELEMENTS (fields); i++)
+        if (fields[i] != NULL)
+          g_string_append_printf (text, "%s\n", fields[i]);
+      for (guint i = 0; shops != NULL && i < shops->len; i++)
+        {
+          KhShop *shop = g_ptr_array_index (shops, i);
+
+          g_string_append_printf (text, "%s\n%s\n%s\n%s\n", shop->name ? shop->name : "",
+                                  shop->id ? shop->id : "", shop->region ? shop->region : "",
+                                  shop->cipher ? shop->cipher : "");
+        }
+      for (guint i = 0; advertisers != NULL && i < advertisers->len; i++)
+        {
+          KhAdvertiser *advertiser = g_ptr_array_index (advertisers, i);
+
+          g_string_append_printf (text, "%s\n%s\n", advertiser->id ? advertiser->id : "",
+                                  advertiser->name ? advertiser->name : "");
+        }
+
+      key = g_utf8_casefold (text->str, text->len);
+      g_object_set_qdata_full (G_OBJECT (grant), search_key_quark, key, g_free);
+    }
+
+  return key;
+}
+
+static gboolean
+type_filter_func (gpointer item,
+                  gpointer user_data)
+{
+  KhAccountPage *self = user_data;
+
+  return kh_grant_get_account_type (KH_GRANT (item)) == self->type;
+}
+
+static gboolean
+search_filter_func (gpointer item,
+                    gpointer user_data)
+{
+  KhAccountPage *self = user_data;
+
+  return self->search == NULL || strstr (grant_search_key (item), self->search) != NULL;
+}
+
+/* What needs attention first: needs re-authorization, expiring, active, revoked. */
+static int
+status_rank (KhGrantStatus status)
+{
+  switch (status)
+    {
+    case KH_GRANT_STATUS_NEEDS_REAUTH:
+      return 0;
+    case KH_GRANT_STATUS_EXPIRING:
+      return 1;
+    case KH_GRANT_STATUS_ACTIVE:
+      return 2;
+    case KH_GRANT_STATUS_REVOKED:
+      return 3;
+    default:
+      return 4;
+    }
+}
+
+/* The sort key of a grant, computed once per grant object: status and collation keys are
+ * costly, and a search re-sorts thousands of rows per keystroke. Reloads bring new objects, and
+ * the application reloads periodically, so the status rank stays current. */
+typedef struct
+{
+  int   rank;
+  char *collate;
+} SortKey;
+
+static void
+sort_key_free (SortKey *key)
+{
+  g_free (key->collate);
+  g_free (key);
+}
+
+static const SortKey *
+grant_sort_key (KhGrant *grant)
+{
+  SortKey *key = g_object_get_qdata (G_OBJECT (grant), sort_key_quark);
+
+  if (key == NULL)
+    {
+      key = g_new0 (SortKey, 1);
+      key->rank = status_rank (kh_grant_compute_status (grant, kh_now ()));
+      key->collate = g_utf8_collate_key (kh_grant_get_display_name (grant), -1);
+      g_object_set_qdata_full (G_OBJECT (grant), sort_key_quark, key,
+                               (GDestroyNotify) sort_key_free);
+    }
+
+  return key;
+}
+
+static int
+grant_sort_func (gconstpointer a,
+                 gconstpointer b,
+                 gpointer      user_data)
+{
+  const SortKey *key_a = grant_sort_key ((KhGrant *) a);
+  const SortKey *key_b = grant_sort_key ((KhGrant *) b);
+  int cmp;
+
+  if (key_a->rank != key_b->rank)
+    return key_a->rank < key_b->rank ? GTK_ORDERING_SMALLER : GTK_ORDERING_LARGER;
+
+  cmp = strcmp (key_a->collate, key_b->collate);
+  if (cmp == 0)
+    cmp = g_strcmp0 (kh_grant_get_id ((KhGrant *) a), kh_grant_get_id ((KhGrant *) b));
+
+  return cmp < 0 ? GTK_ORDERING_SMALLER : cmp > 0 ? GTK_ORDERING_LARGER : GTK_ORDERING_EQUAL;
+}
+
+static gboolean
+app_filter_func (gpointer item,
+                 gpointer user_data)
+{
+  KhAccountPage *self = user_data;
+
+  return kh_app_profile_get_family (KH_APP_PROFILE (item)) == self->provider->family;
+}
+
+static char *
+app_display_name (KhAppProfile *app)
+{
+  return g_strdup (app != NULL ? kh_app_profile_get_name (app) : "");
+}
+
+GListModel *
+kh_account_page_get_model (KhAccountPage *self)
+{
+  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), NULL);
+
+  if (self->search_pending)
+    apply_search (self);
+
+  return G_LIST_MODEL (self->filtered);
+}
+
+KhAccountType
+kh_account_page_get_account_type (KhAccountPage *self)
+{
+  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), KH_ACCOUNT_SELLER);
+
+  return self->type;
+}
+
+KhFlow *
+kh_account_page_get_flow (KhAccountPage *self)
+{
+  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), NULL);
+
+  return self->flow;
+}
+
+gboolean
+kh_account_page_get_busy (KhAccountPage *self)
+{
+  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), FALSE);
+
+  return self->busy;
+}
+
+GtkWidget *
+kh_account_page_get_control (KhAccountPage *self,
+                             const char    *id)
+{
+  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  return GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (self), KH_TYPE_ACCOUNT_PAGE, id));
+}
+
+/* Applies the wanted search text to the filter. */
+static void
+apply_search (KhAccountPage *self)
+{
+  GtkFilterChange change = GTK_FILTER_CHANGE_DIFFERENT;
+  char *folded = g_steal_pointer (&self->wanted_search);
+
+  self->search_pending = FALSE;
+  if (g_strcmp0 (folded, self->search) == 0)
+    {
+      g_free (folded);
+      return;
+    }
+
+  /* A longer search string only narrows the result: GTK then re-checks just the matches. */
+  if (self->search == NULL && folded != NULL)
+    change = GTK_FILTER_CHANGE_MORE_STRICT;
+  else if (folded == NULL)
+    change = GTK_FILTER_CHANGE_LESS_STRICT;
+  else if (strstr (folded, self->search) != NULL)
+    change = GTK_FILTER_CHANGE_MORE_STRICT;
+  else if (strstr (self->search, folded) != NULL)
+    change = GTK_FILTER_CHANGE_LESS_STRICT;
+
+  g_free (self->search);
+  self->search = folded;
+  gtk_filter_changed (GTK_FILTER (self->filter), change);
+}
+
+void
+kh_account_page_set_search (KhAccountPage *self,
+                            const char    *text)
+{
+  g_autofree char *folded = NULL;
+
+  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
+
+  if (text != NULL)
+    {
+      g_autofree char *stripped = g_strstrip (g_strdup (text));
+
+      if (*stripped != '\0')
+        folded = g_utf8_casefold (stripped, -1);
+    }
+
+  g_free (self->wanted_search);
+  self->wanted_search = g_steal_pointer (&folded);
+  self->search_pending = TRUE;
+
+  /* Hidden pages filter when they are shown (or asked for their model): a keystroke then
+   * rebinds the rows of one list view, not six. */
+  if (gtk_widget_get_mapped (GTK_WIDGET (self)))
+    apply_search (self);
+}
+
+KhAppProfile *
+kh_account_page_get_selected_app (KhAccountPage *self)
+{
+  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), NULL);
+
+  return adw_combo_row_get_selected_item (self->app_row);
+}
+
+gboolean
+kh_account_page_select_app (KhAccountPage *self,
+                            const char    *name)
+{
+  guint n;
+
+  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+
+  n = g_list_model_get_n_items (G_LIST_MODEL (self->apps));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(KhAppProfile) app = g_list_model_get_item (G_LIST_MODEL (self->apps), i);
+
+      if (g_strcmp0 (kh_app_profile_get_name (app), name) == 0)
+        {
+          adw_combo_row_set_selected (self->app_row, i);
+          return TRUE;
+        }
+    }
+
+  return FALSE;
+}
+
+void
+kh_account_page_set_region (KhAccountPage *self,
+                            KhRegion       region)
+{
+  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
+
+  adw_combo_row_set_selected (self->region_row, region == KH_REGION_US ? 1 : 0);
+}
+
+static KhRegion
+selected_region (KhAccountPage *self)
+{
+  if (!self->provider->has_regions)
+    return KH_REGION_ROW;
+
+  return adw_combo_row_get_selected (self->region_row) == 1 ? KH_REGION_US : KH_REGION_ROW;
+}
+
+static const char *
+selected_role (KhAccountPage *self)
+{
+  guint selected = adw_combo_row_get_selected (self->role_row);
+
+  if (self->provider->n_roles < 2 || selected >= self->provider->n_roles)
+    return NULL;
+
+  return self->provider->roles[selected].id;
+}
+
+static char *
+client_label (KhAccountPage *self)
+{
+  g_autofree char *label = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (
+                                                  self->client_row))));
+
+  return *label != '\0' ? g_steal_pointer (&label) : NULL;
+}
+
+/* ---- state ---------------------------------------------------------------------------------- */
+
+static KhWindow *
+get_window (KhAccountPage *self)
+{
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+
+  return KH_IS_WINDOW (root) ? KH_WINDOW (root) : NULL;
+}
+
+static void
+toast (KhAccountPage *self,
+       const char    *text)
+{
+  KhWindow *window = get_window (self);
+
+  if (window != NULL)
+    kh_window_add_toast (window, text);
+}
+
+static void
+update_list_state (KhAccountPage *self)
+{
+  guint shown = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
+  g_autofree char *count = NULL;
+
+  if (shown > 0)
+    gtk_stack_set_visible_child_name (self->list_stack, "list");
+  else if (self->search != NULL)
+    gtk_stack_set_visible_child_name (self->list_stack, "no-results");
+  else
+    gtk_stack_set_visible_child_name (self->list_stack, "empty");
+
+  count = g_strdup_printf ("%u", shown);
+  gtk_label_set_text (self->count_label, count);
+}
+
+static void
+update_app_state (KhAccountPage *self)
+{
+  guint n_apps = g_list_model_get_n_items (G_LIST_MODEL (self->apps));
+  KhAppProfile *app = kh_account_page_get_selected_app (self);
+  g_autofree char *default_uri = kh_application_dup_default_redirect_uri (self->application);
+  gboolean ready = app != NULL && !self->busy;
+
+  gtk_stack_set_visible_child_name (self->page_stack, n_apps > 0 ? "content" : "empty");
+  gtk_widget_set_sensitive (GTK_WIDGET (self->edit_app_button), app != NULL);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->authorize_button), ready);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->link_button), ready);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->paste_button), !self->busy);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->quick_group), !self->busy);
+  adw_action_row_set_subtitle (self->redirect_note_row,
+                               app != NULL ? kh_app_profile_get_redirect_uri (app) : default_uri);
+
+  {
+    /* Teach the Redirect URL of the profile in use: the one Keyhold will listen on. */
+    g_autofree char *empty_list = g_markup_printf_escaped (
+      _("Authorize in the browser on this computer, or send a link to a client. The app must "
+        "have %s registered as its Redirect URL."),
+      app != NULL ? kh_app_profile_get_redirect_uri (app) : default_uri);
+
+    adw_status_page_set_description (self->list_empty_status, empty_list);
+  }
+}
+
+static void
+set_busy (KhAccountPage *self,
+          gboolean       busy)
+{
+  self->busy = busy;
+  gtk_revealer_set_reveal_child (self->progress_revealer, busy);
+  if (busy)
+    gtk_spinner_start (self->progress_spinner);
+  else
+    gtk_spinner_stop (self->progress_spinner);
+  update_app_state (self);
+}
+
+static void
+on_stage_changed (KhFlow        *flow,
+                  GParamSpec    *pspec,
+                  KhAccountPage *self)
+{
+  KhFlowStage stage = kh_flow_get_stage (flow);
+  const char *text = kh_flow_stage_describe (stage);
+
+  gtk_label_set_text (self->progress_label, text);
+  /* Screen readers hear the stage: the box is a status region and its label changes. */
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->progress_box),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, text, -1);
+  gtk_widget_set_visible (self->copy_flow_link_button,
+                          stage == KH_FLOW_STAGE_WAITING && kh_flow_get_request (flow) != NULL);
+}
+
+static KhFlow *
+new_flow (KhAccountPage *self)
+{
+  if (self->flow != NULL)
+    g_signal_handlers_disconnect_by_func (self->flow, on_stage_changed, self);
+  g_clear_object (&self->flow);
+  g_clear_object (&self->cancellable);
+
+  self->flow = kh_flow_new (kh_application_get_store (self->application),
+                            kh_application_get_token_client (self->application));
+  self->cancellable = g_cancellable_new ();
+  g_signal_connect (self->flow, "notify::stage", G_CALLBACK (on_stage_changed), self);
+  gtk_label_set_text (self->progress_label, _("Starting…"));
+  gtk_widget_set_visible (self->copy_flow_link_button, FALSE);
+
+  return self->flow;
+}
+
+/* A heading for each failure, so the dialog says at a glance what went wrong; the body is the
+ * core's message, which says what to do. */
+static const char *
+error_heading (const GError *error)
+{
+  if (error->domain == KH_API_ERROR)
+    return _("TikTok Refused the Request");
+
+  if (error->domain != KH_ERROR)
+    return _("Authorization Failed");
+
+  switch ((KhErrorCode) error->code)
+    {
+    case KH_ERROR_INVALID_INPUT:
+      return _("This Address Cannot Be Used");
+    case KH_ERROR_STATE_MISMATCH:
+      return _("This Address Matches No Pending Link");
+    case KH_ERROR_STATE_MISSING:
+      return _("The Address Has No State");
+    case KH_ERROR_REQUEST_EXPIRED:
+      return _("The Link Has Expired");
+    case KH_ERROR_DENIED:
+      return _("Authorization Was Refused");
+    case KH_ERROR_PORT_IN_USE:
+      return _("The Redirect Port Is Taken");
+    case KH_ERROR_TIMEOUT:
+      return _("No Answer in Time");
+    case KH_ERROR_NETWORK:
+    case KH_ERROR_BAD_RESPONSE:
+      return _("TikTok Could Not Be Reached");
+    case KH_ERROR_UNSAFE_URL:
+      return _("Unsafe Authorization Link");
+    case KH_ERROR_NO_KEYRING:
+    case KH_ERROR_STORE:
+      return _("Could Not Store the Authorization");
+    case KH_ERROR_NO_SHOPS:
+      return _("No Shop Was Authorized");
+    case KH_ERROR_WRONG_ACCOUNT:
+      return _("Wrong Account or App");
+    case KH_ERROR_NOT_FOUND:
+      return _("Not Found");
+    case KH_ERROR_FAILED:
+    case KH_ERROR_AMBIGUOUS:
+    case KH_ERROR_EXISTS:
+    case KH_ERROR_NEEDS_REAUTH:
+    default:
+      return _("Authorization Failed");
+    }
+}
+
+/* Extra words for pasted URLs: the core says what is wrong, this says what it means. */
+static char *
+explain_error (const GError *error)
+{
+  const char *hint = NULL;
+
+  if (error->domain == KH_ERROR)
+    switch ((KhErrorCode) error->code)
+      {
+      case KH_ERROR_STATE_MISMATCH:
+        hint = _("It was already used, or it comes from a link that another app or computer "
+                 "created. Create a new link for the client.");
+        break;
+      case KH_ERROR_REQUEST_EXPIRED:
+        hint = _("Authorization codes live only a short time. Create a new link and ask the "
+                 "client to open it again.");
+        break;
+      case KH_ERROR_INVALID_INPUT:
+        hint = _("Paste the whole address from the client's browser, starting with http.");
+        break;
+      case KH_ERROR_STATE_MISSING:
+        hint = _("Addresses without state come from installs through the Seller Center App "
+                 "Store. Accept it only if you started such an install yourself.");
+        break;
+      case KH_ERROR_FAILED:
+      case KH_ERROR_NOT_FOUND:
+      case KH_ERROR_AMBIGUOUS:
+      case KH_ERROR_EXISTS:
+      case KH_ERROR_DENIED:
+      case KH_ERROR_PORT_IN_USE:
+      case KH_ERROR_TIMEOUT:
+      case KH_ERROR_NETWORK:
+      case KH_ERROR_BAD_RESPONSE:
+      case KH_ERROR_UNSAFE_URL:
+      case KH_ERROR_NO_KEYRING:
+      case KH_ERROR_STORE:
+      case KH_ERROR_NO_SHOPS:
+      case KH_ERROR_WRONG_ACCOUNT:
+      case KH_ERROR_NEEDS_REAUTH:
+      default:
+        break;
+      }
+
+  {
+    /* The core's messages are written to follow "keyhold-cli: "; a dialog starts a sentence. */
+    g_autofree char *message = g_strdup (error->message);
+
+    if (g_ascii_islower (message[0]))
+      message[0] = g_ascii_toupper (message[0]);
+
+    if (hint == NULL)
+      return g_steal_pointer (&message);
+
+    return g_strdup_printf ("%s\n\n%s", message, hint);
+  }
+}
+
+static void
+show_flow_error (KhAccountPage *self,
+                 const GError  *error)
+{
+  KhWindow *window = get_window (self);
+  g_autoptr(GError) explained = NULL;
+
+  if (window == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  explained = g_error_new_literal (error->domain, error->code, "");
+  g_free (explained->message);
+  explained->message = explain_error (error);
+  kh_window_show_error (window, error_heading (error), explained);
+}
+
+static void
+flow_succeeded (KhAccountPage *self,
+                KhGrant       *grant)
+{
+  const char * const *warnings = kh_flow_get_warnings (self->flow);
+  KhWindow *window = get_window (self);
+  g_autofree char *text = NULL;
+
+  kh_application_reload (self->application);
+
+  text = g_strdup_printf (_("Authorized “%s”"), kh_grant_get_display_name (grant));
+  toast (self, text);
+
+  if (window != NULL && kh_grant_get_account_type (grant) != self->type)
+    kh_window_show_page (window, kh_grant_get_account_type (grant));
+
+  /* Non-fatal findings (region mismatch, missing scopes) are worth a dialog: the grant works,
+   * but not as the user may expect. */
+  if (window != NULL && warnings != NULL && warnings[0] != NULL)
+    {
+      g_autofree char *body = g_strjoinv ("\n\n", (char **) warnings);
+      GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (window),
+                                                  _("Authorized, With Warnings"), body);
+
+      adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
+      gtk_window_present (GTK_WINDOW (dialog));
+    }
+}
+
+/* ---- authorize in browser ------------------------------------------------------------------- */
+
+static void
+authorize_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(KhAccountPage) self = user_data;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GError) error = NULL;
+
+  grant = kh_flow_authorize_finish (KH_FLOW (object), result, &error);
+  set_busy (self, FALSE);
+
+  if (grant == NULL)
+    show_flow_error (self, error);
+  else
+    flow_succeeded (self, grant);
+}
+
+static void
+select_role (KhAccountPage *self,
+             const char    *role)
+{
+  for (guint i = 0; role != NULL && i < self->provider->n_roles; i++)
+    if (g_strcmp0 (self->provider->roles[i].id, role) == 0)
+      adw_combo_row_set_selected (self->role_row, i);
+}
+
+static gboolean
+check_ready (KhAccountPage *self)
+{
+  if (self->busy)
+    {
+      toast (self, _("An authorization is already running on this page"));
+      return FALSE;
+    }
+
+  if (kh_application_get_store (self->application) == NULL)
+    return FALSE;
+
+  if (kh_account_page_get_selected_app (self) == NULL)
+    {
+      toast (self, _("Add an app profile first"));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static KhFlowFlags
+selected_flags (KhAccountPage *self)
+{
+  if (self->type == KH_ACCOUNT_TIKTOK_ACCOUNT && gtk_switch_get_active (self->consent_switch))
+    return KH_FLOW_FLAGS_FORCE_CONSENT;
+
+  return KH_FLOW_FLAGS_NONE;
+}
+
+void
+kh_account_page_authorize (KhAccountPage *self,
+                           const char    *role)
+{
+  g_autofree char *label = NULL;
+  KhFlow *flow;
+
+  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
+
+  select_role (self, role);
+  if (!check_ready (self))
+    return;
+
+  flow = new_flow (self);
+  label = client_label (self);
+  set_busy (self, TRUE);
+  kh_flow_authorize_async (flow, self->type, selected_role (self),
+                           kh_account_page_get_selected_app (self), selected_region (self), label,
+                           selected_flags (self), AUTHORIZE_TIMEOUT_SECONDS, self->cancellable,
+                           authorize_cb, g_object_ref (self));
+}
+
+void
+kh_account_page_cancel (KhAccountPage *self)
+{
+  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
+
+  g_cancellable_cancel (self->cancellable);
+}
+
+static void
+on_authorize_clicked (KhAccountPage *self)
+{
+  kh_account_page_authorize (self, NULL);
+}
+
+static void
+on_copy_flow_link_clicked (KhAccountPage *self)
+{
+  KhAuthRequest *request = self->flow != NULL ? kh_flow_get_request (self->flow) : NULL;
+
+  if (request == NULL)
+    return;
+
+  gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self)),
+                          kh_auth_request_get_url (request));
+  toast (self, _("Authorization link copied"));
+}
+
+/* ---- link for a client ---------------------------------------------------------------------- */
+
+typedef struct
+{
+  KhAccountType  type;
+  char          *role;
+  KhAppProfile  *app;
+  KhRegion       region;
+  char          *client_label;
+  KhFlowFlags    flags;
+  KhGrant       *grant;        /* renewal pack: the grant being renewed */
+} LinkJob;
+
+static void
+link_job_free (LinkJob *job)
+{
+  g_free (job->role);
+  g_clear_object (&job->app);
+  g_free (job->client_label);
+  g_clear_object (&job->grant);
+  g_free (job);
+}
+
+static void
+link_thread (GTask        *task,
+             gpointer      source_object,
+             gpointer      task_data,
+             GCancellable *cancellable)
+{
+  KhAccountPage *self = source_object;
+  LinkJob *job = task_data;
+  KhAuthRequest *request;
+  GError *error = NULL;
+
+  request = kh_flow_create_link (kh_application_get_store (self->application), job->type,
+                                 job->role, job->app, job->region, job->client_label, job->flags,
+                                 &error);
+  if (request == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, request, g_object_unref);
+}
+
+static void
+start_link_job (KhAccountPage       *self,
+                LinkJob             *job,
+                GAsyncReadyCallback  callback)
+{
+  g_autoptr(GTask) task = g_task_new (self, NULL, callback, NULL);
+
+  g_task_set_task_data (task, job, (GDestroyNotify) link_job_free);
+  g_task_run_in_thread (task, link_thread);
+}
+
+static char *
+format_remaining (gint64 seconds)
+{
+  if (seconds <= 0)
+    return g_strdup (_("This link has expired"));
+  if (seconds >= 3600)
+    return g_strdup_printf (_("Expires in %d:%02d:%02d"), (int) (seconds / 3600),
+                            (int) (seconds % 3600 / 60), (int) (seconds % 60));
+
+  return g_strdup_printf (_("Expires in %d:%02d"), (int) (seconds / 60), (int) (seconds % 60));
+}
+
+static gboolean
+countdown_tick (gpointer user_data)
+{
+  GtkLabel *label = user_data;
+  gint64 expires_at = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (label), "expires-at"));
+  g_autofree char *text = format_remaining (expires_at - kh_now ());
+
+  gtk_label_set_text (label, text);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+link_dialog_response_cb (AdwMessageDialog *dialog,
+                         const char       *response,
+                         gpointer          user_data)
+{
+  KhWindow *window = KH_WINDOW (gtk_window_get_transient_for (GTK_WINDOW (dialog)));
+  const char *url = g_object_get_data (G_OBJECT (dialog), "url");
+
+  if (g_str_equal (response, "copy"))
+    {
+      gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (window)), url);
+      kh_window_add_toast (window, _("Link copied"));
+    }
+}
+
+static void
+show_link_dialog (KhAccountPage *self,
+                  KhAuthRequest *request)
+{
+  KhWindow *window = get_window (self);
+  GtkWidget *dialog;
+  GtkWidget *box;
+  GtkWidget *url_label;
+  GtkWidget *countdown;
+  guint tick;
+
+  if (window == NULL)
+    return;
+
+  dialog = adw_message_dialog_new (GTK_WINDOW (window), _("Link for a Client"),
+                                   _("Send this link to the account holder. After they approve, "
+                                     "their browser shows an address that does not load: ask "
+                                     "them to send you that whole address, and paste it with "
+                                     "Paste Redirected URL."));
+  g_object_set_data_full (G_OBJECT (dialog), "url", g_strdup (kh_auth_request_get_url (request)),
+                          g_free);
+
+  box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 12);
+  url_label = gtk_label_new (kh_auth_request_get_url (request));
+  gtk_label_set_selectable (GTK_LABEL (url_label), TRUE);
+  gtk_label_set_wrap (GTK_LABEL (url_label), TRUE);
+  gtk_label_set_wrap_mode (GTK_LABEL (url_label), PANGO_WRAP_CHAR);
+  gtk_label_set_xalign (GTK_LABEL (url_label), 0);
+  gtk_widget_add_css_class (url_label, "monospace");
+  gtk_widget_add_css_class (url_label, "kh-link");
+  gtk_accessible_update_property (GTK_ACCESSIBLE (url_label), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Authorization link"), -1);
+  countdown = gtk_label_new (NULL);
+  gtk_widget_add_css_class (countdown, "dim-label");
+  gtk_widget_add_css_class (countdown, "numeric");
+  gtk_widget_set_name (countdown, "link-countdown");
+  g_object_set_data (G_OBJECT (countdown), "expires-at",
+                     GSIZE_TO_POINTER ((gsize) kh_auth_request_get_expires_at (request)));
+  countdown_tick (countdown);
+  gtk_box_append (GTK_BOX (box), url_label);
+  gtk_box_append (GTK_BOX (box), countdown);
+  adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), box);
+
+  /* The countdown lives as long as the dialog. */
+  tick = g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, 1, countdown_tick,
+                                     g_object_ref (countdown), g_object_unref);
+  g_object_set_data_full (G_OBJECT (dialog), "tick", GUINT_TO_POINTER (tick),
+                          (GDestroyNotify) g_source_remove);
+
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
+                                    "close", _("_Close"),
+                                    "copy", _("_Copy Link"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "copy",
+                                              ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "copy");
+  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "close");
+  g_signal_connect (dialog, "response", G_CALLBACK (link_dialog_response_cb), NULL);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+link_cb (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  KhAccountPage *self = KH_ACCOUNT_PAGE (object);
+  g_autoptr(KhAuthRequest) request = NULL;
+  g_autoptr(GError) error = NULL;
+
+  set_busy (self, FALSE);
+  request = g_task_propagate_pointer (G_TASK (result), &error);
+  if (request == NULL)
+    {
+      show_flow_error (self, error);
+      return;
+    }
+
+  show_link_dialog (self, request);
+}
+
+static LinkJob *
+link_job_from_page (KhAccountPage *self)
+{
+  LinkJob *job = g_new0 (LinkJob, 1);
+
+  job->type = self->type;
+  job->role = g_strdup (selected_role (self));
+  job->app = g_object_ref (kh_account_page_get_selected_app (self));
+  job->region = selected_region (self);
+  job->client_label = client_label (self);
+  job->flags = selected_flags (self);
+
+  return job;
+}
+
+void
+kh_account_page_create_link (KhAccountPage *self,
+                             const char    *role)
+{
+  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
+
+  select_role (self, role);
+  if (!check_ready (self))
+    return;
+
+  gtk_label_set_text (self->progress_label, _("Creating the link…"));
+  gtk_widget_set_visible (self->copy_flow_link_button, FALSE);
+  set_busy (self, TRUE);
+  start_link_job (self, link_job_from_page (self), link_cb);
+}
+
+static void
+on_link_clicked (KhAccountPage *self)
+{
+  kh_account_page_create_link (self, NULL);
+}
+
+/* ---- renewal pack --------------------------------------------------------------------------- */
+
+static void
+renewal_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  KhAccountPage *self = KH_ACCOUNT_PAGE (object);
+  LinkJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(KhAuthRequest) request = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autofree char *until = NULL;
+  g_autofree char *pack = NULL;
+
+  set_busy (self, FALSE);
+  request = g_task_propagate_pointer (G_TASK (result), &error);
+  if (request == NULL)
+    {
+      show_flow_error (self, error);
+      return;
+    }
+
+  /* The core writes the message (deadline, where the owner renews); the page adds how this
+   * link comes back to us. */
+  pack = kh_grant_renewal_pack (job->grant, job->app, kh_auth_request_get_url (request), kh_now ());
+  until = kh_format_time (kh_auth_request_get_expires_at (request));
+  g_string_append (text, pack);
+  g_string_append (text, "\n");
+  g_string_append_printf (text, _("The link works until %s. After you approve, your browser "
+                                  "shows an address starting with %s that does not load: "
+                                  "please send us that whole address."),
+                          until, kh_auth_request_get_redirect_uri (request));
+  g_string_append_c (text, '\n');
+
+  gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self)), text->str);
+  toast (self, _("Renewal pack copied: paste it into a message to the client"));
+}
+
+static void
+job_from_grant (KhAccountPage *self,
+                KhGrant       *grant)
+{
+  const char *region = kh_grant_get_region (grant);
+  const char *label = kh_grant_get_client_label (grant);
+
+  kh_account_page_select_app (self, kh_grant_get_app_name (grant));
+  kh_account_page_set_region (self, region != NULL && g_ascii_strcasecmp (region, "us") == 0
+                                    ? KH_REGION_US : KH_REGION_ROW);
+  select_role (self, kh_grant_get_role (grant));
+  gtk_editable_set_text (GTK_EDITABLE (self->client_row), label != NULL ? label : "");
+}
+
+void
+kh_account_page_copy_renewal_pack (KhAccountPage *self,
+                                   KhGrant       *grant)
+{
+  LinkJob *job;
+
+  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
+  g_return_if_fail (KH_IS_GRANT (grant));
+
+  job_from_grant (self, grant);
+  if (!check_ready (self))
+    return;
+
+  gtk_label_set_text (self->progress_label, _("Creating the renewal link…"));
+  gtk_widget_set_visible (self->copy_flow_link_button, FALSE);
+  job = link_job_from_page (self);
+  job->grant = g_object_ref (grant);
+  set_busy (self, TRUE);
+  start_link_job (self, job, renewal_cb);
+}
+
+void
+kh_account_page_reauthorize (KhAccountPage *self,
+                             KhGrant       *grant)
+{
+  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
+  g_return_if_fail (KH_IS_GRANT (grant));
+
+  job_from_grant (self, grant);
+  kh_account_page_authorize (self, kh_grant_get_role (grant));
+}
+
+/* ---- paste redirected URL ------------------------------------------------------------------- */
+
+static void complete_with_flags (KhAccountPage *self,
+                                 const char    *url,
+                                 KhFlowFlags    flags);
+
+static void
+accept_no_state_response_cb (AdwMessageDialog *dialog,
+                             const char       *response,
+                             gpointer          user_data)
+{
+  KhAccountPage *self = user_data;
+  const char *url = g_object_get_data (G_OBJECT (dialog), "url");
+
+  if (g_str_equal (response, "accept"))
+    complete_with_flags (self, url, KH_FLOW_FLAGS_ALLOW_NO_STATE);
+}
+
+static void
+complete_cb (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(KhAccountPage) self = user_data;
+  g_autofree char *url = g_object_steal_data (object, "kh-pasted");
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GError) error = NULL;
+  KhWindow *window;
+
+  grant = kh_flow_complete_finish (KH_FLOW (object), result, &error);
+  set_busy (self, FALSE);
+
+  if (grant != NULL)
+    {
+      flow_succeeded (self, grant);
+      return;
+    }
+
+  window = get_window (self);
+  if (window != NULL && g_error_matches (error, KH_ERROR, KH_ERROR_STATE_MISSING))
+    {
+      /* An App Store install carries no state: accept it only with the user's word. */
+      g_autofree char *body = explain_error (error);
+      GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (window), error_heading (error),
+                                                  body);
+
+      g_object_set_data_full (G_OBJECT (dialog), "url", g_steal_pointer (&url), g_free);
+      adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
+                                        "cancel", _("_Cancel"),
+                                        "accept", _("_Accept Without State"),
+                                        NULL);
+      adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "accept",
+                                                  ADW_RESPONSE_DESTRUCTIVE);
+      adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+      g_signal_connect_object (dialog, "response", G_CALLBACK (accept_no_state_response_cb),
+                               self, 0);
+      gtk_window_present (GTK_WINDOW (dialog));
+      return;
+    }
+
+  show_flow_error (self, error);
+}
+
+static void
+complete_with_flags (KhAccountPage *self,
+                     const char    *url,
+                     KhFlowFlags    flags)
+{
+  KhFlow *flow;
+
+  if (self->busy || kh_application_get_store (self->application) == NULL)
+    return;
+
+  flow = new_flow (self);
+  g_object_set_data_full (G_OBJECT (flow), "kh-pasted", g_strdup (url), g_free);
+  gtk_label_set_text (self->progress_label, _("Checking the address…"));
+  set_busy (self, TRUE);
+  kh_flow_complete_async (flow, url, flags, self->cancellable, complete_cb, g_object_ref (self));
+}
+
+static void
+paste_response_cb (AdwMessageDialog *dialog,
+                   const char       *response,
+                   gpointer          user_data)
+{
+  KhAccountPage *self = user_data;
+  GtkEditable *entry = GTK_EDITABLE (adw_message_dialog_get_extra_child (dialog));
+  g_autofree char *url = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
+
+  if (g_str_equal (response, "complete") && *url != '\0')
+    complete_with_flags (self, url, KH_FLOW_FLAGS_NONE);
+}
+
+static void
+paste_entry_changed_cb (GtkEditable      *entry,
+                        AdwMessageDialog *dialog)
+{
+  g_autofree char *text = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
+
+  adw_message_dialog_set_response_enabled (dialog, "complete", *text != '\0');
+}
+
+void
+kh_account_page_complete (KhAccountPage *self,
+                          const char    *url)
+{
+  KhWindow *window;
+  GtkWidget *dialog;
+  GtkWidget *entry;
+
+  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
+
+  if (url != NULL)
+    {
+      complete_with_flags (self, url, KH_FLOW_FLAGS_NONE);
+      return;
+    }
+
+  window = get_window (self);
+  if (window == NULL)
+    return;
+
+  dialog = adw_message_dialog_new (GTK_WINDOW (window), _("Paste Redirected URL"),
+                                   _("Paste the whole address the client's browser landed on "
+                                     "after they approved. Keyhold finds the link it belongs to "
+                                     "and stores the authorization."));
+  entry = gtk_entry_new ();
+  gtk_entry_set_placeholder_text (GTK_ENTRY (entry), "http://localhost:8765/callback?code=…");
+  gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (entry), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Redirected URL"), -1);
+  adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), entry);
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
+                                    "cancel", _("_Cancel"),
+                                    "complete", _("C_omplete"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "complete",
+                                              ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_response_enabled (ADW_MESSAGE_DIALOG (dialog), "complete", FALSE);
+  adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "complete");
+  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  g_signal_connect (entry, "changed", G_CALLBACK (paste_entry_changed_cb), dialog);
+  g_signal_connect_object (dialog, "response", G_CALLBACK (paste_response_cb), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+on_paste_clicked (KhAccountPage *self)
+{
+  kh_account_page_complete (self, NULL);
+}
+
+/* ---- Quick Connect -------------------------------------------------------------------------- */
+
+static void
+quick_connect_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(KhAccountPage) self = user_data;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GError) error = NULL;
+
+  grant = kh_flow_quick_connect_finish (KH_FLOW (object), result, &error);
+  set_busy (self, FALSE);
+
+  if (grant == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        gtk_label_set_text (self->quick_error_label, error->message);
+      return;
+    }
+
+  gtk_label_set_text (self->quick_error_label, "");
+  gtk_editable_set_text (GTK_EDITABLE (self->quick_secret_row), "");
+  gtk_editable_set_text (GTK_EDITABLE (self->quick_url_row), "");
+  flow_succeeded (self, grant);
+}
+
+static void
+on_quick_connect_clicked (KhAccountPage *self)
+{
+  g_autofree char *secret = g_strstrip (g_strdup (gtk_editable_get_text (
+                                          GTK_EDITABLE (self->quick_secret_row))));
+  g_autofree char *url = g_strstrip (g_strdup (gtk_editable_get_text (
+                                       GTK_EDITABLE (self->quick_url_row))));
+  KhFlow *flow;
+
+  if (self->busy || kh_application_get_store (self->application) == NULL)
+    return;
+
+  if (*secret == '\0')
+    {
+      gtk_label_set_text (self->quick_error_label, _("Enter the App Secret of the app"));
+      gtk_widget_grab_focus (GTK_WIDGET (self->quick_secret_row));
+      return;
+    }
+  if (*url == '\0')
+    {
+      gtk_label_set_text (self->quick_error_label,
+                          _("Paste the address the browser landed on after the install"));
+      gtk_widget_grab_focus (GTK_WIDGET (self->quick_url_row));
+      return;
+    }
+
+  gtk_label_set_text (self->quick_error_label, "");
+  flow = new_flow (self);
+  set_busy (self, TRUE);
+  kh_flow_quick_connect_async (flow, secret, url, self->cancellable, quick_connect_cb,
+                               g_object_ref (self));
+  memset (secret, 0, strlen (secret));
+}
+
+/* ---- app profiles --------------------------------------------------------------------------- */
+
+static void
+profile_saved_cb (KhAppProfileDialog *dialog,
+                  const char         *name,
+                  KhAccountPage      *self)
+{
+  kh_application_reload (self->application);
+  kh_account_page_select_app (self, name);
+  update_app_state (self);
+}
+
+static void
+open_profile_dialog (KhAccountPage *self,
+                     KhAppProfile  *app)
+{
+  KhWindow *window = get_window (self);
+  KhAppProfileDialog *dialog;
+
+  dialog = kh_app_profile_dialog_new (self->application, self->provider->family, app);
+  if (window != NULL)
+    gtk_window_set_transient_for (GTK_WINDOW (dialog), GTK_WINDOW (window));
+  g_signal_connect_object (dialog, "saved", G_CALLBACK (profile_saved_cb), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+on_add_app_clicked (KhAccountPage *self)
+{
+  open_profile_dialog (self, NULL);
+}
+
+static void
+on_edit_app_clicked (KhAccountPage *self)
+{
+  KhAppProfile *app = kh_account_page_get_selected_app (self);
+
+  if (app != NULL)
+    open_profile_dialog (self, app);
+}
+
+static void
+on_copy_redirect_clicked (KhAccountPage *self)
+{
+  gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self)),
+                          adw_action_row_get_subtitle (self->redirect_note_row));
+  toast (self, _("Redirect URL copied"));
+}
+
+/* ---- list ----------------------------------------------------------------------------------- */
+
+static void
+setup_row (GtkSignalListItemFactory *factory,
+           GtkListItem              *item,
+           gpointer                  user_data)
+{
+  gtk_list_item_set_child (item, GTK_WIDGET (kh_grant_row_new ()));
+}
+
+static void
+bind_row (GtkSignalListItemFactory *factory,
+          GtkListItem              *item,
+          gpointer                  user_data)
+{
+  kh_grant_row_set_grant (KH_GRANT_ROW (gtk_list_item_get_child (item)),
+                          gtk_list_item_get_item (item));
+}
+
+static void
+unbind_row (GtkSignalListItemFactory *factory,
+            GtkListItem              *item,
+            gpointer                  user_data)
+{
+  kh_grant_row_set_grant (KH_GRANT_ROW (gtk_list_item_get_child (item)), NULL);
+}
+
+static void
+on_list_activate (KhAccountPage *self,
+                  guint          position)
+{
+  g_autoptr(KhGrant) grant = g_list_model_get_item (G_LIST_MODEL (self->filtered), position);
+  KhWindow *window = get_window (self);
+
+  if (grant != NULL && window != NULL)
+    kh_window_show_grant (window, kh_grant_get_id (grant));
+}
+
+/* ---- per-type setup ------------------------------------------------------------------------- */
+
+static void
+setup_for_type (KhAccountPage *self)
+{
+  const KhProvider *provider = self->provider;
+  g_autofree char *redirect = kh_application_dup_default_redirect_uri (self->application);
+  g_autofree char *help = NULL;
+  g_autofree char *description = g_markup_escape_text (_(provider->description), -1);
+  gboolean shop = provider->family == KH_FAMILY_SHOP;
+
+  gtk_label_set_text (self->description_label, _(provider->description));
+  adw_status_page_set_description (self->empty_status, description);
+  adw_status_page_set_icon_name (self->empty_status, provider->icon_name);
+
+  if (shop)
+    help = g_markup_printf_escaped (
+      _("<b>App Key and App Secret</b>: Partner Center › App &amp; Service › your app › "
+        "Basic Information.\n\n"
+        "<b>Service ID</b>: the number at the end of the app's authorization link in Partner "
+        "Center › App &amp; Service › Authorization; or paste the whole link.\n\n"
+        "<b>Redirect URL</b>: register <tt>%s</tt> as the app's Redirect URL. Keyhold listens "
+        "there, on this computer only, while you authorize."), redirect);
+  else
+    help = g_markup_printf_escaped (
+      _("<b>App ID and Secret</b>: TikTok for Business developer portal › My Apps › your app "
+        "› Basic Information.\n\n"
+        "<b>Redirect URL</b>: add <tt>%s</tt> to the app's redirect URLs. Keyhold listens "
+        "there, on this computer only, while you authorize."), redirect);
+  gtk_label_set_markup (self->empty_help_label, help);
+
+  gtk_widget_set_visible (GTK_WIDGET (self->region_row), provider->has_regions);
+  gtk_widget_set_visible (GTK_WIDGET (self->role_row), provider->n_roles > 1);
+  for (guint i = 0; i < provider->n_roles; i++)
+    gtk_string_list_append (self->role_list, _(provider->roles[i].title));
+  gtk_widget_set_visible (GTK_WIDGET (self->consent_row),
+                          self->type == KH_ACCOUNT_TIKTOK_ACCOUNT);
+  gtk_widget_set_visible (GTK_WIDGET (self->quick_group), self->type == KH_ACCOUNT_SELLER);
+
+  gtk_widget_set_visible (GTK_WIDGET (self->cancel_note_row), provider->manual_revoke != NULL);
+  if (provider->manual_revoke != NULL)
+    adw_action_row_set_subtitle (self->cancel_note_row, _(provider->manual_revoke));
+  gtk_widget_set_visible (GTK_WIDGET (self->renew_note_row), provider->renew_path != NULL);
+  if (provider->renew_path != NULL)
+    {
+      g_autofree char *renew = NULL;
+
+      if (self->type == KH_ACCOUNT_SELLER)
+        renew = g_strdup_printf (_("Keyhold warns 30 days before the authorization ends. To "
+                                   "renew: %s."), _(provider->renew_path));
+      else
+        renew = g_strdup_printf (_("To renew: %s."), _(provider->renew_path));
+      adw_action_row_set_subtitle (self->renew_note_row, renew);
+    }
+  gtk_widget_set_visible (GTK_WIDGET (self->scopes_note_row), provider->scope_prefix != NULL
+                                                              && self->type
+                                                              == KH_ACCOUNT_CREATOR);
+}
+
+static void
+on_apps_changed (KhAccountPage *self)
+{
+  /* A reload replaces the profiles: keep the one the user chose. */
+  if (self->chosen_app != NULL && !self->restoring)
+    {
+      KhAppProfile *app = kh_account_page_get_selected_app (self);
+
+      if (app == NULL || g_strcmp0 (kh_app_profile_get_name (app), self->chosen_app) != 0)
+        {
+          self->restoring = TRUE;
+          kh_account_page_select_app (self, self->chosen_app);
+          self->restoring = FALSE;
+        }
+    }
+  update_app_state (self);
+}
+
+static void
+on_app_selected (KhAccountPage *self)
+{
+  KhAppProfile *app = kh_account_page_get_selected_app (self);
+
+  if (!self->restoring && app != NULL)
+    {
+      g_free (self->chosen_app);
+      self->chosen_app = g_strdup (kh_app_profile_get_name (app));
+    }
+  update_app_state (self);
+}
+
+static void
+on_grants_changed (KhAccountPage *self)
+{
+  update_list_state (self);
+}
+
+static void
+kh_account_page_dispose (GObject *object)
+{
+  KhAccountPage *self = KH_ACCOUNT_PAGE (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->attach_id, g_source_remove);
+  if (self->flow != NULL)
+    g_signal_handlers_disconnect_by_func (self->flow, on_stage_changed, self);
+  g_clear_object (&self->flow);
+  g_clear_object (&self->cancellable);
+
+  /* Disposing the combo row and the list view changes the models: nothing may update the
+   * half-disposed page. */
+  if (self->apps != NULL)
+    g_signal_handlers_disconnect_by_data (self->apps, self);
+  if (self->filtered != NULL)
+    g_signal_handlers_disconnect_by_data (self->filtered, self);
+  if (self->app_row != NULL)
+    g_signal_handlers_disconnect_by_data (self->app_row, self);
+
+  gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_ACCOUNT_PAGE);
+
+  g_clear_object (&self->filtered);
+  g_clear_object (&self->apps);
+
+  G_OBJECT_CLASS (kh_account_page_parent_class)->dispose (object);
+}
+
+static void
+kh_account_page_finalize (GObject *object)
+{
+  KhAccountPage *self = KH_ACCOUNT_PAGE (object);
+
+  g_free (self->search);
+  g_free (self->wanted_search);
+  g_free (self->chosen_app);
+
+  G_OBJECT_CLASS (kh_account_page_parent_class)->finalize (object);
+}
+
+static gboolean
+attach_list_model (gpointer data)
+{
+  KhAccountPage *self = data;
+
+  self->attach_id = 0;
+  gtk_list_view_set_model (self->list_view,
+                           GTK_SELECTION_MODEL (gtk_no_selection_new (
+                             g_object_ref (G_LIST_MODEL (self->filtered)))));
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+kh_account_page_map (GtkWidget *widget)
+{
+  KhAccountPage *self = KH_ACCOUNT_PAGE (widget);
+
+  if (self->search_pending)
+    apply_search (self);
+
+  /* The list view gets its model once the page has been shown: GtkListView builds a couple
+   * of hundred rows for its model at once. The hidden pages need none at startup, and the
+   * visible one fills its list right after the window's first frame. */
+  if (gtk_list_view_get_model (self->list_view) == NULL && self->attach_id == 0)
+    self->attach_id = g_idle_add_full (G_PRIORITY_LOW, attach_list_model, self, NULL);
+
+  GTK_WIDGET_CLASS (kh_account_page_parent_class)->map (widget);
+}
+
+static void
+kh_account_page_class_init (KhAccountPageClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = kh_account_page_dispose;
+  widget_class->map = kh_account_page_map;
+  object_class->finalize = kh_account_page_finalize;
+
+  search_key_quark = g_quark_from_static_string ("kh-search-key");
+  sort_key_quark = g_quark_from_static_string ("kh-sort-key");
+
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/io/github/keyhold/Keyhold/kh-account-page.ui");
+#define BIND(name) gtk_widget_class_bind_template_child (widget_class, KhAccountPage, name)
+  BIND (page_stack);
+  BIND (empty_status);
+  BIND (empty_help_label);
+  BIND (description_label);
+  BIND (app_row);
+  BIND (edit_app_button);
+  BIND (region_row);
+  BIND (role_row);
+  BIND (role_list);
+  BIND (consent_row);
+  BIND (consent_switch);
+  BIND (client_row);
+  BIND (actions_box);
+  BIND (authorize_button);
+  BIND (link_button);
+  BIND (paste_button);
+  BIND (progress_revealer);
+  BIND (progress_box);
+  BIND (progress_spinner);
+  BIND (progress_label);
+  BIND (copy_flow_link_button);
+  BIND (quick_group);
+  BIND (quick_secret_row);
+  BIND (quick_url_row);
+  BIND (quick_button);
+  BIND (quick_error_label);
+  BIND (redirect_note_row);
+  BIND (cancel_note_row);
+  BIND (renew_note_row);
+  BIND (scopes_note_row);
+  BIND (count_label);
+  BIND (list_stack);
+  BIND (list_view);
+  BIND (list_empty_status);
+#undef BIND
+  gtk_widget_class_bind_template_callback (widget_class, on_add_app_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_edit_app_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_authorize_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_link_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_paste_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_copy_flow_link_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, kh_account_page_cancel);
+  gtk_widget_class_bind_template_callback (widget_class, on_quick_connect_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_copy_redirect_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_list_activate);
+
+  g_type_ensure (KH_TYPE_GRANT_ROW);
+}
+
+static void
+kh_account_page_init (KhAccountPage *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+}
+
+KhAccountPage *
+kh_account_page_new (KhApplication *application,
+                     KhAccountType  type)
+{
+  KhAccountPage *self;
+  GtkListItemFactory *factory;
+  GtkExpression *expression;
+
+  g_return_val_if_fail (KH_IS_APPLICATION (application), NULL);
+  g_return_val_if_fail (type < KH_N_ACCOUNT_TYPES, NULL);
+
+  self = g_object_new (KH_TYPE_ACCOUNT_PAGE, NULL);
+  self->application = application;
+  self->type = type;
+  self->provider = kh_provider_get (type);
+
+  /* App profiles of this page's family, named by the combo row. */
+  self->apps = gtk_filter_list_model_new (
+    g_object_ref (kh_application_get_apps (application)),
+    GTK_FILTER (gtk_custom_filter_new (app_filter_func, self, NULL)));
+  expression = gtk_cclosure_expression_new (G_TYPE_STRING, NULL, 0, NULL,
+                                            G_CALLBACK (app_display_name), NULL, NULL);
+  adw_combo_row_set_expression (self->app_row, expression);
+  gtk_expression_unref (expression);
+  adw_combo_row_set_model (self->app_row, G_LIST_MODEL (self->apps));
+  g_signal_connect_object (self->apps, "items-changed", G_CALLBACK (on_apps_changed), self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->app_row, "notify::selected", G_CALLBACK (on_app_selected),
+                           self, G_CONNECT_SWAPPED);
+
+  /* Grants of this type, sorted, then searched: the search filter comes last so that a
+   * keystroke changes one contiguous range of the list, not thousands of scattered rows. */
+  self->sorter = gtk_custom_sorter_new (grant_sort_func, NULL, NULL);
+  self->sorted = gtk_sort_list_model_new (
+    G_LIST_MODEL (gtk_filter_list_model_new (
+      g_object_ref (kh_application_get_grants (application)),
+      GTK_FILTER (gtk_custom_filter_new (type_filter_func, self, NULL)))),
+    GTK_SORTER (self->sorter));
+  self->filter = gtk_custom_filter_new (search_filter_func, self, NULL);
+  self->filtered = gtk_filter_list_model_new (G_LIST_MODEL (self->sorted),
+                                              GTK_FILTER (self->filter));
+  g_signal_connect_object (self->filtered, "items-changed", G_CALLBACK (on_grants_changed), self,
+                           G_CONNECT_SWAPPED);
+
+  factory = gtk_signal_list_item_factory_new ();
+  g_signal_connect (factory, "setup", G_CALLBACK (setup_row), NULL);
+  g_signal_connect (factory, "bind", G_CALLBACK (bind_row), NULL);
+  g_signal_connect (factory, "unbind", G_CALLBACK (unbind_row), NULL);
+  gtk_list_view_set_factory (self->list_view, factory);
+  g_object_unref (factory);
+
+  setup_for_type (self);
+  update_app_state (self);
+  update_list_state (self);
+
+  return self;
+}

@@ -1,0 +1,1129 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* kh-application.c: the application object. It opens the store once, keeps the grant and app
+ * profile models every page filters, runs background refresh and notifications, and exports
+ * the main operations as GActions so that `gapplication action` and the UI tests can drive
+ * Keyhold exactly as a user does. All blocking store calls run in GTask threads. */
+
+#define G_LOG_DOMAIN "kh-application"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+#include "kh-application.h"
+
+#include "kh-broker.h"
+#include "kh-error.h"
+#include "kh-origin-map.h"
+#include "kh-preferences-window.h"
+#include "kh-provider.h"
+#include "kh-util.h"
+#include "kh-window.h"
+
+#ifdef KH_HAVE_SANDBOX
+#include "kh-sandbox.h"
+#endif
+
+#define SCHEMA_ID "io.github.keyhold.Keyhold"
+#define MAINTENANCE_INTERVAL_SECONDS (5 * 60)
+
+/* The sandbox's demo apps (src/sandbox registers them at start). */
+#define DEMO_SHOP_NAME        "Demo Shop App"
+#define DEMO_SHOP_KEY         "demoshop"
+#define DEMO_SHOP_SECRET      "demo-shop-secret"
+#define DEMO_SHOP_SERVICE_ID  "7000000000000000001"
+#define DEMO_BIZ_NAME         "Demo Business App"
+#define DEMO_BIZ_ID           "7000000000000000002"
+#define DEMO_BIZ_SECRET       "demo-business-secret"
+#define DEMO_REDIRECT_URI     "http://localhost:8765/callback"
+
+struct _KhApplication
+{
+  AdwApplication  parent_instance;
+
+  /* owned */
+  KhStore        *store;
+  GError         *store_error;
+  KhBroker       *broker;
+  KhTokenClient  *client;
+  GSettings      *settings;
+  GListStore     *grants;
+  GListStore     *apps;
+  GCancellable   *cancellable;
+  GHashTable     *refreshing;      /* grant id -> TRUE while a background refresh runs */
+#ifdef KH_HAVE_SANDBOX
+  KhSandbox      *sandbox;
+#endif
+
+  GFileMonitor   *index_monitor;
+  guint           index_reload_id;
+  guint           maintenance_id;
+  gboolean        sandbox_mode;
+  gboolean        demo_ready;
+};
+
+G_DEFINE_FINAL_TYPE (KhApplication, kh_application, ADW_TYPE_APPLICATION)
+
+enum {
+  PROP_0,
+  PROP_DEMO_READY,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+/* ---- models ------------------------------------------------------------------------------ */
+
+static void
+replace_all (GListStore *list,
+             GPtrArray  *items)
+{
+  g_list_store_splice (list, 0, g_list_model_get_n_items (G_LIST_MODEL (list)),
+                       items->pdata, items->len);
+}
+
+void
+kh_application_reload (KhApplication *self)
+{
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(GPtrArray) apps = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_return_if_fail (KH_IS_APPLICATION (self));
+
+  if (self->store == NULL)
+    return;
+
+  /* Another process (keyhold-cli, a script) may have changed the index meanwhile. */
+  if (!kh_store_reload (self->store, &error))
+    g_warning ("Could not re-read the store: %s", error->message);
+
+  grants = kh_store_list_grants (self->store);
+  apps = kh_store_list_apps (self->store);
+  replace_all (self->grants, grants);
+  replace_all (self->apps, apps);
+}
+
+KhStore *
+kh_application_get_store (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->store;
+}
+
+const GError *
+kh_application_get_store_error (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->store_error;
+}
+
+KhTokenClient *
+kh_application_get_token_client (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->client;
+}
+
+GSettings *
+kh_application_get_settings (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->settings;
+}
+
+GListModel *
+kh_application_get_grants (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return G_LIST_MODEL (self->grants);
+}
+
+GListModel *
+kh_application_get_apps (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return G_LIST_MODEL (self->apps);
+}
+
+gboolean
+kh_application_get_sandbox_mode (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), FALSE);
+
+  return self->sandbox_mode;
+}
+
+void
+kh_application_set_sandbox_mode (KhApplication *self,
+                                 gboolean       sandbox_mode)
+{
+  g_return_if_fail (KH_IS_APPLICATION (self));
+
+  self->sandbox_mode = !!sandbox_mode;
+}
+
+gboolean
+kh_application_get_demo_ready (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), FALSE);
+
+  return self->demo_ready;
+}
+
+char *
+kh_application_dup_default_redirect_uri (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return g_strdup_printf ("http://localhost:%u/callback",
+                          g_settings_get_uint (self->settings, "redirect-port"));
+}
+
+static KhWindow *
+get_window (KhApplication *self)
+{
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (self));
+
+  if (window == NULL)
+    {
+      g_application_activate (G_APPLICATION (self));
+      window = gtk_application_get_active_window (GTK_APPLICATION (self));
+    }
+
+  return KH_WINDOW (window);
+}
+
+/* ---- grant operations -------------------------------------------------------------------- */
+
+/* -- refresh: through KhBroker, single-flight across threads and processes -- */
+
+static void
+refresh_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KhApplication *self = g_task_get_source_object (task);
+  const char *grant_id = g_task_get_task_data (task);
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+
+  tokens = kh_broker_refresh_finish (KH_BROKER (object), result, &error);
+  /* A terminal error marked the grant needs-reauth in the index: show it either way. */
+  kh_application_reload (self);
+  if (tokens == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  grant = kh_store_find_grant (self->store, grant_id, &error);
+  if (grant == NULL)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_pointer (task, g_steal_pointer (&grant), g_object_unref);
+}
+
+static void
+refresh_grant (KhApplication       *self,
+               const char          *grant_id,
+               gboolean             force,
+               GCancellable        *cancellable,
+               GAsyncReadyCallback  callback,
+               gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, kh_application_refresh_grant_async);
+  if (self->store == NULL)
+    {
+      g_task_return_error (task, g_error_copy (self->store_error));
+      return;
+    }
+
+  g_task_set_task_data (task, g_strdup (grant_id), g_free);
+  kh_broker_refresh_async (self->broker, grant_id, force, cancellable, refresh_cb,
+                           g_object_ref (task));
+}
+
+void
+kh_application_refresh_grant_async (KhApplication       *self,
+                                    const char          *grant_id,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  g_return_if_fail (KH_IS_APPLICATION (self));
+  g_return_if_fail (grant_id != NULL);
+
+  refresh_grant (self, grant_id, TRUE, cancellable, callback, user_data);
+}
+
+KhGrant *
+kh_application_refresh_grant_finish (KhApplication *self,
+                                     GAsyncResult  *result,
+                                     GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+KhBroker *
+kh_application_get_broker (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->broker;
+}
+
+/* -- remove -- */
+
+static void
+remove_thread (GTask        *task,
+               gpointer      source_object,
+               gpointer      task_data,
+               GCancellable *cancellable)
+{
+  KhApplication *self = source_object;
+  const char *grant_id = task_data;
+  g_autoptr(KhGrant) grant = NULL;
+  GError *error = NULL;
+
+  grant = kh_store_find_grant (self->store, grant_id, &error);
+  if (grant == NULL || !kh_store_remove_grant (self->store, kh_grant_get_id (grant), &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+remove_done_cb (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  kh_application_reload (KH_APPLICATION (object));
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+void
+kh_application_remove_grant_async (KhApplication       *self,
+                                   const char          *grant_id,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GTask) worker = NULL;
+
+  g_return_if_fail (KH_IS_APPLICATION (self));
+  g_return_if_fail (grant_id != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_application_remove_grant_async);
+  if (self->store == NULL)
+    {
+      g_task_return_error (task, g_error_copy (self->store_error));
+      return;
+    }
+
+  worker = g_task_new (self, cancellable, remove_done_cb, g_object_ref (task));
+  g_task_set_task_data (worker, g_strdup (grant_id), g_free);
+  g_task_run_in_thread (worker, remove_thread);
+}
+
+gboolean
+kh_application_remove_grant_finish (KhApplication *self,
+                                    GAsyncResult  *result,
+                                    GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* -- revoke -- */
+
+static void
+revoke_cb (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KhApplication *self = g_task_get_source_object (task);
+  gboolean manual = FALSE;
+  GError *error = NULL;
+
+  if (!kh_broker_revoke_finish (KH_BROKER (object), result, &manual, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  kh_application_reload (self);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+kh_application_revoke_grant_async (KhApplication       *self,
+                                   const char          *grant_id,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (KH_IS_APPLICATION (self));
+  g_return_if_fail (grant_id != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_application_revoke_grant_async);
+  if (self->store == NULL)
+    {
+      g_task_return_error (task, g_error_copy (self->store_error));
+      return;
+    }
+
+  kh_broker_revoke_async (self->broker, grant_id, cancellable, revoke_cb, g_object_ref (task));
+}
+
+gboolean
+kh_application_revoke_grant_finish (KhApplication *self,
+                                    GAsyncResult  *result,
+                                    GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* -- tokens for "Copy Access Token": KhBroker refreshes first when needed -- */
+
+static void
+valid_tokens_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  KhTokenSet *tokens;
+  GError *error = NULL;
+
+  tokens = kh_broker_get_token_finish (KH_BROKER (object), result, &error);
+  kh_application_reload (g_task_get_source_object (task));
+  if (tokens == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, tokens, (GDestroyNotify) kh_token_set_free);
+}
+
+void
+kh_application_load_valid_tokens_async (KhApplication       *self,
+                                        const char          *grant_id,
+                                        GCancellable        *cancellable,
+                                        GAsyncReadyCallback  callback,
+                                        gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (KH_IS_APPLICATION (self));
+  g_return_if_fail (grant_id != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_application_load_valid_tokens_async);
+  if (self->store == NULL)
+    {
+      g_task_return_error (task, g_error_copy (self->store_error));
+      return;
+    }
+
+  kh_broker_get_token_async (self->broker, grant_id, KH_BROKER_DEFAULT_MIN_VALID, cancellable,
+                             valid_tokens_cb, g_object_ref (task));
+}
+
+KhTokenSet *
+kh_application_load_valid_tokens_finish (KhApplication *self,
+                                         GAsyncResult  *result,
+                                         GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- background work: refresh and notifications -------------------------------------------- */
+
+/* The grant ids being refreshed in the background point back to the application. */
+typedef struct
+{
+  KhApplication *self;
+  char          *grant_id;
+} Background;
+
+static void
+background_refresh_cb (GObject      *object,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  Background *data = user_data;
+  g_autoptr(KhApplication) self = data->self;
+  g_autofree char *grant_id = data->grant_id;
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_free (data);
+  g_hash_table_remove (self->refreshing, grant_id);
+  tokens = kh_broker_get_token_finish (KH_BROKER (object), result, &error);
+  if (tokens == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_message ("Background refresh of %s failed: %s", grant_id, error->message);
+  if (g_hash_table_size (self->refreshing) == 0)
+    kh_application_reload (self);
+}
+
+static gboolean
+threshold_notified (GStrv       notified,
+                    const char *key)
+{
+  return notified != NULL && g_strv_contains ((const char * const *) notified, key);
+}
+
+static void
+send_grant_notification (KhApplication *self,
+                         KhGrant       *grant,
+                         const char    *title,
+                         const char    *body)
+{
+  g_autoptr(GNotification) notification = NULL;
+  g_autofree char *id = NULL;
+
+  /* Notification servers identify the sender by application id (tests run without one). */
+  if (g_application_get_application_id (G_APPLICATION (self)) == NULL)
+    {
+      g_debug ("Not sending a notification without an application id: %s", title);
+      return;
+    }
+
+  notification = g_notification_new (title);
+  id = g_strdup_printf ("grant-%s", kh_grant_get_id (grant));
+  g_notification_set_body (notification, body);
+  g_notification_set_priority (notification, G_NOTIFICATION_PRIORITY_HIGH);
+  g_notification_set_default_action_and_target (notification, "app.show-grant", "s",
+                                                 kh_grant_get_id (grant));
+  g_notification_add_button_with_target (notification, _("Open"), "app.show-grant", "s",
+                                         kh_grant_get_id (grant));
+  g_application_send_notification (G_APPLICATION (self), id, notification);
+}
+
+/* Sends each notification once: GRANT:THRESHOLD keys are kept in GSettings across runs. */
+static void
+check_notifications (KhApplication *self,
+                     gint64         now)
+{
+  g_auto(GStrv) notified = g_settings_get_strv (self->settings, "notified");
+  g_autoptr(GStrvBuilder) keep = g_strv_builder_new ();
+  g_autoptr(GVariant) thresholds_v = g_settings_get_value (self->settings, "notify-thresholds");
+  gsize n_thresholds = 0;
+  const guint32 *thresholds = g_variant_get_fixed_array (thresholds_v, &n_thresholds,
+                                                         sizeof (guint32));
+  gboolean notify = g_settings_get_boolean (self->settings, "notify");
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->grants));
+  g_auto(GStrv) result = NULL;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(KhGrant) grant = g_list_model_get_item (G_LIST_MODEL (self->grants), i);
+      const char *id = kh_grant_get_id (grant);
+      KhGrantStatus status = kh_grant_compute_status (grant, now);
+      gint64 end = kh_grant_get_refresh_expires_at (grant);
+      const char *name = kh_grant_get_display_name (grant);
+      guint best = G_MAXUINT;
+
+      if (status == KH_GRANT_STATUS_NEEDS_REAUTH)
+        {
+          g_autofree char *key = g_strdup_printf ("%s:reauth", id);
+
+          if (notify && !threshold_notified (notified, key))
+            {
+              g_autofree char *title = g_strdup_printf (_("%s needs re-authorization"), name);
+
+              send_grant_notification (self, grant, title,
+                                       _("TikTok no longer accepts this authorization. Open it "
+                                         "and choose Re-authorize."));
+            }
+          g_strv_builder_add (keep, key);
+          continue;
+        }
+
+      if (status == KH_GRANT_STATUS_REVOKED || end == 0 || end <= now)
+        continue;
+
+      /* The smallest threshold the remaining time is under is the one that counts now. */
+      for (gsize t = 0; t < n_thresholds; t++)
+        if ((end - now) <= (gint64) thresholds[t] * 86400 && thresholds[t] < best)
+          best = thresholds[t];
+
+      if (best != G_MAXUINT)
+        {
+          g_autofree char *key = g_strdup_printf ("%s:%u", id, best);
+
+          if (notify && !threshold_notified (notified, key))
+            {
+              int days = (int) ((end - now + 86399) / 86400);
+              g_autofree char *title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                                                     "%s ends in %d day",
+                                                                     "%s ends in %d days",
+                                                                     days), name, days);
+
+              send_grant_notification (self, grant, title,
+                                       _("Renew the authorization before it ends, or the "
+                                         "account's tokens stop working."));
+            }
+          g_strv_builder_add (keep, key);
+          /* Keep the larger thresholds too, so they do not fire again. */
+          for (gsize t = 0; t < n_thresholds; t++)
+            if (thresholds[t] > best)
+              {
+                g_autofree char *larger = g_strdup_printf ("%s:%u", id, thresholds[t]);
+
+                g_strv_builder_add (keep, larger);
+              }
+        }
+    }
+
+  result = g_strv_builder_end (keep);
+  if (!g_strv_equal ((const char * const *) result, (const char * const *) notified))
+    g_settings_set_strv (self->settings, "notified", (const char * const *) result);
+}
+
+void
+kh_application_run_maintenance (KhApplication *self)
+{
+  gint64 now = kh_now ();
+  gint64 margin;
+  guint n;
+
+  g_return_if_fail (KH_IS_APPLICATION (self));
+
+  if (self->store == NULL)
+    return;
+
+  margin = (gint64) g_settings_get_uint (self->settings, "refresh-margin") * 60;
+  n = g_list_model_get_n_items (G_LIST_MODEL (self->grants));
+
+  if (g_settings_get_boolean (self->settings, "background-refresh"))
+    for (guint i = 0; i < n; i++)
+      {
+        g_autoptr(KhGrant) grant = g_list_model_get_item (G_LIST_MODEL (self->grants), i);
+        const char *id = kh_grant_get_id (grant);
+        gint64 access = kh_grant_get_access_expires_at (grant);
+        gint64 refresh = kh_grant_get_refresh_expires_at (grant);
+        KhGrantStatus status = kh_grant_get_stored_status (grant);
+
+        if (access == 0 || access > now + margin
+            || kh_grant_get_token_kind (grant) == KH_TOKEN_KIND_ADVERTISER
+            || status == KH_GRANT_STATUS_NEEDS_REAUTH || status == KH_GRANT_STATUS_REVOKED
+            || (refresh != 0 && refresh <= now)
+            || g_hash_table_contains (self->refreshing, id))
+          continue;
+
+        {
+          Background *data = g_new0 (Background, 1);
+
+          data->self = g_object_ref (self);
+          data->grant_id = g_strdup (id);
+          g_hash_table_add (self->refreshing, g_strdup (id));
+          kh_broker_get_token_async (self->broker, id, margin, self->cancellable,
+                                     background_refresh_cb, data);
+        }
+      }
+
+  check_notifications (self, now);
+}
+
+static gboolean
+maintenance_tick (gpointer user_data)
+{
+  KhApplication *self = user_data;
+
+  kh_application_reload (self);
+  kh_application_run_maintenance (self);
+
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- following other processes --------------------------------------------------------- */
+
+static gboolean
+index_reload_cb (gpointer user_data)
+{
+  KhApplication *self = user_data;
+
+  self->index_reload_id = 0;
+  kh_application_reload (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* keyhold-cli, scripts and background refreshes of other processes write the index: follow
+ * them. The index is replaced by rename, so events come in bursts: reload once they settle. */
+static void
+index_changed_cb (GFileMonitor      *monitor,
+                  GFile             *file,
+                  GFile             *other,
+                  GFileMonitorEvent  event,
+                  gpointer           user_data)
+{
+  KhApplication *self = user_data;
+  g_autofree char *index_name = g_path_get_basename (kh_store_get_index_path (self->store));
+  g_autofree char *name = g_file_get_basename (file);
+  g_autofree char *other_name = other != NULL ? g_file_get_basename (other) : NULL;
+
+  /* Only the index itself (written, or renamed into place); not its lock or temp files. */
+  if (g_strcmp0 (name, index_name) != 0 && g_strcmp0 (other_name, index_name) != 0)
+    return;
+
+  g_clear_handle_id (&self->index_reload_id, g_source_remove);
+  self->index_reload_id = g_timeout_add (250, index_reload_cb, self);
+}
+
+static void
+watch_index (KhApplication *self)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (kh_store_get_index_path (self->store));
+  g_autoptr(GFile) dir = g_file_get_parent (file);
+  g_autoptr(GError) error = NULL;
+
+  /* The directory, not the file: a rename replaces the file the monitor would watch. */
+  self->index_monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
+  if (self->index_monitor == NULL)
+    {
+      g_message ("Not following changes of other programs: %s", error->message);
+      return;
+    }
+  g_signal_connect (self->index_monitor, "changed", G_CALLBACK (index_changed_cb), self);
+}
+
+/* ---- actions ------------------------------------------------------------------------------- */
+
+static void
+authorize_action (GSimpleAction *action,
+                  GVariant      *parameter,
+                  gpointer       user_data)
+{
+  kh_window_authorize (get_window (user_data), g_variant_get_string (parameter, NULL));
+}
+
+static void
+link_action (GSimpleAction *action,
+             GVariant      *parameter,
+             gpointer       user_data)
+{
+  kh_window_create_link (get_window (user_data), g_variant_get_string (parameter, NULL));
+}
+
+static void
+complete_url_action (GSimpleAction *action,
+                     GVariant      *parameter,
+                     gpointer       user_data)
+{
+  kh_window_complete_url (get_window (user_data), g_variant_get_string (parameter, NULL));
+}
+
+static void
+refresh_action (GSimpleAction *action,
+                GVariant      *parameter,
+                gpointer       user_data)
+{
+  kh_window_refresh_grant (get_window (user_data), g_variant_get_string (parameter, NULL));
+}
+
+static void
+refresh_all_action (GSimpleAction *action,
+                    GVariant      *parameter,
+                    gpointer       user_data)
+{
+  KhApplication *self = user_data;
+
+  kh_application_reload (self);
+  kh_application_run_maintenance (self);
+}
+
+static void
+revoke_action (GSimpleAction *action,
+               GVariant      *parameter,
+               gpointer       user_data)
+{
+  kh_window_revoke_grant (get_window (user_data), g_variant_get_string (parameter, NULL), FALSE);
+}
+
+static void
+remove_action (GSimpleAction *action,
+               GVariant      *parameter,
+               gpointer       user_data)
+{
+  kh_window_remove_grant (get_window (user_data), g_variant_get_string (parameter, NULL), FALSE);
+}
+
+static void
+show_grant_action (GSimpleAction *action,
+                   GVariant      *parameter,
+                   gpointer       user_data)
+{
+  KhWindow *window = get_window (user_data);
+
+  gtk_window_present (GTK_WINDOW (window));
+  kh_window_show_grant (window, g_variant_get_string (parameter, NULL));
+}
+
+static void
+preferences_action (GSimpleAction *action,
+                    GVariant      *parameter,
+                    gpointer       user_data)
+{
+  KhApplication *self = user_data;
+  KhPreferencesWindow *prefs = kh_preferences_window_new (self->settings);
+
+  gtk_window_set_transient_for (GTK_WINDOW (prefs), GTK_WINDOW (get_window (self)));
+  gtk_window_present (GTK_WINDOW (prefs));
+}
+
+static void
+about_action (GSimpleAction *action,
+              GVariant      *parameter,
+              gpointer       user_data)
+{
+  KhApplication *self = user_data;
+  const char *developers[] = { "The Keyhold developers", NULL };
+  GtkWidget *about = adw_about_window_new ();
+
+  /* The same facts as data/io.github.keyhold.Keyhold.metainfo.xml. */
+  g_object_set (about,
+                "transient-for", get_window (self),
+                "application-name", _("Keyhold"),
+                "application-icon", APP_ID,
+                "developer-name", _("The Keyhold developers"),
+                "version", PACKAGE_VERSION,
+                "comments", _("Authorize shop and ads accounts, keep their tokens in the "
+                              "keyring and fresh, and hand a valid token to any script"),
+                "website", "https://github.com/keyhold/keyhold",
+                "issue-url", "https://github.com/keyhold/keyhold/issues",
+                "license-type", GTK_LICENSE_GPL_3_0,
+                "developers", developers,
+                "translator-credits", _("translator-credits"),
+                NULL);
+  gtk_window_present (GTK_WINDOW (about));
+}
+
+static void
+quit_action (GSimpleAction *action,
+             GVariant      *parameter,
+             gpointer       user_data)
+{
+  g_application_quit (G_APPLICATION (user_data));
+}
+
+static const GActionEntry app_actions[] = {
+  { "authorize", authorize_action, "s" },
+  { "link", link_action, "s" },
+  { "complete-url", complete_url_action, "s" },
+  { "refresh", refresh_action, "s" },
+  { "refresh-all", refresh_all_action },
+  { "revoke", revoke_action, "s" },
+  { "remove", remove_action, "s" },
+  { "show-grant", show_grant_action, "s" },
+  { "preferences", preferences_action },
+  { "about", about_action },
+  { "quit", quit_action },
+};
+
+/* ---- sandbox ------------------------------------------------------------------------------- */
+
+static void
+demo_profiles_thread (GTask        *task,
+                      gpointer      source_object,
+                      gpointer      task_data,
+                      GCancellable *cancellable)
+{
+  KhApplication *self = source_object;
+  g_autoptr(KhAppProfile) shop = kh_app_profile_new (DEMO_SHOP_NAME, KH_FAMILY_SHOP,
+                                                     DEMO_SHOP_KEY);
+  g_autoptr(KhAppProfile) business = kh_app_profile_new (DEMO_BIZ_NAME, KH_FAMILY_BUSINESS,
+                                                         DEMO_BIZ_ID);
+  const char *shop_scopes[] = { "creator.affiliate.info", NULL };
+  GError *error = NULL;
+
+  kh_app_profile_set_service_id (shop, DEMO_SHOP_SERVICE_ID);
+  kh_app_profile_set_redirect_uri (shop, DEMO_REDIRECT_URI);
+  kh_app_profile_set_scopes (shop, shop_scopes);
+  kh_app_profile_set_redirect_uri (business, DEMO_REDIRECT_URI);
+
+  if (!kh_store_save_app (self->store, shop, DEMO_SHOP_SECRET, TRUE, &error)
+      || !kh_store_save_app (self->store, business, DEMO_BIZ_SECRET, TRUE, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+demo_profiles_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  KhApplication *self = KH_APPLICATION (object);
+  g_autoptr(GError) error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    g_warning ("Could not add the demo app profiles: %s", error->message);
+
+  kh_application_reload (self);
+  self->demo_ready = TRUE;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DEMO_READY]);
+}
+
+static gboolean
+start_sandbox (KhApplication  *self,
+               GError        **error)
+{
+#ifdef KH_HAVE_SANDBOX
+  g_autofree char *map = NULL;
+
+  self->sandbox = kh_sandbox_new (0);
+  if (!kh_sandbox_listen (self->sandbox, 0, error))
+    return FALSE;
+
+  map = kh_sandbox_dup_origin_map (self->sandbox);
+  if (!kh_origin_map_set (map, error))
+    return FALSE;
+
+  g_message ("Sandbox listening on %u", kh_sandbox_get_port (self->sandbox));
+  return TRUE;
+#else
+  g_set_error_literal (error, KH_ERROR, KH_ERROR_FAILED,
+                       _("This build of Keyhold has no sandbox"));
+  return FALSE;
+#endif
+}
+
+/* ---- GApplication --------------------------------------------------------------------------- */
+
+static int
+kh_application_handle_local_options (GApplication *app,
+                                     GVariantDict *options)
+{
+  KhApplication *self = KH_APPLICATION (app);
+
+  if (g_variant_dict_contains (options, "version"))
+    {
+      g_print ("keyhold %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+
+  if (g_variant_dict_contains (options, "sandbox"))
+    {
+      /* A sandbox run is its own instance: it never hands over to a running Keyhold, whose
+       * store and endpoints are the real ones. */
+      self->sandbox_mode = TRUE;
+      g_application_set_flags (app, g_application_get_flags (app) | G_APPLICATION_NON_UNIQUE);
+    }
+
+  return G_APPLICATION_CLASS (kh_application_parent_class)->handle_local_options (app, options);
+}
+
+static void
+kh_application_startup (GApplication *app)
+{
+  KhApplication *self = KH_APPLICATION (app);
+  const char *quit_accels[] = { "<Control>q", NULL };
+  const char *prefs_accels[] = { "<Control>comma", NULL };
+  g_autofree char *store_name = NULL;
+
+  g_application_set_resource_base_path (app, "/io/github/keyhold/Keyhold");
+
+  G_APPLICATION_CLASS (kh_application_parent_class)->startup (app);
+
+  self->settings = g_settings_new (SCHEMA_ID);
+  self->client = kh_token_client_new ();
+
+  if (self->sandbox_mode)
+    {
+      g_autoptr(GError) error = NULL;
+      const char *base = g_getenv ("KEYHOLD_STORE");
+
+      if (!start_sandbox (self, &error))
+        g_warning ("Could not start the sandbox: %s", error->message);
+      /* Sandbox grants never mix with real ones: they live in their own store. */
+      store_name = g_strdup_printf ("%s%ssandbox", base != NULL ? base : "",
+                                    base != NULL ? "-" : "");
+    }
+
+  self->store = kh_store_new (NULL, store_name, &self->store_error);
+  if (self->store != NULL)
+    {
+      self->broker = kh_broker_new (self->store, self->client);
+      watch_index (self);
+    }
+  kh_application_reload (self);
+
+  if (self->sandbox_mode && self->store != NULL)
+    {
+      g_autoptr(GTask) task = g_task_new (self, self->cancellable, demo_profiles_cb, NULL);
+
+      g_task_run_in_thread (task, demo_profiles_thread);
+    }
+
+  g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions, G_N_ELEMENTS (app_actions),
+                                   self);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit", quit_accels);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.preferences",
+                                         prefs_accels);
+
+  self->maintenance_id = g_timeout_add_seconds (MAINTENANCE_INTERVAL_SECONDS, maintenance_tick,
+                                                self);
+}
+
+static void
+kh_application_activate (GApplication *app)
+{
+  KhApplication *self = KH_APPLICATION (app);
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (app));
+
+  if (window == NULL)
+    {
+      window = GTK_WINDOW (kh_window_new (self));
+      /* The first pass runs once the window is up, so notifications can open it. */
+      kh_application_run_maintenance (self);
+    }
+
+  gtk_window_present (window);
+}
+
+static void
+kh_application_shutdown (GApplication *app)
+{
+  KhApplication *self = KH_APPLICATION (app);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->maintenance_id, g_source_remove);
+  g_clear_handle_id (&self->index_reload_id, g_source_remove);
+  if (self->index_monitor != NULL)
+    g_file_monitor_cancel (self->index_monitor);
+
+  G_APPLICATION_CLASS (kh_application_parent_class)->shutdown (app);
+}
+
+static void
+kh_application_dispose (GObject *object)
+{
+  KhApplication *self = KH_APPLICATION (object);
+
+  g_clear_handle_id (&self->maintenance_id, g_source_remove);
+  g_clear_handle_id (&self->index_reload_id, g_source_remove);
+  if (self->index_monitor != NULL)
+    g_signal_handlers_disconnect_by_data (self->index_monitor, self);
+  g_clear_object (&self->index_monitor);
+  g_clear_object (&self->broker);
+  g_clear_object (&self->store);
+  g_clear_object (&self->client);
+  g_clear_object (&self->settings);
+  g_clear_object (&self->grants);
+  g_clear_object (&self->apps);
+  g_clear_object (&self->cancellable);
+#ifdef KH_HAVE_SANDBOX
+  g_clear_object (&self->sandbox);
+#endif
+
+  G_OBJECT_CLASS (kh_application_parent_class)->dispose (object);
+}
+
+static void
+kh_application_finalize (GObject *object)
+{
+  KhApplication *self = KH_APPLICATION (object);
+
+  g_clear_error (&self->store_error);
+  g_clear_pointer (&self->refreshing, g_hash_table_unref);
+
+  G_OBJECT_CLASS (kh_application_parent_class)->finalize (object);
+}
+
+static void
+kh_application_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  KhApplication *self = KH_APPLICATION (object);
+
+  switch (prop_id)
+    {
+    case PROP_DEMO_READY:
+      g_value_set_boolean (value, self->demo_ready);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+kh_application_class_init (KhApplicationClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
+
+  object_class->dispose = kh_application_dispose;
+  object_class->finalize = kh_application_finalize;
+  object_class->get_property = kh_application_get_property;
+
+  app_class->handle_local_options = kh_application_handle_local_options;
+  app_class->startup = kh_application_startup;
+  app_class->activate = kh_application_activate;
+  app_class->shutdown = kh_application_shutdown;
+
+  properties[PROP_DEMO_READY] =
+    g_param_spec_boolean ("demo-ready", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+kh_application_init (KhApplication *self)
+{
+  const GOptionEntry options[] = {
+    { "sandbox", 0, 0, G_OPTION_ARG_NONE, NULL,
+      N_("Run against an in-process sandbox with demo app profiles (no TikTok account needed)"),
+      NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Print the version and exit"), NULL },
+    { NULL }
+  };
+
+  self->grants = g_list_store_new (KH_TYPE_GRANT);
+  self->apps = g_list_store_new (KH_TYPE_APP_PROFILE);
+  self->cancellable = g_cancellable_new ();
+  self->refreshing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  g_application_add_main_option_entries (G_APPLICATION (self), options);
+}
+
+KhApplication *
+kh_application_new (void)
+{
+  return g_object_new (KH_TYPE_APPLICATION,
+                       "application-id", APP_ID,
+                       "flags", G_APPLICATION_DEFAULT_FLAGS,
+                       NULL);
+}

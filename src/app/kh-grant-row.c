@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* kh-grant-row.c: a row of the grants list. Rows are recycled by GtkListView, so binding must
+ * be cheap: labels only; the menu is built when it opens. */
+
+#define G_LOG_DOMAIN "kh-grant-row"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "kh-grant-row.h"
+
+#include "kh-provider.h"
+#include "kh-util.h"
+
+struct _KhGrantRow
+{
+  AdwBin         parent_instance;
+
+  /* child widgets */
+  GtkLabel      *name_label;
+  GtkLabel      *status_label;
+  GtkLabel      *subtitle_label;
+  GtkLabel      *expiry_label;
+  GtkMenuButton *menu_button;
+
+  /* owned */
+  KhGrant       *grant;
+  GMenuModel    *menu;
+};
+
+G_DEFINE_FINAL_TYPE (KhGrantRow, kh_grant_row, ADW_TYPE_BIN)
+
+/* ---- wording -------------------------------------------------------------------------------- */
+
+char *
+kh_format_time (gint64 unix_time)
+{
+  g_autoptr(GDateTime) utc = NULL;
+  g_autoptr(GDateTime) local = NULL;
+
+  if (unix_time == 0)
+    return g_strdup (_("never"));
+
+  utc = g_date_time_new_from_unix_utc (unix_time);
+  if (utc == NULL)
+    return g_strdup ("?");
+  local = g_date_time_to_local (utc);
+
+  /* Translators: a date and time in local time, see g_date_time_format() */
+  return g_date_time_format (local, _("%e %b %Y, %H:%M"));
+}
+
+char *
+kh_format_relative (gint64 unix_time,
+                    gint64 now)
+{
+  gint64 delta = unix_time - now;
+  gint64 span = ABS (delta);
+  int amount;
+
+  if (span < 60)
+    return g_strdup (delta >= 0 ? _("in less than a minute") : _("just now"));
+
+  if (span < 3600)
+    {
+      amount = (int) (span / 60);
+      return g_strdup_printf (delta >= 0
+                              ? g_dngettext (GETTEXT_PACKAGE, "in %d minute", "in %d minutes",
+                                             amount)
+                              : g_dngettext (GETTEXT_PACKAGE, "%d minute ago", "%d minutes ago",
+                                             amount), amount);
+    }
+
+  if (span < 2 * 86400)
+    {
+      amount = (int) (span / 3600);
+      return g_strdup_printf (delta >= 0
+                              ? g_dngettext (GETTEXT_PACKAGE, "in %d hour", "in %d hours", amount)
+                              : g_dngettext (GETTEXT_PACKAGE, "%d hour ago", "%d hours ago",
+                                             amount), amount);
+    }
+
+  amount = (int) (span / 86400);
+  return g_strdup_printf (delta >= 0
+                          ? g_dngettext (GETTEXT_PACKAGE, "in %d day", "in %d days", amount)
+                          : g_dngettext (GETTEXT_PACKAGE, "%d day ago", "%d days ago", amount),
+                          amount);
+}
+
+gint64
+kh_grant_get_end (KhGrant *grant)
+{
+  gint64 end;
+
+  g_return_val_if_fail (KH_IS_GRANT (grant), 0);
+
+  end = kh_grant_get_refresh_expires_at (grant);
+
+  return end != 0 ? end : kh_grant_get_access_expires_at (grant);
+}
+
+char *
+kh_grant_describe_status (KhGrant *grant,
+                          gint64   now)
+{
+  g_return_val_if_fail (KH_IS_GRANT (grant), NULL);
+
+  switch (kh_grant_compute_status (grant, now))
+    {
+    case KH_GRANT_STATUS_EXPIRING:
+      {
+        gint64 left = kh_grant_get_end (grant) - now;
+        int days = (int) ((MAX (left, 0) + 86399) / 86400);
+
+        return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Expires in %d day",
+                                             "Expires in %d days", days), days);
+      }
+    case KH_GRANT_STATUS_NEEDS_REAUTH:
+      return g_strdup (_("Needs Re-authorization"));
+    case KH_GRANT_STATUS_REVOKED:
+      return g_strdup (_("Revoked"));
+    case KH_GRANT_STATUS_ACTIVE:
+    default:
+      return g_strdup (_("Active"));
+    }
+}
+
+static char *
+describe_expiry (const char *what,
+                 gint64      when,
+                 gint64      now)
+{
+  g_autofree char *time = NULL;
+  g_autofree char *relative = NULL;
+
+  if (when == 0)
+    /* Translators: "Access token: never expires" */
+    return g_strdup_printf (_("%s: never expires"), what);
+
+  time = kh_format_time (when);
+  relative = kh_format_relative (when, now);
+
+  /* Translators: "Access token: 21 Nov 2026, 22:10 (in 4 hours)" */
+  return g_strdup_printf (_("%s: %s (%s)"), what, time, relative);
+}
+
+/* ---- menu ----------------------------------------------------------------------------------- */
+
+static void
+append_item (GMenu      *menu,
+             const char *label,
+             const char *action,
+             const char *grant_id)
+{
+  g_autoptr(GMenuItem) item = g_menu_item_new (label, NULL);
+
+  g_menu_item_set_action_and_target_value (item, action, g_variant_new_string (grant_id));
+  g_menu_append_item (menu, item);
+}
+
+static GMenuModel *
+build_menu (KhGrant *grant)
+{
+  const char *id = kh_grant_get_id (grant);
+  KhAccountType type = kh_grant_get_account_type (grant);
+  GMenu *menu = g_menu_new ();
+  g_autoptr(GMenu) use = g_menu_new ();
+  g_autoptr(GMenu) renew = g_menu_new ();
+  g_autoptr(GMenu) end = g_menu_new ();
+  const char *details;
+
+  append_item (use, _("_Copy Access Token"), "grant.copy-token", id);
+  if (kh_grant_get_token_kind (grant) != KH_TOKEN_KIND_ADVERTISER)
+    append_item (use, _("_Refresh Now"), "grant.refresh", id);
+  if (type == KH_ACCOUNT_SELLER || type == KH_ACCOUNT_PARTNER)
+    details = _("_Shops");
+  else if (type == KH_ACCOUNT_ADVERTISER
+           || kh_grant_get_token_kind (grant) == KH_TOKEN_KIND_ADVERTISER)
+    details = _("_Advertisers");
+  else
+    details = _("_Details");
+  append_item (use, details, "grant.details", id);
+  append_item (use, _("Set Client _Label…"), "grant.set-label", id);
+
+  append_item (renew, _("Renewal _Pack"), "grant.renewal-pack", id);
+  append_item (renew, _("Re-_authorize"), "grant.reauthorize", id);
+
+  append_item (end, _("Re_voke…"), "grant.revoke", id);
+  append_item (end, _("Re_move…"), "grant.remove", id);
+
+  g_menu_append_section (menu, NULL, G_MENU_MODEL (use));
+  g_menu_append_section (menu, NULL, G_MENU_MODEL (renew));
+  g_menu_append_section (menu, NULL, G_MENU_MODEL (end));
+
+  return G_MENU_MODEL (menu);
+}
+
+GMenuModel *
+kh_grant_row_get_menu (KhGrantRow *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_ROW (self), NULL);
+
+  if (self->menu == NULL && self->grant != NULL)
+    self->menu = build_menu (self->grant);
+
+  return self->menu;
+}
+
+static void
+create_popup (GtkMenuButton *button,
+              gpointer       user_data)
+{
+  KhGrantRow *self = user_data;
+
+  gtk_menu_button_set_menu_model (button, kh_grant_row_get_menu (self));
+}
+
+/* ---- row ------------------------------------------------------------------------------------ */
+
+static const char *
+status_class (KhGrantStatus status)
+{
+  switch (status)
+    {
+    case KH_GRANT_STATUS_EXPIRING:
+      return "warning";
+    case KH_GRANT_STATUS_NEEDS_REAUTH:
+      return "error";
+    case KH_GRANT_STATUS_REVOKED:
+      return "revoked";
+    case KH_GRANT_STATUS_ACTIVE:
+    default:
+      return "success";
+    }
+}
+
+/* What a row shows, computed once per grant object: rows are rebound constantly while the
+ * user scrolls or searches, and the wording (dates in local time, relative times) is the
+ * costly part. Reloads bring new grant objects, so the text stays current. */
+typedef struct
+{
+  char       *status;
+  const char *status_class;
+  char       *subtitle;
+  char       *expiry;
+  char       *menu_name;
+} RowText;
+
+static GQuark row_text_quark;
+
+static void
+row_text_free (RowText *text)
+{
+  g_free (text->status);
+  g_free (text->subtitle);
+  g_free (text->expiry);
+  g_free (text->menu_name);
+  g_free (text);
+}
+
+static RowText *
+row_text_new (KhGrant *grant)
+{
+  RowText *text = g_new0 (RowText, 1);
+  g_autoptr(GString) subtitle = g_string_new (NULL);
+  g_autofree char *access = NULL;
+  g_autofree char *authorization = NULL;
+  const KhProvider *provider = kh_provider_get (kh_grant_get_account_type (grant));
+  const char *region = kh_grant_get_region (grant);
+  const char *client = kh_grant_get_client_label (grant);
+  GPtrArray *shops = kh_grant_get_shops (grant);
+  GPtrArray *advertisers = kh_grant_get_advertisers (grant);
+  gint64 now = kh_now ();
+
+  text->status = kh_grant_describe_status (grant, now);
+  text->status_class = status_class (kh_grant_compute_status (grant, now));
+
+  if (client != NULL)
+    g_string_append (subtitle, client);
+  if (kh_grant_get_role (grant) != NULL)
+    {
+      const KhProviderRole *role = kh_provider_get_role (provider, kh_grant_get_role (grant));
+
+      if (role != NULL)
+        g_string_append_printf (subtitle, "%s%s", subtitle->len ? " · " : "", _(role->title));
+    }
+  if (region != NULL)
+    {
+      g_autofree char *upper = g_ascii_strup (region, -1);
+
+      g_string_append_printf (subtitle, "%s%s", subtitle->len ? " · " : "",
+                              g_str_equal (upper, "ROW") ? _("Rest of the World") : upper);
+    }
+  g_string_append_printf (subtitle, "%s%s", subtitle->len ? " · " : "",
+                          kh_grant_get_app_name (grant));
+  if (shops != NULL && shops->len > 0)
+    {
+      g_string_append (subtitle, " · ");
+      g_string_append_printf (subtitle, g_dngettext (GETTEXT_PACKAGE, "%u shop", "%u shops",
+                                                     shops->len), shops->len);
+    }
+  if (advertisers != NULL && advertisers->len > 0)
+    {
+      g_string_append (subtitle, " · ");
+      g_string_append_printf (subtitle, g_dngettext (GETTEXT_PACKAGE, "%u advertiser",
+                                                     "%u advertisers", advertisers->len),
+                              advertisers->len);
+    }
+  text->subtitle = g_string_free (g_steal_pointer (&subtitle), FALSE);
+
+  access = describe_expiry (_("Access token"), kh_grant_get_access_expires_at (grant), now);
+  if (kh_grant_get_refresh_expires_at (grant) != 0)
+    {
+      authorization = describe_expiry (_("Authorization"),
+                                       kh_grant_get_refresh_expires_at (grant), now);
+      text->expiry = g_strdup_printf ("%s · %s", access, authorization);
+    }
+  else
+    text->expiry = g_steal_pointer (&access);
+
+  text->menu_name = g_strdup_printf (_("Menu of %s"), kh_grant_get_display_name (grant));
+
+  return text;
+}
+
+void
+kh_grant_row_set_grant (KhGrantRow *self,
+                        KhGrant    *grant)
+{
+  const char *classes[] = { "kh-status", NULL, NULL };
+  RowText *text;
+
+  g_return_if_fail (KH_IS_GRANT_ROW (self));
+  g_return_if_fail (grant == NULL || KH_IS_GRANT (grant));
+
+  if (!g_set_object (&self->grant, grant))
+    return;
+
+  /* The menu of the previous grant must never act on this one. */
+  g_clear_object (&self->menu);
+  gtk_menu_button_set_menu_model (self->menu_button, NULL);
+
+  if (grant == NULL)
+    return;
+
+  text = g_object_get_qdata (G_OBJECT (grant), row_text_quark);
+  if (text == NULL)
+    {
+      text = row_text_new (grant);
+      g_object_set_qdata_full (G_OBJECT (grant), row_text_quark, text,
+                               (GDestroyNotify) row_text_free);
+    }
+
+  gtk_label_set_text (self->name_label, kh_grant_get_display_name (grant));
+  gtk_label_set_text (self->status_label, text->status);
+  classes[1] = text->status_class;
+  gtk_widget_set_css_classes (GTK_WIDGET (self->status_label), classes);
+  gtk_label_set_text (self->subtitle_label, text->subtitle);
+  gtk_label_set_text (self->expiry_label, text->expiry);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->menu_button),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, text->menu_name, -1);
+}
+
+KhGrant *
+kh_grant_row_get_grant (KhGrantRow *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_ROW (self), NULL);
+
+  return self->grant;
+}
+
+static void
+kh_grant_row_dispose (GObject *object)
+{
+  KhGrantRow *self = KH_GRANT_ROW (object);
+
+  g_clear_object (&self->grant);
+  g_clear_object (&self->menu);
+
+  G_OBJECT_CLASS (kh_grant_row_parent_class)->dispose (object);
+}
+
+static void
+kh_grant_row_class_init (KhGrantRowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = kh_grant_row_dispose;
+
+  row_text_quark = g_quark_from_static_string ("kh-grant-row-text");
+}
+
+static GtkLabel *
+row_label (GtkBox     *box,
+           const char *css_class,
+           const char *second_class)
+{
+  GtkWidget *label = gtk_label_new (NULL);
+
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+  if (css_class != NULL)
+    gtk_widget_add_css_class (label, css_class);
+  if (second_class != NULL)
+    gtk_widget_add_css_class (label, second_class);
+  gtk_box_append (box, label);
+
+  return GTK_LABEL (label);
+}
+
+/* Rows are built in code rather than from a template: the list builds a few hundred of them at
+ * startup, and GtkBuilder parsing was a large part of the time to the first frame. */
+static void
+kh_grant_row_init (KhGrantRow *self)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  GtkWidget *text = gtk_box_new (GTK_ORIENTATION_VERTICAL, 3);
+  GtkWidget *heading = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
+
+  gtk_widget_set_margin_top (box, 8);
+  gtk_widget_set_margin_bottom (box, 8);
+  gtk_widget_set_margin_start (box, 6);
+  gtk_widget_set_margin_end (box, 6);
+  gtk_widget_set_hexpand (text, TRUE);
+
+  self->name_label = row_label (GTK_BOX (heading), "heading", NULL);
+  self->status_label = GTK_LABEL (gtk_label_new (NULL));
+  gtk_widget_set_valign (GTK_WIDGET (self->status_label), GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class (GTK_WIDGET (self->status_label), "kh-status");
+  gtk_box_append (GTK_BOX (heading), GTK_WIDGET (self->status_label));
+  gtk_box_append (GTK_BOX (text), heading);
+  self->subtitle_label = row_label (GTK_BOX (text), "dim-label", NULL);
+  self->expiry_label = row_label (GTK_BOX (text), "caption", "dim-label");
+  gtk_box_append (GTK_BOX (box), text);
+
+  self->menu_button = GTK_MENU_BUTTON (gtk_menu_button_new ());
+  gtk_menu_button_set_icon_name (self->menu_button, "view-more-symbolic");
+  gtk_widget_set_valign (GTK_WIDGET (self->menu_button), GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class (GTK_WIDGET (self->menu_button), "flat");
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->menu_button), _("Authorization Menu"));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->menu_button),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, _("Authorization Menu"), -1);
+  gtk_menu_button_set_create_popup_func (self->menu_button, create_popup, self, NULL);
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->menu_button));
+
+  adw_bin_set_child (ADW_BIN (self), box);
+}
+
+KhGrantRow *
+kh_grant_row_new (void)
+{
+  return g_object_new (KH_TYPE_GRANT_ROW, NULL);
+}

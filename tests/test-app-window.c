@@ -1,0 +1,1146 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test-app-window.c: the GTK application under Xvfb, in-process. Widget tests (controls per
+ * account type, app profile validation, the list with 2,000 grants), end to end through the
+ * GActions with headless Chromium as the default browser against the in-process sandbox, and
+ * screenshots of every page into the build directory. One KhApplication serves every case, in
+ * order, as a user's session would. */
+
+#include "config.h"
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#define KH_TEST_WITH_SANDBOX 1
+#include "kh-test-util.h"
+
+#include "kh-account-page.h"
+#include "kh-app-profile-dialog.h"
+#include "kh-application.h"
+#include "kh-grant-row.h"
+#include "kh-grant-window.h"
+#include "kh-origin-map.h"
+#include "kh-preferences-window.h"
+#include "kh-provider.h"
+#include "kh-util.h"
+#include "kh-window.h"
+
+#define SHOP_KEY        "uitestshop"
+#define SHOP_SECRET     "ui-shop-secret-1f2e3d"
+#define SHOP_SERVICE_ID "7200000000000000001"
+#define BIZ_ID          "7200000000000000002"
+#define BIZ_SECRET      "ui-biz-secret-4c5b6a"
+
+static struct
+{
+  KhApplication *app;
+  KhWindow      *window;
+  KhSandbox     *sandbox;
+  char          *redirect_uri;
+  gboolean       have_browser;
+} env;
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static void
+iterate (guint ms)
+{
+  gint64 until = g_get_monotonic_time () + ms * 1000;
+
+  while (g_get_monotonic_time () < until)
+    g_main_context_iteration (NULL, FALSE);
+}
+
+typedef struct
+{
+  char   *method;
+  char   *url;
+  char   *body;
+  guint   status;
+  char   *location;
+  gboolean done;
+} HttpCall;
+
+/* The sandbox runs on this thread's main context: HTTP to it must come from another thread. */
+static gpointer
+http_thread (gpointer data)
+{
+  HttpCall *call = data;
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(SoupSession) session = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_main_context_push_thread_default (context);
+  session = soup_session_new ();
+  msg = soup_message_new (call->method, call->url);
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+  if (call->body != NULL)
+    {
+      g_autoptr(GBytes) body = g_bytes_new (call->body, strlen (call->body));
+
+      soup_message_set_request_body_from_bytes (msg, "application/json", body);
+    }
+  bytes = soup_session_send_and_read (session, msg, NULL, &error);
+  if (error == NULL)
+    {
+      call->status = soup_message_get_status (msg);
+      call->location = g_strdup (soup_message_headers_get_one (
+                                   soup_message_get_response_headers (msg), "Location"));
+    }
+  g_main_context_pop_thread_default (context);
+  g_atomic_int_set (&call->done, TRUE);
+
+  return NULL;
+}
+
+static guint
+http (const char  *method,
+      const char  *url,
+      const char  *body,
+      char       **location)
+{
+  HttpCall call = { (char *) method, (char *) url, (char *) body, 0, NULL, FALSE };
+  GThread *thread = g_thread_new ("http", http_thread, &call);
+
+  kh_test_wait_flag (&call.done, 30000);
+  g_thread_join (thread);
+  if (location != NULL)
+    *location = call.location;
+  else
+    g_free (call.location);
+
+  return call.status;
+}
+
+static void
+sandbox_config (const char *json)
+{
+  g_autofree char *origin = kh_sandbox_dup_origin (env.sandbox);
+  g_autofree char *url = g_strconcat (origin, "/_sandbox/config", NULL);
+
+  g_assert_cmpuint (http ("POST", url, json, NULL), ==, 200);
+}
+
+static void
+activate_action (const char *name,
+                 const char *param)
+{
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), name,
+                                  param != NULL ? g_variant_new_string (param) : NULL);
+}
+
+static guint
+model_count (KhAccountType type)
+{
+  return g_list_model_get_n_items (kh_account_page_get_model (kh_window_get_page (env.window,
+                                                                                   type)));
+}
+
+static gboolean
+widget_shown (KhAccountPage *page,
+              const char    *id)
+{
+  GtkWidget *widget = kh_account_page_get_control (page, id);
+
+  g_assert_nonnull (widget);
+
+  return gtk_widget_get_visible (widget);
+}
+
+/* The transient windows of the main window (dialogs the app opened). */
+static GtkWindow *
+find_dialog (GType type)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWindow) window = g_list_model_get_item (toplevels, i);
+
+      if (G_TYPE_CHECK_INSTANCE_TYPE (window, type) && gtk_widget_get_visible (GTK_WIDGET (window)))
+        return window;
+    }
+
+  return NULL;
+}
+
+static void
+close_dialogs (void)
+{
+  GtkWindow *dialog;
+
+  while ((dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG)) != NULL)
+    gtk_window_destroy (dialog);
+}
+
+static void
+save_widget_png (GtkWidget  *widget,
+                 GtkNative  *native,
+                 const char *name)
+{
+  int width;
+  int height;
+  g_autoptr(GdkPaintable) paintable = NULL;
+  g_autoptr(GtkSnapshot) snapshot = gtk_snapshot_new ();
+  g_autoptr(GskRenderNode) node = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  g_autofree char *dir = g_build_filename (g_getenv ("KEYHOLD_TEST_BUILDDIR"), "screenshots",
+                                           NULL);
+  g_autofree char *file = g_strdup_printf ("%s.png", name);
+  g_autofree char *path = g_build_filename (dir, file, NULL);
+  GskRenderer *renderer = gtk_native_get_renderer (native);
+
+  iterate (200);
+  width = gtk_widget_get_width (widget);
+  height = gtk_widget_get_height (widget);
+  paintable = gtk_widget_paintable_new (widget);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  /* The window, not its content, paints the background: paint it under the content. */
+  gtk_snapshot_append_color (snapshot, &(GdkRGBA) { 0.98, 0.98, 0.98, 1.0 },
+                             &GRAPHENE_RECT_INIT (0, 0, width, height));
+  gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), width, height);
+  node = gtk_snapshot_to_node (snapshot);
+  g_assert_nonnull (node);
+  texture = gsk_renderer_render_texture (renderer, node,
+                                         &GRAPHENE_RECT_INIT (0, 0, width, height));
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+  g_test_message ("screenshot: %s", path);
+}
+
+/* The main window's content: a toplevel cannot be its own paintable. */
+static void
+save_png (const char *name)
+{
+  save_widget_png (adw_application_window_get_content (ADW_APPLICATION_WINDOW (env.window)),
+                   GTK_NATIVE (env.window), name);
+}
+
+static KhGrant *
+fake_grant (KhAccountType  type,
+            const char    *name,
+            const char    *client,
+            const char    *region,
+            gint64         access_in,
+            gint64         refresh_in,
+            KhGrantStatus  stored)
+{
+  KhGrant *grant = kh_grant_new (type, NULL, "Fake App");
+  g_autoptr(KhTokenSet) tokens = kh_token_set_new ();
+  gint64 now = kh_now ();
+
+  kh_grant_set_display_name (grant, name);
+  kh_grant_set_client_label (grant, client);
+  kh_grant_set_region (grant, region);
+  tokens->access_expires_at = access_in != 0 ? now + access_in : 0;
+  tokens->refresh_expires_at = refresh_in != 0 ? now + refresh_in : 0;
+  kh_grant_set_expiries_from_tokens (grant, tokens);
+  kh_grant_set_stored_status (grant, stored);
+  if (type == KH_ACCOUNT_SELLER)
+    {
+      g_autoptr(GPtrArray) shops = g_ptr_array_new_with_free_func ((GDestroyNotify) kh_shop_free);
+      KhShop *shop = g_new0 (KhShop, 1);
+
+      shop->id = g_strdup_printf ("7%012u", g_str_hash (name));
+      shop->name = g_strdup_printf ("%s Store", name);
+      shop->region = g_strdup (region);
+      shop->cipher = g_strdup_printf ("ROW_cipher_%s", name);
+      g_ptr_array_add (shops, shop);
+      kh_grant_set_shops (grant, shops);
+    }
+
+  return grant;
+}
+
+static gboolean setup_browser (void);
+
+/* GTest isolates XDG directories per case and points GIO's MIME database there; GTK needs the
+ * real one to recognise the SVG icons it loads. */
+static void
+real_mime_dirs (void)
+{
+  const char *dirs[] = { "/usr/local/share/mime", "/usr/share/mime", NULL };
+  GdkDisplay *display = gdk_display_get_default ();
+
+  g_content_type_set_mime_dirs (dirs);
+  /* The icon themes too live in the real data dirs. */
+  if (display != NULL)
+    {
+      GtkIconTheme *theme = gtk_icon_theme_get_for_display (display);
+      const char *paths[] = { "/usr/share/icons", "/usr/local/share/icons", NULL };
+
+      gtk_icon_theme_set_search_path (theme, paths);
+    }
+}
+
+/* ---- cases ---------------------------------------------------------------------------------- */
+
+static void
+test_pages (void)
+{
+  AdwViewStack *stack = NULL;
+  GtkWidget *visible;
+
+  real_mime_dirs ();
+  /* Six pages in tab order, each titled and with an icon. */
+  for (guint i = 0; i < KH_N_ACCOUNT_TYPES; i++)
+    {
+      KhAccountPage *page = kh_window_get_page (env.window, i);
+      const KhProvider *provider = kh_provider_get (i);
+      AdwViewStackPage *stack_page;
+
+      g_assert_nonnull (page);
+      g_assert_cmpint (kh_account_page_get_account_type (page), ==, i);
+      stack = ADW_VIEW_STACK (gtk_widget_get_parent (GTK_WIDGET (page)));
+      stack_page = adw_view_stack_get_page (stack, GTK_WIDGET (page));
+      g_assert_cmpstr (adw_view_stack_page_get_title (stack_page), ==, provider->title);
+      g_assert_cmpstr (adw_view_stack_page_get_icon_name (stack_page), ==, provider->icon_name);
+
+      /* The controls each type needs, and none it does not. */
+      g_assert_cmpint (widget_shown (page, "region_row"), ==, provider->has_regions);
+      g_assert_cmpint (widget_shown (page, "role_row"), ==, provider->n_roles > 1);
+      g_assert_cmpint (widget_shown (page, "consent_row"), ==, i == KH_ACCOUNT_TIKTOK_ACCOUNT);
+      g_assert_cmpint (widget_shown (page, "quick_group"), ==, i == KH_ACCOUNT_SELLER);
+      g_assert_cmpint (widget_shown (page, "cancel_note_row"), ==,
+                       provider->manual_revoke != NULL);
+      g_assert_true (widget_shown (page, "authorize_button"));
+      g_assert_true (widget_shown (page, "link_button"));
+      g_assert_true (widget_shown (page, "paste_button"));
+      g_assert_true (GTK_IS_WIDGET (kh_account_page_get_control (page, "list_view")));
+    }
+
+  /* The seller and partner pages choose US or rest of world. */
+  g_assert_true (widget_shown (kh_window_get_page (env.window, KH_ACCOUNT_SELLER), "region_row"));
+  g_assert_true (widget_shown (kh_window_get_page (env.window, KH_ACCOUNT_PARTNER),
+                               "region_row"));
+
+  /* Test endpoints are active (the sandbox's origin map): the banner says so. */
+  g_assert_true (kh_window_get_banner_visible (env.window));
+
+  /* Keyboard: Alt+3 shows the third page. */
+  gtk_widget_activate_action (GTK_WIDGET (env.window), "window.show-page", "i", 2);
+  visible = adw_view_stack_get_visible_child (stack);
+  g_assert_true (visible == GTK_WIDGET (kh_window_get_page (env.window, KH_ACCOUNT_PARTNER)));
+  kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
+}
+
+static void
+type_into (KhAppProfileDialog *dialog,
+           const char         *row,
+           const char         *text)
+{
+  gtk_editable_set_text (GTK_EDITABLE (kh_app_profile_dialog_get_row (dialog, row)), text);
+}
+
+static gboolean
+row_has_error (KhAppProfileDialog *dialog,
+               const char         *row)
+{
+  return gtk_widget_has_css_class (kh_app_profile_dialog_get_row (dialog, row), "error");
+}
+
+static void
+test_profile_validation (void)
+{
+  KhAppProfileDialog *dialog;
+
+  real_mime_dirs ();
+  dialog = kh_app_profile_dialog_new (env.app, KH_FAMILY_SHOP, NULL);
+  gtk_window_set_transient_for (GTK_WINDOW (dialog), GTK_WINDOW (env.window));
+  gtk_window_present (GTK_WINDOW (dialog));
+
+  /* An empty form is not an error yet, but cannot be saved. */
+  g_assert_cmpstr (kh_app_profile_dialog_get_error_text (dialog), ==, "");
+  g_assert_false (kh_app_profile_dialog_get_can_save (dialog));
+  g_assert_true (gtk_widget_get_visible (kh_app_profile_dialog_get_row (dialog, "service_row")));
+
+  type_into (dialog, "name_row", "Form App");
+  type_into (dialog, "key_row", "bad key!");
+  g_assert_true (row_has_error (dialog, "key_row"));
+  g_assert_nonnull (strstr (kh_app_profile_dialog_get_error_text (dialog), "pp"));
+  g_assert_false (kh_app_profile_dialog_get_can_save (dialog));
+
+  type_into (dialog, "key_row", "formappkey");
+  g_assert_false (row_has_error (dialog, "key_row"));
+  type_into (dialog, "service_row", "12ab");
+  g_assert_true (row_has_error (dialog, "service_row"));
+  type_into (dialog, "service_row", "7300000000000000001");
+  g_assert_false (row_has_error (dialog, "service_row"));
+
+  type_into (dialog, "redirect_row", "ftp://example.com/callback");
+  g_assert_true (row_has_error (dialog, "redirect_row"));
+  g_assert_cmpstr (kh_app_profile_dialog_get_error_text (dialog), !=, "");
+  type_into (dialog, "redirect_row", env.redirect_uri);
+  g_assert_false (row_has_error (dialog, "redirect_row"));
+
+  /* The secret is required for a new profile. */
+  type_into (dialog, "secret_row", "x");
+  type_into (dialog, "secret_row", "");
+  g_assert_true (row_has_error (dialog, "secret_row"));
+  g_assert_false (kh_app_profile_dialog_get_can_save (dialog));
+  type_into (dialog, "secret_row", SHOP_SECRET);
+
+  /* A pasted link must be https on a TikTok host. */
+  type_into (dialog, "link_row", "https://evil.example.com/oauth/authorize?service_id=1");
+  g_assert_true (row_has_error (dialog, "link_row"));
+  g_assert_false (kh_app_profile_dialog_get_can_save (dialog));
+  type_into (dialog, "link_row", "");
+  g_assert_cmpstr (kh_app_profile_dialog_get_error_text (dialog), ==, "");
+  g_assert_true (kh_app_profile_dialog_get_can_save (dialog));
+
+  gtk_window_destroy (GTK_WINDOW (dialog));
+
+  /* The business form asks for an App ID and has no service id. */
+  dialog = kh_app_profile_dialog_new (env.app, KH_FAMILY_BUSINESS, NULL);
+  g_assert_false (gtk_widget_get_visible (kh_app_profile_dialog_get_row (dialog, "service_row")));
+  g_assert_cmpstr (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (
+                     kh_app_profile_dialog_get_row (dialog, "key_row"))), ==, "App ID");
+  gtk_window_destroy (GTK_WINDOW (dialog));
+}
+
+static void
+saved_cb (KhAppProfileDialog *dialog,
+          const char         *name,
+          gboolean           *saved)
+{
+  *saved = TRUE;
+}
+
+static void
+add_profile (KhFamily    family,
+             const char *name,
+             const char *key,
+             const char *secret,
+             const char *service_id,
+             const char *scopes)
+{
+  KhAppProfileDialog *dialog = kh_app_profile_dialog_new (env.app, family, NULL);
+  gboolean saved = FALSE;
+
+  g_signal_connect (dialog, "saved", G_CALLBACK (saved_cb), &saved);
+  gtk_window_set_transient_for (GTK_WINDOW (dialog), GTK_WINDOW (env.window));
+  gtk_window_present (GTK_WINDOW (dialog));
+  type_into (dialog, "name_row", name);
+  type_into (dialog, "key_row", key);
+  type_into (dialog, "secret_row", secret);
+  if (service_id != NULL)
+    type_into (dialog, "service_row", service_id);
+  type_into (dialog, "redirect_row", env.redirect_uri);
+  if (scopes != NULL)
+    type_into (dialog, "scopes_row", scopes);
+  g_assert_true (kh_app_profile_dialog_get_can_save (dialog));
+  kh_app_profile_dialog_save (dialog);
+  kh_test_wait_flag (&saved, 30000);
+}
+
+static void
+test_profile_save (void)
+{
+  KhStore *store = kh_application_get_store (env.app);
+  g_autofree char *secret = NULL;
+  g_autoptr(GError) error = NULL;
+
+  real_mime_dirs ();
+  /* No profile yet: the page teaches where to find the app's credentials. */
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (GTK_STACK (kh_account_page_get_control (
+                     kh_window_get_page (env.window, KH_ACCOUNT_SELLER), "page_stack"))), ==,
+                   "empty");
+  save_png ("seller-no-profile");
+
+  add_profile (KH_FAMILY_SHOP, "Shop App", SHOP_KEY, SHOP_SECRET, SHOP_SERVICE_ID,
+               "creator.affiliate.info");
+  add_profile (KH_FAMILY_BUSINESS, "Biz App", BIZ_ID, BIZ_SECRET, NULL, NULL);
+
+  /* In the keyring, and selected on every page of the family. */
+  secret = kh_store_load_app_secret (store, "Shop App", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (secret, ==, SHOP_SECRET);
+  for (guint i = 0; i < KH_N_ACCOUNT_TYPES; i++)
+    {
+      KhAccountPage *page = kh_window_get_page (env.window, i);
+      KhAppProfile *app = kh_account_page_get_selected_app (page);
+
+      g_assert_nonnull (app);
+      g_assert_cmpstr (kh_app_profile_get_name (app), ==,
+                       kh_provider_get (i)->family == KH_FAMILY_SHOP ? "Shop App" : "Biz App");
+      g_assert_cmpstr (gtk_stack_get_visible_child_name (GTK_STACK (
+                         kh_account_page_get_control (page, "page_stack"))), ==, "content");
+    }
+
+  /* Saving a second profile under a taken name is refused in the form. */
+  {
+    KhAppProfileDialog *dialog = kh_app_profile_dialog_new (env.app, KH_FAMILY_SHOP, NULL);
+
+    type_into (dialog, "name_row", "Shop App");
+    g_assert_true (row_has_error (dialog, "name_row"));
+    gtk_window_destroy (GTK_WINDOW (dialog));
+  }
+}
+
+static gboolean
+page_idle (gpointer data)
+{
+  return !kh_account_page_get_busy (data);
+}
+
+typedef struct
+{
+  const char    *spec;
+  KhAccountType  type;
+} AuthorizeCase;
+
+static const AuthorizeCase authorize_cases[] = {
+  { "seller", KH_ACCOUNT_SELLER },
+  { "creator", KH_ACCOUNT_CREATOR },
+  { "partner", KH_ACCOUNT_PARTNER },
+  { "advertiser", KH_ACCOUNT_ADVERTISER },
+  { "tiktok-account", KH_ACCOUNT_TIKTOK_ACCOUNT },
+  { "creator-marketplace:account", KH_ACCOUNT_CREATOR_MARKETPLACE },
+  { "creator-marketplace:creator", KH_ACCOUNT_CREATOR_MARKETPLACE },
+};
+
+static void
+test_authorize (gconstpointer data)
+{
+  const AuthorizeCase *tc = data;
+  KhAccountPage *page = kh_window_get_page (env.window, tc->type);
+  guint before = model_count (tc->type);
+  KhFlow *flow;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(GError) error = NULL;
+
+  real_mime_dirs ();
+  if (!env.have_browser || !setup_browser ())
+    {
+      g_test_skip ("chromium is not installed");
+      return;
+    }
+
+  /* What `gapplication action io.github.keyhold.Keyhold authorize "'seller'"` does. */
+  activate_action ("authorize", tc->spec);
+  g_assert_true (kh_account_page_get_busy (page));
+  flow = kh_account_page_get_flow (page);
+  g_assert_nonnull (flow);
+  kh_test_wait_until (page_idle, page, 120000);
+  close_dialogs ();
+
+  g_assert_cmpint (kh_flow_get_stage (flow), ==, KH_FLOW_STAGE_DONE);
+  g_assert_cmpuint (model_count (tc->type), ==, before + 1);
+
+  /* In the page's list and in the keyring. */
+  grant = g_list_model_get_item (kh_account_page_get_model (page), 0);
+  g_assert_nonnull (grant);
+  tokens = kh_store_load_tokens (kh_application_get_store (env.app), kh_grant_get_id (grant),
+                                 &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (tokens->access_token);
+}
+
+static void
+test_complete_url (void)
+{
+  KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_PARTNER);
+  g_autoptr(GPtrArray) pending = NULL;
+  g_autofree char *location = NULL;
+  g_autofree char *approve = NULL;
+  KhAuthRequest *request = NULL;
+  guint before = model_count (KH_ACCOUNT_PARTNER);
+  GtkWindow *dialog;
+
+  real_mime_dirs ();
+  /* Link for a Client: a pending request and a dialog that shows the link. */
+  kh_window_show_page (env.window, KH_ACCOUNT_PARTNER);
+  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "client_row")),
+                         "Acme Agency Client");
+  activate_action ("link", "partner");
+  kh_test_wait_until (page_idle, page, 30000);
+  dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG);
+  g_assert_nonnull (dialog);
+  g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (dialog)), ==,
+                   "Link for a Client");
+  save_png ("partner-link-dialog");
+  if (gtk_window_get_child (dialog) != NULL)
+    save_widget_png (gtk_window_get_child (dialog), GTK_NATIVE (dialog), "link-dialog");
+
+  /* The pending request is in the store, labelled for the client. */
+  pending = kh_store_list_pending (kh_application_get_store (env.app));
+  for (guint i = 0; i < pending->len; i++)
+    if (g_strcmp0 (kh_auth_request_get_client_label (g_ptr_array_index (pending, i)),
+                   "Acme Agency Client") == 0)
+      request = g_ptr_array_index (pending, i);
+  g_assert_nonnull (request);
+
+  /* The client opens the link and approves; their browser lands on the redirect URL, which
+   * the agency pastes. */
+  approve = g_strconcat (g_object_get_data (G_OBJECT (dialog), "url"), "&auto=approve", NULL);
+  close_dialogs ();
+  g_assert_cmpuint (http ("GET", approve, NULL, &location) / 100, ==, 3);
+  g_assert_nonnull (location);
+
+  activate_action ("complete-url", location);
+  kh_test_wait_until (page_idle, page, 60000);
+  g_assert_null (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
+  g_assert_cmpuint (model_count (KH_ACCOUNT_PARTNER), ==, before + 1);
+
+  /* The same URL again: used, so it matches no pending link any more. */
+  activate_action ("complete-url", location);
+  kh_test_wait_until (page_idle, page, 60000);
+  dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG);
+  g_assert_nonnull (dialog);
+  g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (dialog)), ==,
+                   "This Address Matches No Pending Link");
+  close_dialogs ();
+
+  /* Something that is not a redirected URL at all. */
+  activate_action ("complete-url", "hello there");
+  kh_test_wait_until (page_idle, page, 60000);
+  dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG);
+  g_assert_nonnull (dialog);
+  g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (dialog)), ==,
+                   "This Address Cannot Be Used");
+  if (gtk_window_get_child (dialog) != NULL)
+    save_widget_png (gtk_window_get_child (dialog), GTK_NATIVE (dialog), "paste-error-dialog");
+  close_dialogs ();
+  g_assert_cmpuint (model_count (KH_ACCOUNT_PARTNER), ==, before + 1);
+}
+
+typedef struct
+{
+  KhAccountType type;
+  guint         count;
+} CountWait;
+
+static gboolean
+count_is (gpointer data)
+{
+  CountWait *wait = data;
+
+  return model_count (wait->type) == wait->count;
+}
+
+static char *
+stored_access_token (const char *grant_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KhTokenSet) tokens = kh_store_load_tokens (kh_application_get_store (env.app),
+                                                       grant_id, &error);
+
+  g_assert_no_error (error);
+
+  return g_strdup (tokens->access_token);
+}
+
+typedef struct
+{
+  const char *grant_id;
+  const char *before;
+} TokenWait;
+
+static gboolean
+token_changed (gpointer data)
+{
+  TokenWait *wait = data;
+  g_autofree char *now = stored_access_token (wait->grant_id);
+
+  return g_strcmp0 (now, wait->before) != 0;
+}
+
+static KhGrant *
+first_grant (KhAccountType type)
+{
+  return g_list_model_get_item (kh_account_page_get_model (kh_window_get_page (env.window, type)),
+                                0);
+}
+
+/* Quick Connect on the seller page: an App Secret and the address an App Store install landed
+ * on, nothing else. */
+static void
+test_quick_connect (void)
+{
+  KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_SELLER);
+  g_autofree char *consent = NULL;
+  g_autofree char *redirected = NULL;
+  GtkWidget *error_label = kh_account_page_get_control (page, "quick_error_label");
+  guint before = model_count (KH_ACCOUNT_SELLER);
+  CountWait count = { KH_ACCOUNT_SELLER, before + 1 };
+
+  real_mime_dirs ();
+  kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
+  consent = g_strdup_printf ("http://127.0.0.1:%u/_host/services.tiktokshop.com/open/authorize"
+                             "?service_id=" SHOP_SERVICE_ID "&auto=approve",
+                             kh_sandbox_get_port (env.sandbox));
+
+  /* A wrong secret: TikTok refuses, the page says why, nothing is stored. */
+  g_assert_cmpuint (http ("GET", consent, NULL, &redirected) / 100, ==, 3);
+  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "quick_secret_row")),
+                         "not-the-secret");
+  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "quick_url_row")),
+                         redirected);
+  g_signal_emit_by_name (kh_account_page_get_control (page, "quick_button"), "clicked");
+  kh_test_wait_until (page_idle, page, 60000);
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (error_label)), !=, "");
+  g_assert_cmpuint (model_count (KH_ACCOUNT_SELLER), ==, before);
+
+  /* The right secret and a fresh code: the grant with its shops. */
+  g_clear_pointer (&redirected, g_free);
+  g_assert_cmpuint (http ("GET", consent, NULL, &redirected) / 100, ==, 3);
+  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "quick_secret_row")),
+                         SHOP_SECRET);
+  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "quick_url_row")),
+                         redirected);
+  g_signal_emit_by_name (kh_account_page_get_control (page, "quick_button"), "clicked");
+  kh_test_wait_until (page_idle, page, 60000);
+  close_dialogs ();
+  kh_test_wait_until (count_is, &count, 10000);
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (error_label)), ==, "");
+  /* The secret leaves the form once used. */
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (kh_account_page_get_control (
+                     page, "quick_secret_row"))), ==, "");
+}
+
+/* Another program holds the redirect port: the page says so instead of waiting forever. */
+static void
+test_port_in_use (void)
+{
+  KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_PARTNER);
+  g_autoptr(GSocketListener) blocker = g_socket_listener_new ();
+  g_autoptr(GUri) uri = g_uri_parse (env.redirect_uri, G_URI_FLAGS_NONE, NULL);
+  g_autoptr(GError) error = NULL;
+  GtkWindow *dialog;
+
+  real_mime_dirs ();
+  g_socket_listener_add_inet_port (blocker, g_uri_get_port (uri), NULL, &error);
+  g_assert_no_error (error);
+
+  activate_action ("authorize", "partner");
+  kh_test_wait_until (page_idle, page, 30000);
+  dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG);
+  g_assert_nonnull (dialog);
+  g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (dialog)), ==,
+                   "The Redirect Port Is Taken");
+  close_dialogs ();
+  g_socket_listener_close (blocker);
+}
+
+/* keyhold-cli (here: a second KhStore on the same store) adds a grant: the window follows. */
+static void
+test_follow_other_process (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KhStore) other = kh_store_new (NULL, NULL, &error);
+  g_autoptr(KhGrant) grant = kh_grant_new (KH_ACCOUNT_PARTNER, NULL, "Shop App");
+  g_autoptr(KhTokenSet) tokens = kh_token_set_new ();
+  CountWait count = { KH_ACCOUNT_PARTNER, model_count (KH_ACCOUNT_PARTNER) + 1 };
+  KhAppProfile *chosen;
+
+  real_mime_dirs ();
+  g_assert_no_error (error);
+  chosen = kh_account_page_get_selected_app (kh_window_get_page (env.window, KH_ACCOUNT_SELLER));
+  g_assert_nonnull (chosen);
+
+  tokens->access_token = g_strdup ("other-process-token");
+  tokens->access_expires_at = kh_now () + 3600;
+  kh_grant_set_display_name (grant, "Added by the CLI");
+  kh_grant_set_expiries_from_tokens (grant, tokens);
+  g_assert_true (kh_store_save_grant (other, grant, tokens, &error));
+  g_assert_no_error (error);
+
+  kh_test_wait_until (count_is, &count, 10000);
+
+  /* The reload kept the profile the user had chosen. */
+  g_assert_cmpstr (kh_app_profile_get_name (kh_account_page_get_selected_app (
+                     kh_window_get_page (env.window, KH_ACCOUNT_SELLER))), ==, "Shop App");
+}
+
+/* refresh, revoke and remove, as `gapplication action` would call them. */
+static void
+test_grant_actions (void)
+{
+  g_autoptr(KhGrant) seller = NULL;
+  g_autoptr(KhGrant) creator = NULL;
+  g_autoptr(KhGrant) advertiser = NULL;
+  g_autofree char *before = NULL;
+  CountWait count;
+  TokenWait token;
+
+  real_mime_dirs ();
+  if (model_count (KH_ACCOUNT_SELLER) == 0 || model_count (KH_ACCOUNT_CREATOR) == 0
+      || model_count (KH_ACCOUNT_ADVERTISER) == 0)
+    {
+      g_test_skip ("needs the grants of the authorize cases");
+      return;
+    }
+
+  /* Refresh: KhBroker stores a new access token. */
+  seller = first_grant (KH_ACCOUNT_SELLER);
+  before = stored_access_token (kh_grant_get_id (seller));
+  token.grant_id = kh_grant_get_id (seller);
+  token.before = before;
+  activate_action ("refresh", kh_grant_get_id (seller));
+  kh_test_wait_until (token_changed, &token, 60000);
+
+  /* Remove: gone from the list and the keyring. */
+  creator = first_grant (KH_ACCOUNT_CREATOR);
+  count.type = KH_ACCOUNT_CREATOR;
+  count.count = model_count (KH_ACCOUNT_CREATOR) - 1;
+  activate_action ("remove", kh_grant_get_id (creator));
+  kh_test_wait_until (count_is, &count, 60000);
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(KhTokenSet) tokens = kh_store_load_tokens (kh_application_get_store (env.app),
+                                                         kh_grant_get_id (creator), &error);
+
+    g_assert_null (tokens);
+    g_assert_nonnull (error);
+  }
+
+  /* Revoke: the advertiser token is revoked at TikTok (the sandbox), then removed. */
+  advertiser = first_grant (KH_ACCOUNT_ADVERTISER);
+  count.type = KH_ACCOUNT_ADVERTISER;
+  count.count = model_count (KH_ACCOUNT_ADVERTISER) - 1;
+  activate_action ("revoke", kh_grant_get_id (advertiser));
+  kh_test_wait_until (count_is, &count, 60000);
+  close_dialogs ();
+}
+
+static void
+test_screenshots (gconstpointer data)
+{
+  const char *suffix = data;
+
+  real_mime_dirs ();
+  for (guint i = 0; i < KH_N_ACCOUNT_TYPES; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("%s-%s", kh_provider_get (i)->id, suffix);
+
+      kh_window_show_page (env.window, i);
+      iterate (300);
+      save_png (name);
+    }
+  kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
+
+  /* The details of a seller grant (shops, ciphers, renewal) and the preferences. */
+  if (strcmp (suffix, "grants") == 0 && model_count (KH_ACCOUNT_SELLER) > 0)
+    {
+      g_autoptr(KhGrant) grant = g_list_model_get_item (kh_account_page_get_model (
+                                                          kh_window_get_page (env.window,
+                                                                              KH_ACCOUNT_SELLER)),
+                                                        0);
+      GtkWindow *details;
+      GtkWindow *prefs;
+
+      activate_action ("show-grant", kh_grant_get_id (grant));
+      iterate (300);
+      details = find_dialog (KH_TYPE_GRANT_WINDOW);
+      g_assert_nonnull (details);
+      save_widget_png (adw_window_get_content (ADW_WINDOW (details)), GTK_NATIVE (details),
+                       "seller-grant-details");
+      gtk_window_destroy (details);
+
+      activate_action ("preferences", NULL);
+      iterate (300);
+      prefs = find_dialog (KH_TYPE_PREFERENCES_WINDOW);
+      g_assert_nonnull (prefs);
+      save_widget_png (adw_window_get_content (ADW_WINDOW (prefs)), GTK_NATIVE (prefs),
+                       "preferences");
+      gtk_window_destroy (prefs);
+
+      /* About (from the metainfo facts) and the keyboard shortcuts open without a warning. */
+      activate_action ("about", NULL);
+      iterate (200);
+      g_assert_nonnull (find_dialog (ADW_TYPE_ABOUT_WINDOW));
+      gtk_window_destroy (find_dialog (ADW_TYPE_ABOUT_WINDOW));
+      g_action_group_activate_action (G_ACTION_GROUP (env.window), "show-help-overlay", NULL);
+      iterate (200);
+      g_assert_nonnull (find_dialog (GTK_TYPE_SHORTCUTS_WINDOW));
+      save_widget_png (gtk_window_get_child (find_dialog (GTK_TYPE_SHORTCUTS_WINDOW)),
+                       GTK_NATIVE (find_dialog (GTK_TYPE_SHORTCUTS_WINDOW)), "shortcuts");
+      gtk_window_close (find_dialog (GTK_TYPE_SHORTCUTS_WINDOW));
+    }
+}
+
+static void
+test_list_2000 (void)
+{
+  GListStore *grants = G_LIST_STORE (kh_application_get_grants (env.app));
+  g_autoptr(GPtrArray) fakes = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(KhGrant) first = NULL;
+  g_autoptr(KhGrant) second = NULL;
+  KhAccountPage *seller = kh_window_get_page (env.window, KH_ACCOUNT_SELLER);
+  guint n_sellers = 0;
+  gint64 start;
+  double per_key_ms;
+  const char *typed = "shop 1234";
+
+  real_mime_dirs ();
+  /* 2,000 grants over the six types: the list models must stay exact and fast. */
+  for (guint i = 0; i < 2000; i++)
+    {
+      KhAccountType type = i % KH_N_ACCOUNT_TYPES;
+      g_autofree char *name = g_strdup_printf ("Shop %04u", i);
+      g_autofree char *client = g_strdup_printf ("Client %u", i % 37);
+      KhGrantStatus stored = i == 6 ? KH_GRANT_STATUS_NEEDS_REAUTH : KH_GRANT_STATUS_ACTIVE;
+      gint64 refresh = i == 12 ? 3 * 86400 : 300 * 86400;
+
+      g_ptr_array_add (fakes, fake_grant (type, name, client, i % 2 ? "us" : "row", 4 * 3600,
+                                          refresh, stored));
+      if (type == KH_ACCOUNT_SELLER)
+        n_sellers++;
+    }
+  g_list_store_splice (grants, 0, g_list_model_get_n_items (G_LIST_MODEL (grants)),
+                       fakes->pdata, fakes->len);
+  iterate (200);
+
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (grants)), ==, 2000);
+  g_assert_cmpuint (model_count (KH_ACCOUNT_SELLER), ==, n_sellers);
+  for (guint i = 0; i < KH_N_ACCOUNT_TYPES; i++)
+    g_assert_cmpuint (model_count (i), ==, 2000 / 6 + (i < 2000 % 6 ? 1 : 0));
+
+  /* Sorted by what needs attention: re-authorization first, then expiring, then by name. */
+  first = g_list_model_get_item (kh_account_page_get_model (seller), 0);
+  second = g_list_model_get_item (kh_account_page_get_model (seller), 1);
+  g_assert_cmpstr (kh_grant_get_display_name (first), ==, "Shop 0006");
+  g_assert_cmpint (kh_grant_compute_status (first, kh_now ()), ==, KH_GRANT_STATUS_NEEDS_REAUTH);
+  g_assert_cmpstr (kh_grant_get_display_name (second), ==, "Shop 0012");
+  g_assert_cmpint (kh_grant_compute_status (second, kh_now ()), ==, KH_GRANT_STATUS_EXPIRING);
+  {
+    g_autoptr(KhGrant) third = g_list_model_get_item (kh_account_page_get_model (seller), 2);
+
+    g_assert_cmpstr (kh_grant_get_display_name (third), ==, "Shop 0000");
+  }
+  save_png ("seller-2000-grants");
+
+  /* Search, typed key by key, filters every page. */
+  start = g_get_monotonic_time ();
+  for (guint len = 1; len <= strlen (typed); len++)
+    {
+      g_autofree char *prefix = g_strndup (typed, len);
+      gint64 key_start = g_get_monotonic_time ();
+
+      kh_window_set_search (env.window, prefix);
+      g_test_message ("search “%s”: %.2f ms", prefix,
+                      (g_get_monotonic_time () - key_start) / 1000.0);
+    }
+  per_key_ms = (g_get_monotonic_time () - start) / 1000.0 / strlen (typed);
+  g_test_message ("filtering 2,000 grants over 6 pages: %.2f ms per keystroke", per_key_ms);
+  g_print ("# bench: filter-per-keystroke-ms %.3f\n", per_key_ms);
+  g_assert_cmpuint (model_count (KH_ACCOUNT_SELLER) + model_count (KH_ACCOUNT_CREATOR)
+                    + model_count (KH_ACCOUNT_PARTNER) + model_count (KH_ACCOUNT_ADVERTISER)
+                    + model_count (KH_ACCOUNT_TIKTOK_ACCOUNT)
+                    + model_count (KH_ACCOUNT_CREATOR_MARKETPLACE), ==, 1);
+  g_assert_cmpuint (model_count (KH_ACCOUNT_SELLER + 1234 % 6), ==, 1);
+
+  /* By client label, shop cipher, region and id. */
+  kh_window_set_search (env.window, "client 36");
+  g_assert_cmpuint (model_count (KH_ACCOUNT_SELLER), >, 0);
+  kh_window_set_search (env.window, "ROW_cipher_Shop 0030");
+  g_assert_cmpuint (model_count (KH_ACCOUNT_SELLER), ==, 1);
+  {
+    KhGrant *grant = g_ptr_array_index (fakes, 42);
+
+    kh_window_set_search (env.window, kh_grant_get_id (grant));
+    g_assert_cmpuint (model_count (kh_grant_get_account_type (grant)), ==, 1);
+  }
+  kh_window_set_search (env.window, "no such grant anywhere");
+  g_assert_cmpuint (model_count (KH_ACCOUNT_SELLER), ==, 0);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (GTK_STACK (kh_account_page_get_control (
+                     seller, "list_stack"))), ==, "no-results");
+  kh_window_set_search (env.window, NULL);
+  g_assert_cmpuint (model_count (KH_ACCOUNT_SELLER), ==, n_sellers);
+
+  /* The row menu offers every operation for the grant it shows. */
+  {
+    KhGrantRow *row = kh_grant_row_new ();
+    GMenuModel *menu;
+    guint n_items = 0;
+
+    g_object_ref_sink (row);
+    kh_grant_row_set_grant (row, g_ptr_array_index (fakes, 0));
+    menu = kh_grant_row_get_menu (row);
+    for (int s = 0; s < g_menu_model_get_n_items (menu); s++)
+      n_items += g_menu_model_get_n_items (g_menu_model_get_item_link (menu, s,
+                                                                       G_MENU_LINK_SECTION));
+    g_assert_cmpuint (n_items, ==, 8);
+    g_object_unref (row);
+  }
+
+  /* Notifications: once per threshold, remembered in GSettings, for the grant that ends in 3
+   * days (the 7-day threshold) and the one that needs re-authorization. */
+  {
+    GSettings *settings = kh_application_get_settings (env.app);
+    g_auto(GStrv) notified = NULL;
+    g_autofree char *expiring = g_strdup_printf ("%s:7", kh_grant_get_id (g_ptr_array_index (fakes,
+                                                                                        12)));
+    g_autofree char *larger = g_strdup_printf ("%s:30", kh_grant_get_id (g_ptr_array_index (fakes,
+                                                                                      12)));
+    g_autofree char *reauth = g_strdup_printf ("%s:reauth",
+                                               kh_grant_get_id (g_ptr_array_index (fakes, 6)));
+
+    g_settings_set_boolean (settings, "background-refresh", FALSE);
+    kh_application_run_maintenance (env.app);
+    notified = g_settings_get_strv (settings, "notified");
+    g_assert_true (g_strv_contains ((const char * const *) notified, expiring));
+    g_assert_true (g_strv_contains ((const char * const *) notified, larger));
+    g_assert_true (g_strv_contains ((const char * const *) notified, reauth));
+    g_assert_cmpuint (g_strv_length (notified), ==, 3);
+    g_settings_set_boolean (settings, "background-refresh", TRUE);
+  }
+
+  /* Back to what the store holds. */
+  kh_application_reload (env.app);
+}
+
+static void
+test_no_display (void)
+{
+  g_test_skip ("no display: run under .ci/session (Xvfb)");
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+/* Headless Chromium is the default browser of this process (a private mimeapps.list), and the
+ * sandbox approves consent pages by itself, since a headless browser cannot click. */
+static gboolean
+setup_browser (void)
+{
+  g_autofree char *chromium = g_find_program_in_path ("chromium");
+  g_autofree char *root = g_build_filename (kh_test_get_tmpdir (), "browser", NULL);
+  /* GTest isolates the XDG directories of each case: the browser is set up in those. */
+  const char *config = g_get_user_config_dir ();
+  const char *data = g_get_user_data_dir ();
+  g_autofree char *apps = g_build_filename (data, "applications", NULL);
+  g_autofree char *profile = g_build_filename (root, "profile", NULL);
+  g_autofree char *mimeapps = g_build_filename (config, "mimeapps.list", NULL);
+  g_autofree char *desktop = g_build_filename (apps, "kh-test-browser.desktop", NULL);
+  g_autofree char *desktop_text = NULL;
+  g_autofree char *script = g_build_filename (root, "kh-test-browser.sh", NULL);
+  g_autofree char *script_text = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (chromium == NULL)
+    return FALSE;
+
+  g_assert_cmpint (g_mkdir_with_parents (root, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (config, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (apps, 0700), ==, 0);
+  g_file_set_contents (mimeapps,
+                       "[Default Applications]\n"
+                       "x-scheme-handler/http=kh-test-browser.desktop\n"
+                       "x-scheme-handler/https=kh-test-browser.desktop\n", -1, &error);
+  g_assert_no_error (error);
+  /* A wrapper keeps the page Chromium dumps out of this test's TAP output. */
+  script_text = g_strdup_printf ("#!/bin/sh\n"
+                                 "exec %s --headless --no-sandbox --disable-gpu --disable-quic "
+                                 "--no-first-run --disable-background-networking "
+                                 "--disable-component-update --disable-sync "
+                                 "--user-data-dir=%s --dump-dom \"$1\" >/dev/null 2>&1\n",
+                                 chromium, profile);
+  g_file_set_contents (script, script_text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (script, 0700), ==, 0);
+  desktop_text = g_strdup_printf ("[Desktop Entry]\nType=Application\nName=Test Browser\n"
+                                  "NoDisplay=true\n"
+                                  "MimeType=x-scheme-handler/http;x-scheme-handler/https;\n"
+                                  "Exec=%s %%u\n", script);
+  g_file_set_contents (desktop, desktop_text, -1, &error);
+  g_assert_no_error (error);
+
+  return TRUE;
+}
+
+static void
+setup_app (void)
+{
+  g_autoptr(GError) error = NULL;
+  guint port = kh_test_free_port ();
+
+  env.redirect_uri = g_strdup_printf ("http://localhost:%u/callback", port);
+  env.sandbox = kh_test_sandbox_start ();
+  kh_sandbox_add_app (env.sandbox, "shop", SHOP_KEY, SHOP_SECRET, SHOP_SERVICE_ID,
+                      env.redirect_uri);
+  kh_sandbox_add_app (env.sandbox, "business", BIZ_ID, BIZ_SECRET, NULL, env.redirect_uri);
+  if (env.have_browser)
+    sandbox_config ("{\"auto_consent\":\"approve\"}");
+
+  /* No application id: nothing is exported on the session bus, several runs never meet. */
+  env.app = g_object_new (KH_TYPE_APPLICATION, "flags", G_APPLICATION_NON_UNIQUE, NULL);
+  g_application_register (G_APPLICATION (env.app), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_no_error ((GError *) kh_application_get_store_error (env.app));
+  g_application_activate (G_APPLICATION (env.app));
+  env.window = KH_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (env.app)));
+  g_assert_nonnull (env.window);
+  gtk_window_set_default_size (GTK_WINDOW (env.window), 1200, 800);
+  iterate (500);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  int status;
+
+  kh_test_init (&argc, &argv);
+  /* The store name kh_test_init derives from the program path may hold '/': keep it valid. */
+  {
+    g_autofree char *store = g_strdup (g_getenv ("KEYHOLD_STORE"));
+
+    if (store != NULL)
+      {
+        g_strcanon (store, "abcdefghijklmnopqrstuvwxyz" "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789-_.", '-');
+        g_setenv ("KEYHOLD_STORE", store, TRUE);
+      }
+  }
+  real_mime_dirs ();
+  /* Xvfb has no GL: the cairo renderer draws the same widgets. */
+  g_setenv ("GSK_RENDERER", "cairo", FALSE);
+  g_setenv ("GTK_A11Y", "none", TRUE);
+
+  if (!gtk_init_check ())
+    {
+      g_test_add_func ("/keyhold/app/no-display", test_no_display);
+      return g_test_run ();
+    }
+
+  real_mime_dirs ();
+  {
+    g_autofree char *chromium = g_find_program_in_path ("chromium");
+
+    env.have_browser = chromium != NULL;
+  }
+  g_unsetenv ("BROWSER");
+  setup_app ();
+
+  g_test_add_func ("/keyhold/app/pages", test_pages);
+  g_test_add_func ("/keyhold/app/profile-validation", test_profile_validation);
+  g_test_add_func ("/keyhold/app/profile-save", test_profile_save);
+  g_test_add_data_func ("/keyhold/app/screenshots-empty", "empty", test_screenshots);
+  for (guint i = 0; i < G_N_ELEMENTS (authorize_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/keyhold/app/authorize-%s",
+                                               authorize_cases[i].spec);
+
+      g_strdelimit (path, ":", '-');
+      g_test_add_data_func (path, &authorize_cases[i], test_authorize);
+    }
+  g_test_add_func ("/keyhold/app/complete-url", test_complete_url);
+  g_test_add_func ("/keyhold/app/quick-connect", test_quick_connect);
+  g_test_add_func ("/keyhold/app/port-in-use", test_port_in_use);
+  g_test_add_func ("/keyhold/app/follow-other-process", test_follow_other_process);
+  g_test_add_func ("/keyhold/app/grant-actions", test_grant_actions);
+  g_test_add_data_func ("/keyhold/app/screenshots-grants", "grants", test_screenshots);
+  g_test_add_func ("/keyhold/app/list-2000", test_list_2000);
+
+  status = g_test_run ();
+
+  /* The window is left to the process exit: libadwaita 1.2.2 reports a critical while
+   * disposing a view switcher of a destroyed window, which this test must not mistake for ours. */
+  g_clear_object (&env.sandbox);
+  g_free (env.redirect_uri);
+
+  return status;
+}
