@@ -784,6 +784,36 @@ test_cli_usage (Fixture       *fixture,
   g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "remove", "nonexistent"), ==, 1);
 }
 
+/* A user debugging with G_MESSAGES_DEBUG=all must not break scripts that parse stdout. */
+static void
+test_cli_debug_keeps_stdout_clean (Fixture       *fixture,
+                                   gconstpointer  user_data)
+{
+  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  add_apps (fixture);
+  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_setenv (launcher, "G_MESSAGES_DEBUG", "all", TRUE);
+  process = g_subprocess_launcher_spawn (launcher, &error, cli, "app", "list", "--json", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  record_output (fixture, out);
+  record_output (fixture, err);
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+
+  node = kh_json_parse (out, strlen (out), &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (node)), ==, 2);
+}
+
 static void
 test_cli_port_in_use (Fixture       *fixture,
                       gconstpointer  user_data)
@@ -940,6 +970,8 @@ main (int   argc,
               test_cli_browser, fixture_tear_down);
   g_test_add ("/keyhold/cli/browser/tiktok-account", Fixture, &type_cases[4], fixture_set_up,
               test_cli_browser, fixture_tear_down);
+  g_test_add ("/keyhold/cli/debug-keeps-stdout-clean", Fixture, NULL, fixture_set_up,
+              test_cli_debug_keeps_stdout_clean, fixture_tear_down);
   g_test_add ("/keyhold/cli/port-in-use", Fixture, NULL, fixture_set_up, test_cli_port_in_use,
               fixture_tear_down);
 

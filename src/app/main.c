@@ -9,6 +9,7 @@
 #include <locale.h>
 
 #include "kh-application.h"
+#include "kh-log.h"
 
 /* Running from the build tree: use the schema compiled there. The default schema source is
  * created once and cached, so this must happen before anything touches GSettings; an installed
@@ -27,6 +28,7 @@ main (int   argc,
 {
   g_autoptr(KhApplication) app = NULL;
 
+  kh_log_init ();
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");

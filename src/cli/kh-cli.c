@@ -23,6 +23,7 @@
 #include "kh-flow.h"
 #include "kh-grant-list.h"
 #include "kh-json.h"
+#include "kh-log.h"
 #include "kh-origin-map.h"
 #include "kh-provider.h"
 #include "kh-store.h"
@@ -1573,6 +1574,7 @@ int
 kh_cli_main (int    argc,
              char **argv)
 {
+  kh_log_init ();
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");

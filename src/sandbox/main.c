@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "kh-sandbox.h"
+#include "kh-log.h"
 
 static gboolean
 quit_cb (gpointer user_data)
@@ -59,6 +60,7 @@ main (int    argc,
    * go to stdout) must then fail quietly instead of killing the server. */
   signal (SIGPIPE, SIG_IGN);
 
+  kh_log_init ();
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
