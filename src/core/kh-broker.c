@@ -93,8 +93,10 @@ format_days (gint64 seconds)
   if (days < 1)
     return g_strdup (_("in less than a day"));
 
-  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "in %" G_GINT64_FORMAT " day",
-                                       "in %" G_GINT64_FORMAT " days", (gulong) days), days);
+  /* Translators: a deadline, "in 3 days". */
+  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "in %d day", "in %d days",
+                                       (gulong) MIN (days, G_MAXINT)),
+                          (int) MIN (days, G_MAXINT));
 }
 
 KhGrantStatus
