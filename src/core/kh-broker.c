@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libsecret/secret.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -472,23 +471,6 @@ load_grant (KhStore     *store,
 
 /* ---- the one-lookup path ---------------------------------------------------------------------- */
 
-/* The keyring schema and document of KhStore (kh-store.c: items "io.github.keyhold.Keyhold.Item"
- * holding {"v":1,"tokens":...,"grant":...}). Read here directly, without KhStore, because
- * KhStore loads the whole index when it is created, which with thousands of grants costs more
- * than the keyring lookup itself. Anything unexpected falls back to the KhStore path. */
-static const SecretSchema peek_schema = {
-  "io.github.keyhold.Keyhold.Item", SECRET_SCHEMA_NONE,
-  {
-    { "gen", SECRET_SCHEMA_ATTRIBUTE_INTEGER },
-    { "store", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "id", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "type", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "app", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { NULL, 0 },
-  }
-};
-
 static gboolean
 looks_like_grant_id (const char *text)
 {
@@ -501,62 +483,25 @@ looks_like_grant_id (const char *text)
   return length == 32;
 }
 
+/* Opening a KhStore reads the whole index, which with thousands of grants costs more than the
+ * keyring lookup itself: a fresh token named by its id is read straight from its keyring item.
+ * Anything but that plain case (a name, a marked grant, a token to refresh) returns NULL and
+ * takes the KhStore path, which also gives the proper errors. */
 KhTokenSet *
 kh_broker_peek_token (const char *store_name,
                       const char *grant_id,
                       gint64      min_valid_seconds)
 {
-  g_autoptr(GHashTable) attributes = NULL;
-  g_autoptr(JsonParser) parser = NULL;
   g_autoptr(KhGrant) grant = NULL;
   g_autoptr(KhTokenSet) tokens = NULL;
-  g_autoptr(GError) error = NULL;
-  char *secret = NULL;
-  JsonObject *doc;
-  JsonNode *grant_node;
-  JsonNode *tokens_node;
   KhGrantStatus stored;
-  gint64 version;
-  gboolean parsed;
 
   g_return_val_if_fail (grant_id != NULL, NULL);
 
-  if (store_name == NULL)
-    store_name = g_getenv ("KEYHOLD_STORE");
-  if (store_name == NULL || *store_name == '\0')
-    store_name = "default";
-  if (!looks_like_grant_id (grant_id))
+  if (!looks_like_grant_id (grant_id) ||
+      !kh_store_peek_grant (store_name, grant_id, &grant, &tokens, NULL))
     return NULL;
 
-  attributes = g_hash_table_new (g_str_hash, g_str_equal);
-  g_hash_table_insert (attributes, (char *) "gen", (char *) "1");
-  g_hash_table_insert (attributes, (char *) "store", (char *) store_name);
-  g_hash_table_insert (attributes, (char *) "kind", (char *) "grant");
-  g_hash_table_insert (attributes, (char *) "id", (char *) grant_id);
-  secret = secret_password_lookupv_sync (&peek_schema, attributes, NULL, &error);
-  if (secret == NULL)
-    return NULL;
-
-  parser = json_parser_new_immutable ();
-  parsed = json_parser_load_from_data (parser, secret, -1, NULL);
-  secret_password_free (secret);
-  if (!parsed)
-    return NULL;
-
-  doc = kh_json_node_object (json_parser_get_root (parser));
-  if (doc == NULL || !kh_json_get_int (doc, "v", &version) || version != 1)
-    return NULL;
-  grant_node = json_object_get_member (doc, "grant");
-  tokens_node = json_object_get_member (doc, "tokens");
-  if (grant_node == NULL || tokens_node == NULL)
-    return NULL;
-
-  grant = kh_grant_new_from_json (grant_node, NULL);
-  tokens = kh_token_set_new_from_json (tokens_node, NULL);
-  if (grant == NULL || tokens == NULL || g_strcmp0 (kh_grant_get_id (grant), grant_id) != 0)
-    return NULL;
-
-  /* A marked grant takes the KhStore path, which gives the proper error. */
   stored = kh_grant_get_stored_status (grant);
   if (stored == KH_GRANT_STATUS_NEEDS_REAUTH || stored == KH_GRANT_STATUS_REVOKED)
     return NULL;

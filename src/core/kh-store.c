@@ -1118,18 +1118,26 @@ propagate_keyring_error (GError     **dest,
 }
 
 static GHashTable *
-item_attributes (KhStore    *self,
-                 const char *kind,
-                 const char *id)
+attributes_for (const char *store_name,
+                const char *kind,
+                const char *id)
 {
   GHashTable *attributes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
 
-  g_hash_table_insert (attributes, (char *) "store", g_strdup (self->store_name));
+  g_hash_table_insert (attributes, (char *) "store", g_strdup (store_name));
   if (kind != NULL)
     g_hash_table_insert (attributes, (char *) "kind", g_strdup (kind));
   if (id != NULL)
     g_hash_table_insert (attributes, (char *) "id", g_strdup (id));
   return attributes;
+}
+
+static GHashTable *
+item_attributes (KhStore    *self,
+                 const char *kind,
+                 const char *id)
+{
+  return attributes_for (self->store_name, kind, id);
 }
 
 static gboolean
@@ -1169,15 +1177,16 @@ keyring_has_locked (GHashTable *attributes)
   return locked;
 }
 
-/* Looks up the document of one item and parses it. NULL without error when there is no item. */
+/* Looks up the document of one item of the store named store_name and parses it. NULL without
+ * error when there is no item. Needs no KhStore: kh_store_peek_grant reads without an index. */
 static JsonObject *
-keyring_lookup_doc (KhStore    *self,
+lookup_doc_by_name (const char *store_name,
                     Section     section,
                     const char *id,
                     gboolean   *damaged,
                     GError    **error)
 {
-  g_autoptr(GHashTable) attributes = item_attributes (self, sections[section].kind, id);
+  g_autoptr(GHashTable) attributes = attributes_for (store_name, sections[section].kind, id);
   g_autoptr(JsonParser) parser = NULL;
   g_autoptr(GError) parse_error = NULL;
   GError *local_error = NULL;
@@ -1216,6 +1225,16 @@ keyring_lookup_doc (KhStore    *self,
     }
 
   return json_object_ref (doc);
+}
+
+static JsonObject *
+keyring_lookup_doc (KhStore    *self,
+                    Section     section,
+                    const char *id,
+                    gboolean   *damaged,
+                    GError    **error)
+{
+  return lookup_doc_by_name (self->store_name, section, id, damaged, error);
 }
 
 /* Deletes an item; *deleted says whether there was one. */
@@ -1744,17 +1763,11 @@ initial_load (KhStore *self,
     }
 }
 
-KhStore *
-kh_store_new (const char  *data_dir,
-              const char  *store_name,
-              GError     **error)
+/* NULL: $KEYHOLD_STORE, else "default". NULL with an error for an invalid name. */
+static const char *
+resolve_store_name (const char  *store_name,
+                    GError     **error)
 {
-  g_autoptr(KhStore) self = NULL;
-  g_autofree char *base = NULL;
-  g_autofree char *dir_name = NULL;
-
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
   if (store_name == NULL)
     {
       store_name = g_getenv ("KEYHOLD_STORE");
@@ -1767,6 +1780,24 @@ kh_store_new (const char  *data_dir,
                    _("“%s” is not a valid store name: use printable characters"), store_name);
       return NULL;
     }
+
+  return store_name;
+}
+
+KhStore *
+kh_store_new (const char  *data_dir,
+              const char  *store_name,
+              GError     **error)
+{
+  g_autoptr(KhStore) self = NULL;
+  g_autofree char *base = NULL;
+  g_autofree char *dir_name = NULL;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  store_name = resolve_store_name (store_name, error);
+  if (store_name == NULL)
+    return NULL;
 
   if (data_dir != NULL)
     base = g_strdup (data_dir);
@@ -2754,6 +2785,51 @@ kh_store_load_tokens (KhStore     *self,
       return NULL;
     }
   return kh_token_set_new_from_json (tokens, error);
+}
+
+gboolean
+kh_store_peek_grant (const char   *store_name,
+                     const char   *grant_id,
+                     KhGrant     **grant_out,
+                     KhTokenSet  **tokens_out,
+                     GError      **error)
+{
+  g_autoptr(JsonObject) doc = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(KhTokenSet) tokens = NULL;
+  JsonNode *grant_node;
+  JsonNode *tokens_node;
+
+  g_return_val_if_fail (grant_id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  store_name = resolve_store_name (store_name, error);
+  if (store_name == NULL)
+    return FALSE;
+
+  doc = lookup_doc_by_name (store_name, SECTION_GRANTS, grant_id, NULL, error);
+  if (doc == NULL)
+    return FALSE;
+
+  grant_node = json_object_get_member (doc, "grant");
+  tokens_node = json_object_get_member (doc, "tokens");
+  if (grant_node != NULL)
+    grant = kh_grant_new_from_json (grant_node, NULL);
+  if (tokens_node != NULL)
+    tokens = kh_token_set_new_from_json (tokens_node, NULL);
+  if (grant == NULL || tokens == NULL || g_strcmp0 (kh_grant_get_id (grant), grant_id) != 0)
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                   _("The keyring item of grant %s is damaged: authorize it again"), grant_id);
+      return FALSE;
+    }
+
+  if (grant_out != NULL)
+    *grant_out = g_steal_pointer (&grant);
+  if (tokens_out != NULL)
+    *tokens_out = g_steal_pointer (&tokens);
+
+  return TRUE;
 }
 
 gboolean

@@ -92,6 +92,15 @@ KhGrant       *kh_store_find_grant           (KhStore       *self,
 KhTokenSet    *kh_store_load_tokens          (KhStore       *self,
                                               const char    *grant_id,
                                               GError       **error);
+/* Reads one grant's keyring item (its index copy and tokens) without opening a store, so no
+ * index is read: the one-lookup path of `keyhold-cli token`. store_name NULL: as kh_store_new.
+ * FALSE without error when the item does not exist; with an error when the keyring fails or the
+ * item is damaged. Callers fall back to a KhStore for anything but the plain case. */
+gboolean       kh_store_peek_grant           (const char    *store_name,
+                                              const char    *grant_id,
+                                              KhGrant      **grant_out,
+                                              KhTokenSet   **tokens_out,
+                                              GError       **error);
 gboolean       kh_store_remove_grant         (KhStore       *self,
                                               const char    *grant_id,
                                               GError       **error);

@@ -33,7 +33,11 @@ STATS = re.compile(r"(\d+) translated messages?(?:, (\d+) fuzzy translations?)?"
 
 
 def run(cmd, **kw):
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    # Judge the tools' own findings, not the GLib debug lines a debug-enabled run adds.
+    env = dict(os.environ)
+    env.pop("G_MESSAGES_DEBUG", None)
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env, **kw)
 
 
 def main(root, work):

@@ -46,6 +46,7 @@ def run_one(binary, lang, shot):
     with tempfile.TemporaryDirectory(prefix=f"keyhold-locale-{lang}-") as tmp:
         env = dict(os.environ)
         env.pop("LC_ALL", None)
+        env.pop("G_MESSAGES_DEBUG", None)
         env.update({
             "LANG": "C.UTF-8",
             "LANGUAGE": lang,
