@@ -212,6 +212,41 @@ open_store (GError **error)
   return kh_store_new (NULL, NULL, error);
 }
 
+/* The store, and the grant its one argument names (id, id prefix or display name). FALSE with
+ * *exit_code set, the problem reported, when either is missing. */
+static gboolean
+open_grant (GOptionContext  *context,
+            int              argc,
+            char           **argv,
+            KhStore        **store_out,
+            KhGrant        **grant_out,
+            int             *exit_code)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (argc != 2)
+    {
+      *exit_code = usage_error (context, _("Name one grant (its id or display name)"));
+      return FALSE;
+    }
+
+  *store_out = open_store (&error);
+  if (*store_out == NULL)
+    {
+      *exit_code = report_error (error);
+      return FALSE;
+    }
+
+  *grant_out = kh_store_find_grant (*store_out, argv[1], &error);
+  if (*grant_out == NULL)
+    {
+      *exit_code = report_error (error);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
 static gboolean
 parse_type (const char     *id,
             KhAccountType  *out,
@@ -879,7 +914,6 @@ cmd_shops (int    argc,
   gboolean update = FALSE;
   g_autoptr(KhStore) store = NULL;
   g_autoptr(KhGrant) grant = NULL;
-  g_autoptr(GError) error = NULL;
   GPtrArray *shops;
   GPtrArray *advertisers;
   int exit_code = EXIT_OK;
@@ -893,15 +927,8 @@ cmd_shops (int    argc,
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!parse_options (context, &argc, &argv, &exit_code))
     return exit_code;
-  if (argc != 2)
-    return usage_error (context, _("Name one grant (its id or display name)"));
-
-  store = open_store (&error);
-  if (store == NULL)
-    return report_error (error);
-  grant = kh_store_find_grant (store, argv[1], &error);
-  if (grant == NULL)
-    return report_error (error);
+  if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
+    return exit_code;
 
   if (update)
     return update_accounts (store, kh_grant_get_id (grant));
@@ -961,14 +988,9 @@ cmd_remove (int    argc,
 
   if (!parse_options (context, &argc, &argv, &exit_code))
     return exit_code;
-  if (argc != 2)
-    return usage_error (context, _("Name one grant (its id or display name)"));
-
-  store = open_store (&error);
-  if (store == NULL)
-    return report_error (error);
-  grant = kh_store_find_grant (store, argv[1], &error);
-  if (grant == NULL || !kh_store_remove_grant (store, kh_grant_get_id (grant), &error))
+  if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
+    return exit_code;
+  if (!kh_store_remove_grant (store, kh_grant_get_id (grant), &error))
     return report_error (error);
 
   return EXIT_OK;
@@ -1450,20 +1472,12 @@ cmd_renewal (int    argc,
   g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — the message to send the owner so that they renew"));
   g_autoptr(KhStore) store = NULL;
   g_autoptr(KhGrant) grant = NULL;
-  g_autoptr(GError) error = NULL;
   int exit_code = EXIT_OK;
 
   if (!parse_options (context, &argc, &argv, &exit_code))
     return exit_code;
-  if (argc != 2)
-    return usage_error (context, _("Name one grant (its id or display name)"));
-
-  store = open_store (&error);
-  if (store == NULL)
-    return report_error (error);
-  grant = kh_store_find_grant (store, argv[1], &error);
-  if (grant == NULL)
-    return report_error (error);
+  if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
+    return exit_code;
 
   return print_renewal (store, grant);
 }
@@ -1488,15 +1502,8 @@ cmd_revoke (int    argc,
 
   if (!parse_options (context, &argc, &argv, &exit_code))
     return exit_code;
-  if (argc != 2)
-    return usage_error (context, _("Name one grant (its id or display name)"));
-
-  store = open_store (&error);
-  if (store == NULL)
-    return report_error (error);
-  grant = kh_store_find_grant (store, argv[1], &error);
-  if (grant == NULL)
-    return report_error (error);
+  if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
+    return exit_code;
   provider = kh_provider_get (kh_grant_get_account_type (grant));
 
   /* Scripts call this: it asks nothing. */
