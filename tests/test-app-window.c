@@ -774,8 +774,37 @@ test_grant_actions (void)
       return;
     }
 
-  /* Refresh: KhBroker stores a new access token. */
+  /* Removing from the row menu asks first, and offers to revoke at TikTok first where TikTok
+   * can revoke (the advertiser), not where it cannot (the seller). Cancel changes nothing. */
   seller = first_grant (KH_ACCOUNT_SELLER);
+  advertiser = first_grant (KH_ACCOUNT_ADVERTISER);
+  {
+    guint sellers = model_count (KH_ACCOUNT_SELLER);
+    guint advertisers = model_count (KH_ACCOUNT_ADVERTISER);
+    AdwMessageDialog *dialog;
+
+    kh_window_remove_grant (env.window, kh_grant_get_id (advertiser), TRUE);
+    dialog = ADW_MESSAGE_DIALOG (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
+    g_assert_nonnull (dialog);
+    g_assert_true (adw_message_dialog_has_response (dialog, "remove"));
+    g_assert_true (adw_message_dialog_has_response (dialog, "revoke"));
+    adw_message_dialog_response (dialog, "cancel");
+    close_dialogs ();
+
+    kh_window_remove_grant (env.window, kh_grant_get_id (seller), TRUE);
+    dialog = ADW_MESSAGE_DIALOG (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
+    g_assert_nonnull (dialog);
+    g_assert_true (adw_message_dialog_has_response (dialog, "remove"));
+    g_assert_false (adw_message_dialog_has_response (dialog, "revoke"));
+    adw_message_dialog_response (dialog, "cancel");
+    close_dialogs ();
+
+    iterate (200);
+    g_assert_cmpuint (model_count (KH_ACCOUNT_SELLER), ==, sellers);
+    g_assert_cmpuint (model_count (KH_ACCOUNT_ADVERTISER), ==, advertisers);
+  }
+
+  /* Refresh: KhBroker stores a new access token. */
   before = stored_access_token (kh_grant_get_id (seller));
   token.grant_id = kh_grant_get_id (seller);
   token.before = before;
@@ -798,7 +827,6 @@ test_grant_actions (void)
   }
 
   /* Revoke: the advertiser token is revoked at TikTok (the sandbox), then removed. */
-  advertiser = first_grant (KH_ACCOUNT_ADVERTISER);
   count.type = KH_ACCOUNT_ADVERTISER;
   count.count = model_count (KH_ACCOUNT_ADVERTISER) - 1;
   activate_action ("revoke", kh_grant_get_id (advertiser));

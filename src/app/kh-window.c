@@ -361,7 +361,7 @@ confirm_response_cb (AdwMessageDialog *dialog,
     kh_window_remove_grant (self, grant_id, FALSE);
 }
 
-static void
+static AdwMessageDialog *
 confirm (KhWindow   *self,
          const char *grant_id,
          const char *heading,
@@ -382,6 +382,8 @@ confirm (KhWindow   *self,
   adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
   g_signal_connect (dialog, "response", G_CALLBACK (confirm_response_cb), NULL);
   gtk_window_present (GTK_WINDOW (dialog));
+
+  return ADW_MESSAGE_DIALOG (dialog);
 }
 
 void
@@ -442,11 +444,16 @@ kh_window_remove_grant (KhWindow   *self,
                                                   grant != NULL
                                                   ? kh_grant_get_display_name (grant)
                                                   : grant_id);
+      AdwMessageDialog *dialog;
 
-      confirm (self, grant_id, heading,
-               _("Keyhold forgets the tokens. The authorization stays valid at TikTok until it "
-                 "ends or the account holder cancels it."),
-               "remove", _("_Remove"));
+      dialog = confirm (self, grant_id, heading,
+                        _("Keyhold forgets the tokens. The authorization stays valid at TikTok "
+                          "until it ends or the account holder cancels it."),
+                        "remove", _("_Remove"));
+
+      /* Where TikTok can revoke, offer to end the authorization there before forgetting it. */
+      if (grant != NULL && kh_provider_get (kh_grant_get_account_type (grant))->revoke_api)
+        adw_message_dialog_add_response (dialog, "revoke", _("Revoke _First"));
       return;
     }
 
