@@ -68,7 +68,17 @@ raw_thread (GTask        *task,
   gboolean write_failed = FALSE;
 
   connection = g_socket_client_connect_to_host (client, "127.0.0.1", raw->port, NULL, &error);
-  g_assert_no_error (error);
+  if (connection == NULL)
+    {
+      /* A listener that already closed (a request racing the end of the flow) refuses the
+       * connection: that is an answer too, with no response at all (status 0). */
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+      raw->closed_by_peer = TRUE;
+      raw->response = g_strdup ("");
+      raw->response_len = 0;
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
   g_socket_set_timeout (g_socket_connection_get_socket (connection), 1);
   out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
   in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
