@@ -1038,27 +1038,20 @@ cmd_token (int    argc,
   /* n8n, cron and MCP servers call this all the time: a fresh token by its id costs one keyring
    * lookup and no index. */
   tokens = kh_broker_peek_token (NULL, argv[1], min_valid);
-  if (tokens != NULL)
-    {
-      g_print ("%s\n", tokens->access_token);
-      return EXIT_OK;
-    }
-
-  store = open_store (&error);
-  if (store == NULL)
-    return report_error (error);
-  grant = kh_store_find_grant (store, argv[1], &error);
-  if (grant == NULL)
-    return report_error (error);
-
-  /* No HTTP session unless the token turns out to need a refresh. */
-  broker = kh_broker_new (store, NULL);
-  kh_broker_get_token_async (broker, kh_grant_get_id (grant), min_valid, cancellable, wait_cb,
-                             &wait);
-  result = wait_for_result (&wait);
-  tokens = kh_broker_get_token_finish (broker, result, &error);
   if (tokens == NULL)
-    return report_error (error);
+    {
+      if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
+        return exit_code;
+
+      /* No HTTP session unless the token turns out to need a refresh. */
+      broker = kh_broker_new (store, NULL);
+      kh_broker_get_token_async (broker, kh_grant_get_id (grant), min_valid, cancellable,
+                                 wait_cb, &wait);
+      result = wait_for_result (&wait);
+      tokens = kh_broker_get_token_finish (broker, result, &error);
+      if (tokens == NULL)
+        return report_error (error);
+    }
 
   /* The contract: the token alone on stdout, one line. */
   g_print ("%s\n", tokens->access_token);
