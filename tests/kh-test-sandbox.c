@@ -24,7 +24,6 @@ kh_test_sandbox_start (void)
   map = kh_sandbox_dup_origin_map (sandbox);
   kh_origin_map_set (map, &error);
   g_assert_no_error (error);
-  g_setenv ("KEYHOLD_ORIGIN_MAP", map, TRUE);
 
   return g_steal_pointer (&sandbox);
 }

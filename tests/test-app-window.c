@@ -1127,6 +1127,9 @@ main (int   argc,
   /* Xvfb has no GL: the cairo renderer draws the same widgets. */
   g_setenv ("GSK_RENDERER", "cairo", FALSE);
   g_setenv ("GTK_A11Y", "none", TRUE);
+  /* Every change to the environment comes before gtk_init_check: from there on GTK and GIO
+   * worker threads read it, and setenv() under a reader crashes. */
+  g_unsetenv ("BROWSER");
 
   if (!gtk_init_check ())
     {
@@ -1140,7 +1143,6 @@ main (int   argc,
 
     env.have_browser = chromium != NULL;
   }
-  g_unsetenv ("BROWSER");
   setup_app ();
 
   g_test_add_func ("/keyhold/app/pages", test_pages);

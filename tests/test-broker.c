@@ -40,17 +40,14 @@ typedef struct
 
 /* ---- clocks ----------------------------------------------------------------------------------- */
 
-/* Moves the sandbox clock and Keyhold's (KEYHOLD_CLOCK_OFFSET) together. */
+/* Moves the sandbox clock and Keyhold's (kh_set_clock_offset) together. */
 static void
 advance_clocks (Fixture *fixture,
                 gint64   seconds)
 {
-  g_autofree char *text = NULL;
-
   fixture->offset += seconds;
   kh_sandbox_advance_clock (fixture->sandbox, seconds);
-  text = g_strdup_printf ("%" G_GINT64_FORMAT, fixture->offset);
-  g_setenv ("KEYHOLD_CLOCK_OFFSET", text, TRUE);
+  kh_set_clock_offset (fixture->offset);
 }
 
 /* ---- the fixture ------------------------------------------------------------------------------ */
@@ -66,7 +63,7 @@ fixture_set_up (Fixture       *fixture,
   g_autoptr(JsonObject) config = json_object_new ();
   static guint counter;
 
-  g_unsetenv ("KEYHOLD_CLOCK_OFFSET");
+  kh_set_clock_offset (0);
   fixture->offset = 0;
   fixture->sandbox = kh_test_sandbox_start ();
   fixture->redirect_uri = g_strdup_printf ("http://localhost:%u/callback", kh_test_free_port ());
@@ -131,7 +128,7 @@ fixture_tear_down (Fixture       *fixture,
   g_clear_object (&fixture->store);
   g_clear_object (&fixture->sandbox);
   g_free (fixture->redirect_uri);
-  g_unsetenv ("KEYHOLD_CLOCK_OFFSET");
+  kh_set_clock_offset (0);
 }
 
 /* ---- authorizing through the sandbox ------------------------------------------------------ */

@@ -74,27 +74,40 @@ test_now (void)
   gint64 now;
 
   g_unsetenv ("KEYHOLD_CLOCK_OFFSET");
+  kh_reload_clock_offset ();
   now = kh_now ();
   g_assert_cmpint (now, >=, real);
   g_assert_cmpint (now, <=, real + 5);
 
   g_setenv ("KEYHOLD_CLOCK_OFFSET", "86400", TRUE);
+  kh_reload_clock_offset ();
   now = kh_now ();
   g_assert_cmpint (now, >=, real + 86400);
   g_assert_cmpint (now, <=, real + 86400 + 5);
 
   g_setenv ("KEYHOLD_CLOCK_OFFSET", "-3600", TRUE);
+  kh_reload_clock_offset ();
   now = kh_now ();
   g_assert_cmpint (now, >=, real - 3600);
   g_assert_cmpint (now, <=, real - 3600 + 5);
 
   /* Garbage is ignored, not half-parsed. */
   g_setenv ("KEYHOLD_CLOCK_OFFSET", "12abc", TRUE);
+  kh_reload_clock_offset ();
   now = kh_now ();
   g_assert_cmpint (now, >=, real);
   g_assert_cmpint (now, <=, real + 5);
 
+  /* Once read, the environment is not read again: the hook sets the offset directly. */
+  g_setenv ("KEYHOLD_CLOCK_OFFSET", "86400", TRUE);
+  g_assert_cmpint (kh_now (), <=, real + 5);
+  kh_set_clock_offset (-60);
+  now = kh_now ();
+  g_assert_cmpint (now, >=, real - 60);
+  g_assert_cmpint (now, <=, real - 60 + 5);
+
   g_unsetenv ("KEYHOLD_CLOCK_OFFSET");
+  kh_set_clock_offset (0);
 }
 
 static void

@@ -119,24 +119,60 @@ kh_const_time_equal (const char *a,
   return diff == 0 && len_a == len_b;
 }
 
+/* The offset is read from the environment once, on first use: setenv() is not safe once other
+ * threads exist (a GTK or GIO worker may be inside getenv() at that moment), so a test that moves
+ * the clock while running calls kh_set_clock_offset instead. */
+G_LOCK_DEFINE_STATIC (clock_offset);
+static gboolean clock_offset_initialized;
+static gint64   clock_offset;
+
+static gint64
+parse_clock_offset (const char *text)
+{
+  gint64 offset;
+
+  /* A malformed value is ignored rather than half-parsed: a wrong clock is worse than the real
+   * one. */
+  if (text == NULL || *text == '\0' ||
+      !g_ascii_string_to_signed (text, 10, -G_MAXINT32 * (gint64) 100,
+                                 G_MAXINT32 * (gint64) 100, &offset, NULL))
+    return 0;
+
+  return offset;
+}
+
 gint64
 kh_now (void)
 {
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  const char *offset_env = g_getenv ("KEYHOLD_CLOCK_OFFSET");
+  gint64 offset;
 
-  /* Read on every call so a test can move the clock while it runs. A malformed value is
-   * ignored rather than half-parsed: a wrong clock is worse than the real one. */
-  if (offset_env != NULL && *offset_env != '\0')
+  G_LOCK (clock_offset);
+  if (!clock_offset_initialized)
     {
-      gint64 offset;
-
-      if (g_ascii_string_to_signed (offset_env, 10, -G_MAXINT32 * (gint64) 100,
-                                    G_MAXINT32 * (gint64) 100, &offset, NULL))
-        now += offset;
+      clock_offset = parse_clock_offset (g_getenv ("KEYHOLD_CLOCK_OFFSET"));
+      clock_offset_initialized = TRUE;
     }
+  offset = clock_offset;
+  G_UNLOCK (clock_offset);
 
-  return now;
+  return g_get_real_time () / G_USEC_PER_SEC + offset;
+}
+
+void
+kh_set_clock_offset (gint64 seconds)
+{
+  G_LOCK (clock_offset);
+  clock_offset = seconds;
+  clock_offset_initialized = TRUE;
+  G_UNLOCK (clock_offset);
+}
+
+void
+kh_reload_clock_offset (void)
+{
+  G_LOCK (clock_offset);
+  clock_offset_initialized = FALSE;
+  G_UNLOCK (clock_offset);
 }
 
 char *

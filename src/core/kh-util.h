@@ -16,8 +16,13 @@ char      *kh_random_hex            (gsize        n_bytes);
 gboolean   kh_const_time_equal      (const char  *a,
                                      const char  *b);
 
-/* Unix seconds now, honouring KEYHOLD_CLOCK_OFFSET (seconds, test hook) when set. */
+/* Unix seconds now, honouring KEYHOLD_CLOCK_OFFSET (seconds, test hook) when set. The
+ * environment is read once, on first use. */
 gint64     kh_now                   (void);
+/* Test hooks: set the offset directly (thread-safe, unlike setenv), or have the next kh_now
+ * read KEYHOLD_CLOCK_OFFSET again. */
+void       kh_set_clock_offset      (gint64       seconds);
+void       kh_reload_clock_offset   (void);
 
 /* "2022-08-15T09:46:23Z"; NULL for 0 (never). */
 char      *kh_iso8601_from_unix     (gint64       unix_time);

@@ -149,7 +149,6 @@ start_sandbox (Torture *t)
 
   t->sandbox = kh_test_sandbox_spawn (args, &t->port, &t->origin_map);
   t->origin = g_strdup_printf ("http://127.0.0.1:%u", t->port);
-  g_setenv ("KEYHOLD_ORIGIN_MAP", t->origin_map, TRUE);
   g_assert_true (kh_origin_map_set (t->origin_map, &error));
   g_assert_no_error (error);
 }
@@ -172,12 +171,31 @@ clock_offset (Torture *t)
   return t->sandbox_now0 + (real - t->real0) * CLOCK_SPEED - real;
 }
 
-static void
-apply_clock_offset (Torture *t)
+/* keyhold-cli with the sandbox's origin map and the current clock offset. The environment is
+ * given to the launcher, never set in this process: setenv() races the worker threads. */
+static GSubprocess *
+spawn_cli (Torture          *t,
+           GSubprocessFlags  flags,
+           const char       *command,
+           const char       *grant_id,
+           const char       *min_valid)
 {
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
   g_autofree char *offset = g_strdup_printf ("%" G_GINT64_FORMAT, clock_offset (t));
+  g_autoptr(GError) error = NULL;
+  GSubprocess *process;
 
-  g_setenv ("KEYHOLD_CLOCK_OFFSET", offset, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYHOLD_ORIGIN_MAP", t->origin_map, TRUE);
+  g_subprocess_launcher_setenv (launcher, "KEYHOLD_CLOCK_OFFSET", offset, TRUE);
+  if (min_valid != NULL)
+    process = g_subprocess_launcher_spawn (launcher, &error, cli, command, grant_id,
+                                           "--min-valid", min_valid, NULL);
+  else
+    process = g_subprocess_launcher_spawn (launcher, &error, cli, command, grant_id, NULL);
+  g_assert_no_error (error);
+
+  return process;
 }
 
 static char *
@@ -407,9 +425,7 @@ static void
 spawn_worker (Torture *t)
 {
   static const gint64 min_valid[] = { 0, 60, 300, 540, 590 };
-  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
   g_autofree char *min = NULL;
-  g_autoptr(GError) error = NULL;
   GSubprocess *process;
   Call *call;
 
@@ -421,12 +437,8 @@ spawn_worker (Torture *t)
   call->grant = (guint) g_rand_int_range (t->rand, 0, (gint32) t->grants->len);
   min = g_strdup_printf ("%" G_GINT64_FORMAT,
                          min_valid[g_rand_int_range (t->rand, 0, G_N_ELEMENTS (min_valid))]);
-  apply_clock_offset (t);
-  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                              &error, cli, "token",
-                              ((Grant *) g_ptr_array_index (t->grants, call->grant))->id,
-                              "--min-valid", min, NULL);
-  g_assert_no_error (error);
+  process = spawn_cli (t, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                       "token", ((Grant *) g_ptr_array_index (t->grants, call->grant))->id, min);
   t->started++;
   t->running++;
   g_subprocess_communicate_utf8_async (process, NULL, NULL, worker_done_cb, call);
@@ -643,15 +655,11 @@ test_torture (void)
   for (guint i = 0; i < not_current->len; i++)
     {
       Grant *grant = g_ptr_array_index (not_current, i);
-      g_autofree char *cli = build_path ("src/cli/keyhold-cli");
       g_autoptr(GSubprocess) process = NULL;
       g_autoptr(GError) error = NULL;
 
-      apply_clock_offset (&t);
-      process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                                  G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error, cli, "refresh",
-                                  grant->id, NULL);
-      g_assert_no_error (error);
+      process = spawn_cli (&t, G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                           G_SUBPROCESS_FLAGS_STDERR_SILENCE, "refresh", grant->id, NULL);
       g_subprocess_wait (process, NULL, &error);
       g_assert_no_error (error);
       if (!g_subprocess_get_if_exited (process) || g_subprocess_get_exit_status (process) != 0)
