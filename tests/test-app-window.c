@@ -479,6 +479,20 @@ test_profile_save (void)
   }
 }
 
+typedef struct
+{
+  KhAccountType type;
+  guint         count;
+} CountWait;
+
+static gboolean
+count_is (gpointer data)
+{
+  CountWait *wait = data;
+
+  return model_count (wait->type) == wait->count;
+}
+
 static gboolean
 page_idle (gpointer data)
 {
@@ -528,7 +542,12 @@ test_authorize (gconstpointer data)
   close_dialogs ();
 
   g_assert_cmpint (kh_flow_get_stage (flow), ==, KH_FLOW_STAGE_DONE);
-  g_assert_cmpuint (model_count (tc->type), ==, before + 1);
+  /* The grants are read in a worker thread: the list follows a moment later. */
+  {
+    CountWait count = { tc->type, before + 1 };
+
+    kh_test_wait_until (count_is, &count, 10000);
+  }
 
   /* In the page's list and in the keyring. */
   grant = g_list_model_get_item (kh_account_page_get_model (page), 0);
@@ -583,7 +602,11 @@ test_complete_url (void)
   activate_action ("complete-url", location);
   kh_test_wait_until (page_idle, page, 60000);
   g_assert_null (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
-  g_assert_cmpuint (model_count (KH_ACCOUNT_PARTNER), ==, before + 1);
+  {
+    CountWait count = { KH_ACCOUNT_PARTNER, before + 1 };
+
+    kh_test_wait_until (count_is, &count, 10000);
+  }
 
   /* The same URL again: used, so it matches no pending link any more. */
   activate_action ("complete-url", location);
@@ -605,20 +628,6 @@ test_complete_url (void)
     save_widget_png (gtk_window_get_child (dialog), GTK_NATIVE (dialog), "paste-error-dialog");
   close_dialogs ();
   g_assert_cmpuint (model_count (KH_ACCOUNT_PARTNER), ==, before + 1);
-}
-
-typedef struct
-{
-  KhAccountType type;
-  guint         count;
-} CountWait;
-
-static gboolean
-count_is (gpointer data)
-{
-  CountWait *wait = data;
-
-  return model_count (wait->type) == wait->count;
 }
 
 static char *
@@ -890,10 +899,276 @@ test_screenshots (gconstpointer data)
     }
 }
 
+static gboolean
+count_below_2000 (gpointer data)
+{
+  return g_list_model_get_n_items (kh_application_get_grants (env.app)) < 2000;
+}
+
+/* The rows of the visible page's list that GtkListView has built. */
+static KhGrantRow *
+first_row (KhAccountPage *page)
+{
+  GtkWidget *list_view = kh_account_page_get_control (page, "list_view");
+  g_autoptr(KhGrant) first = g_list_model_get_item (kh_account_page_get_model (page), 0);
+
+  for (GtkWidget *child = gtk_widget_get_first_child (list_view); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *row = gtk_widget_get_first_child (child);
+
+      if (row != NULL && KH_IS_GRANT_ROW (row) && kh_grant_row_get_grant (KH_GRANT_ROW (row))
+          == first)
+        return KH_GRANT_ROW (row);
+    }
+
+  return NULL;
+}
+
+static gboolean
+has_first_row (gpointer data)
+{
+  return first_row (data) != NULL;
+}
+
+/* Every entry of a row menu targets grant_id; returns the number of entries. */
+static guint
+assert_menu_targets (GMenuModel *menu,
+                     const char *grant_id)
+{
+  guint n_items = 0;
+
+  for (int s = 0; s < g_menu_model_get_n_items (menu); s++)
+    {
+      GMenuModel *section = g_menu_model_get_item_link (menu, s, G_MENU_LINK_SECTION);
+
+      for (int i = 0; i < g_menu_model_get_n_items (section); i++)
+        {
+          g_autoptr(GVariant) target = g_menu_model_get_item_attribute_value (
+            section, i, G_MENU_ATTRIBUTE_TARGET, G_VARIANT_TYPE_STRING);
+          g_autofree char *label = NULL;
+
+          g_assert_true (g_menu_model_get_item_attribute (section, i, G_MENU_ATTRIBUTE_LABEL,
+                                                          "s", &label));
+          g_assert_cmpstr (label, !=, "");
+          g_assert_nonnull (target);
+          g_assert_cmpstr (g_variant_get_string (target, NULL), ==, grant_id);
+          n_items++;
+        }
+      g_object_unref (section);
+    }
+
+  return n_items;
+}
+
+typedef struct
+{
+  const char *grant_id;
+  const char *label;
+} LabelWait;
+
+static gboolean
+label_shown (gpointer data)
+{
+  LabelWait *wait = data;
+  KhGrant *grant = kh_window_lookup_grant (env.window, wait->grant_id);
+
+  return grant != NULL && g_strcmp0 (kh_grant_get_client_label (grant), wait->label) == 0;
+}
+
+/* Rows have no buttons: one menu per page opens from the row, by keyboard (Menu, Shift+F10,
+ * Enter) or mouse (click, right click), offers every operation for that row's grant, and its
+ * operations work from there. */
+static void
+test_row_menu (void)
+{
+  KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_SELLER);
+  GtkWidget *list_view = kh_account_page_get_control (page, "list_view");
+  g_autoptr(KhGrant) grant = NULL;
+  KhGrantRow *row;
+  GtkPopover *menu;
+  GtkWindow *dialog;
+  LabelWait wait;
+
+  real_mime_dirs ();
+  if (model_count (KH_ACCOUNT_SELLER) == 0)
+    {
+      g_test_skip ("needs the grants of the authorize cases");
+      return;
+    }
+  kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
+  kh_test_wait_until (has_first_row, page, 10000);
+  grant = g_list_model_get_item (kh_account_page_get_model (page), 0);
+  row = first_row (page);
+
+  /* The row speaks for itself: its name and status, and that it has a menu. */
+  g_assert_nonnull (row);
+  g_assert_true (gtk_widget_get_focusable (gtk_widget_get_parent (GTK_WIDGET (row))));
+
+  /* The Menu key (or Shift+F10) on the focused row. */
+  g_assert_true (gtk_widget_grab_focus (gtk_widget_get_parent (GTK_WIDGET (row))));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "grants.menu", NULL));
+  menu = kh_account_page_get_row_menu (page);
+  g_assert_nonnull (menu);
+  iterate (100);
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (menu)));
+  g_assert_cmpuint (assert_menu_targets (gtk_popover_menu_get_menu_model (
+                                           GTK_POPOVER_MENU (menu)),
+                                         kh_grant_get_id (grant)), ==, 8);
+  gtk_popover_popdown (menu);
+  iterate (100);
+  g_assert_false (gtk_widget_get_visible (GTK_WIDGET (menu)));
+
+  /* Enter or a click activates the row: the same menu. */
+  g_assert_true (gtk_widget_activate_action (list_view, "list.activate-item", "u", 0));
+  iterate (100);
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (menu)));
+
+  /* An entry of the menu acts on that grant: Set Client Label, through the window's action
+   * as the menu item would, and the list follows the store. */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (menu), "grant.set-label", "s",
+                                             kh_grant_get_id (grant)));
+  gtk_popover_popdown (menu);
+  dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG);
+  g_assert_nonnull (dialog);
+  gtk_editable_set_text (GTK_EDITABLE (adw_message_dialog_get_extra_child (
+                           ADW_MESSAGE_DIALOG (dialog))), "Relabelled Client");
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "save");
+  close_dialogs ();
+  wait.grant_id = kh_grant_get_id (grant);
+  wait.label = "Relabelled Client";
+  kh_test_wait_until (label_shown, &wait, 10000);
+  kh_window_set_search (env.window, "relabelled client");
+  g_assert_cmpuint (model_count (KH_ACCOUNT_SELLER), ==, 1);
+  kh_window_set_search (env.window, NULL);
+  /* The list also re-reads the index it saw change: let that settle before the next case. */
+  iterate (500);
+}
+
+typedef struct
+{
+  KhApplication *app;
+  KhWindow      *window;
+  gboolean       painted;
+  gboolean       model_at_first_frame;
+  gboolean       loaded_at_first_frame;
+  gboolean       empty_before_loaded;
+} StartWatch;
+
+static void
+start_after_paint_cb (GdkFrameClock *clock,
+                      StartWatch    *watch)
+{
+  KhAccountPage *page = kh_window_get_visible_page (watch->window);
+  GtkWidget *list_view = kh_account_page_get_control (page, "list_view");
+
+  g_signal_handlers_disconnect_by_func (clock, start_after_paint_cb, watch);
+  watch->painted = TRUE;
+  watch->model_at_first_frame = gtk_list_view_get_model (GTK_LIST_VIEW (list_view)) != NULL;
+  watch->loaded_at_first_frame = kh_grant_list_get_loaded (kh_application_get_grant_list (
+                                                             watch->app));
+}
+
+static void
+start_stack_cb (GtkStack   *stack,
+                GParamSpec *pspec,
+                StartWatch *watch)
+{
+  if (g_strcmp0 (gtk_stack_get_visible_child_name (stack), "empty") == 0
+      && !kh_grant_list_get_loaded (kh_application_get_grant_list (watch->app)))
+    watch->empty_before_loaded = TRUE;
+}
+
+static gboolean
+start_painted (gpointer data)
+{
+  return ((StartWatch *) data)->painted;
+}
+
+static gboolean
+start_filled (gpointer data)
+{
+  StartWatch *watch = data;
+  KhAccountPage *page = kh_window_get_visible_page (watch->window);
+  GtkWidget *list_view = kh_account_page_get_control (page, "list_view");
+
+  return kh_grant_list_get_loaded (kh_application_get_grant_list (watch->app))
+         && gtk_list_view_get_model (GTK_LIST_VIEW (list_view)) != NULL
+         && first_row (page) != NULL;
+}
+
+/* A second start of Keyhold on this store, in a child process of this test (one process exports
+ * one application): the window is drawn before the grants are read, the list is filled after the
+ * first frame, and "No Authorizations Yet" never shows meanwhile. */
+static void
+test_startup_child (void)
+{
+  StartWatch watch = { NULL, };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KhStore) store = kh_store_new (NULL, NULL, &error);
+  g_autoptr(GPtrArray) grants = NULL;
+  KhAccountPage *page;
+  GtkWidget *stack;
+  guint expected = 0;
+
+  g_assert_no_error (error);
+  grants = kh_store_list_grants (store);
+  for (guint i = 0; i < grants->len; i++)
+    if (kh_grant_get_account_type (g_ptr_array_index (grants, i)) == KH_ACCOUNT_SELLER)
+      expected++;
+  g_assert_cmpuint (expected, >, 0);
+
+  watch.app = g_object_new (KH_TYPE_APPLICATION, "flags", G_APPLICATION_NON_UNIQUE, NULL);
+  g_application_register (G_APPLICATION (watch.app), NULL, &error);
+  g_assert_no_error (error);
+  g_settings_set_boolean (kh_application_get_settings (watch.app), "background-refresh", FALSE);
+  g_application_activate (G_APPLICATION (watch.app));
+  watch.window = KH_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (watch.app)));
+  g_assert_nonnull (watch.window);
+  page = kh_window_get_visible_page (watch.window);
+  g_assert_true (kh_account_page_get_account_type (page) == KH_ACCOUNT_SELLER);
+  stack = kh_account_page_get_control (page, "list_stack");
+
+  /* Nothing read yet: a blank list, not the empty state. */
+  g_assert_false (kh_grant_list_get_loaded (kh_application_get_grant_list (watch.app)));
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (GTK_STACK (stack)), ==, "list");
+  g_signal_connect (stack, "notify::visible-child-name", G_CALLBACK (start_stack_cb), &watch);
+  g_signal_connect (gtk_widget_get_frame_clock (GTK_WIDGET (watch.window)), "after-paint",
+                    G_CALLBACK (start_after_paint_cb), &watch);
+
+  kh_test_wait_until (start_painted, &watch, 20000);
+  g_assert_false (watch.model_at_first_frame);
+  g_test_message ("grants read before the first frame: %s",
+                  watch.loaded_at_first_frame ? "yes" : "no");
+  kh_test_wait_until (start_filled, &watch, 20000);
+  g_assert_false (watch.empty_before_loaded);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (GTK_STACK (stack)), ==, "list");
+  g_assert_cmpuint (g_list_model_get_n_items (kh_account_page_get_model (page)), ==, expected);
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (kh_account_page_get_control (page,
+                                                                               "count_label"))),
+                   !=, "");
+
+  /* Left to the process exit, like the main window (see main ()). */
+  g_signal_handlers_disconnect_by_data (stack, &watch);
+}
+
+static void
+test_startup (void)
+{
+  if (model_count (KH_ACCOUNT_SELLER) == 0)
+    {
+      g_test_skip ("needs the grants of the authorize cases");
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 static void
 test_list_2000 (void)
 {
-  GListStore *grants = G_LIST_STORE (kh_application_get_grants (env.app));
+  KhGrantList *grants = kh_application_get_grant_list (env.app);
   g_autoptr(GPtrArray) fakes = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(KhGrant) first = NULL;
   g_autoptr(KhGrant) second = NULL;
@@ -904,6 +1179,8 @@ test_list_2000 (void)
   const char *typed = "shop 1234";
 
   real_mime_dirs ();
+  /* No read of the index may still be under way: it would replace the grants set here. */
+  iterate (500);
   /* 2,000 grants over the six types: the list models must stay exact and fast. */
   for (guint i = 0; i < 2000; i++)
     {
@@ -918,8 +1195,9 @@ test_list_2000 (void)
       if (type == KH_ACCOUNT_SELLER)
         n_sellers++;
     }
-  g_list_store_splice (grants, 0, g_list_model_get_n_items (G_LIST_MODEL (grants)),
-                       fakes->pdata, fakes->len);
+  /* The app's one grant list shows them instead of the store's until it re-reads the index;
+   * every page is a view of it. */
+  kh_grant_list_set_grants (grants, fakes);
   iterate (200);
 
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (grants)), ==, 2000);
@@ -1019,6 +1297,7 @@ test_list_2000 (void)
 
   /* Back to what the store holds. */
   kh_application_reload (env.app);
+  kh_test_wait_until (count_below_2000, NULL, 30000);
 }
 
 static void
@@ -1110,8 +1389,16 @@ main (int   argc,
       char *argv[])
 {
   int status;
+  /* A child of /keyhold/app/startup opens its parent's store, which kh_test_init replaces. */
+  g_autofree char *parent_data_dir = g_strdup (g_getenv ("KEYHOLD_DATA_DIR"));
+  g_autofree char *parent_store = g_strdup (g_getenv ("KEYHOLD_STORE"));
 
   kh_test_init (&argc, &argv);
+  if (g_test_subprocess () && parent_data_dir != NULL && parent_store != NULL)
+    {
+      g_setenv ("KEYHOLD_DATA_DIR", parent_data_dir, TRUE);
+      g_setenv ("KEYHOLD_STORE", parent_store, TRUE);
+    }
   /* The store name kh_test_init derives from the program path may hold '/': keep it valid. */
   {
     g_autofree char *store = g_strdup (g_getenv ("KEYHOLD_STORE"));
@@ -1138,6 +1425,12 @@ main (int   argc,
     }
 
   real_mime_dirs ();
+  /* The child of /keyhold/app/startup: a fresh start of the application, nothing else. */
+  if (g_test_subprocess ())
+    {
+      g_test_add_func ("/keyhold/app/startup", test_startup_child);
+      return g_test_run ();
+    }
   {
     g_autofree char *chromium = g_find_program_in_path ("chromium");
 
@@ -1163,7 +1456,9 @@ main (int   argc,
   g_test_add_func ("/keyhold/app/follow-other-process", test_follow_other_process);
   g_test_add_func ("/keyhold/app/grant-actions", test_grant_actions);
   g_test_add_data_func ("/keyhold/app/screenshots-grants", "grants", test_screenshots);
+  g_test_add_func ("/keyhold/app/row-menu", test_row_menu);
   g_test_add_func ("/keyhold/app/list-2000", test_list_2000);
+  g_test_add_func ("/keyhold/app/startup", test_startup);
 
   status = g_test_run ();
 

@@ -16,6 +16,7 @@
 #include "kh-grant-window.h"
 #include "kh-origin-map.h"
 #include "kh-provider.h"
+#include "kh-util.h"
 
 struct _KhWindow
 {
@@ -515,18 +516,24 @@ set_label_response_cb (AdwMessageDialog *dialog,
   const char *grant_id = g_object_get_data (G_OBJECT (dialog), "grant-id");
   GtkEditable *entry = GTK_EDITABLE (adw_message_dialog_get_extra_child (dialog));
   g_autofree char *label = NULL;
-  KhGrant *grant;
+  g_autoptr(KhGrant) grant = NULL;
   g_autoptr(GError) error = NULL;
 
   if (!g_str_equal (response, "save"))
     return;
 
-  grant = kh_window_lookup_grant (self, grant_id);
+  /* A copy from the store: the list's grant objects are shared by every page and keep what
+   * they show until the list re-reads the index. */
+  grant = kh_store_find_grant (kh_application_get_store (self->application), grant_id, &error);
   if (grant == NULL)
-    return;
+    {
+      kh_window_show_error (self, _("Could Not Save the Label"), error);
+      return;
+    }
 
   label = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
   kh_grant_set_client_label (grant, *label != '\0' ? label : NULL);
+  kh_grant_touch (grant, kh_now ());
   /* An index-only write: quick enough for the main thread. */
   if (!kh_store_update_grant (kh_application_get_store (self->application), grant, &error))
     kh_window_show_error (self, _("Could Not Save the Label"), error);
