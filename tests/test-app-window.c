@@ -293,8 +293,9 @@ test_pages (void)
 
       g_assert_nonnull (page);
       g_assert_cmpint (kh_account_page_get_account_type (page), ==, i);
-      stack = ADW_VIEW_STACK (gtk_widget_get_parent (GTK_WIDGET (page)));
-      stack_page = adw_view_stack_get_page (stack, GTK_WIDGET (page));
+      /* Each page sits in a slot of the stack, built when first shown or asked for. */
+      stack = ADW_VIEW_STACK (gtk_widget_get_ancestor (GTK_WIDGET (page), ADW_TYPE_VIEW_STACK));
+      stack_page = adw_view_stack_get_page (stack, gtk_widget_get_parent (GTK_WIDGET (page)));
       g_assert_cmpstr (adw_view_stack_page_get_title (stack_page), ==, provider->title);
       g_assert_cmpstr (adw_view_stack_page_get_icon_name (stack_page), ==, provider->icon_name);
 
@@ -316,13 +317,32 @@ test_pages (void)
   g_assert_true (widget_shown (kh_window_get_page (env.window, KH_ACCOUNT_PARTNER),
                                "region_row"));
 
+  /* Built after the first frame: the narrow-window switcher follows the same stack, and the
+   * main menu gets its popover when it first opens. */
+  {
+    GObject *bar = gtk_widget_get_template_child (GTK_WIDGET (env.window), KH_TYPE_WINDOW,
+                                                  "switcher_bar");
+    GtkMenuButton *menu = GTK_MENU_BUTTON (gtk_widget_get_template_child (
+                                             GTK_WIDGET (env.window), KH_TYPE_WINDOW,
+                                             "menu_button"));
+
+    g_assert_true (adw_view_switcher_bar_get_stack (ADW_VIEW_SWITCHER_BAR (bar)) == stack);
+    g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (menu)));
+    gtk_menu_button_popup (menu);
+    iterate (100);
+    g_assert_nonnull (gtk_menu_button_get_menu_model (menu));
+    g_assert_cmpint (g_menu_model_get_n_items (gtk_menu_button_get_menu_model (menu)), >, 0);
+    gtk_menu_button_popdown (menu);
+  }
+
   /* Test endpoints are active (the sandbox's origin map): the banner says so. */
   g_assert_true (kh_window_get_banner_visible (env.window));
 
   /* Keyboard: Alt+3 shows the third page. */
   gtk_widget_activate_action (GTK_WIDGET (env.window), "window.show-page", "i", 2);
   visible = adw_view_stack_get_visible_child (stack);
-  g_assert_true (visible == GTK_WIDGET (kh_window_get_page (env.window, KH_ACCOUNT_PARTNER)));
+  g_assert_true (visible == gtk_widget_get_parent (GTK_WIDGET (kh_window_get_page (
+                                                  env.window, KH_ACCOUNT_PARTNER))));
   kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
 }
 

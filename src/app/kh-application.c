@@ -61,6 +61,7 @@ struct _KhApplication
 #endif
 
   guint           maintenance_id;
+  guint           first_load_id;     /* reads the grants if no window asks first */
   gboolean        first_pass_done;   /* background work waits for the grants to be read */
   gboolean        sandbox_mode;
   gboolean        demo_ready;
@@ -122,7 +123,29 @@ kh_application_reload (KhApplication *self)
   if (!kh_store_reload (self->store, &error))
     g_warning ("Could not re-read the store: %s", error->message);
   reload_apps (self);
+  g_clear_handle_id (&self->first_load_id, g_source_remove);
   kh_grant_list_load_async (self->grants, self->cancellable, grants_loaded_cb, NULL);
+}
+
+void
+kh_application_load_grants (KhApplication *self)
+{
+  g_return_if_fail (KH_IS_APPLICATION (self));
+
+  if (self->grants != NULL && !kh_grant_list_get_loaded (self->grants)
+      && self->first_load_id != 0)
+    kh_application_reload (self);
+}
+
+static gboolean
+first_load_cb (gpointer user_data)
+{
+  KhApplication *self = user_data;
+
+  self->first_load_id = 0;
+  kh_application_reload (self);
+
+  return G_SOURCE_REMOVE;
 }
 
 KhGrantList *
@@ -974,7 +997,11 @@ kh_application_startup (GApplication *app)
       kh_grant_list_set_sort (self->grants, KH_GRANT_LIST_SORT_ATTENTION);
       g_signal_connect_object (self->grants, "reloaded", G_CALLBACK (grants_reloaded_cb), self,
                                G_CONNECT_SWAPPED);
-      kh_application_reload (self);
+      /* The profiles now: the pages show "Add an App Profile" without one. The grants once
+       * the window has drawn its first frame (kh_application_load_grants), or in a second
+       * without a window. */
+      reload_apps (self);
+      self->first_load_id = g_timeout_add_seconds (1, first_load_cb, self);
     }
 
   if (self->sandbox_mode && self->store != NULL)
@@ -1023,6 +1050,7 @@ kh_application_shutdown (GApplication *app)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->maintenance_id, g_source_remove);
+  g_clear_handle_id (&self->first_load_id, g_source_remove);
 
   G_APPLICATION_CLASS (kh_application_parent_class)->shutdown (app);
 }
@@ -1033,6 +1061,7 @@ kh_application_dispose (GObject *object)
   KhApplication *self = KH_APPLICATION (object);
 
   g_clear_handle_id (&self->maintenance_id, g_source_remove);
+  g_clear_handle_id (&self->first_load_id, g_source_remove);
   if (self->grants != NULL)
     g_signal_handlers_disconnect_by_data (self->grants, self);
   g_clear_object (&self->grants);

@@ -36,6 +36,9 @@ GListModel    *kh_application_get_apps            (KhApplication *self);
 /* Re-reads the app profiles now and the grants in a worker thread (the grant list changes when
  * they arrive). */
 void           kh_application_reload              (KhApplication *self);
+/* Reads the grants for the first time, unless that has started already: the main window calls
+ * it after its first frame (else the application does a second after startup). */
+void           kh_application_load_grants         (KhApplication *self);
 /* TRUE when started with --sandbox (or kh_application_set_sandbox_mode before startup). */
 gboolean       kh_application_get_sandbox_mode    (KhApplication *self);
 void           kh_application_set_sandbox_mode    (KhApplication *self,
