@@ -15,6 +15,7 @@
 
 #include "kh-test-util.h"
 
+#include "kh-log.h"
 #include "kh-origin-map.h"
 
 static char *test_tmpdir;
@@ -53,6 +54,9 @@ kh_test_init (int    *argc,
   g_autofree char *store = NULL;
 
   g_test_init (argc, argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  /* The programs' own writer: redacted, and on stderr, where GLib's would put debug lines on
+   * stdout among the TAP output. */
+  kh_log_init ();
 
   test_tmpdir = g_dir_make_tmp ("keyhold-test-XXXXXX", &error);
   g_assert_no_error (error);
