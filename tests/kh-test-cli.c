@@ -60,25 +60,9 @@ kh_test_cli_sandbox_request (KhTestCli   *cli,
                              const char  *json_body,
                              char       **body_out)
 {
-  g_autoptr(SoupSession) session = soup_session_new ();
   g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u%s", cli->sandbox_port, path);
-  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr(GBytes) body = NULL;
-  g_autoptr(GError) error = NULL;
 
-  if (json_body != NULL)
-    {
-      g_autoptr(GBytes) request = g_bytes_new (json_body, strlen (json_body));
-
-      soup_message_set_request_body_from_bytes (msg, "application/json", request);
-    }
-
-  body = soup_session_send_and_read (session, msg, NULL, &error);
-  g_assert_no_error (error);
-  if (body_out != NULL)
-    *body_out = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
-
-  return soup_message_get_status (msg);
+  return kh_test_http_request (NULL, method, url, json_body, body_out, NULL);
 }
 
 JsonNode *
@@ -200,10 +184,24 @@ kh_test_cli_finish (KhTestCli    *cli,
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
   g_autoptr(GError) error = NULL;
+  GOutputStream *stdin_pipe;
   int status;
 
-  g_subprocess_communicate_utf8 (process, stdin_text != NULL ? stdin_text : "", NULL, &out,
-                                 &err, &error);
+  /* stdin first, on its own: a command that fails before reading it (a usage error) closes
+   * the pipe, and g_subprocess_communicate would then drop what it printed. The programs read
+   * their stdin before printing anything large, so this cannot fill their stdout first. */
+  stdin_pipe = g_subprocess_get_stdin_pipe (process);
+  if (stdin_pipe != NULL)
+    {
+      g_autoptr(GError) write_error = NULL;
+
+      if (stdin_text != NULL &&
+          !g_output_stream_write_all (stdin_pipe, stdin_text, strlen (stdin_text), NULL, NULL,
+                                      &write_error))
+        g_assert_error (write_error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
+    }
+  /* With no stdin buffer, this closes stdin and reads both outputs to the end. */
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
   g_assert_no_error (error);
   status = g_subprocess_get_if_exited (process) ? g_subprocess_get_exit_status (process) : -1;
   if (!cli->quiet)
@@ -232,22 +230,14 @@ kh_test_cli_run (KhTestCli          *cli,
 char *
 kh_test_cli_approve (const char *url)
 {
-  g_autoptr(SoupSession) session = soup_session_new ();
   g_autofree char *approve_url = g_strconcat (url, "&auto=approve", NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new ("GET", approve_url);
-  g_autoptr(GBytes) body = NULL;
-  g_autoptr(GError) error = NULL;
-  const char *location;
+  g_autofree char *location = NULL;
+  guint status = kh_test_http_request (NULL, "GET", approve_url, NULL, NULL, &location);
 
-  g_assert_nonnull (msg);
-  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
-  body = soup_session_send_and_read (session, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (SOUP_STATUS_IS_REDIRECTION (soup_message_get_status (msg)));
-  location = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Location");
+  g_assert_true (SOUP_STATUS_IS_REDIRECTION (status));
   g_assert_nonnull (location);
 
-  return g_strdup (location);
+  return g_steal_pointer (&location);
 }
 
 char *

@@ -613,6 +613,16 @@ test_cli_usage (Fixture       *fixture,
   g_assert_cmpint (run_cli (fixture, "secret\n", NULL, &err, "app", "add", "--family", "shop",
                             "--name", "Bad", "--app-key", "has space"), ==, 1);
   g_clear_pointer (&err, g_free);
+  /* The same when a script pipes in more than a pipe holds: the refusal and its message still
+   * arrive, though the secret is never read. */
+  {
+    g_autofree char *flood = g_strnfill (256 * 1024, 'x');
+
+    g_assert_cmpint (run_cli (fixture, flood, NULL, &err, "app", "add", "--family", "shop",
+                              "--name", "Bad", "--app-key", "has space"), ==, 1);
+    g_assert_cmpstr (err, !=, "");
+    g_clear_pointer (&err, g_free);
+  }
   g_assert_cmpint (run_cli (fixture, "", NULL, &err, "app", "add", "--family", "shop",
                             "--name", "NoSecret", "--app-key", "abc"), ==, 1);
   g_assert_nonnull (strstr (err, "secret"));
