@@ -1404,6 +1404,369 @@ setup_app (void)
   iterate (500);
 }
 
+/* ---- storage, forget all and the page icons (issue #6) -------------------------------------- */
+
+#include "kh-environment.h"
+
+/* The six page icons come from the app's resources: nothing is installed in a test run. */
+static void
+test_page_icons (void)
+{
+  GtkIconTheme *theme = gtk_icon_theme_get_for_display (gtk_widget_get_display (
+                                                          GTK_WIDGET (env.window)));
+
+  real_mime_dirs ();
+  for (guint i = 0; i < KH_N_ACCOUNT_TYPES; i++)
+    {
+      const KhProvider *provider = kh_provider_get (i);
+      g_autofree char *resource = g_strdup_printf ("/io/github/keyhold/Keyhold/icons/scalable/"
+                                                   "actions/%s.svg", provider->icon_name);
+
+      g_assert_true (g_str_has_prefix (provider->icon_name, "keyhold-"));
+      g_assert_true (g_resources_get_info (resource, G_RESOURCE_LOOKUP_FLAGS_NONE, NULL, NULL,
+                                           NULL));
+      g_assert_true (gtk_icon_theme_has_icon (theme, provider->icon_name));
+    }
+}
+
+static KhPreferencesWindow *
+open_preferences (const char *action)
+{
+  KhPreferencesWindow *prefs;
+
+  activate_action (action, NULL);
+  iterate (300);
+  prefs = KH_PREFERENCES_WINDOW (find_dialog (KH_TYPE_PREFERENCES_WINDOW));
+  g_assert_nonnull (prefs);
+
+  return prefs;
+}
+
+static const char *
+prefs_label_text (KhPreferencesWindow *prefs,
+                  const char          *id)
+{
+  return gtk_label_get_text (GTK_LABEL (kh_preferences_window_get_control (prefs, id)));
+}
+
+/* The Storage page says where the secrets and the account list are. */
+static void
+test_preferences_storage (void)
+{
+  KhStore *store = kh_application_get_store (env.app);
+  KhPreferencesWindow *prefs;
+  g_autofree char *described = kh_environment_describe_secret_storage (store);
+  g_autofree char *index_dir = g_path_get_dirname (kh_store_get_index_path (store));
+  GtkWidget *page;
+  const char *secrets;
+
+  real_mime_dirs ();
+  prefs = open_preferences ("preferences");
+  page = kh_preferences_window_get_control (prefs, "storage_page");
+  g_assert_true (gtk_widget_get_visible (page));
+  g_assert_cmpstr (prefs_label_text (prefs, "storage_label"), ==, described);
+  g_assert_nonnull (strstr (described, index_dir));
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (
+                     kh_preferences_window_get_control (prefs, "index_row"))), ==, index_dir);
+
+  secrets = adw_action_row_get_subtitle (ADW_ACTION_ROW (
+                                           kh_preferences_window_get_control (prefs,
+                                                                              "secrets_row")));
+  if (kh_environment_get_secret_backend () == KH_SECRET_BACKEND_SERVICE)
+    {
+      /* The session's gnome-keyring: Passwords and Keys shows the items, no file to open. */
+      g_assert_nonnull (strstr (described, "Passwords and Keys lists them"));
+      g_assert_nonnull (strstr (secrets, "Passwords and Keys"));
+      g_assert_false (gtk_widget_get_visible (kh_preferences_window_get_control (
+                                                prefs, "secrets_folder_button")));
+    }
+  else
+    {
+      g_autofree char *file = kh_environment_get_secret_file_path ();
+
+      g_assert_cmpstr (secrets, ==, file);
+      g_assert_true (gtk_widget_get_visible (kh_preferences_window_get_control (
+                                               prefs, "secrets_folder_button")));
+    }
+  g_assert_true (gtk_widget_get_sensitive (kh_preferences_window_get_control (prefs,
+                                                                              "forget_button")));
+
+  adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (prefs), "storage");
+  save_widget_png (adw_window_get_content (ADW_WINDOW (prefs)), GTK_NATIVE (prefs),
+                   "preferences-storage");
+  gtk_window_destroy (GTK_WINDOW (prefs));
+}
+
+static gboolean
+prefs_idle (gpointer data)
+{
+  return !kh_preferences_window_get_busy (data);
+}
+
+static AdwMessageDialog *
+forget_dialog (void)
+{
+  AdwMessageDialog *dialog = ADW_MESSAGE_DIALOG (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
+
+  g_assert_nonnull (dialog);
+  g_assert_cmpstr (adw_message_dialog_get_heading (dialog), ==, "Forget All Accounts and Apps?");
+  g_assert_true (adw_message_dialog_has_response (dialog, "cancel"));
+  g_assert_cmpint (adw_message_dialog_get_response_appearance (dialog, "forget"), ==,
+                   ADW_RESPONSE_DESTRUCTIVE);
+  g_assert_cmpstr (adw_message_dialog_get_default_response (dialog), ==, "cancel");
+
+  return dialog;
+}
+
+static guint
+n_stored (KhStore *store)
+{
+  g_autoptr(GPtrArray) grants = kh_store_list_grants (store);
+  g_autoptr(GPtrArray) pending = kh_store_list_pending (store);
+  g_autoptr(GPtrArray) apps = kh_store_list_apps (store);
+
+  return grants->len + pending->len + apps->len;
+}
+
+static gboolean
+is_unreadable_index_warning (const char *log_domain,
+                             const char *message)
+{
+  return g_strcmp0 (log_domain, "kh-application") == 0
+         && strstr (message, "Could not re-read the store") != NULL;
+}
+
+/* The application warns when it cannot re-read the index: expected while the test breaks it.
+ * The handler keeps the warning out of the TAP stream, the fatal handler keeps it from aborting;
+ * any other message goes on as usual. */
+static void
+unreadable_index_log (const char     *log_domain,
+                      GLogLevelFlags  log_level,
+                      const char     *message,
+                      gpointer        user_data)
+{
+  if (is_unreadable_index_warning (log_domain, message))
+    g_test_message ("expected: %s", message);
+  else
+    g_log_default_handler (log_domain, log_level, message, user_data);
+}
+
+static gboolean
+unreadable_index_fatal (const char     *log_domain,
+                        GLogLevelFlags  log_level,
+                        const char     *message,
+                        gpointer        user_data)
+{
+  return !is_unreadable_index_warning (log_domain, message);
+}
+
+/* When the store fails (here its index cannot be read), Forget All says so, says how much is
+ * still stored, and has removed nothing silently. */
+static void
+test_forget_all_error (void)
+{
+  KhStore *store = kh_application_get_store (env.app);
+  const char *index_path = kh_store_get_index_path (store);
+  g_autofree char *aside = g_strconcat (index_path, ".aside", NULL);
+  g_autoptr(GFile) index_file = g_file_new_for_path (index_path);
+  g_autoptr(KhGrant) grant = fake_grant (KH_ACCOUNT_PARTNER, "Kept Partner", NULL, "row", 3600,
+                                         30 * 86400, KH_GRANT_STATUS_ACTIVE);
+  g_autoptr(KhTokenSet) tokens = kh_token_set_new ();
+  g_autoptr(KhTokenSet) kept = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *left = NULL;
+  KhPreferencesWindow *prefs;
+  AdwMessageDialog *dialog;
+  GtkWidget *result;
+  guint before;
+  guint handler;
+
+  real_mime_dirs ();
+  tokens->access_token = g_strdup ("kept-access");
+  tokens->access_expires_at = kh_now () + 3600;
+  g_assert_true (kh_store_save_grant (store, grant, tokens, &error));
+  g_assert_no_error (error);
+  kh_application_reload (env.app);
+  before = n_stored (store);
+
+  /* An index that loops onto itself cannot even be looked at. */
+  g_test_log_set_fatal_handler (unreadable_index_fatal, NULL);
+  handler = g_log_set_handler ("kh-application", G_LOG_LEVEL_WARNING | G_LOG_FLAG_FATAL,
+                               unreadable_index_log, NULL);
+  g_assert_cmpint (g_rename (index_path, aside), ==, 0);
+  g_assert_true (g_file_make_symbolic_link (index_file, index_path, NULL, &error));
+  g_assert_no_error (error);
+
+  prefs = open_preferences ("forget-all");
+  adw_message_dialog_response (forget_dialog (), "forget");
+  close_dialogs ();
+  kh_test_wait_until (prefs_idle, prefs, 60000);
+
+  /* A dialog and the page say what failed and how much is left. */
+  left = before == 1 ? g_strdup ("1 item is still stored")
+                     : g_strdup_printf ("%u items are still stored", before);
+  dialog = ADW_MESSAGE_DIALOG (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
+  g_assert_nonnull (dialog);
+  g_assert_cmpstr (adw_message_dialog_get_heading (dialog), ==, "Could Not Forget Everything");
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), "Could not read the index"));
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), left));
+  result = kh_preferences_window_get_control (prefs, "forget_result_label");
+  g_assert_true (gtk_widget_get_visible (result));
+  g_assert_true (gtk_widget_has_css_class (result, "error"));
+  g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (result)), left));
+  g_assert_true (gtk_widget_get_sensitive (kh_preferences_window_get_control (prefs,
+                                                                              "forget_button")));
+  if (gtk_window_get_child (GTK_WINDOW (dialog)) != NULL)
+    save_widget_png (gtk_window_get_child (GTK_WINDOW (dialog)), GTK_NATIVE (dialog),
+                     "forget-all-error");
+  close_dialogs ();
+  gtk_window_destroy (GTK_WINDOW (prefs));
+
+  /* Put the index back: everything is still there. */
+  g_assert_cmpint (g_unlink (index_path), ==, 0);
+  g_assert_cmpint (g_rename (aside, index_path), ==, 0);
+  g_assert_true (kh_store_reload (store, &error));
+  g_assert_no_error (error);
+  kh_application_reload (env.app);
+  g_log_remove_handler ("kh-application", handler);
+  g_test_log_set_fatal_handler (NULL, NULL);
+  g_assert_cmpuint (n_stored (store), ==, before);
+  kept = kh_store_load_tokens (store, kh_grant_get_id (grant), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kept->access_token, ==, "kept-access");
+}
+
+/* Forget All asks (with what it removes, and that TikTok revokes nothing), then empties the
+ * store, the keyring items of the store and every page. */
+static void
+test_forget_all (void)
+{
+  KhStore *store = kh_application_get_store (env.app);
+  g_autoptr(GPtrArray) grant_ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(GPtrArray) apps = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *n_grants = NULL;
+  g_autofree char *n_apps = NULL;
+  g_autofree char *done = NULL;
+  KhPreferencesWindow *prefs;
+  AdwMessageDialog *dialog;
+  GtkWidget *button;
+  guint before;
+
+  real_mime_dirs ();
+  /* Grants of three types and two app profiles, beside whatever the cases before stored. */
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("Forget Me %u", i);
+      g_autoptr(KhGrant) grant = fake_grant (i, name, "Forget Client", "row", 3600, 30 * 86400,
+                                             KH_GRANT_STATUS_ACTIVE);
+      g_autoptr(KhTokenSet) tokens = kh_token_set_new ();
+
+      tokens->access_token = g_strdup_printf ("forget-access-%u", i);
+      tokens->refresh_token = g_strdup_printf ("forget-refresh-%u", i);
+      tokens->access_expires_at = kh_now () + 3600;
+      tokens->refresh_expires_at = kh_now () + 30 * 86400;
+      g_assert_true (kh_store_save_grant (store, grant, tokens, &error));
+      g_assert_no_error (error);
+      g_ptr_array_add (grant_ids, g_strdup (kh_grant_get_id (grant)));
+    }
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("Forget App %u", i);
+      g_autofree char *key = g_strdup_printf ("forgetappkey%u", i);
+      g_autoptr(KhAppProfile) app = kh_app_profile_new (name, KH_FAMILY_BUSINESS, key);
+
+      kh_app_profile_set_redirect_uri (app, env.redirect_uri);
+      g_assert_true (kh_store_save_app (store, app, "forget-app-secret", TRUE, &error));
+      g_assert_no_error (error);
+    }
+  kh_application_reload (env.app);
+  grants = kh_store_list_grants (store);
+  apps = kh_store_list_apps (store);
+  before = n_stored (store);
+  g_assert_cmpuint (grants->len, >=, 3);
+  g_assert_cmpuint (apps->len, >=, 2);
+  n_grants = g_strdup_printf ("%u authorizations", grants->len);
+  n_apps = g_strdup_printf ("%u app profiles", apps->len);
+
+  /* app.forget-all opens the Storage page and asks; Cancel changes nothing. */
+  prefs = open_preferences ("forget-all");
+  g_assert_cmpstr (adw_preferences_window_get_visible_page_name (ADW_PREFERENCES_WINDOW (prefs)),
+                   ==, "storage");
+  dialog = forget_dialog ();
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), n_grants));
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), n_apps));
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog),
+                            "Nothing is revoked at TikTok"));
+  if (gtk_window_get_child (GTK_WINDOW (dialog)) != NULL)
+    save_widget_png (gtk_window_get_child (GTK_WINDOW (dialog)), GTK_NATIVE (dialog),
+                     "forget-all-dialog");
+  adw_message_dialog_response (dialog, "cancel");
+  close_dialogs ();
+  iterate (200);
+  g_assert_false (kh_preferences_window_get_busy (prefs));
+  g_assert_cmpuint (n_stored (store), ==, before);
+  g_assert_cmpuint (g_list_model_get_n_items (kh_application_get_grants (env.app)), ==,
+                    grants->len);
+
+  /* The button asks the same; yes forgets, with the button off and a spinner meanwhile. */
+  button = kh_preferences_window_get_control (prefs, "forget_button");
+  g_signal_emit_by_name (button, "clicked");
+  dialog = forget_dialog ();
+  adw_message_dialog_response (dialog, "forget");
+  close_dialogs ();
+  g_assert_true (kh_preferences_window_get_busy (prefs));
+  g_assert_false (gtk_widget_get_sensitive (button));
+  g_assert_true (gtk_widget_get_visible (kh_preferences_window_get_control (prefs,
+                                                                            "forget_spinner")));
+  kh_test_wait_until (prefs_idle, prefs, 60000);
+  g_assert_null (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
+  g_assert_true (gtk_widget_get_sensitive (button));
+
+  /* The result says how many. */
+  done = g_strdup_printf ("Keyhold forgot %u items.", before);
+  g_assert_true (gtk_widget_get_visible (kh_preferences_window_get_control (
+                                           prefs, "forget_result_label")));
+  g_assert_true (g_str_has_prefix (prefs_label_text (prefs, "forget_result_label"), done));
+  save_widget_png (adw_window_get_content (ADW_WINDOW (prefs)), GTK_NATIVE (prefs),
+                   "preferences-forgotten");
+  gtk_window_destroy (GTK_WINDOW (prefs));
+
+  /* Nothing in the store, its models or any page. */
+  g_assert_cmpuint (n_stored (store), ==, 0);
+  g_assert_cmpuint (g_list_model_get_n_items (kh_application_get_grants (env.app)), ==, 0);
+  g_assert_cmpuint (g_list_model_get_n_items (kh_application_get_apps (env.app)), ==, 0);
+  for (guint i = 0; i < KH_N_ACCOUNT_TYPES; i++)
+    g_assert_cmpuint (model_count (i), ==, 0);
+
+  /* Nor in the keyring: an index rebuilt from the keyring's items of this store is empty. */
+  {
+    g_autoptr(KhStore) other = kh_store_new (NULL, kh_store_get_name (store), &error);
+
+    g_assert_no_error (error);
+    g_assert_true (kh_store_rebuild_index (other, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (n_stored (other), ==, 0);
+  }
+  for (guint i = 0; i < grant_ids->len; i++)
+    {
+      g_autoptr(KhTokenSet) tokens = kh_store_load_tokens (store,
+                                                           g_ptr_array_index (grant_ids, i),
+                                                           &error);
+
+      g_assert_null (tokens);
+      g_assert_nonnull (error);
+      g_clear_error (&error);
+    }
+  {
+    g_autofree char *secret = kh_store_load_app_secret (store, "Forget App 0", &error);
+
+    g_assert_null (secret);
+    g_assert_nonnull (error);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1479,6 +1842,11 @@ main (int   argc,
   g_test_add_func ("/keyhold/app/row-menu", test_row_menu);
   g_test_add_func ("/keyhold/app/list-2000", test_list_2000);
   g_test_add_func ("/keyhold/app/startup", test_startup);
+
+  g_test_add_func ("/keyhold/app/page-icons", test_page_icons);
+  g_test_add_func ("/keyhold/app/preferences-storage", test_preferences_storage);
+  g_test_add_func ("/keyhold/app/forget-all-error", test_forget_all_error);
+  g_test_add_func ("/keyhold/app/forget-all", test_forget_all);
 
   status = g_test_run ();
 

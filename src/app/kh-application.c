@@ -807,16 +807,32 @@ show_grant_action (GSimpleAction *action,
   kh_window_show_grant (window, g_variant_get_string (parameter, NULL));
 }
 
+static KhPreferencesWindow *
+present_preferences (KhApplication *self)
+{
+  KhPreferencesWindow *prefs = kh_preferences_window_new_for_application (self);
+
+  gtk_window_set_transient_for (GTK_WINDOW (prefs), GTK_WINDOW (get_window (self)));
+  gtk_window_present (GTK_WINDOW (prefs));
+
+  return prefs;
+}
+
 static void
 preferences_action (GSimpleAction *action,
                     GVariant      *parameter,
                     gpointer       user_data)
 {
-  KhApplication *self = user_data;
-  KhPreferencesWindow *prefs = kh_preferences_window_new (self->settings);
+  present_preferences (user_data);
+}
 
-  gtk_window_set_transient_for (GTK_WINDOW (prefs), GTK_WINDOW (get_window (self)));
-  gtk_window_present (GTK_WINDOW (prefs));
+/* Asks first, on the preferences' Storage page, which says where the secrets are. */
+static void
+forget_all_action (GSimpleAction *action,
+                   GVariant      *parameter,
+                   gpointer       user_data)
+{
+  kh_preferences_window_ask_forget_all (present_preferences (user_data));
 }
 
 static void
@@ -864,6 +880,7 @@ static const GActionEntry app_actions[] = {
   { "remove", remove_action, "s" },
   { "show-grant", show_grant_action, "s" },
   { "preferences", preferences_action },
+  { "forget-all", forget_all_action },
   { "about", about_action },
   { "quit", quit_action },
 };
