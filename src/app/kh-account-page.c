@@ -1232,8 +1232,8 @@ row_menu_closed_cb (KhAccountPage *self)
   GtkWidget *row = g_object_get_data (G_OBJECT (self->row_menu), "row");
 
   /* Back to the row the menu came from, so the keyboard goes on where it was. */
-  if (row != NULL && gtk_widget_get_mapped (row))
-    gtk_widget_child_focus (gtk_widget_get_parent (row), GTK_DIR_TAB_FORWARD);
+  if (row != NULL && gtk_widget_get_mapped (row) && gtk_widget_get_parent (row) != NULL)
+    gtk_widget_grab_focus (gtk_widget_get_parent (row));
   g_object_set_data (G_OBJECT (self->row_menu), "row", NULL);
 }
 

@@ -104,7 +104,7 @@ grants_loaded_cb (GObject      *object,
 
   if (!kh_grant_list_load_finish (KH_GRANT_LIST (object), result, &error)
       && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    g_warning ("Could not read the grants: %s", error->message);
+    g_warning ("Could not re-read the store: %s", error->message);
 }
 
 void
