@@ -1168,6 +1168,18 @@ test_startup_child (void)
                                                                                "count_label"))),
                    !=, "");
 
+  /* Hidden pages are built when first shown, and then search like the others (Ctrl+F searches
+   * every tab). */
+  kh_window_set_search (watch.window, "no such grant anywhere");
+  g_assert_cmpuint (g_list_model_get_n_items (kh_account_page_get_model (page)), ==, 0);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (GTK_STACK (stack)), ==, "no-results");
+  kh_window_show_page (watch.window, KH_ACCOUNT_PARTNER);
+  page = kh_window_get_visible_page (watch.window);
+  g_assert_true (kh_account_page_get_account_type (page) == KH_ACCOUNT_PARTNER);
+  g_assert_cmpuint (g_list_model_get_n_items (kh_account_page_get_model (page)), ==, 0);
+  kh_window_set_search (watch.window, NULL);
+  g_assert_cmpuint (g_list_model_get_n_items (kh_account_page_get_model (page)), >, 0);
+
   /* Left to the process exit, like the main window (see main ()). */
   g_signal_handlers_disconnect_by_data (stack, &watch);
 }
