@@ -240,6 +240,7 @@ typedef struct
   const char *status_class;
   char       *markup;       /* name, subtitle, expiries */
   char       *accessible;   /* name and status */
+  char       *description;  /* subtitle and expiries, plain */
 } RowText;
 
 static GQuark row_text_quark;
@@ -250,6 +251,7 @@ row_text_free (RowText *text)
   g_free (text->status);
   g_free (text->markup);
   g_free (text->accessible);
+  g_free (text->description);
   g_free (text);
 }
 
@@ -321,6 +323,7 @@ row_text_new (KhGrant *grant)
                                           expiry);
   text->accessible = g_strdup_printf ("%s, %s", kh_grant_get_display_name (grant),
                                       text->status);
+  text->description = g_strdup_printf ("%s. %s", subtitle->str, expiry);
 
   return text;
 }
@@ -356,8 +359,10 @@ kh_grant_row_set_grant (KhGrantRow *self,
   gtk_label_set_text (self->status_label, text->status);
   classes[1] = text->status_class;
   gtk_widget_set_css_classes (GTK_WIDGET (self->status_label), classes);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  text->accessible, -1);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, text->accessible,
+                                  GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, text->description,
+                                  -1);
 }
 
 KhGrant *
