@@ -74,6 +74,7 @@ struct _KhAccountPage
   KhGrantList         *grants;       /* this type's grants, searched: a view of the app's list */
   GListModel          *model;        /* what the list shows: grants, or empty without a store */
   GtkPopoverMenu      *row_menu;     /* one menu for every row, built when it opens */
+  GtkWidget           *menu_row;     /* weak: the row it was opened on */
   GdkFrameClock       *frame_clock;  /* until the page's first frame */
   char                *wanted_search;   /* set while hidden, applied when shown */
   gboolean             search_pending;
@@ -1248,12 +1249,12 @@ unbind_row (GtkSignalListItemFactory *factory,
 static void
 row_menu_closed_cb (KhAccountPage *self)
 {
-  GtkWidget *row = g_object_get_data (G_OBJECT (self->row_menu), "row");
+  GtkWidget *row = self->menu_row;
 
   /* Back to the row the menu came from, so the keyboard goes on where it was. */
   if (row != NULL && gtk_widget_get_mapped (row) && gtk_widget_get_parent (row) != NULL)
     gtk_widget_grab_focus (gtk_widget_get_parent (row));
-  g_object_set_data (G_OBJECT (self->row_menu), "row", NULL);
+  g_clear_weak_pointer (&self->menu_row);
 }
 
 static void
@@ -1276,7 +1277,6 @@ open_row_menu (KhAccountPage         *self,
       gtk_popover_set_position (GTK_POPOVER (self->row_menu), GTK_POS_BOTTOM);
       gtk_accessible_update_property (GTK_ACCESSIBLE (self->row_menu),
                                       GTK_ACCESSIBLE_PROPERTY_LABEL, _("Authorization Menu"), -1);
-      gtk_widget_set_halign (GTK_WIDGET (self->row_menu), GTK_ALIGN_END);
       g_signal_connect_object (self->row_menu, "closed", G_CALLBACK (row_menu_closed_cb), self,
                                G_CONNECT_SWAPPED);
     }
@@ -1284,7 +1284,7 @@ open_row_menu (KhAccountPage         *self,
   /* A new model each time: the menu of one grant must never act on another. */
   menu = kh_grant_menu_new (grant);
   gtk_popover_menu_set_menu_model (self->row_menu, menu);
-  g_object_set_data (G_OBJECT (self->row_menu), "row", row);
+  g_set_weak_pointer (&self->menu_row, GTK_WIDGET (row));
 
   if (at != NULL)
     bounds = *at;
@@ -1518,6 +1518,7 @@ kh_account_page_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->model, self);
   if (self->app_row != NULL)
     g_signal_handlers_disconnect_by_data (self->app_row, self);
+  g_clear_weak_pointer (&self->menu_row);
   if (self->row_menu != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->row_menu, self);
