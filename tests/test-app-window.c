@@ -299,6 +299,14 @@ test_pages (void)
       g_assert_cmpstr (adw_view_stack_page_get_title (stack_page), ==, provider->title);
       g_assert_cmpstr (adw_view_stack_page_get_icon_name (stack_page), ==, provider->icon_name);
 
+      /* No app profile yet: the page shows "Add an App Profile" and has not built the form it
+       * cannot use yet (kh-account-page-content.ui), which keeps the first frame light. Asking
+       * for a control of the form builds it. */
+      g_assert_cmpstr (gtk_stack_get_visible_child_name (GTK_STACK (
+                         kh_account_page_get_control (page, "page_stack"))), ==, "empty");
+      g_assert_null (gtk_stack_get_child_by_name (GTK_STACK (kh_account_page_get_control (
+                       page, "page_stack")), "content"));
+
       /* The controls each type needs, and none it does not. */
       g_assert_cmpint (widget_shown (page, "region_row"), ==, provider->has_regions);
       g_assert_cmpint (widget_shown (page, "role_row"), ==, provider->n_roles > 1);

@@ -31,6 +31,9 @@ struct _KhAccountPage
   GtkStack            *page_stack;
   AdwStatusPage       *empty_status;
   GtkLabel            *empty_help_label;
+
+  /* kh-account-page-content.ui, built by ensure_content() (CONTENT_CHILDREN names them) */
+  GtkWidget           *content;
   GtkLabel            *description_label;
   AdwComboRow         *app_row;
   GtkButton           *edit_app_button;
@@ -88,7 +91,51 @@ struct _KhAccountPage
 
 G_DEFINE_FINAL_TYPE (KhAccountPage, kh_account_page, ADW_TYPE_BIN)
 
+#define CONTENT_CHILD(name) { #name, G_STRUCT_OFFSET (KhAccountPage, name) }
+
+static const struct
+{
+  const char *id;
+  glong       offset;
+} content_children[] = {
+  CONTENT_CHILD (content),
+  CONTENT_CHILD (description_label),
+  CONTENT_CHILD (app_row),
+  CONTENT_CHILD (edit_app_button),
+  CONTENT_CHILD (region_row),
+  CONTENT_CHILD (role_row),
+  CONTENT_CHILD (role_list),
+  CONTENT_CHILD (consent_row),
+  CONTENT_CHILD (consent_switch),
+  CONTENT_CHILD (client_row),
+  CONTENT_CHILD (actions_box),
+  CONTENT_CHILD (authorize_button),
+  CONTENT_CHILD (link_button),
+  CONTENT_CHILD (paste_button),
+  CONTENT_CHILD (progress_revealer),
+  CONTENT_CHILD (progress_box),
+  CONTENT_CHILD (progress_spinner),
+  CONTENT_CHILD (progress_label),
+  CONTENT_CHILD (copy_flow_link_button),
+  CONTENT_CHILD (quick_group),
+  CONTENT_CHILD (quick_secret_row),
+  CONTENT_CHILD (quick_url_row),
+  CONTENT_CHILD (quick_button),
+  CONTENT_CHILD (quick_error_label),
+  CONTENT_CHILD (redirect_note_row),
+  CONTENT_CHILD (cancel_note_row),
+  CONTENT_CHILD (renew_note_row),
+  CONTENT_CHILD (scopes_note_row),
+  CONTENT_CHILD (count_label),
+  CONTENT_CHILD (list_stack),
+  CONTENT_CHILD (list_view),
+  CONTENT_CHILD (list_empty_status),
+};
+
+#undef CONTENT_CHILD
+
 static void apply_search (KhAccountPage *self);
+static void ensure_content (KhAccountPage *self);
 
 /* ---- models --------------------------------------------------------------------------------- */
 
@@ -149,6 +196,13 @@ kh_account_page_get_control (KhAccountPage *self,
   g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), NULL);
   g_return_val_if_fail (id != NULL, NULL);
 
+  for (guint i = 0; i < G_N_ELEMENTS (content_children); i++)
+    if (g_str_equal (content_children[i].id, id))
+      {
+        ensure_content (self);
+        return G_STRUCT_MEMBER (GtkWidget *, self, content_children[i].offset);
+      }
+
   return GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (self), KH_TYPE_ACCOUNT_PAGE, id));
 }
 
@@ -194,6 +248,10 @@ kh_account_page_get_selected_app (KhAccountPage *self)
 {
   g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), NULL);
 
+  /* Without the form the page has had no profile to choose. */
+  if (self->app_row == NULL)
+    return NULL;
+
   return adw_combo_row_get_selected_item (self->app_row);
 }
 
@@ -206,6 +264,7 @@ kh_account_page_select_app (KhAccountPage *self,
   g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), FALSE);
   g_return_val_if_fail (name != NULL, FALSE);
 
+  ensure_content (self);
   n = g_list_model_get_n_items (G_LIST_MODEL (self->apps));
   for (guint i = 0; i < n; i++)
     {
@@ -227,6 +286,7 @@ kh_account_page_set_region (KhAccountPage *self,
 {
   g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
 
+  ensure_content (self);
   adw_combo_row_set_selected (self->region_row, region == KH_REGION_US ? 1 : 0);
 }
 
@@ -304,6 +364,9 @@ update_list_state (KhAccountPage *self)
   guint shown = g_list_model_get_n_items (self->model);
   g_autofree char *count = NULL;
 
+  if (self->content == NULL)
+    return;
+
   /* Until the store has been read the list stays blank: "No Authorizations Yet" would be a
    * lie for the moment it takes. */
   if (self->grants != NULL && !kh_grant_list_get_loaded (self->grants))
@@ -328,10 +391,21 @@ static void
 update_app_state (KhAccountPage *self)
 {
   guint n_apps = g_list_model_get_n_items (G_LIST_MODEL (self->apps));
-  KhAppProfile *app = kh_account_page_get_selected_app (self);
-  g_autofree char *default_uri = kh_application_dup_default_redirect_uri (self->application);
-  gboolean ready = app != NULL && !self->busy;
+  KhAppProfile *app;
+  g_autofree char *default_uri = NULL;
+  gboolean ready;
 
+  /* The form is built when the page first has a profile to show it with. */
+  if (n_apps == 0 && self->content == NULL)
+    {
+      show_only (self->page_stack, "empty");
+      return;
+    }
+  ensure_content (self);
+
+  app = kh_account_page_get_selected_app (self);
+  default_uri = kh_application_dup_default_redirect_uri (self->application);
+  ready = app != NULL && !self->busy;
   show_only (self->page_stack, n_apps > 0 ? "content" : "empty");
   gtk_widget_set_sensitive (GTK_WIDGET (self->edit_app_button), app != NULL);
   gtk_widget_set_sensitive (GTK_WIDGET (self->authorize_button), ready);
@@ -618,6 +692,7 @@ kh_account_page_authorize (KhAccountPage *self,
   KhFlow *flow;
 
   g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
+  ensure_content (self);
 
   select_role (self, role);
   if (!check_ready (self))
@@ -853,6 +928,7 @@ kh_account_page_create_link (KhAccountPage *self,
                              const char    *role)
 {
   g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
+  ensure_content (self);
 
   select_role (self, role);
   if (!check_ready (self))
@@ -931,6 +1007,7 @@ kh_account_page_copy_renewal_pack (KhAccountPage *self,
 
   g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
   g_return_if_fail (KH_IS_GRANT (grant));
+  ensure_content (self);
 
   job_from_grant (self, grant);
   if (!check_ready (self))
@@ -950,6 +1027,7 @@ kh_account_page_reauthorize (KhAccountPage *self,
 {
   g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
   g_return_if_fail (KH_IS_GRANT (grant));
+  ensure_content (self);
 
   job_from_grant (self, grant);
   kh_account_page_authorize (self, kh_grant_get_role (grant));
@@ -1025,6 +1103,8 @@ complete_with_flags (KhAccountPage *self,
 {
   KhFlow *flow;
 
+  ensure_content (self);
+
   if (self->busy || kh_application_get_store (self->application) == NULL)
     return;
 
@@ -1066,6 +1146,7 @@ kh_account_page_complete (KhAccountPage *self,
   GtkWidget *entry;
 
   g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
+  ensure_content (self);
 
   if (url != NULL)
     {
@@ -1309,7 +1390,8 @@ focused_row (KhAccountPage *self)
   GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
   GtkWidget *focus = root != NULL ? gtk_root_get_focus (root) : NULL;
 
-  if (focus == NULL || !gtk_widget_is_ancestor (focus, GTK_WIDGET (self->list_view)))
+  if (focus == NULL || self->list_view == NULL
+      || !gtk_widget_is_ancestor (focus, GTK_WIDGET (self->list_view)))
     return NULL;
   if (KH_IS_GRANT_ROW (focus))
     return KH_GRANT_ROW (focus);
@@ -1404,7 +1486,6 @@ setup_for_type (KhAccountPage *self)
   g_autofree char *description = g_markup_escape_text (_(provider->description), -1);
   gboolean shop = provider->family == KH_FAMILY_SHOP;
 
-  gtk_label_set_text (self->description_label, _(provider->description));
   adw_status_page_set_description (self->empty_status, description);
   adw_status_page_set_icon_name (self->empty_status, provider->icon_name);
 
@@ -1423,7 +1504,15 @@ setup_for_type (KhAccountPage *self)
         "<b>Redirect URL</b>: add <tt>%s</tt> to the app's redirect URLs. Keyhold listens "
         "there, on this computer only, while you authorize."), redirect);
   gtk_label_set_markup (self->empty_help_label, help);
+}
 
+/* The form's rows and notes for this page's type. */
+static void
+setup_content_for_type (KhAccountPage *self)
+{
+  const KhProvider *provider = self->provider;
+
+  gtk_label_set_text (self->description_label, _(provider->description));
   gtk_widget_set_visible (GTK_WIDGET (self->region_row), provider->has_regions);
   gtk_widget_set_visible (GTK_WIDGET (self->role_row), provider->n_roles > 1);
   for (guint i = 0; i < provider->n_roles; i++)
@@ -1527,6 +1616,9 @@ kh_account_page_dispose (GObject *object)
     }
 
   gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_ACCOUNT_PAGE);
+  /* The form went with the page's stack. */
+  for (guint i = 0; i < G_N_ELEMENTS (content_children); i++)
+    G_STRUCT_MEMBER (gpointer, self, content_children[i].offset) = NULL;
 
   g_clear_object (&self->model);
   g_clear_object (&self->grants);
@@ -1565,7 +1657,8 @@ after_paint_cb (KhAccountPage *self)
   g_signal_handlers_disconnect_by_data (self->frame_clock, self);
   g_clear_object (&self->frame_clock);
   /* After this frame, not inside it. */
-  if (self->attach_id == 0 && gtk_list_view_get_model (self->list_view) == NULL)
+  if (self->list_view != NULL && self->attach_id == 0
+      && gtk_list_view_get_model (self->list_view) == NULL)
     self->attach_id = g_idle_add (attach_list_model, self);
 }
 
@@ -1580,8 +1673,8 @@ kh_account_page_map (GtkWidget *widget)
   /* The list view gets its model once the page has been drawn: GtkListView builds a couple
    * of hundred rows for its model at once. The hidden pages need none at startup, and the
    * visible one fills its list right after the window's first frame. */
-  if (gtk_list_view_get_model (self->list_view) == NULL && self->attach_id == 0
-      && self->frame_clock == NULL)
+  if ((self->list_view == NULL || gtk_list_view_get_model (self->list_view) == NULL)
+      && self->attach_id == 0 && self->frame_clock == NULL)
     {
       self->frame_clock = g_object_ref (gtk_widget_get_frame_clock (widget));
       g_signal_connect_object (self->frame_clock, "after-paint", G_CALLBACK (after_paint_cb),
@@ -1606,6 +1699,87 @@ kh_account_page_size_allocate (GtkWidget *widget,
     gtk_popover_present (GTK_POPOVER (self->row_menu));
 }
 
+/* Builds the form, Quick Connect, the notes and the list (kh-account-page-content.ui) when the
+ * page first needs them: a page that shows "Add an App Profile", as every page does before the
+ * first profile, builds only that, which is most of what the window's first frame builds. */
+static void
+ensure_content (KhAccountPage *self)
+{
+  g_autoptr(GtkBuilder) builder = NULL;
+  g_autoptr(GtkBuilderScope) scope = NULL;
+  g_autoptr(GError) error = NULL;
+  GtkListItemFactory *factory;
+  GtkExpression *expression;
+  GtkGesture *click;
+
+  if (self->content != NULL || self->page_stack == NULL)
+    return;
+
+  scope = gtk_builder_cscope_new ();
+  gtk_builder_cscope_add_callback_symbols (
+    GTK_BUILDER_CSCOPE (scope),
+    "on_add_app_clicked", G_CALLBACK (on_add_app_clicked),
+    "on_edit_app_clicked", G_CALLBACK (on_edit_app_clicked),
+    "on_authorize_clicked", G_CALLBACK (on_authorize_clicked),
+    "on_link_clicked", G_CALLBACK (on_link_clicked),
+    "on_paste_clicked", G_CALLBACK (on_paste_clicked),
+    "on_copy_flow_link_clicked", G_CALLBACK (on_copy_flow_link_clicked),
+    "kh_account_page_cancel", G_CALLBACK (kh_account_page_cancel),
+    "on_quick_connect_clicked", G_CALLBACK (on_quick_connect_clicked),
+    "on_copy_redirect_clicked", G_CALLBACK (on_copy_redirect_clicked),
+    "on_list_activate", G_CALLBACK (on_list_activate),
+    NULL);
+  builder = gtk_builder_new ();
+  gtk_builder_set_scope (builder, scope);
+  /* Swapped handlers get the page, as they did from the template. */
+  gtk_builder_set_current_object (builder, G_OBJECT (self));
+  if (!gtk_builder_add_from_resource (builder,
+                                      "/io/github/keyhold/Keyhold/kh-account-page-content.ui",
+                                      &error))
+    g_error ("kh-account-page-content.ui: %s", error->message);   /* compiled in */
+  for (guint i = 0; i < G_N_ELEMENTS (content_children); i++)
+    {
+      GObject *object = gtk_builder_get_object (builder, content_children[i].id);
+
+      g_assert (object != NULL);
+      G_STRUCT_MEMBER (gpointer, self, content_children[i].offset) = object;
+    }
+
+  /* Hidden until update_app_state() shows it (see show_only()). */
+  gtk_widget_set_visible (self->content, FALSE);
+  gtk_stack_add_named (self->page_stack, self->content, "content");
+
+  /* App profiles of this page's family, named by the combo row. */
+  expression = gtk_cclosure_expression_new (G_TYPE_STRING, NULL, 0, NULL,
+                                            G_CALLBACK (app_display_name), NULL, NULL);
+  adw_combo_row_set_expression (self->app_row, expression);
+  gtk_expression_unref (expression);
+  adw_combo_row_set_model (self->app_row, G_LIST_MODEL (self->apps));
+  g_signal_connect_object (self->app_row, "notify::selected", G_CALLBACK (on_app_selected),
+                           self, G_CONNECT_SWAPPED);
+
+  click = gtk_gesture_click_new ();
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
+  g_signal_connect (click, "pressed", G_CALLBACK (on_list_secondary_click), self);
+  gtk_widget_add_controller (GTK_WIDGET (self->list_view), GTK_EVENT_CONTROLLER (click));
+
+  factory = gtk_signal_list_item_factory_new ();
+  g_signal_connect (factory, "setup", G_CALLBACK (setup_row), NULL);
+  g_signal_connect (factory, "bind", G_CALLBACK (bind_row), NULL);
+  g_signal_connect (factory, "unbind", G_CALLBACK (unbind_row), NULL);
+  gtk_list_view_set_factory (self->list_view, factory);
+  g_object_unref (factory);
+
+  setup_content_for_type (self);
+  update_app_state (self);
+  update_list_state (self);
+
+  /* Built after the page's first frame: the list gets its model now (see map()). */
+  if (gtk_widget_get_mapped (GTK_WIDGET (self)) && self->frame_clock == NULL
+      && self->attach_id == 0)
+    attach_list_model (self);
+}
+
 static void
 kh_account_page_class_init (KhAccountPageClass *klass)
 {
@@ -1628,48 +1802,8 @@ kh_account_page_class_init (KhAccountPageClass *klass)
   BIND (page_stack);
   BIND (empty_status);
   BIND (empty_help_label);
-  BIND (description_label);
-  BIND (app_row);
-  BIND (edit_app_button);
-  BIND (region_row);
-  BIND (role_row);
-  BIND (role_list);
-  BIND (consent_row);
-  BIND (consent_switch);
-  BIND (client_row);
-  BIND (actions_box);
-  BIND (authorize_button);
-  BIND (link_button);
-  BIND (paste_button);
-  BIND (progress_revealer);
-  BIND (progress_box);
-  BIND (progress_spinner);
-  BIND (progress_label);
-  BIND (copy_flow_link_button);
-  BIND (quick_group);
-  BIND (quick_secret_row);
-  BIND (quick_url_row);
-  BIND (quick_button);
-  BIND (quick_error_label);
-  BIND (redirect_note_row);
-  BIND (cancel_note_row);
-  BIND (renew_note_row);
-  BIND (scopes_note_row);
-  BIND (count_label);
-  BIND (list_stack);
-  BIND (list_view);
-  BIND (list_empty_status);
 #undef BIND
   gtk_widget_class_bind_template_callback (widget_class, on_add_app_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_edit_app_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_authorize_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_link_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_paste_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_copy_flow_link_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, kh_account_page_cancel);
-  gtk_widget_class_bind_template_callback (widget_class, on_quick_connect_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_copy_redirect_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_list_activate);
 
   g_type_ensure (KH_TYPE_GRANT_ROW);
 }
@@ -1685,8 +1819,6 @@ kh_account_page_new (KhApplication *application,
                      KhAccountType  type)
 {
   KhAccountPage *self;
-  GtkListItemFactory *factory;
-  GtkExpression *expression;
 
   g_return_val_if_fail (KH_IS_APPLICATION (application), NULL);
   g_return_val_if_fail (type < KH_N_ACCOUNT_TYPES, NULL);
@@ -1696,19 +1828,12 @@ kh_account_page_new (KhApplication *application,
   self->type = type;
   self->provider = kh_provider_get (type);
 
-  /* App profiles of this page's family, named by the combo row. */
+  /* App profiles of this page's family (the form's combo row names them). */
   self->apps = gtk_filter_list_model_new (
     g_object_ref (kh_application_get_apps (application)),
     GTK_FILTER (gtk_custom_filter_new (app_filter_func, self, NULL)));
-  expression = gtk_cclosure_expression_new (G_TYPE_STRING, NULL, 0, NULL,
-                                            G_CALLBACK (app_display_name), NULL, NULL);
-  adw_combo_row_set_expression (self->app_row, expression);
-  gtk_expression_unref (expression);
-  adw_combo_row_set_model (self->app_row, G_LIST_MODEL (self->apps));
   g_signal_connect_object (self->apps, "items-changed", G_CALLBACK (on_apps_changed), self,
                            G_CONNECT_SWAPPED);
-  g_signal_connect_object (self->app_row, "notify::selected", G_CALLBACK (on_app_selected),
-                           self, G_CONNECT_SWAPPED);
 
   /* Grants of this type, searched: a view of the application's one sorted list, so a keystroke
    * walks this type's share of an array sorted once, with search text folded once. */
@@ -1724,21 +1849,6 @@ kh_account_page_new (KhApplication *application,
     self->model = g_object_ref (kh_application_get_grants (application));
   g_signal_connect_object (self->model, "items-changed", G_CALLBACK (on_grants_changed), self,
                            G_CONNECT_SWAPPED);
-
-  {
-    GtkGesture *click = gtk_gesture_click_new ();
-
-    gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
-    g_signal_connect (click, "pressed", G_CALLBACK (on_list_secondary_click), self);
-    gtk_widget_add_controller (GTK_WIDGET (self->list_view), GTK_EVENT_CONTROLLER (click));
-  }
-
-  factory = gtk_signal_list_item_factory_new ();
-  g_signal_connect (factory, "setup", G_CALLBACK (setup_row), NULL);
-  g_signal_connect (factory, "bind", G_CALLBACK (bind_row), NULL);
-  g_signal_connect (factory, "unbind", G_CALLBACK (unbind_row), NULL);
-  gtk_list_view_set_factory (self->list_view, factory);
-  g_object_unref (factory);
 
   setup_for_type (self);
   update_app_state (self);

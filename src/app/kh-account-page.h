@@ -29,7 +29,8 @@ gboolean        kh_account_page_select_app        (KhAccountPage *self,
 KhAppProfile   *kh_account_page_get_selected_app  (KhAccountPage *self);
 void            kh_account_page_set_region        (KhAccountPage *self,
                                                    KhRegion       region);
-/* A template child by its id (tests check which controls a type shows). */
+/* A control by its id in kh-account-page.ui or kh-account-page-content.ui, which it builds if
+ * needed (tests check which controls a type shows). */
 GtkWidget      *kh_account_page_get_control       (KhAccountPage *self,
                                                    const char    *id);
 /* The menu of the list's rows (one for the page), once a row's menu has been opened; NULL
