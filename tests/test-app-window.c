@@ -918,6 +918,15 @@ test_screenshots (gconstpointer data)
       iterate (200);
       g_assert_nonnull (find_dialog (ADW_TYPE_ABOUT_WINDOW));
       gtk_window_destroy (find_dialog (ADW_TYPE_ABOUT_WINDOW));
+      /* The window set its help overlay after its first frame; Ctrl+? still opens it. */
+      g_assert_nonnull (gtk_application_window_get_help_overlay (
+                          GTK_APPLICATION_WINDOW (env.window)));
+      {
+        g_auto(GStrv) accels = gtk_application_get_accels_for_action (
+          GTK_APPLICATION (env.app), "win.show-help-overlay");
+
+        g_assert_true (g_strv_contains ((const char * const *) accels, "<Control>question"));
+      }
       g_action_group_activate_action (G_ACTION_GROUP (env.window), "show-help-overlay", NULL);
       iterate (200);
       g_assert_nonnull (find_dialog (GTK_TYPE_SHORTCUTS_WINDOW));

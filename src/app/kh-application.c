@@ -984,6 +984,7 @@ kh_application_startup (GApplication *app)
   KhApplication *self = KH_APPLICATION (app);
   const char *quit_accels[] = { "<Control>q", NULL };
   const char *prefs_accels[] = { "<Control>comma", NULL };
+  const char *help_accels[] = { "<Control>question", NULL };
   g_autofree char *store_name = NULL;
 
   g_application_set_resource_base_path (app, "/io/github/keyhold/Keyhold");
@@ -1033,6 +1034,10 @@ kh_application_startup (GApplication *app)
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit", quit_accels);
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.preferences",
                                          prefs_accels);
+  /* GtkApplication sets this one only for a help overlay at gtk/help-overlay.ui, which Keyhold
+   * keeps elsewhere so that windows get it after their first frame (KhWindow). */
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.show-help-overlay",
+                                         help_accels);
 
   self->maintenance_id = g_timeout_add_seconds (MAINTENANCE_INTERVAL_SECONDS, maintenance_tick,
                                                 self);

@@ -44,6 +44,7 @@ struct _KhWindow
   /* owned */
   GCancellable         *cancellable;
   GdkFrameClock        *frame_clock;   /* until the first frame */
+  guint                 help_overlay_id;
   char                 *search;
 };
 
@@ -713,6 +714,23 @@ kh_window_setup (KhWindow      *self,
     gtk_window_maximize (GTK_WINDOW (self));
 }
 
+/* The Keyboard Shortcuts window (win.show-help-overlay, Ctrl+?). GtkApplication would build it
+ * for every window before its first frame if it sat at gtk/help-overlay.ui. */
+static gboolean
+set_help_overlay (gpointer data)
+{
+  KhWindow *self = data;
+  g_autoptr(GtkBuilder) builder = NULL;
+
+  self->help_overlay_id = 0;
+  builder = gtk_builder_new_from_resource ("/io/github/keyhold/Keyhold/kh-help-overlay.ui");
+  gtk_application_window_set_help_overlay (GTK_APPLICATION_WINDOW (self),
+                                           GTK_SHORTCUTS_WINDOW (gtk_builder_get_object (
+                                                                   builder, "help_overlay")));
+
+  return G_SOURCE_REMOVE;
+}
+
 static void
 after_first_frame_cb (KhWindow *self)
 {
@@ -720,6 +738,8 @@ after_first_frame_cb (KhWindow *self)
   g_clear_object (&self->frame_clock);
   if (self->switcher_bar != NULL)
     adw_view_switcher_bar_set_stack (self->switcher_bar, self->stack);
+  /* After this frame, not inside it. */
+  self->help_overlay_id = g_idle_add (set_help_overlay, self);
   /* The window is up: now read the grants (in a worker thread). */
   kh_application_load_grants (self->application);
 }
@@ -765,6 +785,7 @@ kh_window_dispose (GObject *object)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
+  g_clear_handle_id (&self->help_overlay_id, g_source_remove);
   g_clear_pointer (&self->search, g_free);
   if (self->stack != NULL)
     g_signal_handlers_disconnect_by_data (self->stack, self);
