@@ -1870,6 +1870,7 @@ commit_batch (KhStore   *self,
       return;
     }
   publish (self, next, &stamp);
+  g_debug ("wrote the index once for %u changes", batch->len);
 }
 
 /* Applies an index-only change and returns once it is written. Changes from threads that arrive
