@@ -21,9 +21,10 @@
  * lock (a byte of items.lock) across both writes and the store lock only for the index write,
  * which concurrent saves share (group commit): gnome-keyring takes a tenth of a second or more
  * per write at 2,000 items, and the index is written once per batch rather than once per grant.
- * A store that has read a grant's item keeps the SecretItem and saves that grant by setting the
- * item's secret, which spares gnome-keyring the search of its collection that libsecret's
- * store-with-replace costs. A removal deletes the keyring item first: the user asked for the
+ * A store that has read a grant's item keeps the SecretItem until the next save of that grant,
+ * which then sets the item's secret: less than half the work for gnome-keyring of libsecret's
+ * store, which always asks it to create the item with replace (a search of the collection). A
+ * removal deletes the keyring item first: the user asked for the
  * secret to go, and a crash then leaves an index entry without secret, which reads as "not in
  * the keyring" and can be removed again or dropped by a rebuild; the secret is never resurrected.
  * kh_store_update_grant touches the index only: rewriting the keyring item would need the tokens,
@@ -808,8 +809,8 @@ struct _KhStore
   GMutex  mutex;      /* guards index, stamp and items */
   Index  *index;
   Stamp   stamp;      /* of the file index was read from or written to */
-  /* Grant id -> the SecretItem its tokens were last read from: a later save of the same grant
-   * sets that item's secret directly instead of making gnome-keyring search the collection. */
+  /* Grant id -> the SecretItem its tokens were last read from, until the next save of that
+   * grant, which sets that item's secret directly (every refresh reads before it saves). */
   GHashTable *items;
 
   /* Group commit of index changes (see commit_index). */
@@ -1286,14 +1287,20 @@ forget_item (KhStore    *self,
   g_hash_table_remove (self->items, id);
 }
 
+/* Takes the remembered item out of the cache: a save uses it once, so that the cache holds only
+ * the grants read and not yet saved, not one D-Bus proxy per grant of a long `refresh --all`. */
 static SecretItem *
-dup_item (KhStore    *self,
-          const char *id)
+take_item (KhStore    *self,
+           const char *id)
 {
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
-  SecretItem *item = g_hash_table_lookup (self->items, id);
+  gpointer key = NULL;
+  gpointer item = NULL;
 
-  return item != NULL ? g_object_ref (item) : NULL;
+  if (!g_hash_table_steal_extended (self->items, id, &key, &item))
+    return NULL;
+  g_free (key);
+  return item;
 }
 
 /* Reads a grant's document like lookup_doc_by_name, through a search that hands back the item
@@ -1431,7 +1438,7 @@ keyring_store_grant (KhStore    *self,
                      const char *secret,
                      GError    **error)
 {
-  g_autoptr(SecretItem) item = dup_item (self, id);
+  g_autoptr(SecretItem) item = take_item (self, id);
 
   g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
   if (item != NULL && item_still_matches (item, attributes, label))
@@ -1444,7 +1451,6 @@ keyring_store_grant (KhStore    *self,
       g_debug ("setting the secret of the remembered item failed: %s", local_error->message);
     }
 
-  forget_item (self, id);
   return keyring_store (self, attributes, label, secret, error);
 }
 
