@@ -15,6 +15,7 @@
 
 #include "kh-test-util.h"
 
+#include "kh-log.h"
 #include "kh-origin-map.h"
 
 static char *test_tmpdir;
@@ -53,6 +54,9 @@ kh_test_init (int    *argc,
   g_autofree char *store = NULL;
 
   g_test_init (argc, argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  /* The programs' own writer: redacted, and on stderr, where GLib's would put debug lines on
+   * stdout among the TAP output. */
+  kh_log_init ();
 
   test_tmpdir = g_dir_make_tmp ("keyhold-test-XXXXXX", &error);
   g_assert_no_error (error);
@@ -188,6 +192,43 @@ is_loopback_uri (GUri *uri)
   return host != NULL &&
          (g_str_equal (host, "127.0.0.1") || g_str_equal (host, "::1") ||
           g_str_equal (host, "[::1]") || g_str_equal (host, "localhost"));
+}
+
+guint
+kh_test_http_request (SoupSession  *session,
+                      const char   *method,
+                      const char   *url,
+                      const char   *json_body,
+                      char        **body_out,
+                      char        **location_out)
+{
+  g_autoptr(SoupSession) own_session = session == NULL ? soup_session_new () : NULL;
+  g_autoptr(GUri) parsed = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GError) error = NULL;
+
+  parsed = g_uri_parse (url, G_URI_FLAGS_NONE, &error);
+  g_assert_no_error (error);
+  g_assert_true (is_loopback_uri (parsed));
+
+  msg = soup_message_new_from_uri (method, parsed);
+  if (json_body != NULL)
+    {
+      g_autoptr(GBytes) request = g_bytes_new (json_body, strlen (json_body));
+
+      soup_message_set_request_body_from_bytes (msg, "application/json", request);
+    }
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+  body = soup_session_send_and_read (session != NULL ? session : own_session, msg, NULL, &error);
+  g_assert_no_error (error);
+
+  if (body_out != NULL)
+    *body_out = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  if (location_out != NULL)
+    *location_out = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                            "Location"));
+  return soup_message_get_status (msg);
 }
 
 guint

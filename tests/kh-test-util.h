@@ -38,6 +38,17 @@ guint        kh_test_server_get_port      (SoupServer    *server);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 guint        kh_test_free_port            (void);
 
+/* One blocking request to a loopback URL (the sandbox's control endpoints, a consent page),
+ * never following a redirect: the status, and if asked the body and the Location header. A JSON
+ * body is sent when json_body is not NULL. session may be NULL for a fresh one. */
+typedef struct _SoupSession SoupSession;
+guint        kh_test_http_request         (SoupSession   *session,
+                                           const char    *method,
+                                           const char    *url,
+                                           const char    *json_body,
+                                           char         **body_out,
+                                           char         **location_out);
+
 /* Blocking HTTP GET with libsoup on a private context, following redirects only to loopback
  * hosts; returns the final status and, if body_out, the body. For "the browser" in tests. */
 guint        kh_test_http_get             (const char    *url,

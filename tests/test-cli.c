@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kh-json.h"
+#include "kh-test-cli.h"
 #include "kh-test-util.h"
 
 #define SHOP_KEY        "clitestshop"
@@ -19,13 +20,7 @@
 
 typedef struct
 {
-  GSubprocess *sandbox;
-  guint        sandbox_port;
-  char        *origin_map;
-  guint        redirect_port;
-  char        *redirect_uri;
-  char        *data_dir;
-  char        *store;
+  KhTestCli    cli;
   GString     *all_output;     /* everything every CLI run printed, for the leak check */
 } Fixture;
 
@@ -33,66 +28,21 @@ typedef struct
 
 /* ---- the sandbox -------------------------------------------------------------------------- */
 
-static guint
-sandbox_request (Fixture     *fixture,
-                 const char  *method,
-                 const char  *path,
-                 const char  *json_body,
-                 char       **body_out)
-{
-  g_autoptr(SoupSession) session = soup_session_new ();
-  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u%s", fixture->sandbox_port, path);
-  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr(GBytes) body = NULL;
-  g_autoptr(GError) error = NULL;
-
-  if (json_body != NULL)
-    {
-      g_autoptr(GBytes) request = g_bytes_new (json_body, strlen (json_body));
-
-      soup_message_set_request_body_from_bytes (msg, "application/json", request);
-    }
-
-  body = soup_session_send_and_read (session, msg, NULL, &error);
-  g_assert_no_error (error);
-
-  if (body_out != NULL)
-    *body_out = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
-
-  return soup_message_get_status (msg);
-}
-
 static void
 register_sandbox_apps (Fixture *fixture)
 {
-  g_autofree char *shop = NULL;
-  g_autofree char *biz = NULL;
+  const char *scopes[] = { "seller.authorization.info", "creator.affiliate.info",
+                           "partner.tap.info", NULL };
 
-  shop = g_strdup_printf ("{\"family\":\"shop\",\"app_key\":\"" SHOP_KEY "\","
-                          "\"app_secret\":\"" SHOP_SECRET "\",\"service_id\":\"" SHOP_SERVICE_ID "\","
-                          "\"redirect_uri\":\"%s\",\"scopes\":[\"seller.authorization.info\","
-                          "\"creator.affiliate.info\",\"partner.tap.info\"]}",
-                          fixture->redirect_uri);
-  biz = g_strdup_printf ("{\"family\":\"business\",\"app_key\":\"" BIZ_ID "\","
-                         "\"app_secret\":\"" BIZ_SECRET "\",\"redirect_uri\":\"%s\"}",
-                         fixture->redirect_uri);
-
-  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/apps", shop, NULL), ==, 200);
-  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/apps", biz, NULL), ==, 200);
+  kh_test_cli_register_app (&fixture->cli, "shop", SHOP_KEY, SHOP_SECRET, SHOP_SERVICE_ID, scopes);
+  kh_test_cli_register_app (&fixture->cli, "business", BIZ_ID, BIZ_SECRET, NULL, NULL);
 }
 
 static void
 fixture_set_up (Fixture       *fixture,
                 gconstpointer  user_data)
 {
-  static guint counter;
-
-  fixture->sandbox = kh_test_sandbox_spawn (NULL, &fixture->sandbox_port, &fixture->origin_map);
-
-  fixture->redirect_port = kh_test_free_port ();
-  fixture->redirect_uri = g_strdup_printf ("http://localhost:%u/callback", fixture->redirect_port);
-  fixture->data_dir = g_strdup_printf ("%s/cli-%u", kh_test_get_tmpdir (), counter);
-  fixture->store = g_strdup_printf ("%s-%u", g_getenv ("KEYHOLD_STORE"), counter++);
+  kh_test_cli_set_up (&fixture->cli, "cli", NULL);
   fixture->all_output = g_string_new (NULL);
 
   register_sandbox_apps (fixture);
@@ -101,14 +51,9 @@ fixture_set_up (Fixture       *fixture,
 static gboolean
 output_contains_secret (Fixture *fixture)
 {
-  g_autofree char *ledger = NULL;
-  g_autoptr(JsonNode) node = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = kh_test_cli_ledger (&fixture->cli);
   JsonArray *secrets;
 
-  g_assert_cmpuint (sandbox_request (fixture, "GET", "/_sandbox/ledger", NULL, &ledger), ==, 200);
-  node = kh_json_parse (ledger, strlen (ledger), &error);
-  g_assert_no_error (error);
   secrets = kh_json_get_array (kh_json_node_object (node), "secrets");
   g_assert_nonnull (secrets);
 
@@ -141,13 +86,7 @@ fixture_tear_down (Fixture       *fixture,
   g_assert_null (strstr (fixture->all_output->str, SHOP_SECRET));
   g_assert_null (strstr (fixture->all_output->str, BIZ_SECRET));
 
-  g_subprocess_force_exit (fixture->sandbox);
-  g_subprocess_wait (fixture->sandbox, NULL, NULL);
-  g_clear_object (&fixture->sandbox);
-  g_free (fixture->origin_map);
-  g_free (fixture->redirect_uri);
-  g_free (fixture->data_dir);
-  g_free (fixture->store);
+  kh_test_cli_tear_down (&fixture->cli);
   g_string_free (fixture->all_output, TRUE);
 }
 
@@ -166,24 +105,6 @@ record_output (Fixture    *fixture,
       g_string_append_printf (fixture->all_output, "%s\n", lines[i]);
 }
 
-static GSubprocessLauncher *
-cli_launcher (Fixture        *fixture,
-              GSubprocessFlags flags)
-{
-  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
-
-  g_subprocess_launcher_set_child_setup (launcher, kh_test_die_with_parent, NULL, NULL);
-
-  g_subprocess_launcher_setenv (launcher, "KEYHOLD_ORIGIN_MAP", fixture->origin_map, TRUE);
-  g_subprocess_launcher_setenv (launcher, "KEYHOLD_DATA_DIR", fixture->data_dir, TRUE);
-  g_subprocess_launcher_setenv (launcher, "KEYHOLD_STORE", fixture->store, TRUE);
-  g_subprocess_launcher_setenv (launcher, "LC_ALL", "C.UTF-8", TRUE);
-  /* Warnings in the CLI would abort it under the test environment, as they should. */
-  g_subprocess_launcher_setenv (launcher, "G_DEBUG", "fatal-warnings", TRUE);
-
-  return launcher;
-}
-
 /* Runs keyhold-cli ARGS with stdin_text on stdin; returns the exit status. */
 static int
 run_cli_argv (Fixture     *fixture,
@@ -192,55 +113,23 @@ run_cli_argv (Fixture     *fixture,
               char       **stderr_out,
               const char * const *args)
 {
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) process = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
-  g_autoptr(GError) error = NULL;
-
-  g_ptr_array_add (argv, build_path ("src/cli/keyhold-cli"));
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, g_strdup (args[i]));
-  g_ptr_array_add (argv, NULL);
-
-  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                    G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                    G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (process, stdin_text != NULL ? stdin_text : "", NULL,
-                                 &out, &err, &error);
-  g_assert_no_error (error);
+  int status = kh_test_cli_run (&fixture->cli, stdin_text, &out, &err, args);
 
   record_output (fixture, out);
   record_output (fixture, err);
-  g_test_message ("keyhold-cli %s -> %d\nstdout: %s\nstderr: %s", args[0],
-                  g_subprocess_get_exit_status (process), out, err);
 
   if (stdout_out != NULL)
     *stdout_out = g_steal_pointer (&out);
   if (stderr_out != NULL)
     *stderr_out = g_steal_pointer (&err);
 
-  return g_subprocess_get_exit_status (process);
+  return status;
 }
 
 #define run_cli(fixture, stdin_text, out, err, ...) \
   run_cli_argv ((fixture), (stdin_text), (out), (err), (const char * const []) { __VA_ARGS__, NULL })
-
-static char *
-line_value (const char *output,
-            const char *prefix)
-{
-  g_auto(GStrv) lines = g_strsplit (output != NULL ? output : "", "\n", -1);
-
-  for (guint i = 0; lines[i] != NULL; i++)
-    if (g_str_has_prefix (lines[i], prefix))
-      return g_strdup (lines[i] + strlen (prefix));
-
-  return NULL;
-}
 
 static void
 add_apps (Fixture *fixture)
@@ -248,11 +137,12 @@ add_apps (Fixture *fixture)
   g_assert_cmpint (run_cli (fixture, SHOP_SECRET "\n", NULL, NULL,
                             "app", "add", "--family", "shop", "--name", "Shop App",
                             "--app-key", SHOP_KEY, "--service-id", SHOP_SERVICE_ID,
-                            "--redirect-uri", fixture->redirect_uri,
+                            "--redirect-uri", fixture->cli.redirect_uri,
                             "--scopes", "creator.affiliate.info"), ==, 0);
   g_assert_cmpint (run_cli (fixture, BIZ_SECRET "\n", NULL, NULL,
                             "app", "add", "--family", "business", "--name", "Biz App",
-                            "--app-key", BIZ_ID, "--redirect-uri", fixture->redirect_uri), ==, 0);
+                            "--app-key", BIZ_ID, "--redirect-uri", fixture->cli.redirect_uri),
+                   ==, 0);
 }
 
 /* Starts `authorize --no-browser`, plays the browser (GET the URL with auto=approve|deny,
@@ -285,7 +175,8 @@ authorize_with_browser (Fixture     *fixture,
   g_ptr_array_add (argv, g_strdup ("60"));
   g_ptr_array_add (argv, NULL);
 
-  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  launcher = kh_test_cli_launcher (&fixture->cli, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                  G_SUBPROCESS_FLAGS_STDERR_PIPE);
   process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
 
@@ -414,7 +305,7 @@ test_cli_authorize_type (Fixture       *fixture,
   add_apps (fixture);
   g_assert_cmpint (authorize_with_browser (fixture, "approve", &out, &err,
                                            tc->role != NULL ? args_with_role : args), ==, 0);
-  grant_id = line_value (out, "GRANT: ");
+  grant_id = kh_test_line_value (out, "GRANT: ");
   g_assert_nonnull (grant_id);
 
   grants = list_json (fixture, &node);
@@ -465,7 +356,7 @@ test_cli_deny (Fixture       *fixture,
 
   add_apps (fixture);
   g_assert_cmpint (authorize_with_browser (fixture, "deny", &out, &err, args), ==, 1);
-  g_assert_null (line_value (out, "GRANT: "));
+  g_assert_null (kh_test_line_value (out, "GRANT: "));
   g_assert_nonnull (strstr (err, "declined"));
   g_assert_cmpuint (json_array_get_length (list_json (fixture, &node)), ==, 0);
 }
@@ -478,22 +369,11 @@ static char *
 client_approves (Fixture    *fixture,
                  const char *url)
 {
-  g_autoptr(SoupSession) session = soup_session_new ();
-  g_autofree char *approve = g_strdup_printf ("%s&auto=approve", url);
-  g_autoptr(SoupMessage) msg = soup_message_new ("GET", approve);
-  g_autoptr(GBytes) body = NULL;
-  g_autoptr(GError) error = NULL;
-  const char *location;
+  char *location = kh_test_cli_approve (url);
 
-  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
-  body = soup_session_send_and_read (session, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (SOUP_STATUS_IS_REDIRECTION (soup_message_get_status (msg)));
-  location = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Location");
-  g_assert_nonnull (location);
-  g_assert_true (g_str_has_prefix (location, fixture->redirect_uri));
+  g_assert_true (g_str_has_prefix (location, fixture->cli.redirect_uri));
 
-  return g_strdup (location);
+  return location;
 }
 
 static char *
@@ -506,7 +386,7 @@ create_link (Fixture    *fixture,
 
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL,
                             "link", "--type", type, "--app", app, "--client", "Remote"), ==, 0);
-  url = line_value (out, "URL: ");
+  url = kh_test_line_value (out, "URL: ");
   g_assert_nonnull (url);
 
   return url;
@@ -534,7 +414,7 @@ test_cli_link_complete (Fixture       *fixture,
 
     g_assert_cmpint (run_cli (fixture, pasted, &out, NULL, "complete", "-"), ==, 0);
   }
-  grant_id = line_value (out, "GRANT: ");
+  grant_id = kh_test_line_value (out, "GRANT: ");
   g_assert_nonnull (grant_id);
 
   grant = find_grant (list_json (fixture, &node), grant_id);
@@ -581,7 +461,7 @@ test_cli_expired_request (Fixture       *fixture,
   redirected = client_approves (fixture, url);
 
   /* 31 minutes later by Keyhold's clock, the Shop request (and its code) is dead. */
-  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  launcher = kh_test_cli_launcher (&fixture->cli, G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_subprocess_launcher_setenv (launcher, "KEYHOLD_CLOCK_OFFSET", "1860", TRUE);
   process = g_subprocess_launcher_spawn (launcher, &error, cli, "complete", redirected, NULL);
   g_assert_no_error (error);
@@ -625,7 +505,7 @@ test_cli_two_apps_concurrent (Fixture       *fixture,
 
   /* Each state completes its own request, in any order. */
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "complete", biz_redirect), ==, 0);
-  grant_id = line_value (out, "GRANT: ");
+  grant_id = kh_test_line_value (out, "GRANT: ");
   grant = find_grant (list_json (fixture, &node), grant_id);
   g_assert_cmpstr (kh_json_get_string (grant, "app"), ==, "Biz App");
   g_assert_cmpstr (kh_json_get_string (grant, "type"), ==, "advertiser");
@@ -647,7 +527,7 @@ test_cli_no_state_needs_confirmation (Fixture       *fixture,
   add_apps (fixture);
   /* An App Store installation: the seller link without state. */
   consent = g_strdup_printf ("http://127.0.0.1:%u/_host/services.tiktokshop.com/open/authorize"
-                             "?service_id=" SHOP_SERVICE_ID, fixture->sandbox_port);
+                             "?service_id=" SHOP_SERVICE_ID, fixture->cli.sandbox_port);
   redirected = client_approves (fixture, consent);
   g_assert_null (strstr (redirected, "state="));
 
@@ -657,7 +537,7 @@ test_cli_no_state_needs_confirmation (Fixture       *fixture,
   g_clear_pointer (&node, json_node_unref);
 
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "complete", "--no-state", redirected), ==, 0);
-  grant = find_grant (list_json (fixture, &node), line_value (out, "GRANT: "));
+  grant = find_grant (list_json (fixture, &node), kh_test_line_value (out, "GRANT: "));
   g_assert_nonnull (grant);
   g_assert_true (json_object_get_boolean_member (grant, "without_state"));
 }
@@ -679,7 +559,7 @@ test_cli_quick_connect (Fixture       *fixture,
 
   /* No app profile at all: the secret and the redirected URL are everything. */
   consent = g_strdup_printf ("http://127.0.0.1:%u/_host/services.tiktokshop.com/open/authorize"
-                             "?service_id=" SHOP_SERVICE_ID, fixture->sandbox_port);
+                             "?service_id=" SHOP_SERVICE_ID, fixture->cli.sandbox_port);
   redirected = client_approves (fixture, consent);
   g_assert_nonnull (strstr (redirected, "app_key=" SHOP_KEY));
 
@@ -696,8 +576,8 @@ test_cli_quick_connect (Fixture       *fixture,
   redirected = client_approves (fixture, consent);
   input = g_strdup_printf (SHOP_SECRET "\n%s\n", redirected);
   g_assert_cmpint (run_cli (fixture, input, &out, NULL, "quick-connect", "-"), ==, 0);
-  g_assert_nonnull (line_value (out, "SHOP: "));
-  grant = find_grant (list_json (fixture, &node), line_value (out, "GRANT: "));
+  g_assert_nonnull (kh_test_line_value (out, "SHOP: "));
+  grant = find_grant (list_json (fixture, &node), kh_test_line_value (out, "GRANT: "));
   g_assert_nonnull (grant);
   g_assert_cmpstr (kh_json_get_string (grant, "type"), ==, "seller");
   g_assert_true (json_object_get_boolean_member (grant, "without_state"));
@@ -733,6 +613,16 @@ test_cli_usage (Fixture       *fixture,
   g_assert_cmpint (run_cli (fixture, "secret\n", NULL, &err, "app", "add", "--family", "shop",
                             "--name", "Bad", "--app-key", "has space"), ==, 1);
   g_clear_pointer (&err, g_free);
+  /* The same when a script pipes in more than a pipe holds: the refusal and its message still
+   * arrive, though the secret is never read. */
+  {
+    g_autofree char *flood = g_strnfill (256 * 1024, 'x');
+
+    g_assert_cmpint (run_cli (fixture, flood, NULL, &err, "app", "add", "--family", "shop",
+                              "--name", "Bad", "--app-key", "has space"), ==, 1);
+    g_assert_cmpstr (err, !=, "");
+    g_clear_pointer (&err, g_free);
+  }
   g_assert_cmpint (run_cli (fixture, "", NULL, &err, "app", "add", "--family", "shop",
                             "--name", "NoSecret", "--app-key", "abc"), ==, 1);
   g_assert_nonnull (strstr (err, "secret"));
@@ -759,7 +649,8 @@ test_cli_debug_keeps_stdout_clean (Fixture       *fixture,
   g_autofree char *err = NULL;
 
   add_apps (fixture);
-  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  launcher = kh_test_cli_launcher (&fixture->cli, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                  G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_subprocess_launcher_setenv (launcher, "G_MESSAGES_DEBUG", "all", TRUE);
   process = g_subprocess_launcher_spawn (launcher, &error, cli, "app", "list", "--json", NULL);
   g_assert_no_error (error);
@@ -787,14 +678,14 @@ test_cli_port_in_use (Fixture       *fixture,
   g_autofree char *expected = NULL;
 
   add_apps (fixture);
-  address = g_inet_socket_address_new (loopback, fixture->redirect_port);
+  address = g_inet_socket_address_new (loopback, fixture->cli.redirect_port);
   g_socket_listener_add_address (squatter, address, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
                                  NULL, NULL, &error);
   g_assert_no_error (error);
 
   g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "authorize", "--type", "seller",
                             "--app", "Shop App", "--no-browser"), ==, 1);
-  expected = g_strdup_printf ("port %u is in use by another program", fixture->redirect_port);
+  expected = g_strdup_printf ("port %u is in use by another program", fixture->cli.redirect_port);
   g_assert_nonnull (strstr (err, expected));
 }
 
@@ -808,7 +699,7 @@ browser_launcher (Fixture    *fixture,
                   const char *chromium)
 {
   g_autofree char *root = g_strdup_printf ("%s/browser-%u", kh_test_get_tmpdir (),
-                                           fixture->redirect_port);
+                                           fixture->cli.redirect_port);
   g_autofree char *config = g_build_filename (root, "config", NULL);
   g_autofree char *apps = g_build_filename (root, "data", "applications", NULL);
   g_autofree char *data = g_build_filename (root, "data", NULL);
@@ -838,10 +729,11 @@ browser_launcher (Fixture    *fixture,
   g_file_set_contents (desktop, desktop_text, -1, &error);
   g_assert_no_error (error);
 
-  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/config",
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/config",
                                      "{\"auto_consent\":\"approve\"}", NULL), ==, 200);
 
-  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  launcher = kh_test_cli_launcher (&fixture->cli, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                  G_SUBPROCESS_FLAGS_STDERR_PIPE);
   data_dirs = g_strdup_printf ("%s:/usr/local/share:/usr/share", data);
   g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data, TRUE);
@@ -886,7 +778,7 @@ test_cli_browser (Fixture       *fixture,
                   g_subprocess_get_exit_status (process), out, err);
   g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
 
-  grant_id = line_value (out, "GRANT: ");
+  grant_id = kh_test_line_value (out, "GRANT: ");
   g_assert_nonnull (grant_id);
   grant = find_grant (list_json (fixture, &node), grant_id);
   g_assert_nonnull (grant);

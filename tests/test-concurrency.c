@@ -2,17 +2,16 @@
 /* test-concurrency.c: keyhold-cli token and refresh as many processes at once, against the real
  * keyhold-sandbox (rotating refresh tokens, a grace for a retried refresh) and a real
  * gnome-keyring: exactly one refresh for twenty callers, and no refresh token ever lost when a
- * process is killed in the middle of a refresh. Fixtures follow tests/test-cli.c. */
+ * process is killed in the middle of a refresh. The fixture is tests/kh-test-cli.c's. */
 
 #include "config.h"
 
-#include <libsoup/soup.h>
 #include <signal.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kh-json.h"
 #include "kh-store.h"
+#include "kh-test-cli.h"
 #include "kh-test-util.h"
 
 #define SHOP_KEY        "concurrencyshop"
@@ -24,62 +23,12 @@
 
 typedef struct
 {
-  GSubprocess *sandbox;
-  guint        sandbox_port;
-  char        *origin_map;
-  char        *redirect_uri;
-  char        *data_dir;
-  char        *store;
+  KhTestCli    cli;
   char        *grant_id;
   gint64       offset;
 } Fixture;
 
-#define build_path kh_test_build_path
-
-/* ---- the sandbox ---------------------------------------------------------------------------- */
-
-static guint
-sandbox_request (Fixture     *fixture,
-                 const char  *method,
-                 const char  *path,
-                 const char  *json_body,
-                 char       **body_out)
-{
-  g_autoptr(SoupSession) session = soup_session_new ();
-  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u%s", fixture->sandbox_port, path);
-  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr(GBytes) body = NULL;
-  g_autoptr(GError) error = NULL;
-
-  if (json_body != NULL)
-    {
-      g_autoptr(GBytes) request = g_bytes_new (json_body, strlen (json_body));
-
-      soup_message_set_request_body_from_bytes (msg, "application/json", request);
-    }
-
-  body = soup_session_send_and_read (session, msg, NULL, &error);
-  g_assert_no_error (error);
-
-  if (body_out != NULL)
-    *body_out = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
-
-  return soup_message_get_status (msg);
-}
-
-static JsonNode *
-ledger (Fixture *fixture)
-{
-  g_autofree char *text = NULL;
-  g_autoptr(GError) error = NULL;
-  JsonNode *node;
-
-  g_assert_cmpuint (sandbox_request (fixture, "GET", "/_sandbox/ledger", NULL, &text), ==, 200);
-  node = kh_json_parse (text, strlen (text), &error);
-  g_assert_no_error (error);
-
-  return node;
-}
+/* ---- the sandbox's ledger -------------------------------------------------------------------- */
 
 /* The grant's authorization in the ledger (the fixture makes exactly one). */
 static JsonObject *
@@ -93,112 +42,10 @@ ledger_authorization (JsonNode *node)
   return kh_json_node_object (json_array_get_element (list, 0));
 }
 
-static void
-start_sandbox (Fixture    *fixture,
-               const char *latency_ms)
-{
-  const char *args[] = { "--latency", latency_ms, NULL };
-
-  fixture->sandbox = kh_test_sandbox_spawn (args, &fixture->sandbox_port, &fixture->origin_map);
-}
-
 /* ---- keyhold-cli ---------------------------------------------------------------------------- */
 
-static GSubprocessLauncher *
-cli_launcher (Fixture          *fixture,
-              GSubprocessFlags  flags)
-{
-  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
-  g_autofree char *offset = g_strdup_printf ("%" G_GINT64_FORMAT, fixture->offset);
-
-  g_subprocess_launcher_setenv (launcher, "KEYHOLD_ORIGIN_MAP", fixture->origin_map, TRUE);
-  g_subprocess_launcher_setenv (launcher, "KEYHOLD_DATA_DIR", fixture->data_dir, TRUE);
-  g_subprocess_launcher_setenv (launcher, "KEYHOLD_STORE", fixture->store, TRUE);
-  g_subprocess_launcher_setenv (launcher, "KEYHOLD_CLOCK_OFFSET", offset, TRUE);
-  g_subprocess_launcher_setenv (launcher, "LC_ALL", "C.UTF-8", TRUE);
-  g_subprocess_launcher_setenv (launcher, "G_DEBUG", "fatal-warnings", TRUE);
-  /* These tests check the one-line error contract on stderr; debug logging would add lines. */
-  g_subprocess_launcher_unsetenv (launcher, "G_MESSAGES_DEBUG");
-  g_subprocess_launcher_set_child_setup (launcher, kh_test_die_with_parent, NULL, NULL);
-
-  return launcher;
-}
-
-static GSubprocess *
-spawn_cli (Fixture             *fixture,
-           const char * const  *args)
-{
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GError) error = NULL;
-  GSubprocess *process;
-
-  g_ptr_array_add (argv, build_path ("src/cli/keyhold-cli"));
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, g_strdup (args[i]));
-  g_ptr_array_add (argv, NULL);
-
-  launcher = cli_launcher (fixture, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                    G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                    G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
-  g_assert_no_error (error);
-
-  return process;
-}
-
-static int
-finish_cli (GSubprocess  *process,
-            const char   *stdin_text,
-            char        **stdout_out,
-            char        **stderr_out)
-{
-  g_autofree char *out = NULL;
-  g_autofree char *err = NULL;
-  g_autoptr(GError) error = NULL;
-
-  g_subprocess_communicate_utf8 (process, stdin_text != NULL ? stdin_text : "", NULL, &out,
-                                 &err, &error);
-  g_assert_no_error (error);
-  g_test_message ("keyhold-cli -> %d\nstdout: %s\nstderr: %s",
-                  g_subprocess_get_if_exited (process) ? g_subprocess_get_exit_status (process)
-                                                       : -1, out, err);
-
-  if (stdout_out != NULL)
-    *stdout_out = g_steal_pointer (&out);
-  if (stderr_out != NULL)
-    *stderr_out = g_steal_pointer (&err);
-
-  return g_subprocess_get_if_exited (process) ? g_subprocess_get_exit_status (process) : -1;
-}
-
-static int
-run_cli_argv (Fixture            *fixture,
-              const char         *stdin_text,
-              char              **stdout_out,
-              char              **stderr_out,
-              const char * const *args)
-{
-  g_autoptr(GSubprocess) process = spawn_cli (fixture, args);
-
-  return finish_cli (process, stdin_text, stdout_out, stderr_out);
-}
-
 #define run_cli(fixture, stdin_text, out, err, ...) \
-  run_cli_argv ((fixture), (stdin_text), (out), (err), (const char * const []) { __VA_ARGS__, NULL })
-
-static char *
-line_value (const char *output,
-            const char *prefix)
-{
-  g_auto(GStrv) lines = g_strsplit (output != NULL ? output : "", "\n", -1);
-
-  for (guint i = 0; lines[i] != NULL; i++)
-    if (g_str_has_prefix (lines[i], prefix))
-      return g_strdup (lines[i] + strlen (prefix));
-
-  return NULL;
-}
+  kh_test_cli_run_args (&(fixture)->cli, (stdin_text), (out), (err), __VA_ARGS__)
 
 /* Moves the sandbox clock; the CLI processes started afterwards get the same offset. */
 static void
@@ -206,9 +53,13 @@ advance_clocks (Fixture *fixture,
                 gint64   seconds)
 {
   g_autofree char *body = g_strdup_printf ("{\"advance\":%" G_GINT64_FORMAT "}", seconds);
+  g_autofree char *offset = NULL;
 
-  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/clock", body, NULL), ==, 200);
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/clock", body,
+                                                 NULL), ==, 200);
   fixture->offset += seconds;
+  offset = g_strdup_printf ("%" G_GINT64_FORMAT, fixture->offset);
+  kh_test_cli_setenv (&fixture->cli, "KEYHOLD_CLOCK_OFFSET", offset);
 }
 
 /* ---- the fixture ---------------------------------------------------------------------------- */
@@ -217,54 +68,37 @@ static void
 fixture_set_up (Fixture       *fixture,
                 gconstpointer  user_data)
 {
-  const char *latency = user_data != NULL ? user_data : "0";
-  g_autofree char *app = NULL;
+  const char *latency_args[] = { "--latency", user_data != NULL ? user_data : "0", NULL };
   g_autofree char *out = NULL;
   g_autofree char *url = NULL;
-  g_autofree char *approve = NULL;
-  g_autoptr(SoupSession) session = soup_session_new ();
-  g_autoptr(SoupMessage) msg = NULL;
-  g_autoptr(GBytes) body = NULL;
-  g_autoptr(GError) error = NULL;
-  const char *location;
-  static guint counter;
+  g_autofree char *location = NULL;
 
-  start_sandbox (fixture, latency);
-  fixture->redirect_uri = g_strdup_printf ("http://localhost:%u/callback", kh_test_free_port ());
-  fixture->data_dir = g_strdup_printf ("%s/concurrency-%u", kh_test_get_tmpdir (), counter);
-  fixture->store = g_strdup_printf ("test-concurrency-%d-%u", (int) getpid (), counter++);
+  kh_test_cli_set_up (&fixture->cli, "concurrency", latency_args);
   fixture->offset = 0;
+  /* These tests check the one-line error contract on stderr; debug logging would add lines. */
+  kh_test_cli_setenv (&fixture->cli, "G_MESSAGES_DEBUG", NULL);
 
-  app = g_strdup_printf ("{\"family\":\"shop\",\"app_key\":\"" SHOP_KEY "\","
-                         "\"app_secret\":\"" SHOP_SECRET "\",\"service_id\":\"" SHOP_SERVICE_ID "\","
-                         "\"redirect_uri\":\"%s\"}", fixture->redirect_uri);
-  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/apps", app, NULL), ==, 200);
+  kh_test_cli_register_app (&fixture->cli, "shop", SHOP_KEY, SHOP_SECRET, SHOP_SERVICE_ID, NULL);
   /* A refresh retried with the previous refresh token within 10 minutes gets the current pair:
    * what saves a grant whose refresh answer was lost. */
-  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/config",
-                                     "{\"refresh_grace\":600}", NULL), ==, 200);
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/config",
+                                                 "{\"refresh_grace\":600}", NULL), ==, 200);
 
   g_assert_cmpint (run_cli (fixture, SHOP_SECRET "\n", NULL, NULL,
                             "app", "add", "--family", "shop", "--name", "Shop App",
                             "--app-key", SHOP_KEY, "--service-id", SHOP_SERVICE_ID,
-                            "--redirect-uri", fixture->redirect_uri), ==, 0);
+                            "--redirect-uri", fixture->cli.redirect_uri), ==, 0);
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "link", "--type", "seller",
                             "--app", "Shop App", "--client", "Acme"), ==, 0);
-  url = line_value (out, "URL: ");
+  url = kh_test_line_value (out, "URL: ");
   g_assert_nonnull (url);
 
   /* The seller approves; the redirected URL comes back by chat. */
-  approve = g_strdup_printf ("%s&auto=approve", url);
-  msg = soup_message_new ("GET", approve);
-  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
-  body = soup_session_send_and_read (session, msg, NULL, &error);
-  g_assert_no_error (error);
-  location = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Location");
-  g_assert_nonnull (location);
+  location = kh_test_cli_approve (url);
 
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "complete", location), ==, 0);
-  fixture->grant_id = line_value (out, "GRANT: ");
+  fixture->grant_id = kh_test_line_value (out, "GRANT: ");
   g_assert_nonnull (fixture->grant_id);
 }
 
@@ -272,13 +106,7 @@ static void
 fixture_tear_down (Fixture       *fixture,
                    gconstpointer  user_data)
 {
-  g_subprocess_force_exit (fixture->sandbox);
-  g_subprocess_wait (fixture->sandbox, NULL, NULL);
-  g_clear_object (&fixture->sandbox);
-  g_free (fixture->origin_map);
-  g_free (fixture->redirect_uri);
-  g_free (fixture->data_dir);
-  g_free (fixture->store);
+  kh_test_cli_tear_down (&fixture->cli);
   g_free (fixture->grant_id);
 }
 
@@ -290,7 +118,7 @@ stored_tokens (Fixture *fixture)
   g_autoptr(GError) error = NULL;
   KhTokenSet *tokens;
 
-  store = kh_store_new (fixture->data_dir, fixture->store, &error);
+  store = kh_store_new (fixture->cli.data_dir, fixture->cli.store, &error);
   g_assert_no_error (error);
   tokens = kh_store_load_tokens (store, fixture->grant_id, &error);
   g_assert_no_error (error);
@@ -319,14 +147,14 @@ test_twenty_callers (Fixture       *fixture,
   advance_clocks (fixture, 8 * DAY);
 
   for (guint i = 0; i < N_CALLERS; i++)
-    callers[i] = spawn_cli (fixture, args);
+    callers[i] = kh_test_cli_spawn (&fixture->cli, args);
 
   for (guint i = 0; i < N_CALLERS; i++)
     {
       g_autofree char *out = NULL;
       g_autofree char *err = NULL;
 
-      g_assert_cmpint (finish_cli (callers[i], NULL, &out, &err), ==, 0);
+      g_assert_cmpint (kh_test_cli_finish (&fixture->cli, callers[i], NULL, &out, &err), ==, 0);
       g_clear_object (&callers[i]);
 
       /* Only the token, on one line. */
@@ -341,7 +169,7 @@ test_twenty_callers (Fixture       *fixture,
     }
 
   /* Exactly one refresh reached TikTok. */
-  node = ledger (fixture);
+  node = kh_test_cli_ledger (&fixture->cli);
   auth = ledger_authorization (node);
   g_assert_true (kh_json_get_int (auth, "refresh_count", &count));
   g_assert_cmpint (count, ==, 1);
@@ -378,7 +206,7 @@ test_killed_mid_refresh (Fixture       *fixture,
    * a refresh that must still work with whatever was left in the keyring. */
   for (guint round = 0; round < rounds; round++)
     {
-      g_autoptr(GSubprocess) victim = spawn_cli (fixture, args);
+      g_autoptr(GSubprocess) victim = kh_test_cli_spawn (&fixture->cli, args);
       g_autoptr(KhTokenSet) stored = NULL;
       g_autoptr(JsonNode) node = NULL;
       g_autofree char *out = NULL;
@@ -390,7 +218,7 @@ test_killed_mid_refresh (Fixture       *fixture,
       g_timeout_add (delay, flag_cb, &fired);
       kh_test_wait_flag (&fired, TIMEOUT_MS);
       g_subprocess_send_signal (victim, SIGKILL);
-      finish_cli (victim, NULL, NULL, NULL);
+      kh_test_cli_finish (&fixture->cli, victim, NULL, NULL, NULL);
       if (g_subprocess_get_if_signaled (victim))
         killed++;
       g_test_message ("round %u: killed after %u ms (%s)", round, delay,
@@ -401,7 +229,7 @@ test_killed_mid_refresh (Fixture       *fixture,
       g_assert_nonnull (strstr (out, "REFRESHED: "));
 
       stored = stored_tokens (fixture);
-      node = ledger (fixture);
+      node = kh_test_cli_ledger (&fixture->cli);
       auth = ledger_authorization (node);
       g_assert_cmpstr (stored->refresh_token, ==, kh_json_get_string (auth, "refresh_token"));
       g_assert_cmpstr (stored->access_token, ==, kh_json_get_string (auth, "access_token"));
@@ -461,7 +289,8 @@ test_cli_exit_codes (Fixture       *fixture,
   /* 503 on every refresh: the named refresh fails as transient (4), the old tokens stay, and
    * `token` still hands out the old, valid token. */
   fault = g_strdup ("{\"path\":\"/api/v2/token/refresh\",\"count\":50,\"http_status\":503}");
-  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/faults", fault, NULL), ==, 200);
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/faults", fault,
+                                                 NULL), ==, 200);
   g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "refresh", fixture->grant_id), ==, 4);
   g_assert_null (strchr (g_strchomp (err), '\n'));
   g_clear_pointer (&out, g_free);
@@ -470,15 +299,16 @@ test_cli_exit_codes (Fixture       *fixture,
                             "--min-valid", "700000"), ==, 0);
   g_assert_cmpstr (g_strchomp (out), ==, before->access_token);
   g_clear_pointer (&out, g_free);
-  g_assert_cmpuint (sandbox_request (fixture, "DELETE", "/_sandbox/faults", NULL, NULL), ==, 200);
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "DELETE", "/_sandbox/faults", NULL,
+                                                 NULL), ==, 200);
 
   /* The seller cancels in Seller Center: the next refresh gets 105001, exit 3 with TikTok's
    * code on one line, and the grant is marked. */
   list = cli_json (fixture, "list");
   entry = first_object (list);
   deauthorize = g_strdup_printf ("{\"open_id\":\"%s\"}", kh_json_get_string (entry, "open_id"));
-  g_assert_cmpuint (sandbox_request (fixture, "POST", "/_sandbox/deauthorize", deauthorize, NULL),
-                    ==, 200);
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/deauthorize",
+                                                 deauthorize, NULL), ==, 200);
   g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "refresh", fixture->grant_id), ==, 3);
   g_assert_true (g_str_has_prefix (err, "keyhold-cli: "));
   g_assert_nonnull (strstr (err, "105001"));

@@ -390,6 +390,145 @@ test_many (Fixture       *fixture,
   assert_shadow (fixture);
 }
 
+static void
+on_loaded_changed (KhGrantList *list,
+                   GParamSpec  *pspec,
+                   guint       *count)
+{
+  (*count)++;
+}
+
+static void
+count_changes (GListModel *model,
+               guint       position,
+               guint       removed,
+               guint       added,
+               guint      *count)
+{
+  (*count)++;
+}
+
+static gboolean
+list_loaded (gpointer user_data)
+{
+  return kh_grant_list_get_loaded (user_data);
+}
+
+/* A deferred source reads nothing until asked, then reads in a worker thread; views share its
+ * grant objects and filter on their own; the attention order puts what needs a person first. */
+static void
+test_views (Fixture       *fixture,
+            gconstpointer  user_data)
+{
+  gint64 now = kh_now ();
+  g_autoptr(KhGrant) later = add_grant (fixture->store, KH_ACCOUNT_SELLER, "Later shop", "Acme",
+                                        now + 7 * DAY, now + 200 * DAY);
+  g_autoptr(KhGrant) soon = add_grant (fixture->store, KH_ACCOUNT_SELLER, "Soon shop", "Beta",
+                                       now + 7 * DAY, now + 5 * DAY);
+  g_autoptr(KhGrant) ads = add_grant (fixture->store, KH_ACCOUNT_ADVERTISER, "Acme Ads", "Acme",
+                                      0, 0);
+  g_autoptr(KhGrant) broken = add_grant (fixture->store, KH_ACCOUNT_SELLER, "Broken shop", NULL,
+                                         now + 7 * DAY, now + 300 * DAY);
+  g_autoptr(KhGrantList) source = NULL;
+  g_autoptr(KhGrantList) sellers = NULL;
+  g_autoptr(KhGrantList) advertisers = NULL;
+  g_autoptr(KhStore) other = NULL;
+  g_autoptr(KhGrant) added = NULL;
+  g_autoptr(GError) error = NULL;
+  guint notified = 0;
+  guint n_sellers_changes = 0;
+
+  kh_grant_set_stored_status (broken, KH_GRANT_STATUS_NEEDS_REAUTH);
+  kh_store_update_grant (fixture->store, broken, &error);
+  g_assert_no_error (error);
+
+  source = kh_grant_list_new_deferred (fixture->store);
+  kh_grant_list_set_sort (source, KH_GRANT_LIST_SORT_ATTENTION);
+  g_assert_cmpint (kh_grant_list_get_sort (source), ==, KH_GRANT_LIST_SORT_ATTENTION);
+  sellers = kh_grant_list_new_view (source);
+  kh_grant_list_set_type_filter (sellers, KH_ACCOUNT_SELLER);
+  g_assert_true (kh_grant_list_get_source (sellers) == source);
+  g_assert_null (kh_grant_list_get_source (source));
+  g_assert_true (kh_grant_list_get_store (sellers) == fixture->store);
+  g_signal_connect (sellers, "notify::loaded", G_CALLBACK (on_loaded_changed), &notified);
+  g_signal_connect (sellers, "items-changed", G_CALLBACK (count_changes), &n_sellers_changes);
+
+  /* Nothing read yet: empty, and it says so. */
+  g_assert_false (kh_grant_list_get_loaded (source));
+  g_assert_false (kh_grant_list_get_loaded (sellers));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (source)), ==, 0);
+  g_assert_cmpuint (kh_grant_list_get_n_total (sellers), ==, 0);
+
+  kh_grant_list_load_async (source, NULL, NULL, NULL);
+  kh_test_wait_until (list_loaded, sellers, TIMEOUT_MS);
+  g_assert_cmpuint (notified, ==, 1);
+  g_assert_cmpuint (n_sellers_changes, ==, 1);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (source)), ==, 4);
+  g_assert_cmpuint (kh_grant_list_get_n_total (sellers), ==, 4);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (sellers)), ==, 3);
+  /* Re-authorize first, then expiring, then by end. */
+  g_assert_cmpstr (name_at (sellers, 0), ==, "Broken shop");
+  g_assert_cmpstr (name_at (sellers, 1), ==, "Soon shop");
+  g_assert_cmpstr (name_at (sellers, 2), ==, "Later shop");
+
+  /* One object per grant, shared by the source and its views. */
+  {
+    g_autoptr(KhGrant) in_source = g_list_model_get_item (G_LIST_MODEL (source), 2);
+    g_autoptr(KhGrant) in_view = g_list_model_get_item (G_LIST_MODEL (sellers), 2);
+
+    g_assert_true (in_source == in_view);
+  }
+
+  /* A second view added later sees what is loaded at once. */
+  advertisers = kh_grant_list_new_view (source);
+  g_assert_true (kh_grant_list_get_loaded (advertisers));
+  kh_grant_list_set_type_filter (advertisers, KH_ACCOUNT_ADVERTISER);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (advertisers)), ==, 1);
+  kh_grant_list_set_text_filter (sellers, "soon");
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (sellers)), ==, 1);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (advertisers)), ==, 1);
+  kh_grant_list_set_text_filter (sellers, NULL);
+
+  /* Another process adds a seller: the deferred source re-reads in the background and the
+   * views follow; the advertisers view does not change. */
+  other = kh_store_new (NULL, fixture->store_name, &error);
+  g_assert_no_error (error);
+  fixture->list = g_object_ref (sellers);
+  fixture->changes = 0;
+  {
+    GListModel *model = G_LIST_MODEL (sellers);
+
+    for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+      g_ptr_array_add (fixture->shadow, g_list_model_get_item (model, i));
+    g_signal_connect (sellers, "items-changed", G_CALLBACK (on_items_changed), fixture);
+  }
+  added = add_grant (other, KH_ACCOUNT_SELLER, "Added shop", "Beta", now + 7 * DAY,
+                     now + 250 * DAY);
+  kh_test_wait_until (changed_since, fixture, TIMEOUT_MS);
+  assert_shadow (fixture);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (sellers)), ==, 4);
+  g_assert_cmpstr (name_at (sellers, 3), ==, "Added shop");
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (advertisers)), ==, 1);
+  g_signal_handlers_disconnect_by_data (sellers, fixture);
+  g_clear_object (&fixture->list);
+
+  /* Grants from elsewhere replace what is shown until the next read. */
+  {
+    g_autoptr(GPtrArray) grants = g_ptr_array_new_with_free_func (g_object_unref);
+
+    g_ptr_array_add (grants, g_object_ref (ads));
+    kh_grant_list_set_grants (source, grants);
+    g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (sellers)), ==, 0);
+    g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (advertisers)), ==, 1);
+    g_assert_true (kh_grant_list_reload (sellers, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (sellers)), ==, 4);
+  }
+
+  g_assert_nonnull (later);
+  g_assert_nonnull (soon);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -403,6 +542,8 @@ main (int   argc,
   g_test_add ("/keyhold/grant-list/follows-index", Fixture, NULL, fixture_set_up,
               test_follows_index, fixture_tear_down);
   g_test_add ("/keyhold/grant-list/many", Fixture, NULL, fixture_set_up, test_many,
+              fixture_tear_down);
+  g_test_add ("/keyhold/grant-list/views", Fixture, NULL, fixture_set_up, test_views,
               fixture_tear_down);
 
   return g_test_run ();

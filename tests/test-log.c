@@ -54,6 +54,25 @@ test_log_debug_dropped_by_default (void)
   g_test_trap_assert_stderr_unmatched ("*quiet unless asked*");
 }
 
+/* g_test_init (like G_DEBUG=fatal-warnings) makes warnings fatal: a structured warning through
+ * Keyhold's writer must still abort, as it would through GLib's. */
+static void
+test_log_fatal_warnings (void)
+{
+  if (g_test_subprocess ())
+    {
+      kh_log_init ();
+      g_log_structured ("kh-test", G_LOG_LEVEL_WARNING, "MESSAGE", "structured warning");
+      g_print ("still running\n");
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*structured warning*");
+  g_test_trap_assert_stdout_unmatched ("*still running*");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -62,6 +81,7 @@ main (int   argc,
 
   g_test_add_func ("/keyhold/log/redacts-to-stderr", test_log_redacts_to_stderr);
   g_test_add_func ("/keyhold/log/debug-dropped-by-default", test_log_debug_dropped_by_default);
+  g_test_add_func ("/keyhold/log/fatal-warnings", test_log_fatal_warnings);
 
   return g_test_run ();
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kh-json.h"
+#include "kh-test-cli.h"
 #include "kh-test-util.h"
 
 #define SHOP_KEY        "procsecretsshop"
@@ -43,24 +44,9 @@ sandbox_request (Fixture     *f,
                  const char  *json_body,
                  char       **body_out)
 {
-  g_autoptr(SoupSession) session = soup_session_new ();
   g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u%s", f->port, path);
-  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr(GBytes) body = NULL;
-  g_autoptr(GError) error = NULL;
 
-  if (json_body != NULL)
-    {
-      g_autoptr(GBytes) request = g_bytes_new (json_body, strlen (json_body));
-
-      soup_message_set_request_body_from_bytes (msg, "application/json", request);
-    }
-  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
-  body = soup_session_send_and_read (session, msg, NULL, &error);
-  g_assert_no_error (error);
-  if (body_out != NULL)
-    *body_out = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
-  return soup_message_get_status (msg);
+  return kh_test_http_request (NULL, method, url, json_body, body_out, NULL);
 }
 
 static void
@@ -336,21 +322,10 @@ authorize (Fixture *f)
 static char *
 approved_redirect (Fixture *f)
 {
-  g_autoptr(SoupSession) session = soup_session_new ();
-  g_autofree char *full = g_strdup_printf ("http://127.0.0.1:%u/_host/services.tiktokshop.com"
-                                           "/open/authorize?service_id=" SHOP_SERVICE_ID
-                                           "&auto=approve", f->port);
-  g_autoptr(SoupMessage) msg = soup_message_new ("GET", full);
-  g_autoptr(GBytes) body = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/_host/services.tiktokshop.com"
+                                          "/open/authorize?service_id=" SHOP_SERVICE_ID, f->port);
 
-  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
-  body = soup_session_send_and_read (session, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                  "Location"));
-  return g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                 "Location"));
+  return kh_test_cli_approve (url);
 }
 
 /* ---- the test ------------------------------------------------------------------------------ */

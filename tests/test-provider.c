@@ -100,6 +100,17 @@ test_table (void)
       g_assert_cmpstr (provider->id, ==, expected_ids[i]);
       g_assert_cmpstr (provider->title, ==, expected_titles[i]);
       g_assert_true (g_str_has_suffix (provider->icon_name, "-symbolic"));
+      /* Keyhold's own icon for the page, shipped in data/icons and in the app's resources. */
+      {
+        g_autofree char *icon = g_strdup_printf ("keyhold-%s-symbolic", expected_ids[i]);
+        g_autofree char *svg = g_strconcat (icon, ".svg", NULL);
+        g_autofree char *path = g_build_filename (g_getenv ("KEYHOLD_TEST_SRCDIR"), "data",
+                                                  "icons", "hicolor", "scalable", "actions",
+                                                  svg, NULL);
+
+        g_assert_cmpstr (provider->icon_name, ==, icon);
+        g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+      }
       g_assert_nonnull (provider->description);
       g_assert_true (g_str_has_suffix (provider->description, "."));
       g_assert_cmpuint (provider->n_roles, >=, 1);

@@ -12,6 +12,7 @@
 #include "kh-app-profile.h"
 #include "kh-error.h"
 #include "kh-json.h"
+#include "kh-log.h"
 #include "kh-origin-map.h"
 #include "kh-sign.h"
 #define KH_TEST_WITH_SANDBOX 1
@@ -1265,9 +1266,7 @@ capture_writer (GLogLevelFlags   level,
           g_string_append_c (captured_logs, '\n');
         }
     }
-  if (level & G_LOG_LEVEL_DEBUG)
-    return G_LOG_WRITER_HANDLED;
-  return g_log_writer_default (level, fields, n_fields, user_data);
+  return G_LOG_WRITER_HANDLED;
 }
 
 /* ---- client tests ---------------------------------------------------------------------------- */
@@ -2167,7 +2166,7 @@ main (int    argc,
       char **argv)
 {
   kh_test_init (&argc, &argv);
-  g_log_set_writer_func (capture_writer, NULL, NULL);
+  kh_log_set_observer (capture_writer);
 
   g_test_add_func ("/keyhold/token-client/parse-shop-token", test_parse_shop_token);
   g_test_add_func ("/keyhold/token-client/parse-shop-token-variants",

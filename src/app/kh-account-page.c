@@ -71,11 +71,11 @@ struct _KhAccountPage
   KhFlow              *flow;
   GCancellable        *cancellable;
   GtkFilterListModel  *apps;
-  GtkSortListModel    *sorted;       /* this type's grants, sorted */
-  GtkFilterListModel  *filtered;     /* ... and searched: what the list shows */
-  GtkCustomFilter     *filter;
-  GtkCustomSorter     *sorter;
-  char                *search;          /* casefolded, NULL when empty: what the list shows */
+  KhGrantList         *grants;       /* this type's grants, searched: a view of the app's list */
+  GListModel          *model;        /* what the list shows: grants, or empty without a store */
+  GtkPopoverMenu      *row_menu;     /* one menu for every row, built when it opens */
+  GtkWidget           *menu_row;     /* weak: the row it was opened on */
+  GdkFrameClock       *frame_clock;  /* until the page's first frame */
   char                *wanted_search;   /* set while hidden, applied when shown */
   gboolean             search_pending;
 
@@ -88,144 +88,9 @@ struct _KhAccountPage
 
 G_DEFINE_FINAL_TYPE (KhAccountPage, kh_account_page, ADW_TYPE_BIN)
 
-static GQuark search_key_quark;
-
 static void apply_search (KhAccountPage *self);
-static GQuark sort_key_quark;
 
 /* ---- models --------------------------------------------------------------------------------- */
-
-/* Everything search looks at, casefolded once per grant object (reloads bring new objects). */
-static const char *
-grant_search_key (KhGrant *grant)
-{
-  char *key = g_object_get_qdata (G_OBJECT (grant), search_key_quark);
-
-  if (key == NULL)
-    {
-      g_autoptr(GString) text = g_string_new (NULL);
-      GPtrArray *shops = kh_grant_get_shops (grant);
-      GPtrArray *advertisers = kh_grant_get_advertisers (grant);
-      const char *fields[] = {
-        kh_grant_get_display_name (grant), kh_grant_get_client_label (grant),
-        kh_grant_get_region (grant), kh_grant_get_id (grant), kh_grant_get_app_name (grant),
-        kh_grant_get_open_id (grant),
-      };
-
-      for (guint i = 0; i < G_N_ELEMENTS (fields); i++)
-        if (fields[i] != NULL)
-          g_string_append_printf (text, "%s\n", fields[i]);
-      for (guint i = 0; shops != NULL && i < shops->len; i++)
-        {
-          KhShop *shop = g_ptr_array_index (shops, i);
-
-          g_string_append_printf (text, "%s\n%s\n%s\n%s\n", shop->name ? shop->name : "",
-                                  shop->id ? shop->id : "", shop->region ? shop->region : "",
-                                  shop->cipher ? shop->cipher : "");
-        }
-      for (guint i = 0; advertisers != NULL && i < advertisers->len; i++)
-        {
-          KhAdvertiser *advertiser = g_ptr_array_index (advertisers, i);
-
-          g_string_append_printf (text, "%s\n%s\n", advertiser->id ? advertiser->id : "",
-                                  advertiser->name ? advertiser->name : "");
-        }
-
-      key = g_utf8_casefold (text->str, text->len);
-      g_object_set_qdata_full (G_OBJECT (grant), search_key_quark, key, g_free);
-    }
-
-  return key;
-}
-
-static gboolean
-type_filter_func (gpointer item,
-                  gpointer user_data)
-{
-  KhAccountPage *self = user_data;
-
-  return kh_grant_get_account_type (KH_GRANT (item)) == self->type;
-}
-
-static gboolean
-search_filter_func (gpointer item,
-                    gpointer user_data)
-{
-  KhAccountPage *self = user_data;
-
-  return self->search == NULL || strstr (grant_search_key (item), self->search) != NULL;
-}
-
-/* What needs attention first: needs re-authorization, expiring, active, revoked. */
-static int
-status_rank (KhGrantStatus status)
-{
-  switch (status)
-    {
-    case KH_GRANT_STATUS_NEEDS_REAUTH:
-      return 0;
-    case KH_GRANT_STATUS_EXPIRING:
-      return 1;
-    case KH_GRANT_STATUS_ACTIVE:
-      return 2;
-    case KH_GRANT_STATUS_REVOKED:
-      return 3;
-    default:
-      return 4;
-    }
-}
-
-/* The sort key of a grant, computed once per grant object: status and collation keys are
- * costly, and a search re-sorts thousands of rows per keystroke. Reloads bring new objects, and
- * the application reloads periodically, so the status rank stays current. */
-typedef struct
-{
-  int   rank;
-  char *collate;
-} SortKey;
-
-static void
-sort_key_free (SortKey *key)
-{
-  g_free (key->collate);
-  g_free (key);
-}
-
-static const SortKey *
-grant_sort_key (KhGrant *grant)
-{
-  SortKey *key = g_object_get_qdata (G_OBJECT (grant), sort_key_quark);
-
-  if (key == NULL)
-    {
-      key = g_new0 (SortKey, 1);
-      key->rank = status_rank (kh_grant_compute_status (grant, kh_now ()));
-      key->collate = g_utf8_collate_key (kh_grant_get_display_name (grant), -1);
-      g_object_set_qdata_full (G_OBJECT (grant), sort_key_quark, key,
-                               (GDestroyNotify) sort_key_free);
-    }
-
-  return key;
-}
-
-static int
-grant_sort_func (gconstpointer a,
-                 gconstpointer b,
-                 gpointer      user_data)
-{
-  const SortKey *key_a = grant_sort_key ((KhGrant *) a);
-  const SortKey *key_b = grant_sort_key ((KhGrant *) b);
-  int cmp;
-
-  if (key_a->rank != key_b->rank)
-    return key_a->rank < key_b->rank ? GTK_ORDERING_SMALLER : GTK_ORDERING_LARGER;
-
-  cmp = strcmp (key_a->collate, key_b->collate);
-  if (cmp == 0)
-    cmp = g_strcmp0 (kh_grant_get_id ((KhGrant *) a), kh_grant_get_id ((KhGrant *) b));
-
-  return cmp < 0 ? GTK_ORDERING_SMALLER : cmp > 0 ? GTK_ORDERING_LARGER : GTK_ORDERING_EQUAL;
-}
 
 static gboolean
 app_filter_func (gpointer item,
@@ -250,7 +115,7 @@ kh_account_page_get_model (KhAccountPage *self)
   if (self->search_pending)
     apply_search (self);
 
-  return G_LIST_MODEL (self->filtered);
+  return self->model;
 }
 
 KhAccountType
@@ -287,33 +152,15 @@ kh_account_page_get_control (KhAccountPage *self,
   return GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (self), KH_TYPE_ACCOUNT_PAGE, id));
 }
 
-/* Applies the wanted search text to the filter. */
+/* Applies the wanted search text to the list. */
 static void
 apply_search (KhAccountPage *self)
 {
-  GtkFilterChange change = GTK_FILTER_CHANGE_DIFFERENT;
-  char *folded = g_steal_pointer (&self->wanted_search);
+  g_autofree char *text = g_steal_pointer (&self->wanted_search);
 
   self->search_pending = FALSE;
-  if (g_strcmp0 (folded, self->search) == 0)
-    {
-      g_free (folded);
-      return;
-    }
-
-  /* A longer search string only narrows the result: GTK then re-checks just the matches. */
-  if (self->search == NULL && folded != NULL)
-    change = GTK_FILTER_CHANGE_MORE_STRICT;
-  else if (folded == NULL)
-    change = GTK_FILTER_CHANGE_LESS_STRICT;
-  else if (strstr (folded, self->search) != NULL)
-    change = GTK_FILTER_CHANGE_MORE_STRICT;
-  else if (strstr (self->search, folded) != NULL)
-    change = GTK_FILTER_CHANGE_LESS_STRICT;
-
-  g_free (self->search);
-  self->search = folded;
-  gtk_filter_changed (GTK_FILTER (self->filter), change);
+  if (self->grants != NULL)
+    kh_grant_list_set_text_filter (self->grants, text);
 }
 
 void
@@ -329,7 +176,7 @@ kh_account_page_set_search (KhAccountPage *self,
       g_autofree char *stripped = g_strstrip (g_strdup (text));
 
       if (*stripped != '\0')
-        folded = g_utf8_casefold (stripped, -1);
+        folded = g_steal_pointer (&stripped);
     }
 
   g_free (self->wanted_search);
@@ -432,18 +279,46 @@ toast (KhAccountPage *self,
     kh_window_add_toast (window, text);
 }
 
+/* Shows one child of a stack and hides the others. A stack's other children stay "visible"
+ * widgets: GTK then still keeps their styles up to date and sizes them for the window, and the
+ * page's form alone is a couple of hundred widgets (about 30 ms of the first frame when the page
+ * shows "Add an App Profile" instead). The stack keeps its crossfade: it draws the old child
+ * from a snapshot taken when it switches. */
+static void
+show_only (GtkStack   *stack,
+           const char *name)
+{
+  GtkWidget *shown = gtk_stack_get_child_by_name (stack, name);
+
+  gtk_widget_set_visible (shown, TRUE);
+  gtk_stack_set_visible_child (stack, shown);
+  for (GtkWidget *child = gtk_widget_get_first_child (GTK_WIDGET (stack)); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (child != shown)
+      gtk_widget_set_visible (child, FALSE);
+}
+
 static void
 update_list_state (KhAccountPage *self)
 {
-  guint shown = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
+  guint shown = g_list_model_get_n_items (self->model);
   g_autofree char *count = NULL;
 
+  /* Until the store has been read the list stays blank: "No Authorizations Yet" would be a
+   * lie for the moment it takes. */
+  if (self->grants != NULL && !kh_grant_list_get_loaded (self->grants))
+    {
+      show_only (self->list_stack, "list");
+      gtk_label_set_text (self->count_label, "");
+      return;
+    }
+
   if (shown > 0)
-    gtk_stack_set_visible_child_name (self->list_stack, "list");
-  else if (self->search != NULL)
-    gtk_stack_set_visible_child_name (self->list_stack, "no-results");
+    show_only (self->list_stack, "list");
+  else if (self->grants != NULL && kh_grant_list_get_text_filter (self->grants) != NULL)
+    show_only (self->list_stack, "no-results");
   else
-    gtk_stack_set_visible_child_name (self->list_stack, "empty");
+    show_only (self->list_stack, "empty");
 
   count = g_strdup_printf ("%u", shown);
   gtk_label_set_text (self->count_label, count);
@@ -457,7 +332,7 @@ update_app_state (KhAccountPage *self)
   g_autofree char *default_uri = kh_application_dup_default_redirect_uri (self->application);
   gboolean ready = app != NULL && !self->busy;
 
-  gtk_stack_set_visible_child_name (self->page_stack, n_apps > 0 ? "content" : "empty");
+  show_only (self->page_stack, n_apps > 0 ? "content" : "empty");
   gtk_widget_set_sensitive (GTK_WIDGET (self->edit_app_button), app != NULL);
   gtk_widget_set_sensitive (GTK_WIDGET (self->authorize_button), ready);
   gtk_widget_set_sensitive (GTK_WIDGET (self->link_button), ready);
@@ -1369,15 +1244,153 @@ unbind_row (GtkSignalListItemFactory *factory,
   kh_grant_row_set_grant (KH_GRANT_ROW (gtk_list_item_get_child (item)), NULL);
 }
 
+/* -- the row menu: one popover for the page, for the row it was opened on -- */
+
+static void
+row_menu_closed_cb (KhAccountPage *self)
+{
+  GtkWidget *row = self->menu_row;
+
+  /* Back to the row the menu came from, so the keyboard goes on where it was. */
+  if (row != NULL && gtk_widget_get_mapped (row) && gtk_widget_get_parent (row) != NULL)
+    gtk_widget_grab_focus (gtk_widget_get_parent (row));
+  g_clear_weak_pointer (&self->menu_row);
+}
+
+static void
+open_row_menu (KhAccountPage         *self,
+               KhGrantRow            *row,
+               const graphene_rect_t *at)
+{
+  KhGrant *grant = kh_grant_row_get_grant (row);
+  g_autoptr(GMenuModel) menu = NULL;
+  graphene_rect_t bounds;
+  GdkRectangle rect;
+
+  if (grant == NULL)
+    return;
+
+  if (self->row_menu == NULL)
+    {
+      self->row_menu = GTK_POPOVER_MENU (gtk_popover_menu_new_from_model (NULL));
+      gtk_widget_set_parent (GTK_WIDGET (self->row_menu), GTK_WIDGET (self));
+      gtk_popover_set_position (GTK_POPOVER (self->row_menu), GTK_POS_BOTTOM);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (self->row_menu),
+                                      GTK_ACCESSIBLE_PROPERTY_LABEL, _("Authorization Menu"), -1);
+      g_signal_connect_object (self->row_menu, "closed", G_CALLBACK (row_menu_closed_cb), self,
+                               G_CONNECT_SWAPPED);
+    }
+
+  /* A new model each time: the menu of one grant must never act on another. */
+  menu = kh_grant_menu_new (grant);
+  gtk_popover_menu_set_menu_model (self->row_menu, menu);
+  g_set_weak_pointer (&self->menu_row, GTK_WIDGET (row));
+
+  if (at != NULL)
+    bounds = *at;
+  else if (!gtk_widget_compute_bounds (GTK_WIDGET (row), GTK_WIDGET (self), &bounds))
+    graphene_rect_init (&bounds, 0, 0, gtk_widget_get_width (GTK_WIDGET (self)), 1);
+  else
+    /* Under the row's end, where the "more" icon is. */
+    graphene_rect_init (&bounds, bounds.origin.x + bounds.size.width - 32,
+                        bounds.origin.y + bounds.size.height / 2, 1, 1);
+  rect.x = (int) bounds.origin.x;
+  rect.y = (int) bounds.origin.y;
+  rect.width = MAX ((int) bounds.size.width, 1);
+  rect.height = MAX ((int) bounds.size.height, 1);
+  gtk_popover_set_pointing_to (GTK_POPOVER (self->row_menu), &rect);
+  gtk_popover_popup (GTK_POPOVER (self->row_menu));
+}
+
+/* The row of the list that has the keyboard focus. */
+static KhGrantRow *
+focused_row (KhAccountPage *self)
+{
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+  GtkWidget *focus = root != NULL ? gtk_root_get_focus (root) : NULL;
+
+  if (focus == NULL || !gtk_widget_is_ancestor (focus, GTK_WIDGET (self->list_view)))
+    return NULL;
+  if (KH_IS_GRANT_ROW (focus))
+    return KH_GRANT_ROW (focus);
+  /* The list's item widget has the focus; the row is its child. */
+  focus = gtk_widget_get_first_child (focus);
+
+  return focus != NULL && KH_IS_GRANT_ROW (focus) ? KH_GRANT_ROW (focus) : NULL;
+}
+
+/* Enter, a click or a double click on a row: its menu. */
 static void
 on_list_activate (KhAccountPage *self,
                   guint          position)
 {
-  g_autoptr(KhGrant) grant = g_list_model_get_item (G_LIST_MODEL (self->filtered), position);
-  KhWindow *window = get_window (self);
+  g_autoptr(KhGrant) grant = g_list_model_get_item (self->model, position);
+  KhGrantRow *row = focused_row (self);
 
-  if (grant != NULL && window != NULL)
-    kh_window_show_grant (window, kh_grant_get_id (grant));
+  if (grant == NULL)
+    return;
+  if (row == NULL || kh_grant_row_get_grant (row) != grant)
+    {
+      /* Activated without the focus on it (a click lands there first, a test does not): find
+       * the row among the list's children. */
+      row = NULL;
+      for (GtkWidget *child = gtk_widget_get_first_child (GTK_WIDGET (self->list_view));
+           child != NULL && row == NULL; child = gtk_widget_get_next_sibling (child))
+        {
+          GtkWidget *inner = gtk_widget_get_first_child (child);
+
+          if (inner != NULL && KH_IS_GRANT_ROW (inner)
+              && kh_grant_row_get_grant (KH_GRANT_ROW (inner)) == grant)
+            row = KH_GRANT_ROW (inner);
+        }
+    }
+  if (row != NULL)
+    open_row_menu (self, row, NULL);
+}
+
+/* Right click (or a long press) on a row: its menu, where the pointer is. */
+static void
+on_list_secondary_click (GtkGestureClick *gesture,
+                         int              n_press,
+                         double           x,
+                         double           y,
+                         KhAccountPage   *self)
+{
+  GtkWidget *picked = gtk_widget_pick (GTK_WIDGET (self->list_view), x, y, GTK_PICK_DEFAULT);
+  graphene_point_t point;
+
+  while (picked != NULL && !KH_IS_GRANT_ROW (picked))
+    picked = gtk_widget_get_parent (picked);
+  if (picked == NULL)
+    return;
+
+  gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
+  if (!gtk_widget_compute_point (GTK_WIDGET (self->list_view), GTK_WIDGET (self),
+                                 &GRAPHENE_POINT_INIT (x, y), &point))
+    point = GRAPHENE_POINT_INIT (x, y);
+  open_row_menu (self, KH_GRANT_ROW (picked),
+                 &GRAPHENE_RECT_INIT (point.x, point.y, 1, 1));
+}
+
+/* The Menu key or Shift+F10 on a row. */
+static void
+row_menu_action (GtkWidget  *widget,
+                 const char *action_name,
+                 GVariant   *parameter)
+{
+  KhAccountPage *self = KH_ACCOUNT_PAGE (widget);
+  KhGrantRow *row = focused_row (self);
+
+  if (row != NULL)
+    open_row_menu (self, row, NULL);
+}
+
+GtkPopover *
+kh_account_page_get_row_menu (KhAccountPage *self)
+{
+  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), NULL);
+
+  return self->row_menu != NULL ? GTK_POPOVER (self->row_menu) : NULL;
 }
 
 /* ---- per-type setup ------------------------------------------------------------------------- */
@@ -1477,12 +1490,21 @@ on_grants_changed (KhAccountPage *self)
 }
 
 static void
+on_grants_loaded (KhAccountPage *self)
+{
+  update_list_state (self);
+}
+
+static void
 kh_account_page_dispose (GObject *object)
 {
   KhAccountPage *self = KH_ACCOUNT_PAGE (object);
 
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->attach_id, g_source_remove);
+  if (self->frame_clock != NULL)
+    g_signal_handlers_disconnect_by_data (self->frame_clock, self);
+  g_clear_object (&self->frame_clock);
   if (self->flow != NULL)
     g_signal_handlers_disconnect_by_func (self->flow, on_stage_changed, self);
   g_clear_object (&self->flow);
@@ -1492,14 +1514,22 @@ kh_account_page_dispose (GObject *object)
    * half-disposed page. */
   if (self->apps != NULL)
     g_signal_handlers_disconnect_by_data (self->apps, self);
-  if (self->filtered != NULL)
-    g_signal_handlers_disconnect_by_data (self->filtered, self);
+  if (self->model != NULL)
+    g_signal_handlers_disconnect_by_data (self->model, self);
   if (self->app_row != NULL)
     g_signal_handlers_disconnect_by_data (self->app_row, self);
+  g_clear_weak_pointer (&self->menu_row);
+  if (self->row_menu != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->row_menu, self);
+      gtk_widget_unparent (GTK_WIDGET (self->row_menu));
+      self->row_menu = NULL;
+    }
 
   gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_ACCOUNT_PAGE);
 
-  g_clear_object (&self->filtered);
+  g_clear_object (&self->model);
+  g_clear_object (&self->grants);
   g_clear_object (&self->apps);
 
   G_OBJECT_CLASS (kh_account_page_parent_class)->dispose (object);
@@ -1510,7 +1540,6 @@ kh_account_page_finalize (GObject *object)
 {
   KhAccountPage *self = KH_ACCOUNT_PAGE (object);
 
-  g_free (self->search);
   g_free (self->wanted_search);
   g_free (self->chosen_app);
 
@@ -1525,9 +1554,19 @@ attach_list_model (gpointer data)
   self->attach_id = 0;
   gtk_list_view_set_model (self->list_view,
                            GTK_SELECTION_MODEL (gtk_no_selection_new (
-                             g_object_ref (G_LIST_MODEL (self->filtered)))));
+                             g_object_ref (self->model))));
 
   return G_SOURCE_REMOVE;
+}
+
+static void
+after_paint_cb (KhAccountPage *self)
+{
+  g_signal_handlers_disconnect_by_data (self->frame_clock, self);
+  g_clear_object (&self->frame_clock);
+  /* After this frame, not inside it. */
+  if (self->attach_id == 0 && gtk_list_view_get_model (self->list_view) == NULL)
+    self->attach_id = g_idle_add (attach_list_model, self);
 }
 
 static void
@@ -1538,13 +1577,33 @@ kh_account_page_map (GtkWidget *widget)
   if (self->search_pending)
     apply_search (self);
 
-  /* The list view gets its model once the page has been shown: GtkListView builds a couple
+  /* The list view gets its model once the page has been drawn: GtkListView builds a couple
    * of hundred rows for its model at once. The hidden pages need none at startup, and the
    * visible one fills its list right after the window's first frame. */
-  if (gtk_list_view_get_model (self->list_view) == NULL && self->attach_id == 0)
-    self->attach_id = g_idle_add_full (G_PRIORITY_LOW, attach_list_model, self, NULL);
+  if (gtk_list_view_get_model (self->list_view) == NULL && self->attach_id == 0
+      && self->frame_clock == NULL)
+    {
+      self->frame_clock = g_object_ref (gtk_widget_get_frame_clock (widget));
+      g_signal_connect_object (self->frame_clock, "after-paint", G_CALLBACK (after_paint_cb),
+                               self, G_CONNECT_SWAPPED);
+    }
 
   GTK_WIDGET_CLASS (kh_account_page_parent_class)->map (widget);
+}
+
+static void
+kh_account_page_size_allocate (GtkWidget *widget,
+                               int        width,
+                               int        height,
+                               int        baseline)
+{
+  KhAccountPage *self = KH_ACCOUNT_PAGE (widget);
+
+  GTK_WIDGET_CLASS (kh_account_page_parent_class)->size_allocate (widget, width, height,
+                                                                   baseline);
+  /* A popover follows its parent: the page places it again when it moves. */
+  if (self->row_menu != NULL && gtk_widget_get_visible (GTK_WIDGET (self->row_menu)))
+    gtk_popover_present (GTK_POPOVER (self->row_menu));
 }
 
 static void
@@ -1555,10 +1614,13 @@ kh_account_page_class_init (KhAccountPageClass *klass)
 
   object_class->dispose = kh_account_page_dispose;
   widget_class->map = kh_account_page_map;
+  widget_class->size_allocate = kh_account_page_size_allocate;
   object_class->finalize = kh_account_page_finalize;
 
-  search_key_quark = g_quark_from_static_string ("kh-search-key");
-  sort_key_quark = g_quark_from_static_string ("kh-sort-key");
+  gtk_widget_class_install_action (widget_class, "grants.menu", NULL, row_menu_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Menu, 0, "grants.menu", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F10, GDK_SHIFT_MASK, "grants.menu",
+                                       NULL);
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/keyhold/Keyhold/kh-account-page.ui");
@@ -1648,19 +1710,28 @@ kh_account_page_new (KhApplication *application,
   g_signal_connect_object (self->app_row, "notify::selected", G_CALLBACK (on_app_selected),
                            self, G_CONNECT_SWAPPED);
 
-  /* Grants of this type, sorted, then searched: the search filter comes last so that a
-   * keystroke changes one contiguous range of the list, not thousands of scattered rows. */
-  self->sorter = gtk_custom_sorter_new (grant_sort_func, NULL, NULL);
-  self->sorted = gtk_sort_list_model_new (
-    G_LIST_MODEL (gtk_filter_list_model_new (
-      g_object_ref (kh_application_get_grants (application)),
-      GTK_FILTER (gtk_custom_filter_new (type_filter_func, self, NULL)))),
-    GTK_SORTER (self->sorter));
-  self->filter = gtk_custom_filter_new (search_filter_func, self, NULL);
-  self->filtered = gtk_filter_list_model_new (G_LIST_MODEL (self->sorted),
-                                              GTK_FILTER (self->filter));
-  g_signal_connect_object (self->filtered, "items-changed", G_CALLBACK (on_grants_changed), self,
+  /* Grants of this type, searched: a view of the application's one sorted list, so a keystroke
+   * walks this type's share of an array sorted once, with search text folded once. */
+  if (kh_application_get_grant_list (application) != NULL)
+    {
+      self->grants = kh_grant_list_new_view (kh_application_get_grant_list (application));
+      kh_grant_list_set_type_filter (self->grants, type);
+      self->model = g_object_ref (G_LIST_MODEL (self->grants));
+      g_signal_connect_object (self->grants, "reloaded", G_CALLBACK (on_grants_loaded), self,
+                               G_CONNECT_SWAPPED);
+    }
+  else
+    self->model = g_object_ref (kh_application_get_grants (application));
+  g_signal_connect_object (self->model, "items-changed", G_CALLBACK (on_grants_changed), self,
                            G_CONNECT_SWAPPED);
+
+  {
+    GtkGesture *click = gtk_gesture_click_new ();
+
+    gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
+    g_signal_connect (click, "pressed", G_CALLBACK (on_list_secondary_click), self);
+    gtk_widget_add_controller (GTK_WIDGET (self->list_view), GTK_EVENT_CONTROLLER (click));
+  }
 
   factory = gtk_signal_list_item_factory_new ();
   g_signal_connect (factory, "setup", G_CALLBACK (setup_row), NULL);

@@ -32,6 +32,9 @@ void            kh_account_page_set_region        (KhAccountPage *self,
 /* A template child by its id (tests check which controls a type shows). */
 GtkWidget      *kh_account_page_get_control       (KhAccountPage *self,
                                                    const char    *id);
+/* The menu of the list's rows (one for the page), once a row's menu has been opened; NULL
+ * before. Enter, a click, a right click, the Menu key or Shift+F10 on a row opens it. */
+GtkPopover     *kh_account_page_get_row_menu      (KhAccountPage *self);
 /* The flow of the current or last operation (tests watch its stage). */
 KhFlow         *kh_account_page_get_flow          (KhAccountPage *self);
 gboolean        kh_account_page_get_busy          (KhAccountPage *self);

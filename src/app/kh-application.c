@@ -2,7 +2,9 @@
 /* kh-application.c: the application object. It opens the store once, keeps the grant and app
  * profile models every page filters, runs background refresh and notifications, and exports
  * the main operations as GActions so that `gapplication action` and the UI tests can drive
- * Keyhold exactly as a user does. All blocking store calls run in GTask threads. */
+ * Keyhold exactly as a user does. All blocking store calls run in GTask threads. The grants are
+ * one KhGrantList that reads the index in a worker thread and follows other processes' changes;
+ * every page shows a filtered view of it. */
 
 #define G_LOG_DOMAIN "kh-application"
 
@@ -15,6 +17,7 @@
 
 #include "kh-broker.h"
 #include "kh-error.h"
+#include "kh-grant-list.h"
 #include "kh-origin-map.h"
 #include "kh-preferences-window.h"
 #include "kh-provider.h"
@@ -48,7 +51,8 @@ struct _KhApplication
   KhBroker       *broker;
   KhTokenClient  *client;
   GSettings      *settings;
-  GListStore     *grants;
+  KhGrantList    *grants;          /* NULL without a store */
+  GListStore     *no_grants;       /* what the pages show without a store */
   GListStore     *apps;
   GCancellable   *cancellable;
   GHashTable     *refreshing;      /* grant id -> TRUE while a background refresh runs */
@@ -56,9 +60,9 @@ struct _KhApplication
   KhSandbox      *sandbox;
 #endif
 
-  GFileMonitor   *index_monitor;
-  guint           index_reload_id;
   guint           maintenance_id;
+  guint           first_load_id;     /* reads the grants if no window asks first */
+  gboolean        first_pass_done;   /* background work waits for the grants to be read */
   gboolean        sandbox_mode;
   gboolean        demo_ready;
 };
@@ -83,11 +87,29 @@ replace_all (GListStore *list,
                        items->pdata, items->len);
 }
 
+static void
+reload_apps (KhApplication *self)
+{
+  g_autoptr(GPtrArray) apps = kh_store_list_apps (self->store);
+
+  replace_all (self->apps, apps);
+}
+
+static void
+grants_loaded_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!kh_grant_list_load_finish (KH_GRANT_LIST (object), result, &error)
+      && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_warning ("Could not re-read the store: %s", error->message);
+}
+
 void
 kh_application_reload (KhApplication *self)
 {
-  g_autoptr(GPtrArray) grants = NULL;
-  g_autoptr(GPtrArray) apps = NULL;
   g_autoptr(GError) error = NULL;
 
   g_return_if_fail (KH_IS_APPLICATION (self));
@@ -95,14 +117,43 @@ kh_application_reload (KhApplication *self)
   if (self->store == NULL)
     return;
 
-  /* Another process (keyhold-cli, a script) may have changed the index meanwhile. */
+  /* Another process (keyhold-cli, a script) may have changed the index meanwhile. Profiles are
+   * few and a dialog selects the one it saved at once: they are read here. The grants are read
+   * in a worker thread; the pages follow when they arrive. */
   if (!kh_store_reload (self->store, &error))
     g_warning ("Could not re-read the store: %s", error->message);
+  reload_apps (self);
+  g_clear_handle_id (&self->first_load_id, g_source_remove);
+  kh_grant_list_load_async (self->grants, self->cancellable, grants_loaded_cb, NULL);
+}
 
-  grants = kh_store_list_grants (self->store);
-  apps = kh_store_list_apps (self->store);
-  replace_all (self->grants, grants);
-  replace_all (self->apps, apps);
+void
+kh_application_load_grants (KhApplication *self)
+{
+  g_return_if_fail (KH_IS_APPLICATION (self));
+
+  if (self->grants != NULL && !kh_grant_list_get_loaded (self->grants)
+      && self->first_load_id != 0)
+    kh_application_reload (self);
+}
+
+static gboolean
+first_load_cb (gpointer user_data)
+{
+  KhApplication *self = user_data;
+
+  self->first_load_id = 0;
+  kh_application_reload (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+KhGrantList *
+kh_application_get_grant_list (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->grants;
 }
 
 KhStore *
@@ -142,7 +193,7 @@ kh_application_get_grants (KhApplication *self)
 {
   g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
 
-  return G_LIST_MODEL (self->grants);
+  return self->grants != NULL ? G_LIST_MODEL (self->grants) : G_LIST_MODEL (self->no_grants);
 }
 
 GListModel *
@@ -667,54 +718,21 @@ maintenance_tick (gpointer user_data)
 
 /* ---- following other processes --------------------------------------------------------- */
 
-static gboolean
-index_reload_cb (gpointer user_data)
-{
-  KhApplication *self = user_data;
-
-  self->index_reload_id = 0;
-  kh_application_reload (self);
-
-  return G_SOURCE_REMOVE;
-}
-
-/* keyhold-cli, scripts and background refreshes of other processes write the index: follow
- * them. The index is replaced by rename, so events come in bursts: reload once they settle. */
+/* keyhold-cli, scripts and background refreshes of other processes write the index: the grant
+ * list follows it and re-reads it in a worker thread, which also brings the store up to date.
+ * The app profiles come from the same index. */
 static void
-index_changed_cb (GFileMonitor      *monitor,
-                  GFile             *file,
-                  GFile             *other,
-                  GFileMonitorEvent  event,
-                  gpointer           user_data)
+grants_reloaded_cb (KhApplication *self)
 {
-  KhApplication *self = user_data;
-  g_autofree char *index_name = g_path_get_basename (kh_store_get_index_path (self->store));
-  g_autofree char *name = g_file_get_basename (file);
-  g_autofree char *other_name = other != NULL ? g_file_get_basename (other) : NULL;
+  reload_apps (self);
 
-  /* Only the index itself (written, or renamed into place); not its lock or temp files. */
-  if (g_strcmp0 (name, index_name) != 0 && g_strcmp0 (other_name, index_name) != 0)
-    return;
-
-  g_clear_handle_id (&self->index_reload_id, g_source_remove);
-  self->index_reload_id = g_timeout_add (250, index_reload_cb, self);
-}
-
-static void
-watch_index (KhApplication *self)
-{
-  g_autoptr(GFile) file = g_file_new_for_path (kh_store_get_index_path (self->store));
-  g_autoptr(GFile) dir = g_file_get_parent (file);
-  g_autoptr(GError) error = NULL;
-
-  /* The directory, not the file: a rename replaces the file the monitor would watch. */
-  self->index_monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
-  if (self->index_monitor == NULL)
+  /* The first pass of background work runs once the grants are known and the window is up,
+   * so notifications can open it. */
+  if (!self->first_pass_done && gtk_application_get_active_window (GTK_APPLICATION (self)))
     {
-      g_message ("Not following changes of other programs: %s", error->message);
-      return;
+      self->first_pass_done = TRUE;
+      kh_application_run_maintenance (self);
     }
-  g_signal_connect (self->index_monitor, "changed", G_CALLBACK (index_changed_cb), self);
 }
 
 /* ---- actions ------------------------------------------------------------------------------- */
@@ -789,16 +807,32 @@ show_grant_action (GSimpleAction *action,
   kh_window_show_grant (window, g_variant_get_string (parameter, NULL));
 }
 
+static KhPreferencesWindow *
+present_preferences (KhApplication *self)
+{
+  KhPreferencesWindow *prefs = kh_preferences_window_new_for_application (self);
+
+  gtk_window_set_transient_for (GTK_WINDOW (prefs), GTK_WINDOW (get_window (self)));
+  gtk_window_present (GTK_WINDOW (prefs));
+
+  return prefs;
+}
+
 static void
 preferences_action (GSimpleAction *action,
                     GVariant      *parameter,
                     gpointer       user_data)
 {
-  KhApplication *self = user_data;
-  KhPreferencesWindow *prefs = kh_preferences_window_new (self->settings);
+  present_preferences (user_data);
+}
 
-  gtk_window_set_transient_for (GTK_WINDOW (prefs), GTK_WINDOW (get_window (self)));
-  gtk_window_present (GTK_WINDOW (prefs));
+/* Asks first, on the preferences' Storage page, which says where the secrets are. */
+static void
+forget_all_action (GSimpleAction *action,
+                   GVariant      *parameter,
+                   gpointer       user_data)
+{
+  kh_preferences_window_ask_forget_all (present_preferences (user_data));
 }
 
 static void
@@ -846,6 +880,7 @@ static const GActionEntry app_actions[] = {
   { "remove", remove_action, "s" },
   { "show-grant", show_grant_action, "s" },
   { "preferences", preferences_action },
+  { "forget-all", forget_all_action },
   { "about", about_action },
   { "quit", quit_action },
 };
@@ -974,9 +1009,17 @@ kh_application_startup (GApplication *app)
   if (self->store != NULL)
     {
       self->broker = kh_broker_new (self->store, self->client);
-      watch_index (self);
+      /* The window shows itself while the grants are read and sorted in a worker thread. */
+      self->grants = kh_grant_list_new_deferred (self->store);
+      kh_grant_list_set_sort (self->grants, KH_GRANT_LIST_SORT_ATTENTION);
+      g_signal_connect_object (self->grants, "reloaded", G_CALLBACK (grants_reloaded_cb), self,
+                               G_CONNECT_SWAPPED);
+      /* The profiles now: the pages show "Add an App Profile" without one. The grants once
+       * the window has drawn its first frame (kh_application_load_grants), or in a second
+       * without a window. */
+      reload_apps (self);
+      self->first_load_id = g_timeout_add_seconds (1, first_load_cb, self);
     }
-  kh_application_reload (self);
 
   if (self->sandbox_mode && self->store != NULL)
     {
@@ -1004,8 +1047,14 @@ kh_application_activate (GApplication *app)
   if (window == NULL)
     {
       window = GTK_WINDOW (kh_window_new (self));
-      /* The first pass runs once the window is up, so notifications can open it. */
-      kh_application_run_maintenance (self);
+      /* The first pass runs once the window is up, so notifications can open it, and once the
+       * grants are read (else grants_reloaded_cb runs it). */
+      if (!self->first_pass_done && self->grants != NULL
+          && kh_grant_list_get_loaded (self->grants))
+        {
+          self->first_pass_done = TRUE;
+          kh_application_run_maintenance (self);
+        }
     }
 
   gtk_window_present (window);
@@ -1018,9 +1067,7 @@ kh_application_shutdown (GApplication *app)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->maintenance_id, g_source_remove);
-  g_clear_handle_id (&self->index_reload_id, g_source_remove);
-  if (self->index_monitor != NULL)
-    g_file_monitor_cancel (self->index_monitor);
+  g_clear_handle_id (&self->first_load_id, g_source_remove);
 
   G_APPLICATION_CLASS (kh_application_parent_class)->shutdown (app);
 }
@@ -1031,15 +1078,15 @@ kh_application_dispose (GObject *object)
   KhApplication *self = KH_APPLICATION (object);
 
   g_clear_handle_id (&self->maintenance_id, g_source_remove);
-  g_clear_handle_id (&self->index_reload_id, g_source_remove);
-  if (self->index_monitor != NULL)
-    g_signal_handlers_disconnect_by_data (self->index_monitor, self);
-  g_clear_object (&self->index_monitor);
+  g_clear_handle_id (&self->first_load_id, g_source_remove);
+  if (self->grants != NULL)
+    g_signal_handlers_disconnect_by_data (self->grants, self);
+  g_clear_object (&self->grants);
+  g_clear_object (&self->no_grants);
   g_clear_object (&self->broker);
   g_clear_object (&self->store);
   g_clear_object (&self->client);
   g_clear_object (&self->settings);
-  g_clear_object (&self->grants);
   g_clear_object (&self->apps);
   g_clear_object (&self->cancellable);
 #ifdef KH_HAVE_SANDBOX
@@ -1111,7 +1158,7 @@ kh_application_init (KhApplication *self)
     { NULL }
   };
 
-  self->grants = g_list_store_new (KH_TYPE_GRANT);
+  self->no_grants = g_list_store_new (KH_TYPE_GRANT);
   self->apps = g_list_store_new (KH_TYPE_APP_PROFILE);
   self->cancellable = g_cancellable_new ();
   self->refreshing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);

@@ -8,6 +8,7 @@
 #include <adwaita.h>
 
 #include "kh-broker.h"
+#include "kh-grant-list.h"
 #include "kh-store.h"
 #include "kh-token-client.h"
 
@@ -24,12 +25,20 @@ KhTokenClient *kh_application_get_token_client    (KhApplication *self);
 /* NULL when the store could not be opened. Every token refresh goes through it. */
 KhBroker      *kh_application_get_broker          (KhApplication *self);
 GSettings     *kh_application_get_settings        (KhApplication *self);
-/* KhGrant items of every type, as the store's index lists them. */
+/* KhGrant items of every type, as the store's index lists them: the grant list, or an empty
+ * model without a store. */
 GListModel    *kh_application_get_grants          (KhApplication *self);
+/* The one list of the store's grants (sorted by what needs attention, read in a worker thread,
+ * following other processes); the pages show views of it. NULL without a store. */
+KhGrantList   *kh_application_get_grant_list      (KhApplication *self);
 /* KhAppProfile items, sorted by name. */
 GListModel    *kh_application_get_apps            (KhApplication *self);
-/* Re-reads grants and app profiles from the store into the two models. */
+/* Re-reads the app profiles now and the grants in a worker thread (the grant list changes when
+ * they arrive). */
 void           kh_application_reload              (KhApplication *self);
+/* Reads the grants for the first time, unless that has started already: the main window calls
+ * it after its first frame (else the application does a second after startup). */
+void           kh_application_load_grants         (KhApplication *self);
 /* TRUE when started with --sandbox (or kh_application_set_sandbox_mode before startup). */
 gboolean       kh_application_get_sandbox_mode    (KhApplication *self);
 void           kh_application_set_sandbox_mode    (KhApplication *self,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* kh-grant-row.c: a row of the grants list. Rows are recycled by GtkListView, so binding must
- * be cheap: labels only; the menu is built when it opens. */
+/* kh-grant-row.c: a row of the grants list. GtkListView builds a couple of hundred rows at once
+ * and recycles them, so a row is light (one label with markup for the three lines, the status
+ * pill, a "more" icon; no button and no popover of its own) and binding is cheap: the text is
+ * computed once per grant object. The menu is the page's, built when it opens. */
 
 #define G_LOG_DOMAIN "kh-grant-row"
 
@@ -18,11 +20,8 @@ struct _KhGrantRow
   AdwBin         parent_instance;
 
   /* child widgets */
-  GtkLabel      *name_label;
+  GtkLabel      *text_label;
   GtkLabel      *status_label;
-  GtkLabel      *subtitle_label;
-  GtkLabel      *expiry_label;
-  GtkMenuButton *menu_button;
 
   /* owned */
   KhGrant       *grant;
@@ -159,16 +158,22 @@ append_item (GMenu      *menu,
   g_menu_append_item (menu, item);
 }
 
-static GMenuModel *
-build_menu (KhGrant *grant)
+GMenuModel *
+kh_grant_menu_new (KhGrant *grant)
 {
-  const char *id = kh_grant_get_id (grant);
-  KhAccountType type = kh_grant_get_account_type (grant);
-  GMenu *menu = g_menu_new ();
+  const char *id;
+  KhAccountType type;
+  GMenu *menu;
   g_autoptr(GMenu) use = g_menu_new ();
   g_autoptr(GMenu) renew = g_menu_new ();
   g_autoptr(GMenu) end = g_menu_new ();
   const char *details;
+
+  g_return_val_if_fail (KH_IS_GRANT (grant), NULL);
+
+  id = kh_grant_get_id (grant);
+  type = kh_grant_get_account_type (grant);
+  menu = g_menu_new ();
 
   append_item (use, _("_Copy Access Token"), "grant.copy-token", id);
   if (kh_grant_get_token_kind (grant) != KH_TOKEN_KIND_ADVERTISER)
@@ -202,18 +207,9 @@ kh_grant_row_get_menu (KhGrantRow *self)
   g_return_val_if_fail (KH_IS_GRANT_ROW (self), NULL);
 
   if (self->menu == NULL && self->grant != NULL)
-    self->menu = build_menu (self->grant);
+    self->menu = kh_grant_menu_new (self->grant);
 
   return self->menu;
-}
-
-static void
-create_popup (GtkMenuButton *button,
-              gpointer       user_data)
-{
-  KhGrantRow *self = user_data;
-
-  gtk_menu_button_set_menu_model (button, kh_grant_row_get_menu (self));
 }
 
 /* ---- row ------------------------------------------------------------------------------------ */
@@ -242,9 +238,9 @@ typedef struct
 {
   char       *status;
   const char *status_class;
-  char       *subtitle;
-  char       *expiry;
-  char       *menu_name;
+  char       *markup;       /* name, subtitle, expiries */
+  char       *accessible;   /* name and status */
+  char       *description;  /* subtitle and expiries, plain */
 } RowText;
 
 static GQuark row_text_quark;
@@ -253,9 +249,9 @@ static void
 row_text_free (RowText *text)
 {
   g_free (text->status);
-  g_free (text->subtitle);
-  g_free (text->expiry);
-  g_free (text->menu_name);
+  g_free (text->markup);
+  g_free (text->accessible);
+  g_free (text->description);
   g_free (text);
 }
 
@@ -266,6 +262,7 @@ row_text_new (KhGrant *grant)
   g_autoptr(GString) subtitle = g_string_new (NULL);
   g_autofree char *access = NULL;
   g_autofree char *authorization = NULL;
+  g_autofree char *expiry = NULL;
   const KhProvider *provider = kh_provider_get (kh_grant_get_account_type (grant));
   const char *region = kh_grant_get_region (grant);
   const char *client = kh_grant_get_client_label (grant);
@@ -307,19 +304,26 @@ row_text_new (KhGrant *grant)
                                                      "%u advertisers", advertisers->len),
                               advertisers->len);
     }
-  text->subtitle = g_string_free (g_steal_pointer (&subtitle), FALSE);
-
   access = describe_expiry (_("Access token"), kh_grant_get_access_expires_at (grant), now);
   if (kh_grant_get_refresh_expires_at (grant) != 0)
     {
       authorization = describe_expiry (_("Authorization"),
                                        kh_grant_get_refresh_expires_at (grant), now);
-      text->expiry = g_strdup_printf ("%s · %s", access, authorization);
+      expiry = g_strdup_printf ("%s · %s", access, authorization);
     }
   else
-    text->expiry = g_steal_pointer (&access);
+    expiry = g_steal_pointer (&access);
 
-  text->menu_name = g_strdup_printf (_("Menu of %s"), kh_grant_get_display_name (grant));
+  /* The three lines the row used to have as three labels: bold name, dimmed details, small
+   * dimmed expiries (the alpha of libadwaita's dim-label, so dark styles follow). */
+  text->markup = g_markup_printf_escaped ("<b>%s</b>\n"
+                                          "<span alpha=\"55%%\">%s</span>\n"
+                                          "<span size=\"small\" alpha=\"55%%\">%s</span>",
+                                          kh_grant_get_display_name (grant), subtitle->str,
+                                          expiry);
+  text->accessible = g_strdup_printf ("%s, %s", kh_grant_get_display_name (grant),
+                                      text->status);
+  text->description = g_strdup_printf ("%s. %s", subtitle->str, expiry);
 
   return text;
 }
@@ -339,7 +343,6 @@ kh_grant_row_set_grant (KhGrantRow *self,
 
   /* The menu of the previous grant must never act on this one. */
   g_clear_object (&self->menu);
-  gtk_menu_button_set_menu_model (self->menu_button, NULL);
 
   if (grant == NULL)
     return;
@@ -352,14 +355,14 @@ kh_grant_row_set_grant (KhGrantRow *self,
                                (GDestroyNotify) row_text_free);
     }
 
-  gtk_label_set_text (self->name_label, kh_grant_get_display_name (grant));
+  gtk_label_set_markup (self->text_label, text->markup);
   gtk_label_set_text (self->status_label, text->status);
   classes[1] = text->status_class;
   gtk_widget_set_css_classes (GTK_WIDGET (self->status_label), classes);
-  gtk_label_set_text (self->subtitle_label, text->subtitle);
-  gtk_label_set_text (self->expiry_label, text->expiry);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->menu_button),
-                                  GTK_ACCESSIBLE_PROPERTY_LABEL, text->menu_name, -1);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, text->accessible,
+                                  GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, text->description,
+                                  -1);
 }
 
 KhGrant *
@@ -391,59 +394,38 @@ kh_grant_row_class_init (KhGrantRowClass *klass)
   row_text_quark = g_quark_from_static_string ("kh-grant-row-text");
 }
 
-static GtkLabel *
-row_label (GtkBox     *box,
-           const char *css_class,
-           const char *second_class)
-{
-  GtkWidget *label = gtk_label_new (NULL);
-
-  gtk_label_set_xalign (GTK_LABEL (label), 0);
-  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
-  if (css_class != NULL)
-    gtk_widget_add_css_class (label, css_class);
-  if (second_class != NULL)
-    gtk_widget_add_css_class (label, second_class);
-  gtk_box_append (box, label);
-
-  return GTK_LABEL (label);
-}
-
 /* Rows are built in code rather than from a template: the list builds a few hundred of them at
  * startup, and GtkBuilder parsing was a large part of the time to the first frame. */
 static void
 kh_grant_row_init (KhGrantRow *self)
 {
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
-  GtkWidget *text = gtk_box_new (GTK_ORIENTATION_VERTICAL, 3);
-  GtkWidget *heading = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
+  GtkWidget *more = gtk_image_new_from_icon_name ("view-more-symbolic");
 
   gtk_widget_set_margin_top (box, 8);
   gtk_widget_set_margin_bottom (box, 8);
   gtk_widget_set_margin_start (box, 6);
   gtk_widget_set_margin_end (box, 6);
-  gtk_widget_set_hexpand (text, TRUE);
 
-  self->name_label = row_label (GTK_BOX (heading), "heading", NULL);
+  self->text_label = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_xalign (self->text_label, 0);
+  /* Each line ends in "…" on its own when the window is narrow. */
+  gtk_label_set_ellipsize (self->text_label, PANGO_ELLIPSIZE_END);
+  gtk_widget_set_hexpand (GTK_WIDGET (self->text_label), TRUE);
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->text_label));
+
   self->status_label = GTK_LABEL (gtk_label_new (NULL));
   gtk_widget_set_valign (GTK_WIDGET (self->status_label), GTK_ALIGN_CENTER);
   gtk_widget_add_css_class (GTK_WIDGET (self->status_label), "kh-status");
-  gtk_box_append (GTK_BOX (heading), GTK_WIDGET (self->status_label));
-  gtk_box_append (GTK_BOX (text), heading);
-  self->subtitle_label = row_label (GTK_BOX (text), "dim-label", NULL);
-  self->expiry_label = row_label (GTK_BOX (text), "caption", "dim-label");
-  gtk_box_append (GTK_BOX (box), text);
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->status_label));
 
-  self->menu_button = GTK_MENU_BUTTON (gtk_menu_button_new ());
-  gtk_menu_button_set_icon_name (self->menu_button, "view-more-symbolic");
-  gtk_widget_set_valign (GTK_WIDGET (self->menu_button), GTK_ALIGN_CENTER);
-  gtk_widget_add_css_class (GTK_WIDGET (self->menu_button), "flat");
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->menu_button), _("Authorization Menu"));
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->menu_button),
-                                  GTK_ACCESSIBLE_PROPERTY_LABEL, _("Authorization Menu"), -1);
-  gtk_menu_button_set_create_popup_func (self->menu_button, create_popup, self, NULL);
-  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->menu_button));
+  /* What a click on the row opens; the row itself is the button (and has the popup). */
+  gtk_widget_add_css_class (more, "dim-label");
+  gtk_accessible_update_state (GTK_ACCESSIBLE (more), GTK_ACCESSIBLE_STATE_HIDDEN, TRUE, -1);
+  gtk_box_append (GTK_BOX (box), more);
 
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_HAS_POPUP, TRUE,
+                                  -1);
   adw_bin_set_child (ADW_BIN (self), box);
 }
 

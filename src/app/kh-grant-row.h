@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* kh-grant-row.h: one grant in a page's list: name, client, region, status pill, expiries in
- * local time with relative text, and the row menu. Also the time and status wording the app
- * shares. */
+ * local time with relative text. Its menu is the page's one shared popover (kh_grant_menu_new
+ * builds it for a grant). Also the time and status wording the app shares. */
 #pragma once
 
 #include <adwaita.h>
@@ -19,6 +19,9 @@ void         kh_grant_row_set_grant     (KhGrantRow *self,
                                          KhGrant    *grant);
 /* The row's menu (for tests: every entry targets the grant's id). */
 GMenuModel  *kh_grant_row_get_menu      (KhGrantRow *self);
+/* Every operation on grant, each targeting its id: copy token, refresh, details, label,
+ * renewal pack, re-authorize, revoke, remove. */
+GMenuModel  *kh_grant_menu_new          (KhGrant    *grant);
 
 /* "21 Nov 2026, 22:10" in local time; "never" for 0. */
 char        *kh_format_time             (gint64      unix_time);

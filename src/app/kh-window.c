@@ -16,6 +16,7 @@
 #include "kh-grant-window.h"
 #include "kh-origin-map.h"
 #include "kh-provider.h"
+#include "kh-util.h"
 
 struct _KhWindow
 {
@@ -32,13 +33,18 @@ struct _KhWindow
   GtkSearchEntry       *search_entry;
   GtkRevealer          *banner_revealer;
   GtkLabel             *banner_label;
+  GtkMenuButton        *menu_button;
+  GMenuModel           *primary_menu;
 
   /* borrowed */
   KhApplication        *application;
-  KhAccountPage        *pages[KH_N_ACCOUNT_TYPES];
+  AdwBin               *slots[KH_N_ACCOUNT_TYPES];   /* the stack's pages */
+  KhAccountPage        *pages[KH_N_ACCOUNT_TYPES];   /* built when first needed */
 
   /* owned */
   GCancellable         *cancellable;
+  GdkFrameClock        *frame_clock;   /* until the first frame */
+  char                 *search;
 };
 
 G_DEFINE_FINAL_TYPE (KhWindow, kh_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -107,6 +113,43 @@ kh_window_get_application (KhWindow *self)
   return self->application;
 }
 
+/* A page is built when it is first shown or asked for: six pages of forms are most of the
+ * window, and the first frame needs only the visible one. */
+static KhAccountPage *
+ensure_page (KhWindow      *self,
+             KhAccountType  type)
+{
+  if (self->pages[type] == NULL)
+    {
+      self->pages[type] = kh_account_page_new (self->application, type);
+      if (self->search != NULL)
+        kh_account_page_set_search (self->pages[type], self->search);
+      adw_bin_set_child (self->slots[type], GTK_WIDGET (self->pages[type]));
+    }
+
+  return self->pages[type];
+}
+
+static int
+slot_type (KhWindow  *self,
+           GtkWidget *slot)
+{
+  for (int i = 0; i < KH_N_ACCOUNT_TYPES; i++)
+    if (slot == GTK_WIDGET (self->slots[i]))
+      return i;
+
+  return KH_ACCOUNT_SELLER;
+}
+
+static void
+on_visible_page_changed (KhWindow *self)
+{
+  GtkWidget *child = adw_view_stack_get_visible_child (self->stack);
+
+  if (child != NULL)
+    ensure_page (self, slot_type (self, child));
+}
+
 KhAccountPage *
 kh_window_get_page (KhWindow      *self,
                     KhAccountType  type)
@@ -114,7 +157,7 @@ kh_window_get_page (KhWindow      *self,
   g_return_val_if_fail (KH_IS_WINDOW (self), NULL);
   g_return_val_if_fail (type < KH_N_ACCOUNT_TYPES, NULL);
 
-  return self->pages[type];
+  return ensure_page (self, type);
 }
 
 KhAccountPage *
@@ -126,7 +169,7 @@ kh_window_get_visible_page (KhWindow *self)
 
   child = adw_view_stack_get_visible_child (self->stack);
 
-  return child != NULL ? KH_ACCOUNT_PAGE (child) : self->pages[KH_ACCOUNT_SELLER];
+  return ensure_page (self, child != NULL ? slot_type (self, child) : KH_ACCOUNT_SELLER);
 }
 
 void
@@ -136,7 +179,8 @@ kh_window_show_page (KhWindow      *self,
   g_return_if_fail (KH_IS_WINDOW (self));
   g_return_if_fail (type < KH_N_ACCOUNT_TYPES);
 
-  adw_view_stack_set_visible_child (self->stack, GTK_WIDGET (self->pages[type]));
+  ensure_page (self, type);
+  adw_view_stack_set_visible_child (self->stack, GTK_WIDGET (self->slots[type]));
 }
 
 void
@@ -145,8 +189,11 @@ kh_window_set_search (KhWindow   *self,
 {
   g_return_if_fail (KH_IS_WINDOW (self));
 
+  g_free (self->search);
+  self->search = g_strdup (text);
   for (guint i = 0; i < KH_N_ACCOUNT_TYPES; i++)
-    kh_account_page_set_search (self->pages[i], text);
+    if (self->pages[i] != NULL)
+      kh_account_page_set_search (self->pages[i], text);
 }
 
 gboolean
@@ -197,7 +244,7 @@ page_for_spec (KhWindow    *self,
   if (parts[1] != NULL && *parts[1] != '\0')
     *role_out = g_strdup (parts[1]);
 
-  return self->pages[provider->type];
+  return ensure_page (self, provider->type);
 }
 
 void
@@ -515,18 +562,24 @@ set_label_response_cb (AdwMessageDialog *dialog,
   const char *grant_id = g_object_get_data (G_OBJECT (dialog), "grant-id");
   GtkEditable *entry = GTK_EDITABLE (adw_message_dialog_get_extra_child (dialog));
   g_autofree char *label = NULL;
-  KhGrant *grant;
+  g_autoptr(KhGrant) grant = NULL;
   g_autoptr(GError) error = NULL;
 
   if (!g_str_equal (response, "save"))
     return;
 
-  grant = kh_window_lookup_grant (self, grant_id);
+  /* A copy from the store: the list's grant objects are shared by every page and keep what
+   * they show until the list re-reads the index. */
+  grant = kh_store_find_grant (kh_application_get_store (self->application), grant_id, &error);
   if (grant == NULL)
-    return;
+    {
+      kh_window_show_error (self, _("Could Not Save the Label"), error);
+      return;
+    }
 
   label = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
   kh_grant_set_client_label (grant, *label != '\0' ? label : NULL);
+  kh_grant_touch (grant, kh_now ());
   /* An index-only write: quick enough for the main thread. */
   if (!kh_store_update_grant (kh_application_get_store (self->application), grant, &error))
     kh_window_show_error (self, _("Could Not Save the Label"), error);
@@ -592,9 +645,10 @@ grant_action (GtkWidget  *widget,
   else if (g_str_equal (action_name, "grant.set-label"))
     set_label (self, grant_id);
   else if (grant != NULL && g_str_equal (action_name, "grant.reauthorize"))
-    kh_account_page_reauthorize (self->pages[kh_grant_get_account_type (grant)], grant);
+    kh_account_page_reauthorize (ensure_page (self, kh_grant_get_account_type (grant)), grant);
   else if (grant != NULL && g_str_equal (action_name, "grant.renewal-pack"))
-    kh_account_page_copy_renewal_pack (self->pages[kh_grant_get_account_type (grant)], grant);
+    kh_account_page_copy_renewal_pack (ensure_page (self, kh_grant_get_account_type (grant)),
+                                       grant);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -626,16 +680,22 @@ kh_window_setup (KhWindow      *self,
   self->application = application;
   settings = kh_application_get_settings (self->application);
 
+  /* The bottom switcher shows only in narrow windows: it gets its buttons (six icons and labels
+   * in two layouts) after the first frame. */
+  adw_view_switcher_bar_set_stack (self->switcher_bar, NULL);
   for (guint i = 0; i < KH_N_ACCOUNT_TYPES; i++)
     {
       const KhProvider *provider = kh_provider_get (i);
       AdwViewStackPage *page;
 
-      self->pages[i] = kh_account_page_new (self->application, i);
-      page = adw_view_stack_add_titled (self->stack, GTK_WIDGET (self->pages[i]), provider->id,
+      self->slots[i] = ADW_BIN (adw_bin_new ());
+      page = adw_view_stack_add_titled (self->stack, GTK_WIDGET (self->slots[i]), provider->id,
                                         _(provider->title));
       adw_view_stack_page_set_icon_name (page, provider->icon_name);
     }
+  ensure_page (self, KH_ACCOUNT_SELLER);
+  g_signal_connect_object (self->stack, "notify::visible-child",
+                           G_CALLBACK (on_visible_page_changed), self, G_CONNECT_SWAPPED);
 
   store_error = kh_application_get_store_error (self->application);
   if (store_error != NULL)
@@ -651,6 +711,32 @@ kh_window_setup (KhWindow      *self,
                                g_settings_get_int (settings, "window-height"));
   if (g_settings_get_boolean (settings, "window-maximized"))
     gtk_window_maximize (GTK_WINDOW (self));
+}
+
+static void
+after_first_frame_cb (KhWindow *self)
+{
+  g_signal_handlers_disconnect_by_func (self->frame_clock, after_first_frame_cb, self);
+  g_clear_object (&self->frame_clock);
+  if (self->switcher_bar != NULL)
+    adw_view_switcher_bar_set_stack (self->switcher_bar, self->stack);
+  /* The window is up: now read the grants (in a worker thread). */
+  kh_application_load_grants (self->application);
+}
+
+static void
+kh_window_map (GtkWidget *widget)
+{
+  KhWindow *self = KH_WINDOW (widget);
+
+  GTK_WIDGET_CLASS (kh_window_parent_class)->map (widget);
+
+  if (self->frame_clock == NULL && adw_view_switcher_bar_get_stack (self->switcher_bar) == NULL)
+    {
+      self->frame_clock = g_object_ref (gtk_widget_get_frame_clock (widget));
+      g_signal_connect_object (self->frame_clock, "after-paint",
+                               G_CALLBACK (after_first_frame_cb), self, G_CONNECT_SWAPPED);
+    }
 }
 
 static gboolean
@@ -679,6 +765,12 @@ kh_window_dispose (GObject *object)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->search, g_free);
+  if (self->stack != NULL)
+    g_signal_handlers_disconnect_by_data (self->stack, self);
+  if (self->frame_clock != NULL)
+    g_signal_handlers_disconnect_by_data (self->frame_clock, self);
+  g_clear_object (&self->frame_clock);
 
   /* The switchers must let go of the stack before it goes: libadwaita 1.2 otherwise touches
    * its disposed pages. */
@@ -745,6 +837,7 @@ kh_window_class_init (KhWindowClass *klass)
   };
 
   object_class->dispose = kh_window_dispose;
+  widget_class->map = kh_window_map;
   window_class->close_request = kh_window_close_request;
 
   gtk_widget_class_set_template_from_resource (widget_class,
@@ -759,6 +852,8 @@ kh_window_class_init (KhWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KhWindow, search_entry);
   gtk_widget_class_bind_template_child (widget_class, KhWindow, banner_revealer);
   gtk_widget_class_bind_template_child (widget_class, KhWindow, banner_label);
+  gtk_widget_class_bind_template_child (widget_class, KhWindow, menu_button);
+  gtk_widget_class_bind_template_child (widget_class, KhWindow, primary_menu);
   gtk_widget_class_bind_template_callback (widget_class, on_search_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_stop_search);
 
@@ -784,12 +879,24 @@ kh_window_class_init (KhWindowClass *klass)
                                        "window.paste", NULL);
 }
 
+/* The main menu's popover is built when it first opens (a click or F10), not with the window. */
+static void
+create_primary_menu (GtkMenuButton *button,
+                     gpointer       user_data)
+{
+  KhWindow *self = user_data;
+
+  gtk_menu_button_set_create_popup_func (button, NULL, NULL, NULL);
+  gtk_menu_button_set_menu_model (button, self->primary_menu);
+}
+
 static void
 kh_window_init (KhWindow *self)
 {
   self->cancellable = g_cancellable_new ();
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  gtk_menu_button_set_create_popup_func (self->menu_button, create_primary_menu, self, NULL);
 
   if (DEVELOPMENT_BUILD)
     gtk_widget_add_css_class (GTK_WIDGET (self), "devel");

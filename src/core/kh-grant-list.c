@@ -2,7 +2,9 @@
 /* kh-grant-list.c: a GListModel over the store's index. All grants are kept sorted once (when
  * the index changes); a filter change only walks that sorted array, so a keystroke in the
  * search field costs O(n) with a pre-folded search text per grant, never a sort. items-changed
- * covers only the span between the unchanged head and tail of the list. */
+ * covers only the span between the unchanged head and tail of the list. A view shares its
+ * source's sorted array (reference counted, replaced, never changed in place) and refilters when
+ * the source has re-read the index; a deferred source reads it in a worker thread. */
 
 #define G_LOG_DOMAIN "kh-grant-list"
 
@@ -20,7 +22,9 @@
 typedef struct
 {
   KhGrant *grant;
-  gint64   expiry;   /* sort key */
+  gint64   expiry;   /* sort keys: expiry, status rank, name */
+  int      rank;
+  char    *collate;
   char    *folded;   /* casefolded search text */
 } Entry;
 
@@ -30,15 +34,21 @@ struct _KhGrantList
 
   /* owned */
   KhStore      *store;
-  GFileMonitor *monitor;
-  GArray       *all;      /* Entry, sorted */
+  KhGrantList  *source;   /* views only */
+  GFileMonitor *monitor;  /* sources only */
+  GCancellable *cancellable;
+  GArray       *all;      /* Entry, sorted; shared with the views of a source */
   GPtrArray    *items;    /* KhGrant (refs), the filtered view */
   char         *client_filter;
   char         *text_filter;    /* casefolded */
   guint         reload_id;
 
+  guint         load_serial;   /* the newest read wins when reads overlap */
   int           type_filter;
   int           status_filter;
+  KhGrantListSort sort;
+  gboolean      deferred;
+  gboolean      loaded;
 };
 
 static void kh_grant_list_model_init (GListModelInterface *iface);
@@ -54,10 +64,21 @@ enum {
   PROP_STATUS_FILTER,
   PROP_TEXT_FILTER,
   PROP_N_ITEMS,
+  PROP_SOURCE,
+  PROP_DEFERRED,
+  PROP_LOADED,
+  PROP_SORT,
   N_PROPS
 };
 
 static GParamSpec *properties[N_PROPS];
+
+enum {
+  SIGNAL_RELOADED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 /* Replaces *slot by a copy of value; FALSE when they were equal (g_set_str is newer than our
  * GLib floor). */
@@ -102,7 +123,8 @@ fold_search_text (KhGrant *grant)
   GPtrArray *advertisers = kh_grant_get_advertisers (grant);
   const char *values[] = {
     kh_grant_get_display_name (grant), kh_grant_get_client_label (grant),
-    kh_grant_get_region (grant), kh_grant_get_id (grant),
+    kh_grant_get_region (grant), kh_grant_get_id (grant), kh_grant_get_app_name (grant),
+    kh_grant_get_open_id (grant),
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (values); i++)
@@ -116,6 +138,10 @@ fold_search_text (KhGrant *grant)
         g_string_append_printf (text, "%s\n", shop->name);
       if (shop->region != NULL)
         g_string_append_printf (text, "%s\n", shop->region);
+      if (shop->id != NULL)
+        g_string_append_printf (text, "%s\n", shop->id);
+      if (shop->cipher != NULL)
+        g_string_append_printf (text, "%s\n", shop->cipher);
     }
   for (guint i = 0; advertisers != NULL && i < advertisers->len; i++)
     {
@@ -136,21 +162,58 @@ entry_clear (gpointer data)
   Entry *entry = data;
 
   g_clear_object (&entry->grant);
+  g_clear_pointer (&entry->collate, g_free);
   g_clear_pointer (&entry->folded, g_free);
+}
+
+/* What needs a person first: re-authorize, renew soon, fine, gone. */
+static int
+status_rank (KhGrantStatus status)
+{
+  switch (status)
+    {
+    case KH_GRANT_STATUS_NEEDS_REAUTH:
+      return 0;
+    case KH_GRANT_STATUS_EXPIRING:
+      return 1;
+    case KH_GRANT_STATUS_ACTIVE:
+      return 2;
+    case KH_GRANT_STATUS_REVOKED:
+    default:
+      return 3;
+    }
+}
+
+/* The costly parts of an entry (casefolding, collation keys) are computed here, once per grant
+ * object; a deferred source does it in its worker thread. */
+static void
+entry_init (Entry   *entry,
+            KhGrant *grant,
+            gint64   now)
+{
+  entry->grant = g_object_ref (grant);
+  entry->expiry = kh_grant_get_relevant_expiry (grant);
+  entry->rank = status_rank (kh_grant_compute_status (grant, now));
+  entry->collate = g_utf8_collate_key (kh_grant_get_display_name (grant) != NULL
+                                       ? kh_grant_get_display_name (grant) : "", -1);
+  entry->folded = fold_search_text (grant);
 }
 
 static int
 compare_entries (gconstpointer a,
-                 gconstpointer b)
+                 gconstpointer b,
+                 gpointer      user_data)
 {
   const Entry *ea = a;
   const Entry *eb = b;
+  KhGrantListSort sort = GPOINTER_TO_INT (user_data);
   int cmp;
 
+  if (sort == KH_GRANT_LIST_SORT_ATTENTION && ea->rank != eb->rank)
+    return ea->rank < eb->rank ? -1 : 1;
   if (ea->expiry != eb->expiry)
     return ea->expiry < eb->expiry ? -1 : 1;
-  cmp = g_utf8_collate (kh_grant_get_display_name (ea->grant),
-                        kh_grant_get_display_name (eb->grant));
+  cmp = strcmp (ea->collate, eb->collate);
   if (cmp != 0)
     return cmp;
 
@@ -209,14 +272,15 @@ static void
 refilter (KhGrantList *self)
 {
   g_autoptr(GPtrArray) old = self->items;
-  GPtrArray *next = g_ptr_array_new_full (self->all->len, g_object_unref);
+  guint n_all = self->all != NULL ? self->all->len : 0;
+  GPtrArray *next = g_ptr_array_new_full (n_all, g_object_unref);
   gint64 now = kh_now ();
   guint prefix = 0;
   guint suffix = 0;
   guint removed;
   guint added;
 
-  for (guint i = 0; i < self->all->len; i++)
+  for (guint i = 0; i < n_all; i++)
     {
       Entry *entry = &g_array_index (self->all, Entry, i);
 
@@ -243,46 +307,68 @@ refilter (KhGrantList *self)
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_ITEMS]);
 }
 
-/* Takes the grants of the store's current index, keeping the objects of unchanged grants. */
-static void
-rebuild (KhGrantList *self)
+/* Entries for grants, sorted. Touches nothing shared: worker threads call it. */
+static GArray *
+entries_new (GPtrArray       *grants,
+             KhGrantListSort  sort)
 {
-  g_autoptr(GPtrArray) grants = kh_store_list_grants (self->store);
-  g_autoptr(GHashTable) previous = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GArray) old = self->all;
   GArray *all = g_array_sized_new (FALSE, TRUE, sizeof (Entry), grants->len);
+  gint64 now = kh_now ();
 
   g_array_set_clear_func (all, entry_clear);
+  for (guint i = 0; i < grants->len; i++)
+    {
+      Entry entry = { NULL, };
+
+      entry_init (&entry, g_ptr_array_index (grants, i), now);
+      g_array_append_val (all, entry);
+    }
+  g_array_sort_with_data (all, compare_entries, GINT_TO_POINTER (sort));
+
+  return all;
+}
+
+/* Takes a freshly read, sorted array, keeping the objects of unchanged grants (same content, so
+ * the same sort keys): rows bound to them do not flicker, and refilter() sees them unchanged. */
+static void
+adopt (KhGrantList *self,
+       GArray      *all)
+{
+  g_autoptr(GHashTable) previous = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GArray) old = self->all;
+  gboolean was_loaded = self->loaded;
+
   for (guint i = 0; old != NULL && i < old->len; i++)
     {
       Entry *entry = &g_array_index (old, Entry, i);
 
-      g_hash_table_insert (previous, (gpointer) kh_grant_get_id (entry->grant), entry);
+      g_hash_table_insert (previous, (gpointer) kh_grant_get_id (entry->grant), entry->grant);
     }
-
-  for (guint i = 0; i < grants->len; i++)
+  for (guint i = 0; i < all->len; i++)
     {
-      KhGrant *grant = g_ptr_array_index (grants, i);
-      Entry *before = g_hash_table_lookup (previous, kh_grant_get_id (grant));
-      Entry entry = { NULL, };
+      Entry *entry = &g_array_index (all, Entry, i);
+      KhGrant *before = g_hash_table_lookup (previous, kh_grant_get_id (entry->grant));
 
-      if (before != NULL && same_grant (before->grant, grant))
-        {
-          entry.grant = g_object_ref (before->grant);
-          entry.folded = g_strdup (before->folded);
-        }
-      else
-        {
-          entry.grant = g_object_ref (grant);
-          entry.folded = fold_search_text (grant);
-        }
-      entry.expiry = kh_grant_get_relevant_expiry (entry.grant);
-      g_array_append_val (all, entry);
+      if (before != NULL && before != entry->grant && same_grant (before, entry->grant))
+        g_set_object (&entry->grant, before);
     }
 
-  g_array_sort (all, compare_entries);
   self->all = all;
+  self->loaded = TRUE;
   refilter (self);
+  if (!was_loaded)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LOADED]);
+  g_signal_emit (self, signals[SIGNAL_RELOADED], 0);
+}
+
+/* Takes the grants of the store's current index. */
+static void
+rebuild (KhGrantList *self)
+{
+  g_autoptr(GPtrArray) grants = kh_store_list_grants (self->store);
+
+  self->load_serial++;
+  adopt (self, entries_new (grants, self->sort));
 }
 
 gboolean
@@ -292,11 +378,142 @@ kh_grant_list_reload (KhGrantList  *self,
   g_return_val_if_fail (KH_IS_GRANT_LIST (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
+  if (self->source != NULL)
+    return kh_grant_list_reload (self->source, error);
+
   if (!kh_store_reload (self->store, error))
     return FALSE;
 
   rebuild (self);
   return TRUE;
+}
+
+void
+kh_grant_list_set_grants (KhGrantList *self,
+                          GPtrArray   *grants)
+{
+  g_return_if_fail (KH_IS_GRANT_LIST (self));
+  g_return_if_fail (self->source == NULL);
+  g_return_if_fail (grants != NULL);
+
+  for (guint i = 0; i < grants->len; i++)
+    g_return_if_fail (KH_IS_GRANT (g_ptr_array_index (grants, i)));
+
+  /* A read that started before must not overwrite these. */
+  self->load_serial++;
+  adopt (self, entries_new (grants, self->sort));
+}
+
+/* -- reading in a worker thread -- */
+
+typedef struct
+{
+  KhStore         *store;
+  KhGrantListSort  sort;
+  guint            serial;
+} LoadData;
+
+static void
+load_data_free (LoadData *data)
+{
+  g_object_unref (data->store);
+  g_free (data);
+}
+
+static void
+load_thread (GTask        *task,
+             gpointer      source_object,
+             gpointer      task_data,
+             GCancellable *cancellable)
+{
+  LoadData *data = task_data;
+  g_autoptr(GPtrArray) grants = NULL;
+  GError *error = NULL;
+
+  if (!kh_store_reload (data->store, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  grants = kh_store_list_grants (data->store);
+  g_task_return_pointer (task, entries_new (grants, data->sort), (GDestroyNotify) g_array_unref);
+}
+
+static void
+load_done_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  KhGrantList *self = KH_GRANT_LIST (object);
+  g_autoptr(GTask) task = user_data;
+  LoadData *data = g_task_get_task_data (G_TASK (result));
+  GError *error = NULL;
+  GArray *all;
+
+  all = g_task_propagate_pointer (G_TASK (result), &error);
+  if (all == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  /* Only the newest read counts: an older one finishing late would undo a newer change. */
+  if (data->serial == self->load_serial)
+    adopt (self, all);
+  else
+    g_array_unref (all);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+kh_grant_list_load_async (KhGrantList        *self,
+                          GCancellable       *cancellable,
+                          GAsyncReadyCallback callback,
+                          gpointer            user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GTask) worker = NULL;
+  LoadData *data;
+
+  g_return_if_fail (KH_IS_GRANT_LIST (self));
+  g_return_if_fail (self->source == NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_grant_list_load_async);
+
+  data = g_new0 (LoadData, 1);
+  data->store = g_object_ref (self->store);
+  data->sort = self->sort;
+  data->serial = ++self->load_serial;
+  worker = g_task_new (self, cancellable, load_done_cb, g_steal_pointer (&task));
+  g_task_set_source_tag (worker, load_thread);
+  g_task_set_task_data (worker, data, (GDestroyNotify) load_data_free);
+  g_task_run_in_thread (worker, load_thread);
+}
+
+gboolean
+kh_grant_list_load_finish (KhGrantList  *self,
+                           GAsyncResult *result,
+                           GError      **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+background_load_cb (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!kh_grant_list_load_finish (KH_GRANT_LIST (object), result, &error)
+      && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_message ("Could not re-read the grant index: %s", error->message);
 }
 
 static gboolean
@@ -306,7 +523,9 @@ reload_timeout_cb (gpointer user_data)
   g_autoptr(GError) error = NULL;
 
   self->reload_id = 0;
-  if (!kh_grant_list_reload (self, &error))
+  if (self->deferred)
+    kh_grant_list_load_async (self, self->cancellable, background_load_cb, NULL);
+  else if (!kh_grant_list_reload (self, &error))
     g_message ("Could not re-read the grant index: %s", error->message);
 
   return G_SOURCE_REMOVE;
@@ -328,6 +547,26 @@ on_index_changed (GFileMonitor      *monitor,
   /* An atomic replace arrives as several events: read the file once they have settled. */
   if (self->reload_id == 0)
     self->reload_id = g_timeout_add (50, reload_timeout_cb, self);
+}
+
+/* -- views -- */
+
+static void
+on_source_reloaded (KhGrantList *source,
+                    KhGrantList *self)
+{
+  gboolean was_loaded = self->loaded;
+
+  if (self->all != source->all)
+    {
+      g_clear_pointer (&self->all, g_array_unref);
+      self->all = g_array_ref (source->all);
+    }
+  self->loaded = TRUE;
+  refilter (self);
+  if (!was_loaded)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LOADED]);
+  g_signal_emit (self, signals[SIGNAL_RELOADED], 0);
 }
 
 /* ---- GListModel ----------------------------------------------------------------------------- */
@@ -375,6 +614,21 @@ kh_grant_list_constructed (GObject *object)
 
   G_OBJECT_CLASS (kh_grant_list_parent_class)->constructed (object);
 
+  if (self->source != NULL)
+    {
+      g_set_object (&self->store, kh_grant_list_get_store (self->source));
+      self->sort = self->source->sort;
+      g_signal_connect_object (self->source, "reloaded", G_CALLBACK (on_source_reloaded), self,
+                               0);
+      if (self->source->loaded)
+        {
+          self->all = g_array_ref (self->source->all);
+          self->loaded = TRUE;
+          refilter (self);
+        }
+      return;
+    }
+
   g_return_if_fail (KH_IS_STORE (self->store));
 
   file = g_file_new_for_path (kh_store_get_index_path (self->store));
@@ -385,7 +639,8 @@ kh_grant_list_constructed (GObject *object)
   else
     g_signal_connect (self->monitor, "changed", G_CALLBACK (on_index_changed), self);
 
-  rebuild (self);
+  if (!self->deferred)
+    rebuild (self);
 }
 
 static void
@@ -400,6 +655,11 @@ kh_grant_list_dispose (GObject *object)
     }
   g_clear_object (&self->monitor);
   g_clear_handle_id (&self->reload_id, g_source_remove);
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  if (self->source != NULL)
+    g_signal_handlers_disconnect_by_data (self->source, self);
+  g_clear_object (&self->source);
   g_clear_object (&self->store);
 
   G_OBJECT_CLASS (kh_grant_list_parent_class)->dispose (object);
@@ -446,6 +706,18 @@ kh_grant_list_get_property (GObject    *object,
     case PROP_N_ITEMS:
       g_value_set_uint (value, self->items->len);
       break;
+    case PROP_SOURCE:
+      g_value_set_object (value, self->source);
+      break;
+    case PROP_DEFERRED:
+      g_value_set_boolean (value, self->deferred);
+      break;
+    case PROP_LOADED:
+      g_value_set_boolean (value, self->loaded);
+      break;
+    case PROP_SORT:
+      g_value_set_int (value, self->sort);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -462,7 +734,17 @@ kh_grant_list_set_property (GObject      *object,
   switch (prop_id)
     {
     case PROP_STORE:
-      self->store = g_value_dup_object (value);
+      if (g_value_get_object (value) != NULL)
+        self->store = g_value_dup_object (value);
+      break;
+    case PROP_SOURCE:
+      self->source = g_value_dup_object (value);
+      break;
+    case PROP_DEFERRED:
+      self->deferred = g_value_get_boolean (value);
+      break;
+    case PROP_SORT:
+      kh_grant_list_set_sort (self, g_value_get_int (value));
       break;
     case PROP_TYPE_FILTER:
       kh_grant_list_set_type_filter (self, g_value_get_int (value));
@@ -513,7 +795,26 @@ kh_grant_list_class_init (KhGrantListClass *klass)
     g_param_spec_uint ("n-items", NULL, NULL, 0, G_MAXUINT, 0,
                        G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  properties[PROP_SOURCE] =
+    g_param_spec_object ("source", NULL, NULL, KH_TYPE_GRANT_LIST,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_DEFERRED] =
+    g_param_spec_boolean ("deferred", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_LOADED] =
+    g_param_spec_boolean ("loaded", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_SORT] =
+    g_param_spec_int ("sort", NULL, NULL, KH_GRANT_LIST_SORT_EXPIRY, KH_GRANT_LIST_SORT_ATTENTION,
+                      KH_GRANT_LIST_SORT_EXPIRY,
+                      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /* After every read of the grants (and after the items-changed it caused). */
+  signals[SIGNAL_RELOADED] =
+    g_signal_new ("reloaded", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 0);
 }
 
 static void
@@ -522,6 +823,7 @@ kh_grant_list_init (KhGrantList *self)
   self->type_filter = KH_GRANT_LIST_ANY;
   self->status_filter = KH_GRANT_LIST_ANY;
   self->items = g_ptr_array_new_with_free_func (g_object_unref);
+  self->cancellable = g_cancellable_new ();
 }
 
 KhGrantList *
@@ -644,4 +946,69 @@ kh_grant_list_set_text_filter (KhGrantList *self,
   if (self->all != NULL)
     refilter (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TEXT_FILTER]);
+}
+
+KhGrantList *
+kh_grant_list_new_deferred (KhStore *store)
+{
+  g_return_val_if_fail (KH_IS_STORE (store), NULL);
+
+  return g_object_new (KH_TYPE_GRANT_LIST, "store", store, "deferred", TRUE, NULL);
+}
+
+KhGrantList *
+kh_grant_list_new_view (KhGrantList *source)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (source), NULL);
+  g_return_val_if_fail (source->source == NULL, NULL);
+
+  return g_object_new (KH_TYPE_GRANT_LIST, "source", source, NULL);
+}
+
+KhGrantList *
+kh_grant_list_get_source (KhGrantList *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), NULL);
+
+  return self->source;
+}
+
+gboolean
+kh_grant_list_get_loaded (KhGrantList *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), FALSE);
+
+  return self->loaded;
+}
+
+KhGrantListSort
+kh_grant_list_get_sort (KhGrantList *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), KH_GRANT_LIST_SORT_EXPIRY);
+
+  return self->sort;
+}
+
+void
+kh_grant_list_set_sort (KhGrantList     *self,
+                        KhGrantListSort  sort)
+{
+  g_return_if_fail (KH_IS_GRANT_LIST (self));
+  g_return_if_fail (sort == KH_GRANT_LIST_SORT_EXPIRY || sort == KH_GRANT_LIST_SORT_ATTENTION);
+  g_return_if_fail (self->source == NULL);
+
+  if (self->sort == sort)
+    return;
+
+  self->sort = sort;
+  if (self->all != NULL)
+    {
+      /* The array is shared with the views: sort a new one. */
+      g_autoptr(GPtrArray) grants = g_ptr_array_new_full (self->all->len, g_object_unref);
+
+      for (guint i = 0; i < self->all->len; i++)
+        g_ptr_array_add (grants, g_object_ref (g_array_index (self->all, Entry, i).grant));
+      adopt (self, entries_new (grants, sort));
+    }
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SORT]);
 }

@@ -46,6 +46,48 @@ guint          kh_grant_list_get_n_total      (KhGrantList  *self);
 gboolean       kh_grant_list_reload           (KhGrantList  *self,
                                                GError      **error);
 
+/* ---- shared sources, views and loading in the background ----
+ * A GUI shows one store in several filtered lists: one source list reads the index, and each
+ * view shows the source's grants through filters of its own, sharing its sorted copy (one
+ * read, one sort, one set of grant objects for every page). */
+
+typedef enum
+{
+  KH_GRANT_LIST_SORT_EXPIRY,     /* soonest relevant expiry first, "never" last (the default) */
+  KH_GRANT_LIST_SORT_ATTENTION,  /* needs re-authorization, expiring, active, revoked; then by
+                                  * soonest expiry */
+} KhGrantListSort;
+
+/* A list of store that reads nothing until kh_grant_list_load_async () or
+ * kh_grant_list_set_grants (): a window can show itself before the index is read. It follows
+ * the index file like kh_grant_list_new (), re-reading it in a worker thread. */
+KhGrantList   *kh_grant_list_new_deferred     (KhStore      *store);
+/* A view of source's grants with filters of its own. It reads nothing itself: it changes when
+ * source does, and reloading it reloads source. */
+KhGrantList   *kh_grant_list_new_view         (KhGrantList  *source);
+/* The list a view shows; NULL for a list that reads the store itself. */
+KhGrantList   *kh_grant_list_get_source       (KhGrantList  *self);
+/* FALSE until the grants have been read once (always TRUE for kh_grant_list_new ()). The
+ * "reloaded" signal follows every read, after items-changed. */
+gboolean       kh_grant_list_get_loaded       (KhGrantList  *self);
+KhGrantListSort kh_grant_list_get_sort        (KhGrantList  *self);
+/* Sources only: views follow the order of their source. */
+void           kh_grant_list_set_sort         (KhGrantList  *self,
+                                               KhGrantListSort sort);
+/* Re-reads the index (kh_store_reload) and lists its grants in a worker thread; the list
+ * changes on the calling thread's main context. Sources only. */
+void           kh_grant_list_load_async       (KhGrantList        *self,
+                                               GCancellable       *cancellable,
+                                               GAsyncReadyCallback callback,
+                                               gpointer            user_data);
+gboolean       kh_grant_list_load_finish      (KhGrantList  *self,
+                                               GAsyncResult *result,
+                                               GError      **error);
+/* Shows grants (KhGrant) instead of what the store holds, until the next read: for a caller
+ * that has the grants already (a preview, a test). Sources only. */
+void           kh_grant_list_set_grants       (KhGrantList  *self,
+                                               GPtrArray    *grants);
+
 /* The sort key: the authorization's end, else the access token's; G_MAXINT64 for never. */
 gint64         kh_grant_get_relevant_expiry   (KhGrant      *grant);
 

@@ -8,8 +8,13 @@
 
 G_BEGIN_DECLS
 
-/* Installs the writer (once per process; later calls do nothing). */
+/* Installs the writer (once per process; later calls do nothing). Levels made fatal by
+ * G_DEBUG=fatal-warnings or g_test_init stay fatal, as with GLib's own writer. */
 void              kh_log_init           (void);
+
+/* Test hook: func sees every record, before redaction and filtering (its return value is
+ * ignored). Set it before other threads log. */
+void              kh_log_set_observer   (GLogWriterFunc   func);
 
 /* The writer itself, exposed for tests. */
 GLogWriterOutput  kh_log_writer         (GLogLevelFlags   log_level,

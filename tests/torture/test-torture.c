@@ -95,21 +95,8 @@ control (Torture     *t,
          char       **body_out)
 {
   g_autofree char *url = g_strconcat (t->origin, path, NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr(GBytes) body = NULL;
-  g_autoptr(GError) error = NULL;
 
-  if (json_body != NULL)
-    {
-      g_autoptr(GBytes) request = g_bytes_new (json_body, strlen (json_body));
-
-      soup_message_set_request_body_from_bytes (msg, "application/json", request);
-    }
-  body = soup_session_send_and_read (t->control, msg, NULL, &error);
-  g_assert_no_error (error);
-  if (body_out != NULL)
-    *body_out = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
-  return soup_message_get_status (msg);
+  return kh_test_http_request (t->control, method, url, json_body, body_out, NULL);
 }
 
 static JsonNode *
@@ -204,21 +191,15 @@ approve (Torture *t,
          guint    index)
 {
   g_autofree char *url = NULL;
-  g_autoptr(SoupMessage) msg = NULL;
-  g_autoptr(GBytes) body = NULL;
+  g_autofree char *location = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GUri) uri = NULL;
   g_autoptr(GHashTable) params = NULL;
-  const char *location;
 
   url = g_strdup_printf ("%s/_host/services.tiktokshop.com/open/authorize?service_id=%"
                          G_GINT64_FORMAT "&state=torture%u&auto=approve", t->origin,
                          SERVICE_BASE + app, index);
-  msg = soup_message_new ("GET", url);
-  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
-  body = soup_session_send_and_read (t->control, msg, NULL, &error);
-  g_assert_no_error (error);
-  location = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Location");
+  kh_test_http_request (t->control, "GET", url, NULL, NULL, &location);
   g_assert_nonnull (location);
   uri = g_uri_parse (location, G_URI_FLAGS_NONE, &error);
   g_assert_no_error (error);
