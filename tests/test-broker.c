@@ -6,6 +6,7 @@
 
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <string.h>
 #include <unistd.h>
@@ -853,6 +854,120 @@ test_renewal_pack (void)
   g_assert_nonnull (strstr (no_link, "authorization link we send you"));
 }
 
+/* ---- many refreshes at once ----------------------------------------------------------------- */
+
+#define MANY 12
+
+typedef struct
+{
+  KhBroker   *broker;
+  KhTokenSet *tokens[MANY];
+  GError     *errors[MANY];
+  guint       pending;
+} Many;
+
+typedef struct
+{
+  Many  *many;
+  guint  index;
+} ManyItem;
+
+static void
+many_refreshed_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  ManyItem *item = user_data;
+  Many *many = item->many;
+
+  many->tokens[item->index] = kh_broker_refresh_finish (many->broker, result,
+                                                        &many->errors[item->index]);
+  many->pending--;
+  g_free (item);
+}
+
+static gboolean
+many_done (gpointer user_data)
+{
+  return ((Many *) user_data)->pending == 0;
+}
+
+/* The refreshes of `refresh --all`, all at once: their index writes are shared, and afterwards
+ * every grant's index entry describes exactly the tokens in its keyring item (a rebuild from the
+ * keyring gives the same index), which are the sandbox's current ones. */
+static void
+test_refresh_many (Fixture       *fixture,
+                   gconstpointer  user_data)
+{
+  g_autoptr(GPtrArray) grants = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) before = NULL;
+  g_autoptr(GPtrArray) after = NULL;
+  g_autoptr(GError) error = NULL;
+  Many many = { fixture->broker, { NULL, }, { NULL, }, MANY };
+
+  for (guint i = 0; i < MANY; i++)
+    g_ptr_array_add (grants, authorize (fixture, KH_ACCOUNT_SELLER, NULL));
+  advance_clocks (fixture, 60);
+
+  for (guint i = 0; i < MANY; i++)
+    {
+      ManyItem *item = g_new0 (ManyItem, 1);
+
+      item->many = &many;
+      item->index = i;
+      kh_broker_refresh_async (fixture->broker, kh_grant_get_id (g_ptr_array_index (grants, i)),
+                               TRUE, NULL, many_refreshed_cb, item);
+    }
+  kh_test_wait_until (many_done, &many, TIMEOUT_MS);
+
+  for (guint i = 0; i < MANY; i++)
+    {
+      KhGrant *grant = g_ptr_array_index (grants, i);
+      g_autoptr(KhTokenSet) stored = NULL;
+      g_autoptr(KhGrant) entry = NULL;
+      g_autofree char *current = NULL;
+
+      g_assert_no_error (many.errors[i]);
+      g_assert_nonnull (many.tokens[i]);
+      g_assert_cmpint (refresh_count (fixture, grant), ==, 1);
+      stored = stored_tokens (fixture, grant);
+      current = sandbox_refresh_token (fixture, grant);
+      g_assert_cmpstr (stored->refresh_token, ==, current);
+      g_assert_cmpstr (stored->access_token, ==, many.tokens[i]->access_token);
+      entry = stored_grant (fixture, grant);
+      g_assert_cmpint (kh_grant_get_access_expires_at (entry), ==, stored->access_expires_at);
+      g_assert_cmpint (kh_grant_get_refresh_expires_at (entry), ==, stored->refresh_expires_at);
+      kh_token_set_free (many.tokens[i]);
+    }
+
+  /* The index as written equals the index rebuilt from the keyring alone. */
+  before = kh_store_list_grants (fixture->store);
+  g_assert_cmpint (g_unlink (kh_store_get_index_path (fixture->store)), ==, 0);
+  g_assert_true (kh_store_reload (fixture->store, &error));
+  g_assert_no_error (error);
+  after = kh_store_list_grants (fixture->store);
+  g_assert_cmpuint (before->len, ==, MANY);
+  g_assert_cmpuint (after->len, ==, MANY);
+  for (guint i = 0; i < MANY; i++)
+    {
+      KhGrant *a = g_ptr_array_index (before, i);
+      KhGrant *b = NULL;
+      g_autoptr(JsonNode) a_node = kh_grant_to_json (a);
+      g_autoptr(JsonNode) b_node = NULL;
+      g_autofree char *a_text = NULL;
+      g_autofree char *b_text = NULL;
+
+      for (guint j = 0; j < after->len && b == NULL; j++)
+        if (g_str_equal (kh_grant_get_id (g_ptr_array_index (after, j)), kh_grant_get_id (a)))
+          b = g_ptr_array_index (after, j);
+      g_assert_nonnull (b);
+      b_node = kh_grant_to_json (b);
+      a_text = json_to_string (a_node, FALSE);
+      b_text = json_to_string (b_node, FALSE);
+      g_assert_cmpstr (a_text, ==, b_text);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -877,6 +992,7 @@ main (int   argc,
   ADD ("revoke", test_revoke);
   ADD ("advertiser-drift", test_advertiser_drift);
   ADD ("not-found", test_not_found);
+  ADD ("refresh-many", test_refresh_many);
 #undef ADD
 
   for (guint i = 0; i < G_N_ELEMENTS (fault_cases); i++)

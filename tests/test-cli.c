@@ -635,6 +635,56 @@ test_cli_usage (Fixture       *fixture,
   g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "remove", "nonexistent"), ==, 1);
 }
 
+/* refresh --all keeps to --per-app refreshes at once for one app (TikTok limits calls per app),
+ * whatever --jobs allows; the sandbox, answering slowly, counts how many it held at once. */
+static gint64
+refresh_peak (Fixture *fixture)
+{
+  g_autoptr(JsonNode) ledger = kh_test_cli_ledger (&fixture->cli);
+  JsonObject *peaks = kh_json_get_object (kh_json_node_object (ledger), "in_flight_peak");
+  gint64 peak = 0;
+
+  g_assert_nonnull (peaks);
+  kh_json_get_int (peaks, "/api/v2/token/refresh", &peak);
+  return peak;
+}
+
+static void
+test_cli_refresh_per_app (Fixture       *fixture,
+                          gconstpointer  user_data)
+{
+  g_autofree char *err = NULL;
+  g_autoptr(JsonNode) ledger = NULL;
+  gint64 calls = 0;
+
+  add_apps (fixture);
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *url = create_link (fixture, "seller", "Shop App");
+      g_autofree char *redirected = client_approves (fixture, url);
+
+      g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "complete", redirected), ==, 0);
+    }
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/config",
+                                                 "{\"latency_ms\":500}", NULL), ==, 200);
+
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "refresh", "--all", "--jobs", "8",
+                            "--per-app", "1"), ==, 0);
+  g_assert_cmpint (refresh_peak (fixture), ==, 1);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "refresh", "--all", "--jobs", "8",
+                            "--per-app", "2"), ==, 0);
+  g_assert_cmpint (refresh_peak (fixture), ==, 2);
+
+  ledger = kh_test_cli_ledger (&fixture->cli);
+  g_assert_true (kh_json_get_int (kh_json_get_object (kh_json_node_object (ledger), "counters"),
+                                  "/api/v2/token/refresh", &calls));
+  g_assert_cmpint (calls, ==, 8);
+
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "refresh", "--all", "--per-app", "0"),
+                   ==, 2);
+  g_assert_nonnull (strstr (err, "--per-app"));
+}
+
 /* A user debugging with G_MESSAGES_DEBUG=all must not break scripts that parse stdout. */
 static void
 test_cli_debug_keeps_stdout_clean (Fixture       *fixture,
@@ -817,6 +867,8 @@ main (int   argc,
               test_cli_no_state_needs_confirmation, fixture_tear_down);
   g_test_add ("/keyhold/cli/quick-connect", Fixture, NULL, fixture_set_up, test_cli_quick_connect,
               fixture_tear_down);
+  g_test_add ("/keyhold/cli/refresh-per-app", Fixture, NULL, fixture_set_up,
+              test_cli_refresh_per_app, fixture_tear_down);
   g_test_add ("/keyhold/cli/usage", Fixture, NULL, fixture_set_up, test_cli_usage,
               fixture_tear_down);
   g_test_add ("/keyhold/cli/browser/seller", Fixture, &type_cases[0], fixture_set_up,

@@ -1754,6 +1754,366 @@ test_large_index (Fixture       *fixture,
   g_assert_cmpuint (grants->len, ==, 2000);
 }
 
+/* ---- keyring writes ------------------------------------------------------------------------ */
+
+/* Writes a grant's keyring item behind the store's back, as another Keyhold (or a save that
+ * stopped half way) would have: the document KhStore writes, under generation gen. */
+static void
+write_grant_item (const char       *store_name,
+                  const char       *gen,
+                  KhGrant          *grant,
+                  const KhTokenSet *tokens)
+{
+  g_autoptr(GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *grant_text = grant_json (grant);
+  g_autofree char *tokens_text = node_to_string (kh_token_set_to_json (tokens));
+  g_autofree char *doc = g_strdup_printf ("{\"v\":1,\"tokens\":%s,\"grant\":%s}", tokens_text,
+                                          grant_text);
+
+  g_hash_table_insert (attributes, (char *) "gen", (char *) gen);
+  g_hash_table_insert (attributes, (char *) "store", (char *) store_name);
+  g_hash_table_insert (attributes, (char *) "kind", (char *) "grant");
+  g_hash_table_insert (attributes, (char *) "id", (char *) kh_grant_get_id (grant));
+  g_hash_table_insert (attributes, (char *) "type", (char *) "seller");
+  g_hash_table_insert (attributes, (char *) "app", (char *) kh_grant_get_app_name (grant));
+  g_assert_true (secret_password_storev_sync (&test_schema, attributes, SECRET_COLLECTION_DEFAULT,
+                                              "test item", doc, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+clear_grant_item (const char *store_name,
+                  const char *grant_id)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (secret_password_clear_sync (&test_schema, NULL, &error, "store", store_name,
+                                             "kind", "grant", "id", grant_id, NULL));
+  g_assert_no_error (error);
+}
+
+static char *
+item_label (const char *store_name,
+            const char *grant_id)
+{
+  g_autoptr(GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GError) error = NULL;
+  GList *items;
+  char *label;
+
+  g_hash_table_insert (attributes, (char *) "store", (char *) store_name);
+  g_hash_table_insert (attributes, (char *) "id", (char *) grant_id);
+  items = secret_password_searchv_sync (&test_schema, attributes, SECRET_SEARCH_ALL, NULL,
+                                        &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (items), ==, 1);
+  g_assert_true (SECRET_IS_ITEM (items->data));
+  label = secret_item_get_label (items->data);
+  g_list_free_full (items, g_object_unref);
+  return label;
+}
+
+static void
+assert_stored_tokens (KhStore          *store,
+                      const char       *grant_id,
+                      const KhTokenSet *expected)
+{
+  g_autoptr(KhTokenSet) loaded = NULL;
+  g_autoptr(GError) error = NULL;
+
+  loaded = kh_store_load_tokens (store, grant_id, &error);
+  g_assert_no_error (error);
+  assert_tokens_equal (loaded, expected);
+}
+
+/* A grant whose item the store has read is saved by setting that item's secret; an item that
+ * went away, or whose object path now belongs to another item, falls back to a full store. */
+static void
+test_remembered_item (Fixture       *fixture,
+                      gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) grant = make_grant ("Remembered", NULL);
+  g_autoptr(KhGrant) other = make_grant ("Other", NULL);
+  g_autoptr(KhTokenSet) first = make_tokens ("first");
+  g_autoptr(KhTokenSet) second = make_tokens ("second");
+  g_autoptr(KhTokenSet) third = make_tokens ("third");
+  g_autoptr(KhTokenSet) fourth = make_tokens ("fourth");
+  g_autoptr(KhTokenSet) others = make_tokens ("others");
+  g_autoptr(KhTokenSet) fifth = make_tokens ("fifth");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *label = NULL;
+  const char *id = kh_grant_get_id (grant);
+
+  g_assert_true (kh_store_save_grant (fixture->store, grant, first, &error));
+  g_assert_no_error (error);
+  assert_stored_tokens (fixture->store, id, first);
+
+  /* Read, then saved: the same single item holds the new tokens. */
+  g_assert_true (kh_store_save_grant (fixture->store, grant, second, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 1);
+  assert_stored_tokens (fixture->store, id, second);
+
+  /* A new display name is a new label: the item gets it. */
+  kh_grant_set_display_name (grant, "Remembered, renamed");
+  g_assert_true (kh_store_save_grant (fixture->store, grant, third, &error));
+  g_assert_no_error (error);
+  label = item_label (fixture->store_name, id);
+  g_assert_cmpstr (label, ==, "Keyhold grant Remembered, renamed");
+  assert_stored_tokens (fixture->store, id, third);
+
+  /* Deleted behind the store's back after it was read: the save stores it afresh. */
+  clear_grant_item (fixture->store_name, id);
+  g_assert_true (kh_store_save_grant (fixture->store, grant, fourth, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 1);
+  assert_stored_tokens (fixture->store, id, fourth);
+
+  /* Deleted and another item created at once (it may get the freed object path): the other
+   * item keeps its secret and the grant gets an item of its own. */
+  clear_grant_item (fixture->store_name, id);
+  write_grant_item (fixture->store_name, "1", other, others);
+  g_assert_true (kh_store_save_grant (fixture->store, grant, fifth, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 2);
+  assert_stored_tokens (fixture->store, id, fifth);
+  assert_stored_tokens (fixture->store, kh_grant_get_id (other), others);
+
+  /* And the healed cache serves the next save. */
+  g_assert_true (kh_store_save_grant (fixture->store, grant, first, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 2);
+  assert_stored_tokens (fixture->store, id, first);
+}
+
+/* A save that stopped after its keyring write and before its index write: the next reader of
+ * the grant's tokens brings the index entry up to date; index-only changes are kept. */
+static void
+test_crash_between_writes (Fixture       *fixture,
+                           gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) grant = make_grant ("Crashed", NULL);
+  g_autoptr(KhTokenSet) before = make_tokens ("before");
+  g_autoptr(KhTokenSet) after = make_tokens ("after");
+  g_autoptr(KhStore) again = NULL;
+  g_autoptr(KhGrant) listed = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *expected = NULL;
+  g_autofree char *listed_json = NULL;
+  Snapshot rebuilt = { 0 };
+  Snapshot healed = { 0 };
+
+  g_assert_true (kh_store_save_grant (fixture->store, grant, before, &error));
+  g_assert_no_error (error);
+
+  /* The half-done refresh: new tokens and a touched grant in the keyring only. */
+  after->access_expires_at += 3600;
+  kh_grant_set_expiries_from_tokens (grant, after);
+  kh_grant_touch (grant, kh_grant_get_updated_at (grant) + 5);
+  write_grant_item (fixture->store_name, "1", grant, after);
+  expected = grant_json (grant);
+
+  again = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+  g_assert_no_error (error);
+  listed = kh_store_find_grant (again, kh_grant_get_id (grant), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (kh_grant_get_access_expires_at (listed), ==, before->access_expires_at);
+  g_clear_object (&listed);
+
+  assert_stored_tokens (again, kh_grant_get_id (grant), after);
+  listed = kh_store_find_grant (again, kh_grant_get_id (grant), &error);
+  g_assert_no_error (error);
+  listed_json = grant_json (listed);
+  g_assert_cmpstr (listed_json, ==, expected);
+
+  /* On disk too, and equal to what a rebuild from the keyring gives. */
+  g_clear_object (&again);
+  again = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+  g_assert_no_error (error);
+  take_snapshot (again, &healed);
+  g_assert_true (kh_store_rebuild_index (again, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_unlink (kh_store_get_index_path (again)), ==, 0);
+  g_assert_true (kh_store_reload (again, &error));
+  g_assert_no_error (error);
+  take_snapshot (again, &rebuilt);
+  assert_snapshots_equal (&healed, &rebuilt);
+
+  /* An index-only change is newer than the keyring copy: reading the tokens keeps it. */
+  kh_grant_set_client_label (listed, "Client after update");
+  kh_grant_touch (listed, kh_grant_get_updated_at (listed) + 5);
+  g_assert_true (kh_store_update_grant (again, listed, &error));
+  g_assert_no_error (error);
+  assert_stored_tokens (again, kh_grant_get_id (grant), after);
+  g_clear_object (&listed);
+  listed = kh_store_find_grant (again, "Client after update", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (listed);
+
+  snapshot_clear (&healed);
+  snapshot_clear (&rebuilt);
+}
+
+typedef struct {
+  KhStore   *store;
+  GPtrArray *grants;   /* KhGrant */
+  GPtrArray *tokens;   /* KhTokenSet, the last saved of each grant */
+  guint      first;
+  guint      step;
+} SaverData;
+
+static gpointer
+saver_thread (gpointer user_data)
+{
+  SaverData *data = user_data;
+
+  for (guint round = 0; round < 2; round++)
+    for (guint i = data->first; i < data->grants->len; i += data->step)
+      {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(KhTokenSet) tokens = make_tokens ("saver");
+
+        g_assert_true (kh_store_save_grant (data->store, g_ptr_array_index (data->grants, i),
+                                            tokens, &error));
+        g_assert_no_error (error);
+        /* Each slot belongs to this thread alone. */
+        kh_token_set_free (data->tokens->pdata[i]);
+        data->tokens->pdata[i] = g_steal_pointer (&tokens);
+      }
+  return NULL;
+}
+
+/* Many saves at once share index writes; afterwards the index is exactly what the keyring
+ * holds, in this instance, on disk, and in another instance that saved at the same time. */
+static void
+test_group_commit (Fixture       *fixture,
+                   gconstpointer  user_data)
+{
+  g_autoptr(GPtrArray) grants = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) tokens = g_ptr_array_new_with_free_func ((GDestroyNotify) kh_token_set_free);
+  g_autoptr(KhStore) second = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *index_path = g_strdup (kh_store_get_index_path (fixture->store));
+  SaverData data[6];
+  GThread *threads[G_N_ELEMENTS (data)];
+  Snapshot saved = { 0 };
+  Snapshot rebuilt = { 0 };
+  const guint n = 36;
+
+  second = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("Batched %02u", i);
+
+      g_ptr_array_add (grants, make_grant (name, NULL));
+      g_ptr_array_add (tokens, NULL);
+    }
+
+  for (guint t = 0; t < G_N_ELEMENTS (data); t++)
+    {
+      data[t].store = t % 3 == 2 ? second : fixture->store;
+      data[t].grants = grants;
+      data[t].tokens = tokens;
+      data[t].first = t;
+      data[t].step = G_N_ELEMENTS (data);
+      threads[t] = g_thread_new ("saver", saver_thread, &data[t]);
+    }
+  for (guint t = 0; t < G_N_ELEMENTS (data); t++)
+    g_thread_join (threads[t]);
+
+  g_assert_true (kh_store_reload (fixture->store, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, n);
+  for (guint i = 0; i < n; i++)
+    {
+      KhGrant *grant = g_ptr_array_index (grants, i);
+      const KhTokenSet *last = g_ptr_array_index (tokens, i);
+      g_autoptr(KhGrant) listed = kh_store_find_grant (fixture->store, kh_grant_get_id (grant),
+                                                       &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpint (kh_grant_get_access_expires_at (listed), ==, last->access_expires_at);
+      assert_stored_tokens (fixture->store, kh_grant_get_id (grant), last);
+    }
+
+  take_snapshot (fixture->store, &saved);
+  g_assert_cmpint (g_unlink (index_path), ==, 0);
+  g_assert_true (kh_store_reload (fixture->store, &error));
+  g_assert_no_error (error);
+  take_snapshot (fixture->store, &rebuilt);
+  assert_snapshots_equal (&saved, &rebuilt);
+
+  snapshot_clear (&saved);
+  snapshot_clear (&rebuilt);
+}
+
+/* ---- schema generations -------------------------------------------------------------------- */
+
+/* Items carry the schema generation ("gen") they were written under. This Keyhold reads and
+ * lists only its own generation (1): an item of another generation (an older layout, or a newer
+ * Keyhold's) is never read as this one's, never listed by a rebuild (which reports it), and
+ * never deleted by a rebuild or a save; removing a grant removes its items of every generation,
+ * so that no token outlives its grant. */
+static void
+test_schema_generation (Fixture       *fixture,
+                        gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) current = make_grant ("Current", NULL);
+  g_autoptr(KhGrant) older = make_grant ("Older generation", NULL);
+  g_autoptr(KhGrant) newer = make_grant ("Newer generation", NULL);
+  g_autoptr(KhTokenSet) current_tokens = make_tokens ("gen1");
+  g_autoptr(KhTokenSet) older_tokens = make_tokens ("gen0");
+  g_autoptr(KhTokenSet) newer_tokens = make_tokens ("gen2");
+  g_autoptr(KhTokenSet) beside = make_tokens ("gen2-beside");
+  g_autoptr(KhTokenSet) loaded = NULL;
+  g_autoptr(KhGrant) peeked = NULL;
+  g_autoptr(KhTokenSet) peeked_tokens = NULL;
+  g_autoptr(GPtrArray) grants = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (kh_store_save_grant (fixture->store, current, current_tokens, &error));
+  g_assert_no_error (error);
+  write_grant_item (fixture->store_name, "0", older, older_tokens);
+  write_grant_item (fixture->store_name, "2", newer, newer_tokens);
+  /* A newer Keyhold's item for a grant this one knows too. */
+  write_grant_item (fixture->store_name, "2", current, beside);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 4);
+
+  /* Reading: only generation 1 is this store's. */
+  loaded = kh_store_load_tokens (fixture->store, kh_grant_get_id (older), &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+  g_assert_null (loaded);
+  g_clear_error (&error);
+  g_assert_false (kh_store_peek_grant (fixture->store_name, kh_grant_get_id (newer), &peeked,
+                                       &peeked_tokens, &error));
+  g_assert_no_error (error);
+  g_assert_null (peeked);
+  assert_stored_tokens (fixture->store, kh_grant_get_id (current), current_tokens);
+
+  /* A rebuild lists generation 1 only and deletes nothing. */
+  g_assert_cmpint (g_unlink (kh_store_get_index_path (fixture->store)), ==, 0);
+  g_assert_true (kh_store_rebuild_index (fixture->store, &error));
+  g_assert_no_error (error);
+  grants = kh_store_list_grants (fixture->store);
+  g_assert_cmpuint (grants->len, ==, 1);
+  g_assert_cmpstr (kh_grant_get_id (g_ptr_array_index (grants, 0)), ==,
+                   kh_grant_get_id (current));
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 4);
+
+  /* A save replaces the generation-1 item and leaves the other generation's alone. */
+  g_assert_true (kh_store_save_grant (fixture->store, current, older_tokens, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 4);
+  assert_stored_tokens (fixture->store, kh_grant_get_id (current), older_tokens);
+
+  /* Removing the grant removes its items of every generation. */
+  g_assert_true (kh_store_remove_grant (fixture->store, kh_grant_get_id (current), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 2);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1777,6 +2137,10 @@ main (int   argc,
   ADD ("no-secret-in-index", test_no_secret_in_index);
   ADD ("async", test_async);
   ADD ("large-index", test_large_index);
+  ADD ("remembered-item", test_remembered_item);
+  ADD ("crash-between-writes", test_crash_between_writes);
+  ADD ("group-commit", test_group_commit);
+  ADD ("schema-generation", test_schema_generation);
   g_test_add_func ("/keyhold/store/no-keyring", test_no_keyring);
   g_test_add_func ("/keyhold/store/file-backend", test_file_backend);
   g_test_add_func ("/keyhold/store/locked-keyring", test_locked_keyring);

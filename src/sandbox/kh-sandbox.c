@@ -230,6 +230,7 @@ typedef struct {
   KhSandbox          *self;     /* borrowed: dispose drops every delay first */
   SoupServer         *server;
   SoupServerMessage  *msg;
+  const char         *path;     /* the route's static path */
   guint               source_id;
 } SbDelay;
 
@@ -262,6 +263,8 @@ struct _KhSandbox
   GHashTable  *consents;        /* id -> SbConsent */
   GQueue       faults;          /* SbFault, FIFO */
   GHashTable  *counters;        /* path -> call count */
+  GHashTable  *in_flight;       /* path -> answers held back now (latency, delay faults) */
+  GHashTable  *in_flight_peak;  /* path -> the most held back at once */
   GPtrArray   *secrets;         /* every secret issued or received, first-seen order */
   GHashTable  *secret_set;
   GPtrArray   *pending;         /* SbDelay */
@@ -375,6 +378,14 @@ static void
 sb_delay_free (gpointer data)
 {
   SbDelay *delay = data;
+
+  if (delay->path != NULL && delay->self->in_flight != NULL)
+    {
+      guint n = GPOINTER_TO_UINT (g_hash_table_lookup (delay->self->in_flight, delay->path));
+
+      g_hash_table_replace (delay->self->in_flight, (gpointer) delay->path,
+                            GUINT_TO_POINTER (n > 0 ? n - 1 : 0));
+    }
 
   g_clear_handle_id (&delay->source_id, g_source_remove);
   g_clear_object (&delay->msg);
@@ -1098,11 +1109,20 @@ static void
 delay_response (KhSandbox         *self,
                 SoupServer        *server,
                 SoupServerMessage *msg,
+                const char        *path,
                 guint              ms)
 {
   SbDelay *delay = g_new0 (SbDelay, 1);
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->in_flight, path)) + 1;
+
+  /* How many answers of one path are held back at once: what a client's concurrency limit
+   * (keyhold-cli refresh --jobs / --per-app) looks like from TikTok's side. */
+  g_hash_table_replace (self->in_flight, (gpointer) path, GUINT_TO_POINTER (n));
+  if (n > GPOINTER_TO_UINT (g_hash_table_lookup (self->in_flight_peak, path)))
+    g_hash_table_replace (self->in_flight_peak, (gpointer) path, GUINT_TO_POINTER (n));
 
   delay->self = self;
+  delay->path = path;
   delay->server = g_object_ref (server);
   delay->msg = g_object_ref (msg);
   soup_server_pause_message (server, msg);
@@ -2527,6 +2547,12 @@ kh_sandbox_dup_ledger (KhSandbox *self)
     json_object_set_int_member (counters, key, GPOINTER_TO_UINT (value));
   json_object_set_object_member (root, "counters", counters);
 
+  counters = json_object_new ();
+  g_hash_table_iter_init (&iter, self->in_flight_peak);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    json_object_set_int_member (counters, key, GPOINTER_TO_UINT (value));
+  json_object_set_object_member (root, "in_flight_peak", counters);
+
   for (guint i = 0; i < self->secrets->len; i++)
     json_array_add_string_element (secrets, g_ptr_array_index (self->secrets, i));
   json_object_set_array_member (root, "secrets", secrets);
@@ -3295,7 +3321,7 @@ server_handler_cb (SoupServer        *server,
   g_clear_pointer (&req.json, json_node_unref);
 
   if (delay_ms > 0)
-    delay_response (self, server, msg, (guint) delay_ms);
+    delay_response (self, server, msg, route->path, (guint) delay_ms);
 }
 
 static void
@@ -3378,6 +3404,8 @@ kh_sandbox_finalize (GObject *object)
   g_hash_table_unref (self->secret_set);
   g_ptr_array_unref (self->secrets);
   g_ptr_array_unref (self->pending);
+  g_clear_pointer (&self->in_flight, g_hash_table_unref);
+  g_clear_pointer (&self->in_flight_peak, g_hash_table_unref);
   g_rand_free (self->rand);
   g_free (self->auto_consent);
 
@@ -3417,6 +3445,8 @@ kh_sandbox_init (KhSandbox *self)
   self->secrets = g_ptr_array_new_with_free_func (g_free);
   self->secret_set = g_hash_table_new (g_str_hash, g_str_equal);
   self->pending = g_ptr_array_new_with_free_func (sb_delay_free);
+  self->in_flight = g_hash_table_new (g_str_hash, g_str_equal);
+  self->in_flight_peak = g_hash_table_new (g_str_hash, g_str_equal);
 
   self->server = soup_server_new ("server-header", "keyhold-sandbox", NULL);
   soup_server_add_early_handler (self->server, NULL, early_handler_cb, self, NULL);
@@ -3630,4 +3660,5 @@ kh_sandbox_reset (KhSandbox *self)
   g_ptr_array_set_size (self->authorizations, 0);
   g_queue_clear_full (&self->faults, sb_fault_free);
   g_hash_table_remove_all (self->counters);
+  g_hash_table_remove_all (self->in_flight_peak);
 }
