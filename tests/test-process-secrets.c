@@ -184,18 +184,6 @@ run_watched (Fixture             *f,
 #define run_cli(f, stdin_text, out, ...) \
   run_watched ((f), (stdin_text), (out), (const char * const []) { __VA_ARGS__, NULL })
 
-static char *
-line_value (const char *output,
-            const char *prefix)
-{
-  g_auto(GStrv) lines = g_strsplit (output != NULL ? output : "", "\n", -1);
-
-  for (guint i = 0; lines[i] != NULL; i++)
-    if (g_str_has_prefix (lines[i], prefix))
-      return g_strdup (lines[i] + strlen (prefix));
-  return NULL;
-}
-
 /* ---- the fixture --------------------------------------------------------------------------- */
 
 static void
@@ -316,7 +304,7 @@ authorize (Fixture *f)
   g_assert_cmpint (g_subprocess_get_exit_status (w.process), ==, 0);
   g_object_unref (w.process);
 
-  return line_value (out->str, "GRANT: ");
+  return kh_test_line_value (out->str, "GRANT: ");
 }
 
 static char *
@@ -369,7 +357,7 @@ test_running_processes (Fixture       *f,
   input = g_strdup_printf (SHOP_SECRET "\n%s\n", redirect);
   delay_next_call (f, "/api/v2/token/get");
   g_assert_cmpint (run_cli (f, input, &out, "quick-connect", "-"), ==, 0);
-  g_assert_nonnull (line_value (out, "GRANT: "));
+  g_assert_nonnull (kh_test_line_value (out, "GRANT: "));
 
   /* And the sandbox, which holds every secret in memory, after all of it. */
   g_assert_true (sample_pid (f, g_subprocess_get_identifier (f->sandbox)));

@@ -961,6 +961,30 @@ write_index (KhStore *self,
   return stat_index (self, stamp, error);
 }
 
+/* Opens (creating) one of the store's lock files; -1 with error set when it cannot. */
+static int
+open_lock_file (KhStore     *self,
+                const char  *path,
+                GError     **error)
+{
+  int fd;
+
+  if (!ensure_dir (self, error))
+    return -1;
+
+  fd = g_open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not open the lock file %s: %s"),
+                   path, g_strerror (saved_errno));
+      return -1;
+    }
+
+  return fd;
+}
+
 /* Takes the exclusive lock that serializes every change to this store, across threads (each
  * call opens its own descriptor) and processes. Returns the descriptor; close it to unlock. */
 static int
@@ -969,18 +993,9 @@ lock_store (KhStore *self,
 {
   int fd;
 
-  if (!ensure_dir (self, error))
-    return -1;
-
-  fd = g_open (self->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  fd = open_lock_file (self, self->lock_path, error);
   if (fd < 0)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not open the lock file %s: %s"),
-                   self->lock_path, g_strerror (saved_errno));
-      return -1;
-    }
+    return -1;
 
   while (flock (fd, LOCK_EX) != 0)
     {
@@ -1948,18 +1963,9 @@ lock_item (KhStore    *self,
   struct flock lock = { 0, };
   int fd;
 
-  if (!ensure_dir (self, error))
-    return -1;
-
-  fd = g_open (self->items_lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  fd = open_lock_file (self, self->items_lock_path, error);
   if (fd < 0)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not open the lock file %s: %s"),
-                   self->items_lock_path, g_strerror (saved_errno));
-      return -1;
-    }
+    return -1;
 
   lock.l_type = F_WRLCK;
   lock.l_whence = SEEK_SET;
