@@ -1092,6 +1092,23 @@ kh_broker_refresh_finish (KhBroker      *self,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+/* Runs the first step of task's operation (reading the store) in a worker thread, then
+ * prepared_cb with task (transfer full) as its user data. The step sees task's data as its
+ * own. */
+static void
+prepare_in_thread (KhBroker            *self,
+                   GTask               *task,
+                   gpointer             data,
+                   GTaskThreadFunc      thread_func,
+                   GAsyncReadyCallback  prepared_cb)
+{
+  g_autoptr(GTask) prepare = g_task_new (self, g_task_get_cancellable (task), prepared_cb, task);
+
+  g_task_set_source_tag (prepare, g_task_get_source_tag (task));
+  g_task_set_task_data (prepare, data, NULL);
+  g_task_run_in_thread (prepare, thread_func);
+}
+
 /* ---- revoke ----------------------------------------------------------------------------------- */
 
 typedef struct
@@ -1274,7 +1291,6 @@ kh_broker_revoke_async (KhBroker            *self,
                         gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
-  g_autoptr(GTask) prepare = NULL;
   Revoke *revoke;
 
   g_return_if_fail (KH_IS_BROKER (self));
@@ -1287,10 +1303,8 @@ kh_broker_revoke_async (KhBroker            *self,
   revoke->grant_id = g_strdup (grant_id);
   g_task_set_task_data (task, revoke, (GDestroyNotify) revoke_free);
 
-  prepare = g_task_new (self, cancellable, revoke_prepared_cb, g_steal_pointer (&task));
-  g_task_set_source_tag (prepare, kh_broker_revoke_async);
-  g_task_set_task_data (prepare, revoke, NULL);
-  g_task_run_in_thread (prepare, revoke_prepare_thread);
+  prepare_in_thread (self, g_steal_pointer (&task), revoke, revoke_prepare_thread,
+                     revoke_prepared_cb);
 }
 
 gboolean
@@ -1582,7 +1596,6 @@ kh_broker_update_accounts_async (KhBroker            *self,
                                  gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
-  g_autoptr(GTask) prepare = NULL;
   Drift *drift;
 
   g_return_if_fail (KH_IS_BROKER (self));
@@ -1595,10 +1608,8 @@ kh_broker_update_accounts_async (KhBroker            *self,
   drift->grant_id = g_strdup (grant_id);
   g_task_set_task_data (task, drift, (GDestroyNotify) drift_free);
 
-  prepare = g_task_new (self, cancellable, drift_prepared_cb, g_steal_pointer (&task));
-  g_task_set_source_tag (prepare, kh_broker_update_accounts_async);
-  g_task_set_task_data (prepare, drift, NULL);
-  g_task_run_in_thread (prepare, drift_prepare_thread);
+  prepare_in_thread (self, g_steal_pointer (&task), drift, drift_prepare_thread,
+                     drift_prepared_cb);
 }
 
 char **
