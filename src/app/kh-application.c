@@ -254,6 +254,27 @@ get_window (KhApplication *self)
 
 /* ---- grant operations -------------------------------------------------------------------- */
 
+/* A task for an operation on the store; NULL, with the callback already given the store's
+ * error, when there is no store. */
+static GTask *
+store_task_new (KhApplication       *self,
+                GCancellable        *cancellable,
+                GAsyncReadyCallback  callback,
+                gpointer             user_data,
+                gpointer             source_tag)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  if (self->store == NULL)
+    {
+      g_task_return_error (task, g_error_copy (self->store_error));
+      return NULL;
+    }
+
+  return g_steal_pointer (&task);
+}
+
 /* -- refresh: through KhBroker, single-flight across threads and processes -- */
 
 static void
@@ -292,14 +313,11 @@ refresh_grant (KhApplication       *self,
                GAsyncReadyCallback  callback,
                gpointer             user_data)
 {
-  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GTask) task = store_task_new (self, cancellable, callback, user_data,
+                                          kh_application_refresh_grant_async);
 
-  g_task_set_source_tag (task, kh_application_refresh_grant_async);
-  if (self->store == NULL)
-    {
-      g_task_return_error (task, g_error_copy (self->store_error));
-      return;
-    }
+  if (task == NULL)
+    return;
 
   g_task_set_task_data (task, g_strdup (grant_id), g_free);
   kh_broker_refresh_async (self->broker, grant_id, force, cancellable, refresh_cb,
@@ -385,13 +403,10 @@ kh_application_remove_grant_async (KhApplication       *self,
   g_return_if_fail (KH_IS_APPLICATION (self));
   g_return_if_fail (grant_id != NULL);
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, kh_application_remove_grant_async);
-  if (self->store == NULL)
-    {
-      g_task_return_error (task, g_error_copy (self->store_error));
-      return;
-    }
+  task = store_task_new (self, cancellable, callback, user_data,
+                         kh_application_remove_grant_async);
+  if (task == NULL)
+    return;
 
   worker = g_task_new (self, cancellable, remove_done_cb, g_object_ref (task));
   g_task_set_task_data (worker, g_strdup (grant_id), g_free);
@@ -442,13 +457,10 @@ kh_application_revoke_grant_async (KhApplication       *self,
   g_return_if_fail (KH_IS_APPLICATION (self));
   g_return_if_fail (grant_id != NULL);
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, kh_application_revoke_grant_async);
-  if (self->store == NULL)
-    {
-      g_task_return_error (task, g_error_copy (self->store_error));
-      return;
-    }
+  task = store_task_new (self, cancellable, callback, user_data,
+                         kh_application_revoke_grant_async);
+  if (task == NULL)
+    return;
 
   kh_broker_revoke_async (self->broker, grant_id, cancellable, revoke_cb, g_object_ref (task));
 }
@@ -494,13 +506,10 @@ kh_application_load_valid_tokens_async (KhApplication       *self,
   g_return_if_fail (KH_IS_APPLICATION (self));
   g_return_if_fail (grant_id != NULL);
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, kh_application_load_valid_tokens_async);
-  if (self->store == NULL)
-    {
-      g_task_return_error (task, g_error_copy (self->store_error));
-      return;
-    }
+  task = store_task_new (self, cancellable, callback, user_data,
+                         kh_application_load_valid_tokens_async);
+  if (task == NULL)
+    return;
 
   kh_broker_get_token_async (self->broker, grant_id, KH_BROKER_DEFAULT_MIN_VALID, cancellable,
                              valid_tokens_cb, g_object_ref (task));
