@@ -248,6 +248,20 @@ page_for_spec (KhWindow    *self,
   return ensure_page (self, provider->type);
 }
 
+/* Shows the page spec names and returns it; NULL (the error shown) when it names none. */
+static KhAccountPage *
+show_page_for_spec (KhWindow    *self,
+                    const char  *spec,
+                    char       **role_out)
+{
+  KhAccountPage *page = page_for_spec (self, spec, role_out);
+
+  if (page != NULL)
+    kh_window_show_page (self, kh_account_page_get_account_type (page));
+
+  return page;
+}
+
 void
 kh_window_authorize (KhWindow   *self,
                      const char *spec)
@@ -257,12 +271,9 @@ kh_window_authorize (KhWindow   *self,
 
   g_return_if_fail (KH_IS_WINDOW (self));
 
-  page = page_for_spec (self, spec, &role);
-  if (page == NULL)
-    return;
-
-  kh_window_show_page (self, kh_account_page_get_account_type (page));
-  kh_account_page_authorize (page, role);
+  page = show_page_for_spec (self, spec, &role);
+  if (page != NULL)
+    kh_account_page_authorize (page, role);
 }
 
 void
@@ -274,12 +285,9 @@ kh_window_create_link (KhWindow   *self,
 
   g_return_if_fail (KH_IS_WINDOW (self));
 
-  page = page_for_spec (self, spec, &role);
-  if (page == NULL)
-    return;
-
-  kh_window_show_page (self, kh_account_page_get_account_type (page));
-  kh_account_page_create_link (page, role);
+  page = show_page_for_spec (self, spec, &role);
+  if (page != NULL)
+    kh_account_page_create_link (page, role);
 }
 
 void
