@@ -15,18 +15,7 @@
 #include "kh-util.h"
 
 /* The store's schema, to plant and count items behind the store's back. */
-static const SecretSchema test_schema = {
-  "io.github.keyhold.Keyhold.Item", SECRET_SCHEMA_NONE,
-  {
-    { "gen", SECRET_SCHEMA_ATTRIBUTE_INTEGER },
-    { "store", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "id", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "type", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "app", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { NULL, 0 },
-  }
-};
+#define test_schema (*kh_store_get_item_schema ())
 
 static char *
 new_data_dir (void)

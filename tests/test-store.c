@@ -17,25 +17,14 @@
 #include "kh-test-util.h"
 #include "kh-util.h"
 
+/* The store's schema, to clean up and to inspect items behind its back. */
+#define test_schema (*kh_store_get_item_schema ())
+
 #define SHOP_KEY "6a1b2c3d4e5f6"
 #define BIZ_APP_ID "7123456789012345678"
 #define NO_KEYRING_MESSAGE \
   "No keyring is available: Keyhold stores tokens only in the desktop keyring (Secret " \
   "Service). Start gnome-keyring or another Secret Service and try again."
-
-/* The store's schema, to clean up and to inspect items behind its back. */
-static const SecretSchema test_schema = {
-  "io.github.keyhold.Keyhold.Item", SECRET_SCHEMA_NONE,
-  {
-    { "gen", SECRET_SCHEMA_ATTRIBUTE_INTEGER },
-    { "store", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "id", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "type", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "app", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { NULL, 0 },
-  }
-};
 
 typedef struct {
   char    *data_dir;
@@ -2114,6 +2103,22 @@ test_schema_generation (Fixture       *fixture,
   g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 2);
 }
 
+/* The keyring items' schema is a contract with other tools (secret-tool, Seahorse searches, older
+ * Keyhold versions): its name and attributes never change without a new generation. */
+static void
+test_item_schema (void)
+{
+  const SecretSchema *schema = kh_store_get_item_schema ();
+  const char *names[] = { "gen", "store", "kind", "id", "type", "app" };
+
+  g_assert_cmpstr (schema->name, ==, "io.github.keyhold.Keyhold.Item");
+  g_assert_cmpint (schema->flags, ==, SECRET_SCHEMA_NONE);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    g_assert_cmpstr (schema->attributes[i].name, ==, names[i]);
+  g_assert_cmpint (schema->attributes[0].type, ==, SECRET_SCHEMA_ATTRIBUTE_INTEGER);
+  g_assert_null (schema->attributes[G_N_ELEMENTS (names)].name);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2123,6 +2128,7 @@ main (int   argc,
 #define ADD(path, func) \
   g_test_add ("/keyhold/store/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
+  g_test_add_func ("/keyhold/store/item-schema", test_item_schema);
   ADD ("apps", test_apps);
   ADD ("grants", test_grants);
   ADD ("pending", test_pending);

@@ -20,21 +20,6 @@
 #define FLATPAK_INFO "/.flatpak-info"
 #define PORTAL_TIMEOUT_MS 2000
 
-/* The same schema name and attributes as kh-store.c's items: "forget all" clears by the "store"
- * attribute alone, so items of any kind and generation go, including ones the index lost. */
-static const SecretSchema forget_schema = {
-  "io.github.keyhold.Keyhold.Item", SECRET_SCHEMA_NONE,
-  {
-    { "gen", SECRET_SCHEMA_ATTRIBUTE_INTEGER },
-    { "store", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "id", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "type", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { "app", SECRET_SCHEMA_ATTRIBUTE_STRING },
-    { NULL, 0 },
-  }
-};
-
 gboolean
 kh_environment_is_flatpak (void)
 {
@@ -217,7 +202,7 @@ kh_environment_forget_all (KhStore  *store,
     }
 
   /* Items the index never knew about (an interrupted save, an older index) go as well. */
-  secret_password_clear_sync (&forget_schema, NULL, &local_error,
+  secret_password_clear_sync (kh_store_get_item_schema (), NULL, &local_error,
                               "store", kh_store_get_name (store),
                               NULL);
   if (local_error != NULL)

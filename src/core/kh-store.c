@@ -2226,6 +2226,12 @@ kh_store_get_index_path (KhStore *self)
   return self->index_path;
 }
 
+const SecretSchema *
+kh_store_get_item_schema (void)
+{
+  return &item_schema;
+}
+
 const char *
 kh_store_get_name (KhStore *self)
 {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <libsecret/secret.h>
 
 #include "kh-app-profile.h"
 #include "kh-auth-request.h"
@@ -31,6 +32,9 @@ KhStore       *kh_store_new                  (const char    *data_dir,
 const char    *kh_store_get_index_path       (KhStore       *self);
 /* The store name: the index folder's name and the keyring "store" attribute. */
 const char    *kh_store_get_name             (KhStore       *self);
+/* The libsecret schema of every item a store writes (any store, any kind). Clearing or
+ * searching by its "store" attribute alone reaches items of every kind and generation. */
+const SecretSchema *kh_store_get_item_schema   (void);
 /* Re-reads the index from disk if another process changed it. */
 gboolean       kh_store_reload               (KhStore       *self,
                                               GError       **error);
