@@ -7,11 +7,15 @@
 #include "kh-error.h"
 #include "kh-grant.h"
 #include "kh-history.h"
+#include "kh-history-log.h"
 #include "kh-json.h"
 #include "kh-test-util.h"
 #include "kh-util.h"
 
+#include <glib/gstdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define AT "2026-12-04T21:00:00Z"
 #define AT_UNIX G_GINT64_CONSTANT (1796418000)
@@ -336,10 +340,358 @@ test_entry_boxed (void)
   g_assert_false (kh_history_action_is_known (NULL));
 }
 
+
+/* ---- the history file ----------------------------------------------------------------------- */
+
+static char *
+log_path (const char *name)
+{
+  return g_build_filename (kh_test_get_tmpdir (), name, NULL);
+}
+
+static KhHistoryEntry *
+token_read (const char *grant_id,
+            guint       seq,
+            gint64      at)
+{
+  KhHistoryEntry *entry = kh_history_entry_new_full (at, KH_HISTORY_TOKEN_READ, grant_id,
+                                                     "seller", "Acme", "a", "m");
+  g_autofree char *command = g_strdup_printf ("seq-%u", seq);
+
+  kh_history_entry_set_detail_string (entry, "command", command);
+  return entry;
+}
+
+static guint
+entry_seq (KhHistoryEntry *entry)
+{
+  const char *command = kh_json_get_string (kh_history_entry_get_detail (entry), "command");
+
+  g_assert_true (g_str_has_prefix (command, "seq-"));
+  return (guint) g_ascii_strtoull (command + 4, NULL, 10);
+}
+
+static void
+test_log_append_read (void)
+{
+  g_autofree char *path = log_path ("append.jsonl");
+  g_autoptr(GPtrArray) all = NULL;
+  g_autoptr(GPtrArray) one = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  struct stat st;
+
+  /* A missing file is an empty history. */
+  all = kh_history_log_read (path, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (all->len, ==, 0);
+  g_clear_pointer (&all, g_ptr_array_unref);
+
+  for (guint i = 0; i < 6; i++)
+    {
+      g_autoptr(KhHistoryEntry) entry = token_read (i % 2 ? "g-odd" : "g-even", i, AT_UNIX + i);
+
+      g_assert_true (kh_history_log_append (path, entry, 0, &error));
+      g_assert_no_error (error);
+    }
+
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_assert_cmpuint (strlen (text), >, 0);
+  g_assert_true (g_str_has_suffix (text, "}\n"));
+
+  all = kh_history_log_read (path, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (all->len, ==, 6);
+  for (guint i = 0; i < 6; i++)
+    g_assert_cmpuint (entry_seq (g_ptr_array_index (all, i)), ==, i);
+
+  one = kh_history_log_read (path, "g-odd", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (one->len, ==, 3);
+  g_assert_cmpuint (entry_seq (g_ptr_array_index (one, 2)), ==, 5);
+}
+
+static void
+test_log_refuses_secrets (void)
+{
+  g_autofree char *path = log_path ("secrets.jsonl");
+  g_autoptr(KhHistoryEntry) entry = kh_history_entry_new_full (AT_UNIX, KH_HISTORY_REFRESHED, "g1",
+                                                               "seller", NULL, "a", "m");
+  g_autoptr(GError) error = NULL;
+
+  /* A detail member `refreshed` does not define never reaches the disk. */
+  kh_history_entry_set_detail_string (entry, "access_token", "TTP_secret_value");
+  g_assert_false (kh_history_log_append (path, entry, 0, &error));
+  g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
+  g_assert_null (strstr (error->message, "TTP_secret_value"));
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_log_torn_lines (void)
+{
+  g_autofree char *path = log_path ("torn.jsonl");
+  g_autoptr(GPtrArray) entries = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(KhHistoryEntry) later = NULL;
+  g_autofree char *line[4] = { NULL, };
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr(KhHistoryEntry) entry = token_read ("g1", i, AT_UNIX + i);
+
+      line[i] = kh_history_entry_to_json (entry);
+    }
+
+  /* A whole line; a record torn by a crash that the next append continued on the same line;
+   * garbage; a zero-filled block as a crash can leave; a whole line; a torn last line. */
+  g_string_append_printf (text, "%s\n", line[0]);
+  g_string_append_len (text, line[1], strlen (line[1]) / 2);
+  g_string_append_printf (text, "%s\n", line[2]);
+  g_string_append (text, "not json at all\n");
+  g_string_append_len (text, "\0\0\0\0\0\0\0\0", 8);
+  g_string_append (text, "\n");
+  g_string_append_printf (text, "%s\n", line[3]);
+  g_string_append_len (text, line[1], strlen (line[1]) - 3);
+  g_assert_true (g_file_set_contents (path, text->str, text->len, NULL));
+
+  entries = kh_history_log_read (path, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (entries->len, ==, 3);
+  g_assert_cmpuint (entry_seq (g_ptr_array_index (entries, 0)), ==, 0);
+  g_assert_cmpuint (entry_seq (g_ptr_array_index (entries, 1)), ==, 2);
+  g_assert_cmpuint (entry_seq (g_ptr_array_index (entries, 2)), ==, 3);
+  g_clear_pointer (&entries, g_ptr_array_unref);
+
+  /* An append after a torn last line: the torn record is lost, the new one is not. */
+  later = token_read ("g1", 9, AT_UNIX + 9);
+  g_assert_true (kh_history_log_append (path, later, 0, &error));
+  entries = kh_history_log_read (path, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (entries->len, ==, 4);
+  g_assert_cmpuint (entry_seq (g_ptr_array_index (entries, 3)), ==, 9);
+}
+
+/* Sums what the history says happened to grant_id: plain records plus summarised counts. */
+static gint64
+count_events (GPtrArray  *entries,
+              const char *grant_id,
+              guint      *n_summaries)
+{
+  gint64 total = 0;
+
+  *n_summaries = 0;
+  for (guint i = 0; i < entries->len; i++)
+    {
+      KhHistoryEntry *entry = g_ptr_array_index (entries, i);
+
+      if (g_strcmp0 (kh_history_entry_get_grant_id (entry), grant_id) != 0)
+        continue;
+      if (g_str_equal (kh_history_entry_get_action (entry), KH_HISTORY_ROLLED_UP))
+        {
+          gint64 n = 0;
+
+          (*n_summaries)++;
+          g_assert_true (kh_json_get_int (kh_json_get_object (kh_history_entry_get_detail (entry),
+                                                              "counts"),
+                                          KH_HISTORY_TOKEN_READ, &n));
+          total += n;
+        }
+      else
+        total++;
+    }
+  return total;
+}
+
+static void
+test_log_roll_up (void)
+{
+  g_autofree char *path = log_path ("rollup.jsonl");
+  g_autoptr(GPtrArray) entries = NULL;
+  g_autoptr(GError) error = NULL;
+  const gsize max_bytes = 8 * 1024;
+  const char *grants[] = { "g-a", "g-b", "g-c" };
+  KhHistoryEntry *first, *last;
+  guint n_summaries;
+  struct stat st;
+
+  for (guint i = 0; i < 600; i++)
+    {
+      g_autoptr(KhHistoryEntry) entry = token_read (grants[i % 3], i, AT_UNIX + i);
+
+      g_assert_true (kh_history_log_append (path, entry, max_bytes, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (g_stat (path, &st), ==, 0);
+      g_assert_cmpint (st.st_size, <=, max_bytes + 512);
+      g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+    }
+
+  entries = kh_history_log_read (path, NULL, &error);
+  g_assert_no_error (error);
+  for (guint g = 0; g < 3; g++)
+    {
+      /* Nothing lost: every event is a record or counted in the grant's one summary. */
+      g_assert_cmpint (count_events (entries, grants[g], &n_summaries), ==, 200);
+      g_assert_cmpuint (n_summaries, ==, 1);
+    }
+
+  /* Summaries first, from the very first record; then the newest records in order. */
+  first = g_ptr_array_index (entries, 0);
+  g_assert_cmpstr (kh_history_entry_get_action (first), ==, KH_HISTORY_ROLLED_UP);
+  last = g_ptr_array_index (entries, entries->len - 1);
+  g_assert_cmpuint (entry_seq (last), ==, 599);
+  for (guint i = 0; i < 3; i++)
+    {
+      KhHistoryEntry *summary = g_ptr_array_index (entries, i);
+      gint64 since;
+
+      g_assert_true (kh_unix_from_iso8601 (kh_json_get_string (kh_history_entry_get_detail (summary),
+                                                               "since"), &since));
+      g_assert_cmpint (since, <, AT_UNIX + 3);
+    }
+  /* No temporary file is left beside it. */
+  {
+    g_autoptr(GDir) dir = g_dir_open (kh_test_get_tmpdir (), 0, NULL);
+    const char *name;
+
+    while ((name = g_dir_read_name (dir)) != NULL)
+      g_assert_false (g_str_has_prefix (name, "rollup.jsonl."));
+  }
+}
+
+/* ---- several processes at once -------------------------------------------------------------- */
+
+#define CHILD_ARG "--append-child"
+#define N_CHILDREN 4
+#define N_APPENDS 300
+
+/* A child: appends N_APPENDS long records for grant "proc-<k>" as fast as it can. */
+static int
+append_child (const char *path,
+              const char *k,
+              const char *max_bytes)
+{
+  g_autofree char *grant_id = g_strdup_printf ("proc-%s", k);
+  /* Long lines (over a kilobyte with the label): a torn or interleaved write would show. */
+  g_autofree char *label = g_strnfill (1000, 'a' + (char) atoi (k));
+
+  for (guint i = 0; i < N_APPENDS; i++)
+    {
+      g_autoptr(KhHistoryEntry) entry = kh_history_entry_new_full (AT_UNIX + i,
+                                                                   KH_HISTORY_TOKEN_READ,
+                                                                   grant_id, "seller", label,
+                                                                   "a", "m");
+      g_autofree char *command = g_strdup_printf ("seq-%u", i);
+      g_autoptr(GError) error = NULL;
+
+      kh_history_entry_set_detail_string (entry, "command", command);
+      if (!kh_history_log_append (path, entry, g_ascii_strtoull (max_bytes, NULL, 10), &error))
+        {
+          g_printerr ("append failed: %s\n", error->message);
+          return 1;
+        }
+    }
+  return 0;
+}
+
+static void
+run_children (const char *path,
+              gsize       max_bytes)
+{
+  GSubprocess *children[N_CHILDREN];
+  g_autofree char *max_text = g_strdup_printf ("%" G_GSIZE_FORMAT, max_bytes);
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+
+  for (guint k = 0; k < N_CHILDREN; k++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *k_text = g_strdup_printf ("%u", k);
+
+      children[k] = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, self, CHILD_ARG, path,
+                                      k_text, max_text, NULL);
+      g_assert_no_error (error);
+    }
+  for (guint k = 0; k < N_CHILDREN; k++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_true (g_subprocess_wait_check (children[k], NULL, &error));
+      g_assert_no_error (error);
+      g_object_unref (children[k]);
+    }
+}
+
+static void
+test_log_concurrent_appenders (void)
+{
+  g_autofree char *path = log_path ("concurrent.jsonl");
+  g_autoptr(GPtrArray) entries = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  gsize len;
+
+  run_children (path, 64 * 1024 * 1024);
+
+  /* Every line whole: exactly N_CHILDREN * N_APPENDS records, none damaged. */
+  g_assert_true (g_file_get_contents (path, &text, &len, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, N_CHILDREN * N_APPENDS + 1);
+  g_assert_cmpstr (lines[N_CHILDREN * N_APPENDS], ==, "");
+  entries = kh_history_log_read (path, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (entries->len, ==, N_CHILDREN * N_APPENDS);
+
+  /* Each process's records all there, in its own order. */
+  for (guint k = 0; k < N_CHILDREN; k++)
+    {
+      g_autofree char *grant_id = g_strdup_printf ("proc-%u", k);
+      guint next = 0;
+
+      for (guint i = 0; i < entries->len; i++)
+        {
+          KhHistoryEntry *entry = g_ptr_array_index (entries, i);
+
+          if (g_str_equal (kh_history_entry_get_grant_id (entry), grant_id))
+            g_assert_cmpuint (entry_seq (entry), ==, next++);
+        }
+      g_assert_cmpuint (next, ==, N_APPENDS);
+    }
+}
+
+static void
+test_log_concurrent_roll_up (void)
+{
+  g_autofree char *path = log_path ("concurrent-rollup.jsonl");
+  g_autoptr(GPtrArray) entries = NULL;
+  g_autoptr(GError) error = NULL;
+  guint n_summaries;
+
+  /* Small enough that the children roll the file up many times while the others append: no
+   * append may land in a file that a roll-up has replaced. */
+  run_children (path, 96 * 1024);
+
+  entries = kh_history_log_read (path, NULL, &error);
+  g_assert_no_error (error);
+  for (guint k = 0; k < N_CHILDREN; k++)
+    {
+      g_autofree char *grant_id = g_strdup_printf ("proc-%u", k);
+
+      g_assert_cmpint (count_events (entries, grant_id, &n_summaries), ==, N_APPENDS);
+      g_assert_cmpuint (n_summaries, <=, 1);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
 {
+  if (argc == 5 && g_str_equal (argv[1], CHILD_ARG))
+    return append_child (argv[2], argv[3], argv[4]);
+
   kh_test_init (&argc, &argv);
 
   g_test_add_func ("/keyhold/history/entry/new-from-grant", test_entry_new_from_grant);
@@ -351,6 +703,12 @@ main (int   argc,
   g_test_add_func ("/keyhold/history/entry/describe", test_entry_describe);
   g_test_add_func ("/keyhold/history/entry/describe-times", test_entry_describe_times);
   g_test_add_func ("/keyhold/history/entry/boxed", test_entry_boxed);
+  g_test_add_func ("/keyhold/history/log/append-read", test_log_append_read);
+  g_test_add_func ("/keyhold/history/log/refuses-secrets", test_log_refuses_secrets);
+  g_test_add_func ("/keyhold/history/log/torn-lines", test_log_torn_lines);
+  g_test_add_func ("/keyhold/history/log/roll-up", test_log_roll_up);
+  g_test_add_func ("/keyhold/history/log/concurrent-appenders", test_log_concurrent_appenders);
+  g_test_add_func ("/keyhold/history/log/concurrent-roll-up", test_log_concurrent_roll_up);
 
   return g_test_run ();
 }

@@ -30,6 +30,11 @@ KhStore       *kh_store_new                  (const char    *data_dir,
                                               const char    *store_name,
                                               GError       **error);
 const char    *kh_store_get_index_path       (KhStore       *self);
+/* The folder of a store's index (and of its neighbours, such as the history file) without
+ * opening the store: data_dir and store_name as for kh_store_new. NULL for a bad store name. */
+char          *kh_store_dup_dir              (const char    *data_dir,
+                                              const char    *store_name,
+                                              GError       **error);
 /* The store name: the index folder's name and the keyring "store" attribute. */
 const char    *kh_store_get_name             (KhStore       *self);
 /* The libsecret schema of every item a store writes (any store, any kind). Clearing or
