@@ -2038,6 +2038,88 @@ test_group_commit (Fixture       *fixture,
   snapshot_clear (&rebuilt);
 }
 
+typedef struct {
+  KhStore *store;
+  guint    rounds;
+} ReaderData;
+
+static gpointer
+reader_thread (gpointer user_data)
+{
+  ReaderData *data = user_data;
+
+  for (guint round = 0; round < data->rounds; round++)
+    {
+      g_autoptr(GPtrArray) grants = kh_store_list_grants (data->store);
+      g_autoptr(GPtrArray) apps = kh_store_list_apps (data->store);
+      g_autoptr(GPtrArray) pending = kh_store_list_pending (data->store);
+
+      g_assert_cmpuint (grants->len, >=, 8);
+      g_assert_cmpuint (apps->len, ==, 1);
+      g_assert_cmpuint (pending->len, ==, 1);
+    }
+  return NULL;
+}
+
+/* Threads list the same index at once (KhGrantList reads in a worker thread while the window
+ * counts what is stored) while this one saves grants and re-reads the index: the index's JSON
+ * objects are shared by every snapshot, and json-glib counts their references without atomics,
+ * so a reference taken or dropped in two threads at once freed an object still in use
+ * (forget-all-error: "json_object_ref: assertion 'object->ref_count > 0' failed"). */
+static void
+test_shared_readers (Fixture       *fixture,
+                     gconstpointer  user_data)
+{
+  g_autoptr(KhAppProfile) app = make_app ("Shared App", KH_FAMILY_SHOP);
+  g_autoptr(KhAuthRequest) request = make_request (app, "Shared Client");
+  g_autoptr(GError) error = NULL;
+  GThread *threads[3];
+
+  g_assert_true (kh_store_save_app (fixture->store, app, "shared-app-secret", TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_pending (fixture->store, request, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < 8; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("Shared %u", i);
+      g_autoptr(KhGrant) grant = make_grant (name, "Shared Client");
+      g_autoptr(KhTokenSet) tokens = make_tokens ("shared");
+
+      g_assert_true (kh_store_save_grant (fixture->store, grant, tokens, &error));
+      g_assert_no_error (error);
+    }
+
+  for (guint round = 0; round < 3; round++)
+    {
+      /* A fresh instance: every entry is parsed again, by whichever thread lists it first. */
+      g_autoptr(KhStore) shared = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+      ReaderData data = { shared, 400 };
+
+      g_assert_no_error (error);
+      for (guint t = 0; t < G_N_ELEMENTS (threads); t++)
+        threads[t] = g_thread_new ("reader", reader_thread, &data);
+      /* New entries, from a change, while the readers list the old and the new. */
+      for (guint i = 0; i < 2; i++)
+        {
+          g_autofree char *name = g_strdup_printf ("Shared %u-%u", round, i);
+          g_autoptr(KhGrant) grant = make_grant (name, NULL);
+          g_autoptr(KhTokenSet) tokens = make_tokens ("shared");
+
+          g_assert_true (kh_store_save_grant (shared, grant, tokens, &error));
+          g_assert_no_error (error);
+        }
+      for (guint t = 0; t < G_N_ELEMENTS (threads); t++)
+        g_thread_join (threads[t]);
+    }
+  g_assert_true (kh_store_reload (fixture->store, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr(GPtrArray) grants = kh_store_list_grants (fixture->store);
+
+    g_assert_cmpuint (grants->len, ==, 8 + 3 * 2);
+  }
+}
+
 /* ---- schema generations -------------------------------------------------------------------- */
 
 /* Items carry the schema generation ("gen") they were written under. This Keyhold reads and
@@ -2146,6 +2228,7 @@ main (int   argc,
   ADD ("remembered-item", test_remembered_item);
   ADD ("crash-between-writes", test_crash_between_writes);
   ADD ("group-commit", test_group_commit);
+  ADD ("shared-readers", test_shared_readers);
   ADD ("schema-generation", test_schema_generation);
   g_test_add_func ("/keyhold/store/no-keyring", test_no_keyring);
   g_test_add_func ("/keyhold/store/file-backend", test_file_backend);

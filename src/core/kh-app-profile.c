@@ -873,17 +873,7 @@ KhAppProfile *
 kh_app_profile_new_from_json (JsonNode  *node,
                               GError   **error)
 {
-  g_autoptr(KhAppProfile) self = NULL;
-  g_auto(GStrv) scopes = NULL;
   JsonObject *object;
-  JsonNode *scopes_node;
-  const char *name;
-  const char *family_str;
-  const char *app_key;
-  const char *service_id;
-  const char *redirect_uri;
-  const char *auth_link;
-  KhFamily family;
 
   g_return_val_if_fail (node != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -895,6 +885,28 @@ kh_app_profile_new_from_json (JsonNode  *node,
                            _("App profile data is not a JSON object"));
       return NULL;
     }
+  return kh_app_profile_new_from_json_object (object, error);
+}
+
+/* Reads object and takes no reference to it nor to anything in it: the store's index shares
+ * its objects between threads, and json-glib's reference counts are not atomic. */
+KhAppProfile *
+kh_app_profile_new_from_json_object (JsonObject  *object,
+                                     GError     **error)
+{
+  g_autoptr(KhAppProfile) self = NULL;
+  g_auto(GStrv) scopes = NULL;
+  JsonNode *scopes_node;
+  const char *name;
+  const char *family_str;
+  const char *app_key;
+  const char *service_id;
+  const char *redirect_uri;
+  const char *auth_link;
+  KhFamily family;
+
+  g_return_val_if_fail (object != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (!read_string (object, "name", TRUE, &name, error) ||
       !read_string (object, "family", TRUE, &family_str, error) ||

@@ -65,5 +65,7 @@ char          *kh_app_profile_dup_auth_link_param (KhAppProfile *self,
 JsonNode      *kh_app_profile_to_json            (KhAppProfile  *self);
 KhAppProfile  *kh_app_profile_new_from_json      (JsonNode      *node,
                                                   GError       **error);
+KhAppProfile  *kh_app_profile_new_from_json_object (JsonObject  *object,
+                                                    GError     **error);
 
 G_END_DECLS

@@ -745,8 +745,28 @@ KhAuthRequest *
 kh_auth_request_new_from_json (JsonNode  *node,
                                GError   **error)
 {
-  g_autoptr(KhAuthRequest) self = NULL;
   JsonObject *object;
+
+  g_return_val_if_fail (node != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  object = kh_json_node_object (node);
+  if (object == NULL)
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                           _("Pending request data is not a JSON object"));
+      return NULL;
+    }
+  return kh_auth_request_new_from_json_object (object, error);
+}
+
+/* Reads object and takes no reference to it nor to anything in it: the store's index shares
+ * its objects between threads, and json-glib's reference counts are not atomic. */
+KhAuthRequest *
+kh_auth_request_new_from_json_object (JsonObject  *object,
+                                      GError     **error)
+{
+  g_autoptr(KhAuthRequest) self = NULL;
   const KhProvider *provider;
   const KhProviderRole *role;
   const char *id;
@@ -764,16 +784,8 @@ kh_auth_request_new_from_json (JsonNode  *node,
   gint64 expires_at;
   gboolean full_form;
 
-  g_return_val_if_fail (node != NULL, NULL);
+  g_return_val_if_fail (object != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  object = kh_json_node_object (node);
-  if (object == NULL)
-    {
-      g_set_error_literal (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                           _("Pending request data is not a JSON object"));
-      return NULL;
-    }
 
   if (!read_string (object, "id", TRUE, &id, error) ||
       !read_string (object, "type", TRUE, &type, error) ||

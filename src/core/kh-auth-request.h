@@ -53,5 +53,7 @@ JsonNode       *kh_auth_request_to_json           (KhAuthRequest  *self);
 JsonNode       *kh_auth_request_to_public_json    (KhAuthRequest  *self);
 KhAuthRequest  *kh_auth_request_new_from_json     (JsonNode       *node,
                                                    GError        **error);
+KhAuthRequest  *kh_auth_request_new_from_json_object (JsonObject   *object,
+                                                      GError      **error);
 
 G_END_DECLS

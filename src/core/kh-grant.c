@@ -1246,7 +1246,25 @@ KhGrant *
 kh_grant_new_from_json (JsonNode  *node,
                         GError   **error)
 {
-  JsonObject *object;
+  JsonObject *object = node != NULL ? kh_json_node_object (node) : NULL;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (object == NULL)
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                           _("A grant is not a JSON object"));
+      return NULL;
+    }
+  return kh_grant_new_from_json_object (object, error);
+}
+
+/* Reads object and takes no reference to it nor to anything in it: the store's index shares
+ * its objects between threads, and json-glib's reference counts are not atomic. */
+KhGrant *
+kh_grant_new_from_json_object (JsonObject  *object,
+                               GError     **error)
+{
   g_autofree char *id = NULL;
   g_autofree char *type_id = NULL;
   g_autofree char *role = NULL;
@@ -1270,15 +1288,8 @@ kh_grant_new_from_json (JsonNode  *node,
   KhGrant *self;
   JsonNode *member;
 
+  g_return_val_if_fail (object != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  object = node != NULL ? kh_json_node_object (node) : NULL;
-  if (object == NULL)
-    {
-      g_set_error_literal (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                           _("A grant is not a JSON object"));
-      return NULL;
-    }
 
   if (!read_required_string (object, "id", &id, error)
       || !read_required_string (object, "type", &type_id, error)

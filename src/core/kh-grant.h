@@ -122,5 +122,7 @@ void           kh_grant_touch                    (KhGrant       *self,
 JsonNode      *kh_grant_to_json                  (KhGrant       *self);
 KhGrant       *kh_grant_new_from_json            (JsonNode      *node,
                                                   GError       **error);
+KhGrant       *kh_grant_new_from_json_object     (JsonObject    *object,
+                                                  GError       **error);
 
 G_END_DECLS

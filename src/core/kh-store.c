@@ -120,9 +120,11 @@ static const SectionInfo sections[N_SECTIONS] = {
   [SECTION_PENDING] = { "pending", "id", "pending", "request" },
 };
 
-/* One entry of the index, shared between snapshots. It has its JSON text, its parsed object, or
- * both: an entry read from disk keeps its exact bytes and is parsed only when used; an entry
- * from a change keeps both. Whichever is missing is computed once, atomically. */
+/* One entry of the index, shared between snapshots and so between threads. It has its JSON text
+ * (an entry read from disk keeps its exact bytes) and, once used, the object parsed from it,
+ * computed once, atomically. json-glib counts references without atomics: the entry holds the
+ * only reference to its object from the moment it is published to the entry's end, and readers
+ * borrow it (the *_new_from_json_object functions), never ref it or wrap it in a JsonNode. */
 typedef struct {
   char       *id;
   JsonObject *object;
@@ -151,20 +153,6 @@ entry_unref (gpointer entry)
   g_atomic_rc_box_release_full (entry, entry_clear);
 }
 
-/* Refs object, takes text; text may be NULL (serialized on first write). */
-static Entry *
-entry_new (const char *id,
-           JsonObject *object,
-           char       *text)
-{
-  Entry *entry = g_atomic_rc_box_new0 (Entry);
-
-  entry->id = g_strdup (id);
-  entry->object = json_object_ref (object);
-  entry->text = text;
-  return entry;
-}
-
 /* Takes text, the entry's exact bytes in the index file; parsed on first use. */
 static Entry *
 entry_new_from_text (const char *id,
@@ -177,57 +165,57 @@ entry_new_from_text (const char *id,
   return entry;
 }
 
+/* Takes text, object's serialization, or serializes object when text is NULL. The entry keeps
+ * no reference to object: the caller's references to it (its nodes, its parser) go away in the
+ * caller's thread, perhaps while other threads already read the entry. */
+static Entry *
+entry_new (const char *id,
+           JsonObject *object,
+           char       *text)
+{
+  if (text == NULL)
+    {
+      g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), object);
+
+      text = json_to_string (node, FALSE);
+    }
+  return entry_new_from_text (id, text);
+}
+
+/* Publishes object, which must hold no reference but the one it gives the entry; FALSE (and
+ * object freed) when another thread published one first. */
+static gboolean
+entry_publish_object (Entry      *entry,
+                      JsonObject *object)
+{
+  if (g_atomic_pointer_compare_and_exchange (&entry->object, NULL, object))
+    return TRUE;
+  json_object_unref (object);
+  return FALSE;
+}
+
 /* NULL when the entry's text is not a JSON object (a damaged line in the index). */
 static JsonObject *
 entry_get_object (Entry *entry)
 {
   JsonObject *object = g_atomic_pointer_get (&entry->object);
 
-  if (object == NULL && entry->text != NULL)
+  if (object == NULL)
     {
-      g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+      JsonParser *parser = json_parser_new_immutable ();
 
-      if (!json_parser_load_from_data (parser, entry->text, -1, NULL))
-        return NULL;
-      object = kh_json_node_object (json_parser_get_root (parser));
+      if (json_parser_load_from_data (parser, entry->text, -1, NULL))
+        object = kh_json_node_object (json_parser_get_root (parser));
+      if (object != NULL)
+        json_object_ref (object);
+      /* The parser's references go before the object is shared. */
+      g_object_unref (parser);
       if (object == NULL)
         return NULL;
-      json_object_ref (object);
-      if (!g_atomic_pointer_compare_and_exchange (&entry->object, NULL, object))
-        {
-          json_object_unref (object);
-          object = g_atomic_pointer_get (&entry->object);
-        }
+      if (!entry_publish_object (entry, object))
+        object = g_atomic_pointer_get (&entry->object);
     }
   return object;
-}
-
-static const char *
-entry_get_text (Entry *entry)
-{
-  char *text = g_atomic_pointer_get (&entry->text);
-
-  if (text == NULL)
-    {
-      g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), entry->object);
-
-      text = json_to_string (node, FALSE);
-      /* Two writers may race here only across KhStore instances sharing nothing, but be safe. */
-      if (!g_atomic_pointer_compare_and_exchange (&entry->text, NULL, text))
-        {
-          g_free (text);
-          text = g_atomic_pointer_get (&entry->text);
-        }
-    }
-  return text;
-}
-
-static JsonNode *
-entry_dup_node (Entry *entry)
-{
-  JsonObject *object = entry_get_object (entry);
-
-  return object != NULL ? json_node_init_object (json_node_alloc (), object) : NULL;
 }
 
 /* ---- index snapshots ----------------------------------------------------------------------- */
@@ -359,7 +347,7 @@ index_serialize (Index *index)
 
           /* One entry per line keeps the file readable and diffable. */
           g_string_append (out, i == 0 ? "\n" : ",\n");
-          g_string_append (out, entry_get_text (entry));
+          g_string_append (out, entry->text);
         }
       g_string_append (out, "]");
     }
@@ -2336,14 +2324,14 @@ static KhGrant *
 grant_from_entry (Entry   *entry,
                   GError **error)
 {
-  g_autoptr(JsonNode) node = entry_dup_node (entry);
+  JsonObject *object = entry_get_object (entry);
   g_autoptr(GError) local_error = NULL;
   KhGrant *grant = NULL;
 
-  if (node == NULL)
+  if (object == NULL)
     g_set_error_literal (&local_error, KH_ERROR, KH_ERROR_STORE, _("it is not a JSON object"));
   else
-    grant = kh_grant_new_from_json (node, &local_error);
+    grant = kh_grant_new_from_json_object (object, &local_error);
   if (grant == NULL)
     g_set_error (error, KH_ERROR, KH_ERROR_STORE,
                  _("The index entry of grant %s is damaged (%s): rebuild the index"),
@@ -2355,14 +2343,14 @@ static KhAppProfile *
 app_from_entry (Entry   *entry,
                 GError **error)
 {
-  g_autoptr(JsonNode) node = entry_dup_node (entry);
+  JsonObject *object = entry_get_object (entry);
   g_autoptr(GError) local_error = NULL;
   KhAppProfile *app = NULL;
 
-  if (node == NULL)
+  if (object == NULL)
     g_set_error_literal (&local_error, KH_ERROR, KH_ERROR_STORE, _("it is not a JSON object"));
   else
-    app = kh_app_profile_new_from_json (node, &local_error);
+    app = kh_app_profile_new_from_json_object (object, &local_error);
   if (app == NULL)
     g_set_error (error, KH_ERROR, KH_ERROR_STORE,
                  _("The index entry of app “%s” is damaged (%s): rebuild the index"),
@@ -2374,14 +2362,14 @@ static KhAuthRequest *
 request_from_entry (Entry   *entry,
                     GError **error)
 {
-  g_autoptr(JsonNode) node = entry_dup_node (entry);
+  JsonObject *object = entry_get_object (entry);
   g_autoptr(GError) local_error = NULL;
   KhAuthRequest *request = NULL;
 
-  if (node == NULL)
+  if (object == NULL)
     g_set_error_literal (&local_error, KH_ERROR, KH_ERROR_STORE, _("it is not a JSON object"));
   else
-    request = kh_auth_request_new_from_json (node, &local_error);
+    request = kh_auth_request_new_from_json_object (object, &local_error);
   if (request == NULL)
     g_set_error (error, KH_ERROR, KH_ERROR_STORE,
                  _("The index entry of pending request %s is damaged (%s): rebuild the index"),
@@ -2415,6 +2403,7 @@ index_materialize (Index   *index,
                    Section  section)
 {
   g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  g_autoptr(GPtrArray) objects = NULL;
   g_autoptr(GString) text = NULL;
   g_autoptr(JsonParser) parser = NULL;
   JsonArray *array;
@@ -2423,7 +2412,7 @@ index_materialize (Index   *index,
     {
       Entry *entry = g_ptr_array_index (index->entries[section], i);
 
-      if (g_atomic_pointer_get (&entry->object) == NULL && entry->text != NULL)
+      if (g_atomic_pointer_get (&entry->object) == NULL)
         g_ptr_array_add (pending, entry);
     }
   if (pending->len < 2)
@@ -2450,17 +2439,18 @@ index_materialize (Index   *index,
   if (array == NULL || json_array_get_length (array) != pending->len)
     return;
 
+  objects = g_ptr_array_new_full (pending->len, NULL);
   for (guint i = 0; i < pending->len; i++)
     {
-      Entry *entry = g_ptr_array_index (pending, i);
       JsonObject *object = kh_json_node_object (json_array_get_element (array, i));
 
-      if (object == NULL)
-        continue;
-      json_object_ref (object);
-      if (!g_atomic_pointer_compare_and_exchange (&entry->object, NULL, object))
-        json_object_unref (object);
+      g_ptr_array_add (objects, object != NULL ? json_object_ref (object) : NULL);
     }
+  /* The parser's references go before any object is shared. */
+  g_clear_object (&parser);
+  for (guint i = 0; i < pending->len; i++)
+    if (g_ptr_array_index (objects, i) != NULL)
+      entry_publish_object (g_ptr_array_index (pending, i), g_ptr_array_index (objects, i));
 }
 
 static GPtrArray *
