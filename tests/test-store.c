@@ -2091,7 +2091,7 @@ test_shared_readers (Fixture       *fixture,
     {
       /* A fresh instance: every entry is parsed again, by whichever thread lists it first. */
       g_autoptr(KhStore) shared = kh_store_new (fixture->data_dir, fixture->store_name, &error);
-      ReaderData data = { shared, 400 };
+      ReaderData data = { shared, 2000 };
 
       g_assert_no_error (error);
       for (guint t = 0; t < G_N_ELEMENTS (threads); t++)
