@@ -23,9 +23,6 @@ static char *test_tmpdir;
 static void
 remove_tmpdir (void)
 {
-  g_autoptr(GFile) dir = NULL;
-  g_autoptr(GFileEnumerator) enumerator = NULL;
-
   if (test_tmpdir == NULL)
     return;
 

@@ -143,14 +143,16 @@ test_sort (Fixture       *fixture,
            gconstpointer  user_data)
 {
   gint64 now = kh_now ();
-  g_autoptr(KhGrant) a = add_grant (fixture->store, KH_ACCOUNT_SELLER, "Later shop", "Acme",
-                                    now + 7 * DAY, now + 200 * DAY);
-  g_autoptr(KhGrant) b = add_grant (fixture->store, KH_ACCOUNT_ADVERTISER, "Ads forever", "Acme",
-                                    0, 0);
-  g_autoptr(KhGrant) c = add_grant (fixture->store, KH_ACCOUNT_SELLER, "Soon shop", "Beta",
-                                    now + 7 * DAY, now + 5 * DAY);
-  g_autoptr(KhGrant) d = add_grant (fixture->store, KH_ACCOUNT_TIKTOK_ACCOUNT, "Account", "Beta",
-                                    now + DAY, now + 100 * DAY);
+  g_autoptr(KhGrant) b = NULL;
+  g_autoptr(KhGrant) d = NULL;
+
+  g_object_unref (add_grant (fixture->store, KH_ACCOUNT_SELLER, "Later shop", "Acme",
+                             now + 7 * DAY, now + 200 * DAY));
+  b = add_grant (fixture->store, KH_ACCOUNT_ADVERTISER, "Ads forever", "Acme", 0, 0);
+  g_object_unref (add_grant (fixture->store, KH_ACCOUNT_SELLER, "Soon shop", "Beta",
+                             now + 7 * DAY, now + 5 * DAY));
+  d = add_grant (fixture->store, KH_ACCOUNT_TIKTOK_ACCOUNT, "Account", "Beta", now + DAY,
+                 now + 100 * DAY);
 
   watch (fixture);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (fixture->list)), ==, 4);
@@ -344,11 +346,12 @@ test_many (Fixture       *fixture,
   for (guint i = 0; i < 150; i++)
     {
       g_autofree char *name = g_strdup_printf ("Shop %u", i);
-      g_autoptr(KhGrant) grant = add_grant (fixture->store,
-                                            i % 3 == 0 ? KH_ACCOUNT_ADVERTISER : KH_ACCOUNT_SELLER,
-                                            name, i % 2 ? "Odd" : "Even",
-                                            i % 3 == 0 ? 0 : now + 7 * DAY,
-                                            i % 3 == 0 ? 0 : now + (gint64) (i + 1) * DAY);
+
+      g_object_unref (add_grant (fixture->store,
+                                 i % 3 == 0 ? KH_ACCOUNT_ADVERTISER : KH_ACCOUNT_SELLER,
+                                 name, i % 2 ? "Odd" : "Even",
+                                 i % 3 == 0 ? 0 : now + 7 * DAY,
+                                 i % 3 == 0 ? 0 : now + (gint64) (i + 1) * DAY));
     }
 
   watch (fixture);

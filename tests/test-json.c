@@ -46,7 +46,6 @@ test_json_depth_limit (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) node = NULL;
   g_autoptr(JsonNode) fine = NULL;
-  g_autofree char *quoted = NULL;
 
   /* 200,000 levels would overflow json-glib's recursive parser: refused up front. */
   for (guint i = 0; i < 200000; i++)

@@ -159,10 +159,10 @@ raw_request_len (guint       port,
 {
   GAsyncResult *pending = NULL;
   g_autoptr(GTask) task = raw_start (port, request, length, 0, 10000, &pending);
-  g_autoptr(GAsyncResult) result = kh_test_wait_result (&pending, WAIT_MS);
   Raw *raw = g_task_get_task_data (task);
   Raw *copy = g_new0 (Raw, 1);
 
+  g_object_unref (kh_test_wait_result (&pending, WAIT_MS));
   *copy = *raw;
   copy->request = g_bytes_ref (raw->request);
   copy->response = g_strdup (raw->response);
@@ -357,9 +357,9 @@ test_forged_race (Fixture       *f,
   assert_keyhold_page (real_raw, 200, "Authorization received");
   for (guint i = 0; i < G_N_ELEMENTS (forged); i++)
     {
-      g_autoptr(GAsyncResult) done = kh_test_wait_result (&results[i], WAIT_MS);
       Raw *raw = g_task_get_task_data (tasks[i]);
 
+      g_object_unref (kh_test_wait_result (&results[i], WAIT_MS));
       /* Refused, or (after the flow ended) not answered at all. */
       g_assert_true (raw_status (raw) == 0 || raw_status (raw) >= 400 ||
                      strstr (raw->response, "already received") != NULL);
@@ -506,9 +506,9 @@ test_slow_loris (Fixture       *f,
   /* The flow is over: the slow connections must not outlive the listener for long. */
   for (guint i = 0; i < N_SLOW; i++)
     {
-      g_autoptr(GAsyncResult) done = kh_test_wait_result (&results[i], 30000);
       Raw *raw = g_task_get_task_data (tasks[i]);
 
+      g_object_unref (kh_test_wait_result (&results[i], 30000));
       g_test_message ("slow connection %u: %s after %" G_GINT64_FORMAT " ms (%" G_GINT64_FORMAT
                       " ms after the flow ended), answer %u", i,
                       raw->closed_by_peer ? "closed by the listener" : "still open",
@@ -546,9 +546,9 @@ test_slow_loris_timeout (Fixture       *f,
 
   for (guint i = 0; i < N_SLOW; i++)
     {
-      g_autoptr(GAsyncResult) done = kh_test_wait_result (&results[i], 30000);
       Raw *raw = g_task_get_task_data (tasks[i]);
 
+      g_object_unref (kh_test_wait_result (&results[i], 30000));
       g_test_message ("slow connection %u: %s after %" G_GINT64_FORMAT " ms", i,
                       raw->closed_by_peer ? "closed by the listener" : "still open",
                       raw->closed_after_ms);

@@ -49,8 +49,8 @@ test_parse_errors (void)
     "https://auth.tiktok-shops.com=http://127.0.0.1:8001#f",        /* target with a fragment */
     "https://auth.tiktok-shops.com=http://:8001",                   /* target without host */
     "https://auth.tiktok-shops.com=http://127.0.0.1:99999",         /* bad port */
-    "https://auth.tiktok-shops.com=http://127.0.0.1:8001;"
-    "https://AUTH.tiktok-shops.com:443=http://127.0.0.1:8002",      /* mapped twice */
+    ("https://auth.tiktok-shops.com=http://127.0.0.1:8001;"
+     "https://AUTH.tiktok-shops.com:443=http://127.0.0.1:8002"),    /* mapped twice */
     "https://a.tiktok.com=http://127.0.0.1:1;garbage",              /* one bad pair */
   };
 

@@ -1615,6 +1615,10 @@ kh_account_page_dispose (GObject *object)
       self->row_menu = NULL;
     }
 
+  /* The template's stack is AdwBin's child, and AdwBin keeps its own pointer to it: it must let
+   * go first, else gtk_widget_dispose_template() unparents and frees the stack behind its back
+   * and AdwBin's dispose then unparents freed memory (a critical when the window goes). */
+  adw_bin_set_child (ADW_BIN (self), NULL);
   gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_ACCOUNT_PAGE);
   /* The form went with the page's stack. */
   for (guint i = 0; i < G_N_ELEMENTS (content_children); i++)

@@ -898,8 +898,8 @@ kh_loopback_stop (KhLoopback *self)
 
   if (self->task != NULL)
     {
-      /* Keeps self alive while the task's callback runs. */
-      g_autoptr(KhLoopback) keep = g_object_ref (self);
+      /* Keeps self alive while the task's callback runs (used only by its cleanup). */
+      G_GNUC_UNUSED g_autoptr(KhLoopback) keep = g_object_ref (self);
 
       end_wait (self, NULL,
                 g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,

@@ -1056,7 +1056,7 @@ publish (KhStore     *self,
          const Stamp *stamp)
 {
   g_autoptr(Index) old = NULL;
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+  G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
 
   old = g_steal_pointer (&self->index);
   self->index = index_ref (index);
@@ -1066,7 +1066,7 @@ publish (KhStore     *self,
 static Index *
 snapshot (KhStore *self)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+  G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
 
   return index_ref (self->index);
 }
@@ -1276,7 +1276,7 @@ remember_item (KhStore    *self,
                const char *id,
                SecretItem *item)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+  G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
 
   g_hash_table_replace (self->items, g_strdup (id), g_object_ref (item));
 }
@@ -1285,7 +1285,7 @@ static void
 forget_item (KhStore    *self,
              const char *id)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+  G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
 
   g_hash_table_remove (self->items, id);
 }
@@ -1296,7 +1296,7 @@ static SecretItem *
 take_item (KhStore    *self,
            const char *id)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+  G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
   gpointer key = NULL;
   gpointer item = NULL;
 
@@ -1732,7 +1732,7 @@ load_locked (KhStore  *self,
     return NULL;
 
   {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
 
     if (stamp.exists && stamp_equal (&stamp, &self->stamp))
       {
@@ -2260,7 +2260,7 @@ kh_store_reload (KhStore *self,
   if (!stat_index (self, &stamp, error))
     return FALSE;
   {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
 
     unchanged = stamp_equal (&stamp, &self->stamp);
   }
@@ -3223,7 +3223,6 @@ kh_store_load_tokens (KhStore     *self,
                       GError     **error)
 {
   g_autoptr(JsonObject) doc = NULL;
-  g_autoptr(JsonNode) node = NULL;
   GError *local_error = NULL;
   JsonNode *tokens;
 
