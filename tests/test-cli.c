@@ -5,6 +5,7 @@
 
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <string.h>
 
@@ -741,15 +742,40 @@ test_cli_port_in_use (Fixture       *fixture,
 
 /* ---- a real browser ------------------------------------------------------------------------- */
 
-/* Makes headless Chromium the default URL handler for the CLI, through a test mimeapps.list,
- * and sets up the sandbox's consent pages to approve by themselves (a headless browser cannot
- * click). The CLI then opens the browser like on any desktop. */
+/* The part of the CLI's environment every browser test shares: a private XDG config dir (so
+ * the CLI sees no real browser settings or profiles), no $BROWSER, and the sandbox's consent
+ * pages approving by themselves, since a headless browser cannot click. */
+static GSubprocessLauncher *
+browser_test_launcher (Fixture    *fixture,
+                       const char *config)
+{
+  GSubprocessLauncher *launcher;
+
+  g_assert_cmpint (g_mkdir_with_parents (config, 0700), ==, 0);
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/config",
+                                     "{\"auto_consent\":\"approve\"}", NULL), ==, 200);
+
+  launcher = kh_test_cli_launcher (&fixture->cli, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                  G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "BROWSER");
+
+  return launcher;
+}
+
+static char *
+browser_test_root (Fixture *fixture)
+{
+  return g_strdup_printf ("%s/browser-%u", kh_test_get_tmpdir (), fixture->cli.redirect_port);
+}
+
+/* Makes headless Chromium the default URL handler for the CLI, through a test mimeapps.list.
+ * The CLI then opens the browser like on any desktop. */
 static GSubprocessLauncher *
 browser_launcher (Fixture    *fixture,
                   const char *chromium)
 {
-  g_autofree char *root = g_strdup_printf ("%s/browser-%u", kh_test_get_tmpdir (),
-                                           fixture->cli.redirect_port);
+  g_autofree char *root = browser_test_root (fixture);
   g_autofree char *config = g_build_filename (root, "config", NULL);
   g_autofree char *apps = g_build_filename (root, "data", "applications", NULL);
   g_autofree char *data = g_build_filename (root, "data", NULL);
@@ -761,7 +787,7 @@ browser_launcher (Fixture    *fixture,
   g_autoptr(GError) error = NULL;
   GSubprocessLauncher *launcher;
 
-  g_assert_cmpint (g_mkdir_with_parents (config, 0700), ==, 0);
+  launcher = browser_test_launcher (fixture, config);
   g_assert_cmpint (g_mkdir_with_parents (apps, 0700), ==, 0);
   g_file_set_contents (mimeapps,
                        "[Default Applications]\n"
@@ -779,16 +805,9 @@ browser_launcher (Fixture    *fixture,
   g_file_set_contents (desktop, desktop_text, -1, &error);
   g_assert_no_error (error);
 
-  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/config",
-                                     "{\"auto_consent\":\"approve\"}", NULL), ==, 200);
-
-  launcher = kh_test_cli_launcher (&fixture->cli, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                  G_SUBPROCESS_FLAGS_STDERR_PIPE);
   data_dirs = g_strdup_printf ("%s:/usr/local/share:/usr/share", data);
-  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data, TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_DATA_DIRS", data_dirs, TRUE);
-  g_subprocess_launcher_unsetenv (launcher, "BROWSER");
 
   return launcher;
 }
@@ -835,6 +854,182 @@ test_cli_browser (Fixture       *fixture,
   g_assert_cmpstr (kh_json_get_string (grant, "type"), ==, tc->type);
 }
 
+/* authorize --browser-profile: Keyhold reads the profiles from Chromium's own Local State in the
+ * CLI's config dir and starts "chromium" (a wrapper earlier on the CLI's PATH that adds the
+ * headless flags) with that profile's --user-data-dir and --profile-directory. No default
+ * browser is set up, so only the chosen profile can catch the redirect. */
+static void
+test_cli_browser_profile (Fixture       *fixture,
+                          gconstpointer  user_data)
+{
+  g_autofree char *chromium = g_find_program_in_path ("chromium");
+  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
+  g_autofree char *root = browser_test_root (fixture);
+  g_autofree char *config = g_build_filename (root, "config", NULL);
+  g_autofree char *user_data_dir = g_build_filename (config, "chromium", NULL);
+  g_autofree char *local_state = g_build_filename (user_data_dir, "Local State", NULL);
+  g_autofree char *bin = g_build_filename (root, "bin", NULL);
+  g_autofree char *wrapper = g_build_filename (bin, "chromium", NULL);
+  g_autofree char *args_file = g_build_filename (root, "chromium.args", NULL);
+  g_autofree char *wrapper_text = NULL;
+  g_autofree char *search_path = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *args = NULL;
+  g_autofree char *expected = NULL;
+  g_autofree char *grant_id = NULL;
+  g_autofree char *work_dir = g_build_filename (user_data_dir, "Profile 3", NULL);
+  g_autofree char *default_dir = g_build_filename (user_data_dir, "Default", NULL);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(JsonNode) browsers = NULL;
+  JsonArray *array;
+
+  if (chromium == NULL)
+    {
+      g_test_skip ("chromium is not installed");
+      return;
+    }
+
+  add_apps (fixture);
+  launcher = browser_test_launcher (fixture, config);
+  g_assert_cmpint (g_mkdir_with_parents (user_data_dir, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (bin, 0700), ==, 0);
+  g_file_set_contents (local_state,
+                       "{\"profile\":{\"info_cache\":{"
+                       "\"Default\":{\"name\":\"Person 1\"},"
+                       "\"Profile 3\":{\"name\":\"Work\"}}}}", -1, &error);
+  g_assert_no_error (error);
+  wrapper_text = g_strdup_printf ("#!/bin/sh\n"
+                                  "printf '%%s\\n' \"$@\" > '%s'\n"
+                                  "exec %s --headless --no-sandbox --disable-gpu --disable-quic "
+                                  "--no-first-run --disable-background-networking "
+                                  "--disable-component-update --disable-sync "
+                                  "--dump-dom \"$@\" >/dev/null 2>&1\n",
+                                  args_file, chromium);
+  g_file_set_contents (wrapper, wrapper_text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (wrapper, 0700), ==, 0);
+  search_path = g_strdup_printf ("%s:%s", bin, g_getenv ("PATH"));
+  g_subprocess_launcher_setenv (launcher, "PATH", search_path, TRUE);
+
+  /* browsers lists what authorize can open. */
+  process = g_subprocess_launcher_spawn (launcher, &error, cli, "browsers", "--json", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+  browsers = kh_json_parse (out, strlen (out), &error);
+  g_assert_no_error (error);
+  array = json_node_get_array (browsers);
+  g_assert_cmpuint (json_array_get_length (array), ==, 2);
+  g_assert_cmpstr (kh_json_get_string (json_array_get_object_element (array, 1), "id"), ==,
+                   "chromium:Profile 3");
+  g_assert_cmpstr (kh_json_get_string (json_array_get_object_element (array, 1), "title"), ==,
+                   "Chromium — Work");
+  g_assert_cmpstr (kh_json_get_string (json_array_get_object_element (array, 1), "executable"),
+                   ==, wrapper);
+  g_clear_object (&process);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  process = g_subprocess_launcher_spawn (launcher, &error, cli, "authorize", "--type", "seller",
+                                         "--app", "Shop App", "--client", "Shop A",
+                                         "--browser-profile", "chromium:Profile 3",
+                                         "--timeout", "120", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  record_output (fixture, out);
+  record_output (fixture, err);
+  g_test_message ("authorize (browser profile) -> %d\nstdout: %s\nstderr: %s",
+                  g_subprocess_get_exit_status (process), out, err);
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+  grant_id = kh_test_line_value (out, "GRANT: ");
+  g_assert_nonnull (grant_id);
+  g_assert_nonnull (find_grant (list_json (fixture, &node), grant_id));
+
+  /* The browser got the profile as arguments, and Chromium opened that profile. */
+  g_file_get_contents (args_file, &args, NULL, &error);
+  g_assert_no_error (error);
+  expected = g_strdup_printf ("--user-data-dir=%s\n--profile-directory=Profile 3\n",
+                              user_data_dir);
+  g_assert_true (g_str_has_prefix (args, expected));
+  g_assert_true (g_file_test (work_dir, G_FILE_TEST_IS_DIR));
+  g_assert_false (g_file_test (default_dir, G_FILE_TEST_EXISTS));
+  g_clear_object (&process);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* A profile that is not there, and a profile with --no-browser, are refused up front. */
+  process = g_subprocess_launcher_spawn (launcher, &error, cli, "authorize", "--type", "seller",
+                                         "--app", "Shop App", "--browser-profile",
+                                         "chromium:Profile 9", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 1);
+  g_assert_nonnull (strstr (err, "No browser profile “chromium:Profile 9”"));
+  g_clear_object (&process);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  process = g_subprocess_launcher_spawn (launcher, &error, cli, "authorize", "--type", "seller",
+                                         "--app", "Shop App", "--browser-profile",
+                                         "chromium:Profile 3", "--no-browser", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 2);
+}
+
+/* A chosen browser that exits with an error ends the run at once, with that error. */
+static void
+test_cli_browser_profile_fails (Fixture       *fixture,
+                                gconstpointer  user_data)
+{
+  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
+  g_autofree char *root = browser_test_root (fixture);
+  g_autofree char *config = g_build_filename (root, "config", NULL);
+  g_autofree char *user_data_dir = g_build_filename (config, "chromium", NULL);
+  g_autofree char *local_state = g_build_filename (user_data_dir, "Local State", NULL);
+  g_autofree char *bin = g_build_filename (root, "bin", NULL);
+  g_autofree char *wrapper = g_build_filename (bin, "chromium", NULL);
+  g_autofree char *search_path = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+
+  add_apps (fixture);
+  launcher = browser_test_launcher (fixture, config);
+  g_assert_cmpint (g_mkdir_with_parents (bin, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (user_data_dir, 0700), ==, 0);
+  g_file_set_contents (local_state,
+                       "{\"profile\":{\"info_cache\":{\"Default\":{\"name\":\"Me\"}}}}",
+                       -1, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (wrapper, "#!/bin/sh\nexit 21\n", -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (wrapper, 0700), ==, 0);
+  search_path = g_strdup_printf ("%s:%s", bin, g_getenv ("PATH"));
+  g_subprocess_launcher_setenv (launcher, "PATH", search_path, TRUE);
+
+  process = g_subprocess_launcher_spawn (launcher, &error, cli, "authorize", "--type", "seller",
+                                         "--app", "Shop App", "--browser-profile",
+                                         "chromium:Default", "--timeout", "120", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_test_message ("stderr: %s", err);
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 1);
+  g_assert_nonnull (strstr (err, "The browser could not be opened"));
+  g_assert_nonnull (strstr (err, "21"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -875,6 +1070,10 @@ main (int   argc,
               test_cli_browser, fixture_tear_down);
   g_test_add ("/keyhold/cli/browser/tiktok-account", Fixture, &type_cases[4], fixture_set_up,
               test_cli_browser, fixture_tear_down);
+  g_test_add ("/keyhold/cli/browser-profile", Fixture, NULL, fixture_set_up,
+              test_cli_browser_profile, fixture_tear_down);
+  g_test_add ("/keyhold/cli/browser-profile-fails", Fixture, NULL, fixture_set_up,
+              test_cli_browser_profile_fails, fixture_tear_down);
   g_test_add ("/keyhold/cli/debug-keeps-stdout-clean", Fixture, NULL, fixture_set_up,
               test_cli_debug_keeps_stdout_clean, fixture_tear_down);
   g_test_add ("/keyhold/cli/port-in-use", Fixture, NULL, fixture_set_up, test_cli_port_in_use,
