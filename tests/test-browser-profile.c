@@ -76,6 +76,7 @@ fixture_set_up (Fixture       *fixture,
   fixture->places.home_dir = fixture->home;
   fixture->places.config_dir = fixture->config;
   fixture->places.search_path = fixture->bin;
+  fixture->places.user_data_dir = NULL;
   fixture->places.data_dirs = fixture->data_dirs;
   fixture->places.sandboxed = FALSE;
 }
@@ -356,6 +357,21 @@ test_desktop_file (Fixture       *fixture,
                        "Exec=chrome %U\n");
   found = discover (fixture);
   g_assert_cmpstr (found, ==, "");
+  g_clear_pointer (&found, g_free);
+
+  /* The user's own applications count too, before the system's. */
+  {
+    g_autofree char *own_data = g_build_filename (fixture->home, ".local", "share", NULL);
+    g_autofree char *user_desktop = g_build_filename (own_data, "applications",
+                                                      "google-chrome.desktop", NULL);
+
+    write_file (user_desktop, text);
+    fixture->places.user_data_dir = own_data;
+    found = discover (fixture);
+    fixture->places.user_data_dir = NULL;
+  }
+  g_assert_cmpstr (found, ==, "google-chrome:Default=Google Chrome — Person 1|"
+                              "google-chrome:Profile 3=Google Chrome — Work");
 }
 
 static void

@@ -163,6 +163,7 @@ kh_browser_places_init (KhBrowserPlaces *places)
   places->home_dir = g_get_home_dir ();
   places->config_dir = g_get_user_config_dir ();
   places->search_path = g_getenv ("PATH");
+  places->user_data_dir = g_get_user_data_dir ();
   places->data_dirs = g_get_system_data_dirs ();
   places->sandboxed = kh_environment_is_flatpak ();
 }
@@ -207,11 +208,39 @@ find_in_path (const char *search_path,
   return NULL;
 }
 
-/* The browser's executable: on the search path, else an absolute one its .desktop file names. */
+/* The absolute executable the browser's .desktop file in data_dir names, if there is one. */
+static char *
+desktop_file_executable (const Browser *browser,
+                         const char    *data_dir)
+{
+  for (guint i = 0; data_dir != NULL && i < G_N_ELEMENTS (browser->desktop_ids) &&
+                    browser->desktop_ids[i] != NULL; i++)
+    {
+      g_autofree char *file = g_build_filename (data_dir, "applications", browser->desktop_ids[i],
+                                                NULL);
+      g_autoptr(GDesktopAppInfo) info = NULL;
+      const char *executable;
+
+      if (!g_file_test (file, G_FILE_TEST_IS_REGULAR))
+        continue;
+      info = g_desktop_app_info_new_from_filename (file);
+      executable = info != NULL ? g_app_info_get_executable (G_APP_INFO (info)) : NULL;
+      if (executable != NULL && g_path_is_absolute (executable) &&
+          g_file_test (executable, G_FILE_TEST_IS_EXECUTABLE))
+        return g_strdup (executable);
+    }
+
+  return NULL;
+}
+
+/* The browser's executable: on the search path, else an absolute one its .desktop file names
+ * (the user's applications first). */
 static char *
 find_executable (const Browser         *browser,
                  const KhBrowserPlaces *places)
 {
+  char *executable;
+
   for (guint i = 0; i < G_N_ELEMENTS (browser->executables) && browser->executables[i]; i++)
     {
       char *path = find_in_path (places->search_path, browser->executables[i]);
@@ -220,26 +249,12 @@ find_executable (const Browser         *browser,
         return path;
     }
 
-  for (guint d = 0; places->data_dirs != NULL && places->data_dirs[d] != NULL; d++)
-    for (guint i = 0; i < G_N_ELEMENTS (browser->desktop_ids) && browser->desktop_ids[i]; i++)
-      {
-        g_autofree char *file = g_build_filename (places->data_dirs[d], "applications",
-                                                  browser->desktop_ids[i], NULL);
-        g_autoptr(GDesktopAppInfo) info = NULL;
-        const char *executable;
+  executable = desktop_file_executable (browser, places->user_data_dir);
+  for (guint d = 0; executable == NULL && places->data_dirs != NULL &&
+                    places->data_dirs[d] != NULL; d++)
+    executable = desktop_file_executable (browser, places->data_dirs[d]);
 
-        if (!g_file_test (file, G_FILE_TEST_IS_REGULAR))
-          continue;
-        info = g_desktop_app_info_new_from_filename (file);
-        if (info == NULL)
-          continue;
-        executable = g_app_info_get_executable (G_APP_INFO (info));
-        if (executable != NULL && g_path_is_absolute (executable) &&
-            g_file_test (executable, G_FILE_TEST_IS_EXECUTABLE))
-          return g_strdup (executable);
-      }
-
-  return NULL;
+  return executable;
 }
 
 /* ---- untrusted names ------------------------------------------------------------------ */

@@ -16,7 +16,8 @@ typedef struct
   const char         *home_dir;       /* ~/.mozilla/firefox */
   const char         *config_dir;     /* ~/.config/<browser>, ~/.config/mozilla/firefox */
   const char         *search_path;    /* PATH-style list the executables are looked up in */
-  const char * const *data_dirs;      /* <dir>/applications/<browser>.desktop */
+  const char         *user_data_dir;  /* <dir>/applications/<browser>.desktop, then... */
+  const char * const *data_dirs;      /* ...<dir>/applications/<browser>.desktop */
   gboolean            sandboxed;      /* inside Flatpak: no profile can be chosen */
 } KhBrowserPlaces;
 
