@@ -1049,13 +1049,9 @@ test_browser_profile (void)
   g_autofree char *args_file = g_build_filename (root, "vivaldi.args", NULL);
   g_autofree char *user_data_dir = g_build_filename (g_get_user_config_dir (), "vivaldi", NULL);
   g_autofree char *local_state = g_build_filename (user_data_dir, "Local State", NULL);
-  g_autofree char *work_dir = g_build_filename (user_data_dir, "Profile 3", NULL);
   g_autofree char *apps = g_build_filename (g_get_user_data_dir (), "applications", NULL);
   g_autofree char *desktop = g_build_filename (apps, "vivaldi-stable.desktop", NULL);
-  g_autofree char *script = NULL;
   g_autofree char *desktop_text = NULL;
-  g_autofree char *args = NULL;
-  g_autofree char *expected = NULL;
   g_autoptr(GVariant) choices = NULL;
   g_autofree char *remembered = NULL;
   g_autoptr(GError) error = NULL;
@@ -1077,15 +1073,7 @@ test_browser_profile (void)
                                     "\"Default\":{\"name\":\"Person 1\"},"
                                     "\"Profile 3\":{\"name\":\"Work\"}}}}", -1, &error);
   g_assert_no_error (error);
-  script = g_strdup_printf ("#!/bin/sh\n"
-                            "printf '%%s\\n' \"$@\" > '%s'\n"
-                            "exec %s --headless --no-sandbox --disable-gpu --disable-quic "
-                            "--no-first-run --disable-background-networking "
-                            "--disable-component-update --disable-sync "
-                            "--dump-dom \"$@\" >/dev/null 2>&1\n", args_file, chromium);
-  g_file_set_contents (fake, script, -1, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (g_chmod (fake, 0700), ==, 0);
+  kh_test_write_chromium_wrapper (fake, chromium, args_file);
   desktop_text = g_strdup_printf ("[Desktop Entry]\nType=Application\nName=Vivaldi\n"
                                   "Exec=%s %%U\n", fake);
   g_file_set_contents (desktop, desktop_text, -1, &error);
@@ -1122,12 +1110,7 @@ test_browser_profile (void)
 
     kh_test_wait_until (count_is, &count, 10000);
   }
-  g_file_get_contents (args_file, &args, NULL, &error);
-  g_assert_no_error (error);
-  expected = g_strdup_printf ("--user-data-dir=%s\n--profile-directory=Profile 3\n",
-                              user_data_dir);
-  g_assert_true (g_str_has_prefix (args, expected));
-  g_assert_true (g_file_test (work_dir, G_FILE_TEST_IS_DIR));
+  kh_test_assert_chromium_profile (args_file, user_data_dir, "Profile 3");
 
   /* Remembered for "Shop A" only; a label without a choice opens the system browser. */
   choices = g_settings_get_value (settings, "browser-profiles");
@@ -1529,9 +1512,7 @@ setup_browser (void)
   g_assert_no_error (error);
   /* A wrapper keeps the page Chromium dumps out of this test's TAP output. */
   script_text = g_strdup_printf ("#!/bin/sh\n"
-                                 "exec %s --headless --no-sandbox --disable-gpu --disable-quic "
-                                 "--no-first-run --disable-background-networking "
-                                 "--disable-component-update --disable-sync "
+                                 "exec %s " KH_TEST_CHROMIUM_FLAGS " "
                                  "--user-data-dir=%s --dump-dom \"$1\" >/dev/null 2>&1\n",
                                  chromium, profile);
   g_file_set_contents (script, script_text, -1, &error);

@@ -797,9 +797,7 @@ browser_launcher (Fixture    *fixture,
   desktop_text = g_strdup_printf ("[Desktop Entry]\nType=Application\nName=Test Browser\n"
                                   "NoDisplay=true\n"
                                   "MimeType=x-scheme-handler/http;x-scheme-handler/https;\n"
-                                  "Exec=%s --headless --no-sandbox --disable-gpu --disable-quic "
-                                  "--no-first-run --disable-background-networking "
-                                  "--disable-component-update --disable-sync "
+                                  "Exec=%s " KH_TEST_CHROMIUM_FLAGS " "
                                   "--user-data-dir=%s --dump-dom %%u\n",
                                   chromium, profile);
   g_file_set_contents (desktop, desktop_text, -1, &error);
@@ -854,38 +852,92 @@ test_cli_browser (Fixture       *fixture,
   g_assert_cmpstr (kh_json_get_string (grant, "type"), ==, tc->type);
 }
 
-/* authorize --browser-profile: Keyhold reads the profiles from Chromium's own Local State in the
- * CLI's config dir and starts "chromium" (a wrapper earlier on the CLI's PATH that adds the
- * headless flags) with that profile's --user-data-dir and --profile-directory. No default
- * browser is set up, so only the chosen profile can catch the redirect. */
+/* A launcher for the browser profile cases: Chromium's Local State (local_state, JSON) in the
+ * CLI's own config dir, and a "chromium" earlier on the CLI's PATH: the program at wrapper_of
+ * (written by the caller into *wrapper_out). Nothing else opens a browser: no default browser is
+ * set up, so only the chosen profile can catch the redirect. */
+static GSubprocessLauncher *
+profile_launcher (Fixture     *fixture,
+                  const char  *local_state,
+                  char       **user_data_dir_out,
+                  char       **wrapper_out)
+{
+  g_autofree char *root = browser_test_root (fixture);
+  g_autofree char *config = g_build_filename (root, "config", NULL);
+  g_autofree char *user_data_dir = g_build_filename (config, "chromium", NULL);
+  g_autofree char *state_file = g_build_filename (user_data_dir, "Local State", NULL);
+  g_autofree char *bin = g_build_filename (root, "bin", NULL);
+  g_autofree char *search_path = g_strdup_printf ("%s:%s", bin, g_getenv ("PATH"));
+  g_autoptr(GError) error = NULL;
+  GSubprocessLauncher *launcher;
+
+  add_apps (fixture);
+  launcher = browser_test_launcher (fixture, config);
+  g_assert_cmpint (g_mkdir_with_parents (user_data_dir, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (bin, 0700), ==, 0);
+  g_file_set_contents (state_file, local_state, -1, &error);
+  g_assert_no_error (error);
+  g_subprocess_launcher_setenv (launcher, "PATH", search_path, TRUE);
+
+  *user_data_dir_out = g_steal_pointer (&user_data_dir);
+  *wrapper_out = g_build_filename (bin, "chromium", NULL);
+
+  return launcher;
+}
+
+/* Runs keyhold-cli through launcher; returns its exit status and its output. */
+static int
+run_launched (Fixture             *fixture,
+              GSubprocessLauncher *launcher,
+              char               **out,
+              char               **err,
+              const char * const  *args)
+{
+  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_ptr_array_add (argv, cli);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) args[i]);
+  g_ptr_array_add (argv, NULL);
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, out, err, &error);
+  g_assert_no_error (error);
+  record_output (fixture, *out);
+  record_output (fixture, *err);
+  g_test_message ("%s -> %d\nstdout: %s\nstderr: %s", args[0],
+                  g_subprocess_get_exit_status (process), *out, *err);
+
+  return g_subprocess_get_exit_status (process);
+}
+
+#define run_launched_args(fixture, launcher, out, err, ...) \
+  run_launched ((fixture), (launcher), (out), (err), (const char * const []) { __VA_ARGS__, NULL })
+
+/* authorize --browser-profile: Keyhold reads the profiles from Chromium's own Local State and
+ * starts "chromium" (a wrapper that adds the headless flags) with that profile's
+ * --user-data-dir and --profile-directory; Chromium catches the redirect in that profile. */
 static void
 test_cli_browser_profile (Fixture       *fixture,
                           gconstpointer  user_data)
 {
   g_autofree char *chromium = g_find_program_in_path ("chromium");
-  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
   g_autofree char *root = browser_test_root (fixture);
-  g_autofree char *config = g_build_filename (root, "config", NULL);
-  g_autofree char *user_data_dir = g_build_filename (config, "chromium", NULL);
-  g_autofree char *local_state = g_build_filename (user_data_dir, "Local State", NULL);
-  g_autofree char *bin = g_build_filename (root, "bin", NULL);
-  g_autofree char *wrapper = g_build_filename (bin, "chromium", NULL);
   g_autofree char *args_file = g_build_filename (root, "chromium.args", NULL);
-  g_autofree char *wrapper_text = NULL;
-  g_autofree char *search_path = NULL;
+  g_autofree char *user_data_dir = NULL;
+  g_autofree char *wrapper = NULL;
+  g_autofree char *default_dir = NULL;
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
-  g_autofree char *args = NULL;
-  g_autofree char *expected = NULL;
   g_autofree char *grant_id = NULL;
-  g_autofree char *work_dir = g_build_filename (user_data_dir, "Profile 3", NULL);
-  g_autofree char *default_dir = g_build_filename (user_data_dir, "Default", NULL);
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) node = NULL;
   g_autoptr(JsonNode) browsers = NULL;
-  JsonArray *array;
+  JsonObject *work;
 
   if (chromium == NULL)
     {
@@ -893,96 +945,49 @@ test_cli_browser_profile (Fixture       *fixture,
       return;
     }
 
-  add_apps (fixture);
-  launcher = browser_test_launcher (fixture, config);
-  g_assert_cmpint (g_mkdir_with_parents (user_data_dir, 0700), ==, 0);
-  g_assert_cmpint (g_mkdir_with_parents (bin, 0700), ==, 0);
-  g_file_set_contents (local_state,
-                       "{\"profile\":{\"info_cache\":{"
-                       "\"Default\":{\"name\":\"Person 1\"},"
-                       "\"Profile 3\":{\"name\":\"Work\"}}}}", -1, &error);
-  g_assert_no_error (error);
-  wrapper_text = g_strdup_printf ("#!/bin/sh\n"
-                                  "printf '%%s\\n' \"$@\" > '%s'\n"
-                                  "exec %s --headless --no-sandbox --disable-gpu --disable-quic "
-                                  "--no-first-run --disable-background-networking "
-                                  "--disable-component-update --disable-sync "
-                                  "--dump-dom \"$@\" >/dev/null 2>&1\n",
-                                  args_file, chromium);
-  g_file_set_contents (wrapper, wrapper_text, -1, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (g_chmod (wrapper, 0700), ==, 0);
-  search_path = g_strdup_printf ("%s:%s", bin, g_getenv ("PATH"));
-  g_subprocess_launcher_setenv (launcher, "PATH", search_path, TRUE);
+  launcher = profile_launcher (fixture, "{\"profile\":{\"info_cache\":{"
+                                        "\"Default\":{\"name\":\"Person 1\"},"
+                                        "\"Profile 3\":{\"name\":\"Work\"}}}}",
+                               &user_data_dir, &wrapper);
+  kh_test_write_chromium_wrapper (wrapper, chromium, args_file);
+  default_dir = g_build_filename (user_data_dir, "Default", NULL);
 
   /* browsers lists what authorize can open. */
-  process = g_subprocess_launcher_spawn (launcher, &error, cli, "browsers", "--json", NULL);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+  g_assert_cmpint (run_launched_args (fixture, launcher, &out, &err, "browsers", "--json"), ==, 0);
   browsers = kh_json_parse (out, strlen (out), &error);
   g_assert_no_error (error);
-  array = json_node_get_array (browsers);
-  g_assert_cmpuint (json_array_get_length (array), ==, 2);
-  g_assert_cmpstr (kh_json_get_string (json_array_get_object_element (array, 1), "id"), ==,
-                   "chromium:Profile 3");
-  g_assert_cmpstr (kh_json_get_string (json_array_get_object_element (array, 1), "title"), ==,
-                   "Chromium — Work");
-  g_assert_cmpstr (kh_json_get_string (json_array_get_object_element (array, 1), "executable"),
-                   ==, wrapper);
-  g_clear_object (&process);
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (browsers)), ==, 2);
+  work = json_array_get_object_element (json_node_get_array (browsers), 1);
+  g_assert_cmpstr (kh_json_get_string (work, "id"), ==, "chromium:Profile 3");
+  g_assert_cmpstr (kh_json_get_string (work, "title"), ==, "Chromium — Work");
+  g_assert_cmpstr (kh_json_get_string (work, "executable"), ==, wrapper);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
-  process = g_subprocess_launcher_spawn (launcher, &error, cli, "authorize", "--type", "seller",
-                                         "--app", "Shop App", "--client", "Shop A",
-                                         "--browser-profile", "chromium:Profile 3",
-                                         "--timeout", "120", NULL);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
-  g_assert_no_error (error);
-  record_output (fixture, out);
-  record_output (fixture, err);
-  g_test_message ("authorize (browser profile) -> %d\nstdout: %s\nstderr: %s",
-                  g_subprocess_get_exit_status (process), out, err);
-  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+  g_assert_cmpint (run_launched_args (fixture, launcher, &out, &err, "authorize", "--type",
+                                      "seller", "--app", "Shop App", "--client", "Shop A",
+                                      "--browser-profile", "chromium:Profile 3",
+                                      "--timeout", "120"), ==, 0);
   grant_id = kh_test_line_value (out, "GRANT: ");
   g_assert_nonnull (grant_id);
   g_assert_nonnull (find_grant (list_json (fixture, &node), grant_id));
 
   /* The browser got the profile as arguments, and Chromium opened that profile. */
-  g_file_get_contents (args_file, &args, NULL, &error);
-  g_assert_no_error (error);
-  expected = g_strdup_printf ("--user-data-dir=%s\n--profile-directory=Profile 3\n",
-                              user_data_dir);
-  g_assert_true (g_str_has_prefix (args, expected));
-  g_assert_true (g_file_test (work_dir, G_FILE_TEST_IS_DIR));
+  kh_test_assert_chromium_profile (args_file, user_data_dir, "Profile 3");
   g_assert_false (g_file_test (default_dir, G_FILE_TEST_EXISTS));
-  g_clear_object (&process);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
   /* A profile that is not there, and a profile with --no-browser, are refused up front. */
-  process = g_subprocess_launcher_spawn (launcher, &error, cli, "authorize", "--type", "seller",
-                                         "--app", "Shop App", "--browser-profile",
-                                         "chromium:Profile 9", NULL);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 1);
+  g_assert_cmpint (run_launched_args (fixture, launcher, &out, &err, "authorize", "--type",
+                                      "seller", "--app", "Shop App", "--browser-profile",
+                                      "chromium:Profile 9"), ==, 1);
   g_assert_nonnull (strstr (err, "No browser profile “chromium:Profile 9”"));
-  g_clear_object (&process);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-
-  process = g_subprocess_launcher_spawn (launcher, &error, cli, "authorize", "--type", "seller",
-                                         "--app", "Shop App", "--browser-profile",
-                                         "chromium:Profile 3", "--no-browser", NULL);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 2);
+  g_assert_cmpint (run_launched_args (fixture, launcher, &out, &err, "authorize", "--type",
+                                      "seller", "--app", "Shop App", "--browser-profile",
+                                      "chromium:Profile 3", "--no-browser"), ==, 2);
 }
 
 /* A chosen browser that exits with an error ends the run at once, with that error. */
@@ -990,42 +995,23 @@ static void
 test_cli_browser_profile_fails (Fixture       *fixture,
                                 gconstpointer  user_data)
 {
-  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
-  g_autofree char *root = browser_test_root (fixture);
-  g_autofree char *config = g_build_filename (root, "config", NULL);
-  g_autofree char *user_data_dir = g_build_filename (config, "chromium", NULL);
-  g_autofree char *local_state = g_build_filename (user_data_dir, "Local State", NULL);
-  g_autofree char *bin = g_build_filename (root, "bin", NULL);
-  g_autofree char *wrapper = g_build_filename (bin, "chromium", NULL);
-  g_autofree char *search_path = NULL;
+  g_autofree char *user_data_dir = NULL;
+  g_autofree char *wrapper = NULL;
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GError) error = NULL;
 
-  add_apps (fixture);
-  launcher = browser_test_launcher (fixture, config);
-  g_assert_cmpint (g_mkdir_with_parents (bin, 0700), ==, 0);
-  g_assert_cmpint (g_mkdir_with_parents (user_data_dir, 0700), ==, 0);
-  g_file_set_contents (local_state,
-                       "{\"profile\":{\"info_cache\":{\"Default\":{\"name\":\"Me\"}}}}",
-                       -1, &error);
-  g_assert_no_error (error);
+  launcher = profile_launcher (fixture,
+                               "{\"profile\":{\"info_cache\":{\"Default\":{\"name\":\"Me\"}}}}",
+                               &user_data_dir, &wrapper);
   g_file_set_contents (wrapper, "#!/bin/sh\nexit 21\n", -1, &error);
   g_assert_no_error (error);
   g_assert_cmpint (g_chmod (wrapper, 0700), ==, 0);
-  search_path = g_strdup_printf ("%s:%s", bin, g_getenv ("PATH"));
-  g_subprocess_launcher_setenv (launcher, "PATH", search_path, TRUE);
 
-  process = g_subprocess_launcher_spawn (launcher, &error, cli, "authorize", "--type", "seller",
-                                         "--app", "Shop App", "--browser-profile",
-                                         "chromium:Default", "--timeout", "120", NULL);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
-  g_assert_no_error (error);
-  g_test_message ("stderr: %s", err);
-  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 1);
+  g_assert_cmpint (run_launched_args (fixture, launcher, &out, &err, "authorize", "--type",
+                                      "seller", "--app", "Shop App", "--browser-profile",
+                                      "chromium:Default", "--timeout", "120"), ==, 1);
   g_assert_nonnull (strstr (err, "The browser could not be opened"));
   g_assert_nonnull (strstr (err, "21"));
 }

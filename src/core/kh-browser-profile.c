@@ -465,6 +465,8 @@ discover_firefox (const Browser         *browser,
                   const KhBrowserPlaces *places,
                   GPtrArray             *out)
 {
+  guint first = out->len;
+
   /* The classic place, and the XDG one newer Firefox releases use. */
   if (places->home_dir != NULL)
     {
@@ -475,15 +477,16 @@ discover_firefox (const Browser         *browser,
   if (places->config_dir != NULL)
     {
       g_autofree char *root = g_build_filename (places->config_dir, "mozilla", "firefox", NULL);
-      guint before = out->len;
 
       discover_firefox_ini (browser, executable, root, out);
-      /* The same profile listed in both places (one root linked to the other) shows once. */
-      for (guint i = before; i < out->len; i++)
-        if (kh_browser_profile_find (out, kh_browser_profile_get_id (
-                                       g_ptr_array_index (out, i))) != g_ptr_array_index (out, i))
-          g_ptr_array_remove_index (out, i--);
     }
+
+  /* A profile listed twice (in one file, or in both when one place links to the other) shows
+   * once: the first stays. */
+  for (guint i = first; i < out->len; i++)
+    if (kh_browser_profile_find (out, kh_browser_profile_get_id (g_ptr_array_index (out, i))) !=
+        g_ptr_array_index (out, i))
+      g_ptr_array_remove_index (out, i--);
 }
 
 /* ---- discovery ------------------------------------------------------------------------ */
