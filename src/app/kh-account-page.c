@@ -745,8 +745,8 @@ remember_browser (KhAccountPage *self,
   g_autoptr(GVariant) choices = g_settings_get_value (settings, "browser-profiles");
   g_autofree char *remembered = kh_browser_profile_lookup_choice (choices, label);
 
-  /* The choice only moves once the profile is no longer what the browser row could show: a
-   * profile that exists no more stays remembered until another is chosen. */
+  /* Until the profiles are read the row can only show the system browser: that is no choice,
+   * and it must not forget the profile remembered for the label. */
   if (self->browser_profiles == NULL || g_strcmp0 (remembered, id) == 0)
     return;
   g_settings_set_value (settings, "browser-profiles",

@@ -25,6 +25,7 @@
 #define PROFILE_FILE_MAX_SIZE (8 * 1024 * 1024)
 #define PROFILES_PER_BROWSER_MAX 200
 #define NAME_MAX_LEN 200
+#define PATH_MAX_LEN 4096
 
 struct _KhBrowserProfile
 {
@@ -259,22 +260,30 @@ find_executable (const Browser         *browser,
 
 /* ---- untrusted names ------------------------------------------------------------------ */
 
-/* A name shown in the UI: valid UTF-8, no control characters, of a sane length. */
+/* Text from another program's file: valid UTF-8, no control characters, of a sane length. */
 static gboolean
-check_name (const char *name)
+check_text (const char *name,
+            gsize       max_length)
 {
   gsize length;
 
   if (name == NULL)
     return FALSE;
   length = strlen (name);
-  if (length == 0 || length > NAME_MAX_LEN || !g_utf8_validate (name, length, NULL))
+  if (length == 0 || length > max_length || !g_utf8_validate (name, length, NULL))
     return FALSE;
   for (const char *p = name; *p != '\0'; p = g_utf8_next_char (p))
     if (g_unichar_iscntrl (g_utf8_get_char (p)))
       return FALSE;
 
   return TRUE;
+}
+
+/* A name shown in the UI. */
+static gboolean
+check_name (const char *name)
+{
+  return check_text (name, NAME_MAX_LEN);
 }
 
 /* A name that reaches the browser's argv: it must not read as an option. A directory must also
@@ -423,7 +432,7 @@ discover_firefox_ini (const Browser *browser,
       is_relative = g_key_file_get_integer (ini, groups[i], "IsRelative", &key_error) != 0;
       if (key_error != NULL)
         is_relative = TRUE;
-      if (!check_argument (name, FALSE) || !check_name (profile_path) ||
+      if (!check_argument (name, FALSE) || !check_text (profile_path, PATH_MAX_LEN) ||
           (is_relative && (profile_path[0] == '/' || strstr (profile_path, "..") != NULL)) ||
           (!is_relative && !g_path_is_absolute (profile_path)))
         {

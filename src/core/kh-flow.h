@@ -40,8 +40,8 @@ KhFlowStage     kh_flow_get_stage            (KhFlow         *self);
 const char     *kh_flow_stage_describe       (KhFlowStage     stage);  /* translated */
 /* The request being authorized (set once the flow created it), or NULL. */
 KhAuthRequest  *kh_flow_get_request          (KhFlow         *self);
-/* The browser profile the next authorize opens the consent page in; NULL (the default): the
- * system browser. Ignored with KH_FLOW_FLAGS_NO_BROWSER. */
+/* The browser profile the authorizations started from now on open the consent page in; NULL
+ * (the default): the system browser. Ignored with KH_FLOW_FLAGS_NO_BROWSER. */
 void            kh_flow_set_browser_profile  (KhFlow           *self,
                                               KhBrowserProfile *profile);
 /* Non-fatal findings (region mismatch, missing scopes, no shops...) of the last run. */
