@@ -6,6 +6,7 @@
 
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -358,4 +359,41 @@ kh_test_sandbox_spawn (const char * const *extra_args,
     *port_out = port;
 
   return sandbox;
+}
+
+void
+kh_test_write_chromium_wrapper (const char *path,
+                                const char *chromium,
+                                const char *args_file)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *script = NULL;
+  g_autoptr(GError) error = NULL;
+
+  script = g_strdup_printf ("#!/bin/sh\n"
+                            "printf '%%s\\n' \"$@\" > '%s'\n"
+                            "exec '%s' " KH_TEST_CHROMIUM_FLAGS " --dump-dom \"$@\" "
+                            ">/dev/null 2>&1\n", args_file, chromium);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_file_set_contents (path, script, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (path, 0700), ==, 0);
+}
+
+void
+kh_test_assert_chromium_profile (const char *args_file,
+                                 const char *user_data_dir,
+                                 const char *directory)
+{
+  g_autofree char *args = NULL;
+  g_autofree char *expected = NULL;
+  g_autofree char *profile_dir = g_build_filename (user_data_dir, directory, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_file_get_contents (args_file, &args, NULL, &error);
+  g_assert_no_error (error);
+  expected = g_strdup_printf ("--user-data-dir=%s\n--profile-directory=%s\n", user_data_dir,
+                              directory);
+  g_assert_true (g_str_has_prefix (args, expected));
+  g_assert_true (g_file_test (profile_dir, G_FILE_TEST_IS_DIR));
 }

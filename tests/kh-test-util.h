@@ -58,6 +58,20 @@ guint        kh_test_http_get             (const char    *url,
 
 /* A path inside the build tree (KEYHOLD_TEST_BUILDDIR), e.g. "src/cli/keyhold-cli". */
 char        *kh_test_build_path           (const char    *relative);
+/* Headless Chromium as the tests run it: as root, with no GPU and no network but loopback. */
+#define KH_TEST_CHROMIUM_FLAGS "--headless --no-sandbox --disable-gpu --disable-quic " \
+                               "--no-first-run --disable-background-networking " \
+                               "--disable-component-update --disable-sync"
+/* Writes an executable script at path that plays a browser: it writes its arguments, one a line,
+ * to args_file, then runs headless Chromium (the program at chromium) on them, quietly. */
+void         kh_test_write_chromium_wrapper (const char  *path,
+                                             const char  *chromium,
+                                             const char  *args_file);
+/* Asserts that the wrapper was started with that Chromium profile (--user-data-dir and
+ * --profile-directory first, as Keyhold passes them) and that Chromium opened it. */
+void         kh_test_assert_chromium_profile (const char *args_file,
+                                              const char *user_data_dir,
+                                              const char *directory);
 /* A GSpawnChildSetupFunc: the child gets SIGTERM when the test process dies, so an aborted test
  * never leaves a sandbox or CLI running (and holding the test log's pipes). */
 void         kh_test_die_with_parent      (gpointer       user_data);

@@ -18,6 +18,7 @@
 #include "kh-account-page.h"
 #include "kh-app-profile-dialog.h"
 #include "kh-application.h"
+#include "kh-browser-profile.h"
 #include "kh-grant-row.h"
 #include "kh-grant-window.h"
 #include "kh-origin-map.h"
@@ -314,6 +315,7 @@ test_pages (void)
       g_assert_cmpint (widget_shown (page, "quick_group"), ==, i == KH_ACCOUNT_SELLER);
       g_assert_cmpint (widget_shown (page, "cancel_note_row"), ==,
                        provider->manual_revoke != NULL);
+      g_assert_true (widget_shown (page, "browser_row"));
       g_assert_true (widget_shown (page, "authorize_button"));
       g_assert_true (widget_shown (page, "link_button"));
       g_assert_true (widget_shown (page, "paste_button"));
@@ -1016,6 +1018,125 @@ label_shown (gpointer data)
 /* Rows have no buttons: one menu per page opens from the row, by keyboard (Menu, Shift+F10,
  * Enter) or mouse (click, right click), offers every operation for that row's grant, and its
  * operations work from there. */
+/* The browser row: the installed profiles (here a fake Vivaldi, named by the user's .desktop
+ * file, that runs headless Chromium with the arguments it gets), the system browser first and by
+ * default, the last choice remembered per client label, and an authorization that opens the
+ * chosen profile and catches its redirect. */
+static gboolean
+combo_has_items (gpointer data)
+{
+  return g_list_model_get_n_items (adw_combo_row_get_model (data)) == 3;
+}
+
+static const char *
+combo_item (AdwComboRow *row,
+            guint        position)
+{
+  g_autoptr(GtkStringObject) item = g_list_model_get_item (adw_combo_row_get_model (row),
+                                                           position);
+
+  return gtk_string_object_get_string (item);
+}
+
+static void
+test_browser_profile (void)
+{
+  KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_ADVERTISER);
+  GSettings *settings = kh_application_get_settings (env.app);
+  g_autofree char *chromium = g_find_program_in_path ("chromium");
+  g_autofree char *root = g_build_filename (kh_test_get_tmpdir (), "browser-profile", NULL);
+  g_autofree char *fake = g_build_filename (root, "vivaldi", NULL);
+  g_autofree char *args_file = g_build_filename (root, "vivaldi.args", NULL);
+  g_autofree char *user_data_dir = g_build_filename (g_get_user_config_dir (), "vivaldi", NULL);
+  g_autofree char *local_state = g_build_filename (user_data_dir, "Local State", NULL);
+  g_autofree char *apps = g_build_filename (g_get_user_data_dir (), "applications", NULL);
+  g_autofree char *desktop = g_build_filename (apps, "vivaldi-stable.desktop", NULL);
+  g_autofree char *desktop_text = NULL;
+  g_autoptr(GVariant) choices = NULL;
+  g_autofree char *remembered = NULL;
+  g_autoptr(GError) error = NULL;
+  GtkEditable *client;
+  AdwComboRow *row;
+  guint before = model_count (KH_ACCOUNT_ADVERTISER);
+
+  real_mime_dirs ();
+  if (!env.have_browser)
+    {
+      g_test_skip ("chromium is not installed");
+      return;
+    }
+
+  g_assert_cmpint (g_mkdir_with_parents (root, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (user_data_dir, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (apps, 0700), ==, 0);
+  g_file_set_contents (local_state, "{\"profile\":{\"info_cache\":{"
+                                    "\"Default\":{\"name\":\"Person 1\"},"
+                                    "\"Profile 3\":{\"name\":\"Work\"}}}}", -1, &error);
+  g_assert_no_error (error);
+  kh_test_write_chromium_wrapper (fake, chromium, args_file);
+  desktop_text = g_strdup_printf ("[Desktop Entry]\nType=Application\nName=Vivaldi\n"
+                                  "Exec=%s %%U\n", fake);
+  g_file_set_contents (desktop, desktop_text, -1, &error);
+  g_assert_no_error (error);
+  sandbox_config ("{\"auto_consent\":\"approve\"}");
+
+  /* Showing the page reads the profiles again. */
+  kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
+  iterate (50);
+  kh_window_show_page (env.window, KH_ACCOUNT_ADVERTISER);
+  row = ADW_COMBO_ROW (kh_account_page_get_control (page, "browser_row"));
+  kh_test_wait_until (combo_has_items, row, 10000);
+  g_assert_cmpstr (combo_item (row, 0), ==, "System Browser");
+  g_assert_cmpstr (combo_item (row, 1), ==, "Vivaldi — Person 1");
+  g_assert_cmpstr (combo_item (row, 2), ==, "Vivaldi — Work");
+  g_assert_cmpuint (adw_combo_row_get_selected (row), ==, 0);
+  g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (row)));
+  /* Keyboard: the row takes focus, and its title is its accessible name. */
+  g_assert_true (gtk_widget_grab_focus (GTK_WIDGET (row)));
+  g_assert_cmpstr (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (row)), ==, "Browser");
+
+  /* Authorize for "Shop A" in Vivaldi — Work. */
+  client = GTK_EDITABLE (kh_account_page_get_control (page, "client_row"));
+  gtk_editable_set_text (client, "Shop A");
+  g_assert_cmpuint (adw_combo_row_get_selected (row), ==, 0);
+  adw_combo_row_set_selected (row, 2);
+  save_png ("browser-profile");
+  kh_account_page_authorize (page, NULL);
+  kh_test_wait_until (page_idle, page, 120000);
+  close_dialogs ();
+  g_assert_cmpint (kh_flow_get_stage (kh_account_page_get_flow (page)), ==, KH_FLOW_STAGE_DONE);
+  {
+    CountWait count = { KH_ACCOUNT_ADVERTISER, before + 1 };
+
+    kh_test_wait_until (count_is, &count, 10000);
+  }
+  kh_test_assert_chromium_profile (args_file, user_data_dir, "Profile 3");
+
+  /* Remembered for "Shop A" only; a label without a choice opens the system browser. */
+  choices = g_settings_get_value (settings, "browser-profiles");
+  remembered = kh_browser_profile_lookup_choice (choices, "Shop A");
+  g_assert_cmpstr (remembered, ==, "vivaldi:Profile 3");
+  gtk_editable_set_text (client, "Shop B");
+  g_assert_cmpuint (adw_combo_row_get_selected (row), ==, 0);
+  gtk_editable_set_text (client, "Shop A");
+  g_assert_cmpuint (adw_combo_row_get_selected (row), ==, 2);
+  gtk_editable_set_text (client, "");
+  g_assert_cmpuint (adw_combo_row_get_selected (row), ==, 0);
+
+  /* A re-read keeps what the user picked. */
+  adw_combo_row_set_selected (row, 1);
+  kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
+  iterate (50);
+  kh_window_show_page (env.window, KH_ACCOUNT_ADVERTISER);
+  iterate (300);
+  g_assert_cmpuint (adw_combo_row_get_selected (row), ==, 1);
+
+  /* The later cases use the system browser. */
+  adw_combo_row_set_selected (row, 0);
+  g_settings_reset (settings, "browser-profiles");
+  kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
+}
+
 static void
 test_row_menu (void)
 {
@@ -1391,9 +1512,7 @@ setup_browser (void)
   g_assert_no_error (error);
   /* A wrapper keeps the page Chromium dumps out of this test's TAP output. */
   script_text = g_strdup_printf ("#!/bin/sh\n"
-                                 "exec %s --headless --no-sandbox --disable-gpu --disable-quic "
-                                 "--no-first-run --disable-background-networking "
-                                 "--disable-component-update --disable-sync "
+                                 "exec %s " KH_TEST_CHROMIUM_FLAGS " "
                                  "--user-data-dir=%s --dump-dom \"$1\" >/dev/null 2>&1\n",
                                  chromium, profile);
   g_file_set_contents (script, script_text, -1, &error);
@@ -1902,6 +2021,7 @@ main (int   argc,
   g_test_add_func ("/keyhold/app/follow-other-process", test_follow_other_process);
   g_test_add_func ("/keyhold/app/grant-actions", test_grant_actions);
   g_test_add_data_func ("/keyhold/app/screenshots-grants", "grants", test_screenshots);
+  g_test_add_func ("/keyhold/app/browser-profile", test_browser_profile);
   g_test_add_func ("/keyhold/app/row-menu", test_row_menu);
   g_test_add_func ("/keyhold/app/list-2000", test_list_2000);
   g_test_add_func ("/keyhold/app/startup", test_startup);

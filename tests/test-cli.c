@@ -5,6 +5,7 @@
 
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <string.h>
 
@@ -741,15 +742,40 @@ test_cli_port_in_use (Fixture       *fixture,
 
 /* ---- a real browser ------------------------------------------------------------------------- */
 
-/* Makes headless Chromium the default URL handler for the CLI, through a test mimeapps.list,
- * and sets up the sandbox's consent pages to approve by themselves (a headless browser cannot
- * click). The CLI then opens the browser like on any desktop. */
+/* The part of the CLI's environment every browser test shares: a private XDG config dir (so
+ * the CLI sees no real browser settings or profiles), no $BROWSER, and the sandbox's consent
+ * pages approving by themselves, since a headless browser cannot click. */
+static GSubprocessLauncher *
+browser_test_launcher (Fixture    *fixture,
+                       const char *config)
+{
+  GSubprocessLauncher *launcher;
+
+  g_assert_cmpint (g_mkdir_with_parents (config, 0700), ==, 0);
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/config",
+                                     "{\"auto_consent\":\"approve\"}", NULL), ==, 200);
+
+  launcher = kh_test_cli_launcher (&fixture->cli, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                  G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "BROWSER");
+
+  return launcher;
+}
+
+static char *
+browser_test_root (Fixture *fixture)
+{
+  return g_strdup_printf ("%s/browser-%u", kh_test_get_tmpdir (), fixture->cli.redirect_port);
+}
+
+/* Makes headless Chromium the default URL handler for the CLI, through a test mimeapps.list.
+ * The CLI then opens the browser like on any desktop. */
 static GSubprocessLauncher *
 browser_launcher (Fixture    *fixture,
                   const char *chromium)
 {
-  g_autofree char *root = g_strdup_printf ("%s/browser-%u", kh_test_get_tmpdir (),
-                                           fixture->cli.redirect_port);
+  g_autofree char *root = browser_test_root (fixture);
   g_autofree char *config = g_build_filename (root, "config", NULL);
   g_autofree char *apps = g_build_filename (root, "data", "applications", NULL);
   g_autofree char *data = g_build_filename (root, "data", NULL);
@@ -761,7 +787,7 @@ browser_launcher (Fixture    *fixture,
   g_autoptr(GError) error = NULL;
   GSubprocessLauncher *launcher;
 
-  g_assert_cmpint (g_mkdir_with_parents (config, 0700), ==, 0);
+  launcher = browser_test_launcher (fixture, config);
   g_assert_cmpint (g_mkdir_with_parents (apps, 0700), ==, 0);
   g_file_set_contents (mimeapps,
                        "[Default Applications]\n"
@@ -771,24 +797,15 @@ browser_launcher (Fixture    *fixture,
   desktop_text = g_strdup_printf ("[Desktop Entry]\nType=Application\nName=Test Browser\n"
                                   "NoDisplay=true\n"
                                   "MimeType=x-scheme-handler/http;x-scheme-handler/https;\n"
-                                  "Exec=%s --headless --no-sandbox --disable-gpu --disable-quic "
-                                  "--no-first-run --disable-background-networking "
-                                  "--disable-component-update --disable-sync "
+                                  "Exec=%s " KH_TEST_CHROMIUM_FLAGS " "
                                   "--user-data-dir=%s --dump-dom %%u\n",
                                   chromium, profile);
   g_file_set_contents (desktop, desktop_text, -1, &error);
   g_assert_no_error (error);
 
-  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/config",
-                                     "{\"auto_consent\":\"approve\"}", NULL), ==, 200);
-
-  launcher = kh_test_cli_launcher (&fixture->cli, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                  G_SUBPROCESS_FLAGS_STDERR_PIPE);
   data_dirs = g_strdup_printf ("%s:/usr/local/share:/usr/share", data);
-  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data, TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_DATA_DIRS", data_dirs, TRUE);
-  g_subprocess_launcher_unsetenv (launcher, "BROWSER");
 
   return launcher;
 }
@@ -835,6 +852,170 @@ test_cli_browser (Fixture       *fixture,
   g_assert_cmpstr (kh_json_get_string (grant, "type"), ==, tc->type);
 }
 
+/* A launcher for the browser profile cases: Chromium's Local State (local_state, JSON) in the
+ * CLI's own config dir, and a "chromium" earlier on the CLI's PATH: the program at wrapper_of
+ * (written by the caller into *wrapper_out). Nothing else opens a browser: no default browser is
+ * set up, so only the chosen profile can catch the redirect. */
+static GSubprocessLauncher *
+profile_launcher (Fixture     *fixture,
+                  const char  *local_state,
+                  char       **user_data_dir_out,
+                  char       **wrapper_out)
+{
+  g_autofree char *root = browser_test_root (fixture);
+  g_autofree char *config = g_build_filename (root, "config", NULL);
+  g_autofree char *user_data_dir = g_build_filename (config, "chromium", NULL);
+  g_autofree char *state_file = g_build_filename (user_data_dir, "Local State", NULL);
+  g_autofree char *bin = g_build_filename (root, "bin", NULL);
+  g_autofree char *search_path = g_strdup_printf ("%s:%s", bin, g_getenv ("PATH"));
+  g_autoptr(GError) error = NULL;
+  GSubprocessLauncher *launcher;
+
+  add_apps (fixture);
+  launcher = browser_test_launcher (fixture, config);
+  g_assert_cmpint (g_mkdir_with_parents (user_data_dir, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (bin, 0700), ==, 0);
+  g_file_set_contents (state_file, local_state, -1, &error);
+  g_assert_no_error (error);
+  g_subprocess_launcher_setenv (launcher, "PATH", search_path, TRUE);
+
+  *user_data_dir_out = g_steal_pointer (&user_data_dir);
+  *wrapper_out = g_build_filename (bin, "chromium", NULL);
+
+  return launcher;
+}
+
+/* Runs keyhold-cli through launcher; returns its exit status and its output. */
+static int
+run_launched (Fixture             *fixture,
+              GSubprocessLauncher *launcher,
+              char               **out,
+              char               **err,
+              const char * const  *args)
+{
+  g_autofree char *cli = build_path ("src/cli/keyhold-cli");
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_ptr_array_add (argv, cli);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) args[i]);
+  g_ptr_array_add (argv, NULL);
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, out, err, &error);
+  g_assert_no_error (error);
+  record_output (fixture, *out);
+  record_output (fixture, *err);
+  g_test_message ("%s -> %d\nstdout: %s\nstderr: %s", args[0],
+                  g_subprocess_get_exit_status (process), *out, *err);
+
+  return g_subprocess_get_exit_status (process);
+}
+
+#define run_launched_args(fixture, launcher, out, err, ...) \
+  run_launched ((fixture), (launcher), (out), (err), (const char * const []) { __VA_ARGS__, NULL })
+
+/* authorize --browser-profile: Keyhold reads the profiles from Chromium's own Local State and
+ * starts "chromium" (a wrapper that adds the headless flags) with that profile's
+ * --user-data-dir and --profile-directory; Chromium catches the redirect in that profile. */
+static void
+test_cli_browser_profile (Fixture       *fixture,
+                          gconstpointer  user_data)
+{
+  g_autofree char *chromium = g_find_program_in_path ("chromium");
+  g_autofree char *root = browser_test_root (fixture);
+  g_autofree char *args_file = g_build_filename (root, "chromium.args", NULL);
+  g_autofree char *user_data_dir = NULL;
+  g_autofree char *wrapper = NULL;
+  g_autofree char *default_dir = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *grant_id = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(JsonNode) browsers = NULL;
+  JsonObject *work;
+
+  if (chromium == NULL)
+    {
+      g_test_skip ("chromium is not installed");
+      return;
+    }
+
+  launcher = profile_launcher (fixture, "{\"profile\":{\"info_cache\":{"
+                                        "\"Default\":{\"name\":\"Person 1\"},"
+                                        "\"Profile 3\":{\"name\":\"Work\"}}}}",
+                               &user_data_dir, &wrapper);
+  kh_test_write_chromium_wrapper (wrapper, chromium, args_file);
+  default_dir = g_build_filename (user_data_dir, "Default", NULL);
+
+  /* browsers lists what authorize can open. */
+  g_assert_cmpint (run_launched_args (fixture, launcher, &out, &err, "browsers", "--json"), ==, 0);
+  browsers = kh_json_parse (out, strlen (out), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (browsers)), ==, 2);
+  work = json_array_get_object_element (json_node_get_array (browsers), 1);
+  g_assert_cmpstr (kh_json_get_string (work, "id"), ==, "chromium:Profile 3");
+  g_assert_cmpstr (kh_json_get_string (work, "title"), ==, "Chromium — Work");
+  g_assert_cmpstr (kh_json_get_string (work, "executable"), ==, wrapper);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  g_assert_cmpint (run_launched_args (fixture, launcher, &out, &err, "authorize", "--type",
+                                      "seller", "--app", "Shop App", "--client", "Shop A",
+                                      "--browser-profile", "chromium:Profile 3",
+                                      "--timeout", "120"), ==, 0);
+  grant_id = kh_test_line_value (out, "GRANT: ");
+  g_assert_nonnull (grant_id);
+  g_assert_nonnull (find_grant (list_json (fixture, &node), grant_id));
+
+  /* The browser got the profile as arguments, and Chromium opened that profile. */
+  kh_test_assert_chromium_profile (args_file, user_data_dir, "Profile 3");
+  g_assert_false (g_file_test (default_dir, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* A profile that is not there, and a profile with --no-browser, are refused up front. */
+  g_assert_cmpint (run_launched_args (fixture, launcher, &out, &err, "authorize", "--type",
+                                      "seller", "--app", "Shop App", "--browser-profile",
+                                      "chromium:Profile 9"), ==, 1);
+  g_assert_nonnull (strstr (err, "No browser profile “chromium:Profile 9”"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_launched_args (fixture, launcher, &out, &err, "authorize", "--type",
+                                      "seller", "--app", "Shop App", "--browser-profile",
+                                      "chromium:Profile 3", "--no-browser"), ==, 2);
+}
+
+/* A chosen browser that exits with an error ends the run at once, with that error. */
+static void
+test_cli_browser_profile_fails (Fixture       *fixture,
+                                gconstpointer  user_data)
+{
+  g_autofree char *user_data_dir = NULL;
+  g_autofree char *wrapper = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GError) error = NULL;
+
+  launcher = profile_launcher (fixture,
+                               "{\"profile\":{\"info_cache\":{\"Default\":{\"name\":\"Me\"}}}}",
+                               &user_data_dir, &wrapper);
+  g_file_set_contents (wrapper, "#!/bin/sh\nexit 21\n", -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (wrapper, 0700), ==, 0);
+
+  g_assert_cmpint (run_launched_args (fixture, launcher, &out, &err, "authorize", "--type",
+                                      "seller", "--app", "Shop App", "--browser-profile",
+                                      "chromium:Default", "--timeout", "120"), ==, 1);
+  g_assert_nonnull (strstr (err, "The browser could not be opened"));
+  g_assert_nonnull (strstr (err, "21"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -875,6 +1056,10 @@ main (int   argc,
               test_cli_browser, fixture_tear_down);
   g_test_add ("/keyhold/cli/browser/tiktok-account", Fixture, &type_cases[4], fixture_set_up,
               test_cli_browser, fixture_tear_down);
+  g_test_add ("/keyhold/cli/browser-profile", Fixture, NULL, fixture_set_up,
+              test_cli_browser_profile, fixture_tear_down);
+  g_test_add ("/keyhold/cli/browser-profile-fails", Fixture, NULL, fixture_set_up,
+              test_cli_browser_profile_fails, fixture_tear_down);
   g_test_add ("/keyhold/cli/debug-keeps-stdout-clean", Fixture, NULL, fixture_set_up,
               test_cli_debug_keeps_stdout_clean, fixture_tear_down);
   g_test_add ("/keyhold/cli/port-in-use", Fixture, NULL, fixture_set_up, test_cli_port_in_use,

@@ -15,6 +15,12 @@ app="$build/src/app/keyhold"
 work=$(mktemp -d -t keyhold-shots-XXXXXX)
 export KEYHOLD_DATA_DIR="$work/data" KEYHOLD_STORE=screenshots
 export GSETTINGS_BACKEND=memory NO_AT_BRIDGE=1 LANG=C.UTF-8 LANGUAGE=C
+# Made-up Chromium profiles for the Browser row (the app lists them when chromium is installed),
+# never the profiles of whoever takes the screenshots.
+export XDG_CONFIG_HOME="$work/config"
+mkdir -p "$XDG_CONFIG_HOME/chromium"
+printf '%s' '{"profile":{"info_cache":{"Default":{"name":"Agency"},"Profile 1":{"name":"Acme Outdoor"}}}}' \
+  >"$XDG_CONFIG_HOME/chromium/Local State"
 app_id=$(sed -n 's/^#define APP_ID "\(.*\)"$/\1/p' "$build/config.h")
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT

@@ -15,6 +15,7 @@
 
 #include "kh-app-profile-dialog.h"
 #include "kh-broker.h"
+#include "kh-browser-profile.h"
 #include "kh-error.h"
 #include "kh-grant-row.h"
 #include "kh-provider.h"
@@ -43,6 +44,8 @@ struct _KhAccountPage
   AdwActionRow        *consent_row;
   GtkSwitch           *consent_switch;
   AdwEntryRow         *client_row;
+  AdwComboRow         *browser_row;
+  GtkStringList       *browser_list;
   GtkWidget           *actions_box;
   GtkButton           *authorize_button;
   GtkButton           *link_button;
@@ -73,6 +76,8 @@ struct _KhAccountPage
   /* owned */
   KhFlow              *flow;
   GCancellable        *cancellable;
+  GCancellable        *browser_cancellable;  /* the running profile discovery */
+  GPtrArray           *browser_profiles;     /* KhBrowserProfile: browser_list items 1... */
   GtkFilterListModel  *apps;
   KhGrantList         *grants;       /* this type's grants, searched: a view of the app's list */
   GListModel          *model;        /* what the list shows: grants, or empty without a store */
@@ -87,6 +92,7 @@ struct _KhAccountPage
   char                *chosen_app;      /* the profile the user picked, kept across reloads */
   gboolean             restoring;
   gboolean             busy;
+  gboolean             browsers_available;   /* FALSE inside Flatpak */
 };
 
 G_DEFINE_FINAL_TYPE (KhAccountPage, kh_account_page, ADW_TYPE_BIN)
@@ -108,6 +114,8 @@ static const struct
   CONTENT_CHILD (consent_row),
   CONTENT_CHILD (consent_switch),
   CONTENT_CHILD (client_row),
+  CONTENT_CHILD (browser_row),
+  CONTENT_CHILD (browser_list),
   CONTENT_CHILD (actions_box),
   CONTENT_CHILD (authorize_button),
   CONTENT_CHILD (link_button),
@@ -684,6 +692,148 @@ selected_flags (KhAccountPage *self)
   return KH_FLOW_FLAGS_NONE;
 }
 
+/* ---- the browser profile -------------------------------------------------------------------- */
+
+/* The profile the browser row shows, or NULL for the system browser. */
+static KhBrowserProfile *
+selected_browser (KhAccountPage *self)
+{
+  guint selected = adw_combo_row_get_selected (self->browser_row);
+
+  if (self->browser_profiles == NULL || selected == 0 || selected == GTK_INVALID_LIST_POSITION ||
+      selected > self->browser_profiles->len)
+    return NULL;
+
+  return g_ptr_array_index (self->browser_profiles, selected - 1);
+}
+
+/* Shows the profile of that id, or the system browser when id is NULL or gone. */
+static void
+select_browser (KhAccountPage *self,
+                const char    *id)
+{
+  guint position = 0;
+
+  for (guint i = 0; id != NULL && self->browser_profiles != NULL &&
+                    i < self->browser_profiles->len; i++)
+    if (g_str_equal (kh_browser_profile_get_id (g_ptr_array_index (self->browser_profiles, i)),
+                     id))
+      position = i + 1;
+  adw_combo_row_set_selected (self->browser_row, position);
+}
+
+/* The last profile used for the client label in the form: a client's shop lives in one
+ * profile, so naming the client picks it again. */
+static void
+select_remembered_browser (KhAccountPage *self)
+{
+  GSettings *settings = kh_application_get_settings (self->application);
+  g_autoptr(GVariant) choices = g_settings_get_value (settings, "browser-profiles");
+  g_autofree char *label = client_label (self);
+  g_autofree char *id = kh_browser_profile_lookup_choice (choices, label);
+
+  select_browser (self, id);
+}
+
+static void
+remember_browser (KhAccountPage *self,
+                  const char    *label)
+{
+  GSettings *settings = kh_application_get_settings (self->application);
+  KhBrowserProfile *profile = selected_browser (self);
+  const char *id = profile != NULL ? kh_browser_profile_get_id (profile) : NULL;
+  g_autoptr(GVariant) choices = g_settings_get_value (settings, "browser-profiles");
+  g_autofree char *remembered = kh_browser_profile_lookup_choice (choices, label);
+
+  /* Until the profiles are read the row can only show the system browser: that is no choice,
+   * and it must not forget the profile remembered for the label. */
+  if (self->browser_profiles == NULL || g_strcmp0 (remembered, id) == 0)
+    return;
+  g_settings_set_value (settings, "browser-profiles",
+                        kh_browser_profile_remember_choice (choices, label, id));
+}
+
+static void
+browsers_discovered_cb (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  g_autoptr(KhAccountPage) self = user_data;
+  g_autoptr(GPtrArray) profiles = kh_browser_profile_discover_finish (result, NULL);
+  g_autofree char *kept = NULL;
+  g_autofree const char **titles = NULL;
+
+  /* NULL: cancelled, by a newer discovery or the page's end. */
+  if (profiles == NULL || self->browser_row == NULL)
+    return;
+
+  /* A profile the user picked survives a re-read; otherwise the label's choice shows. */
+  if (selected_browser (self) != NULL)
+    kept = g_strdup (kh_browser_profile_get_id (selected_browser (self)));
+
+  titles = g_new0 (const char *, profiles->len + 1);
+  for (guint i = 0; i < profiles->len; i++)
+    titles[i] = kh_browser_profile_get_title (g_ptr_array_index (profiles, i));
+  g_clear_pointer (&self->browser_profiles, g_ptr_array_unref);
+  self->browser_profiles = g_ptr_array_ref (profiles);
+  gtk_string_list_splice (self->browser_list, 1,
+                          g_list_model_get_n_items (G_LIST_MODEL (self->browser_list)) - 1,
+                          titles);
+
+  if (kept != NULL && kh_browser_profile_find (profiles, kept) != NULL)
+    select_browser (self, kept);
+  else
+    select_remembered_browser (self);
+}
+
+/* Reads the installed browsers' profiles again, whenever the page is shown: a profile made in
+ * the browser meanwhile appears. */
+static void
+reload_browsers (KhAccountPage *self)
+{
+  if (!self->browsers_available)
+    return;
+
+  g_cancellable_cancel (self->browser_cancellable);
+  g_clear_object (&self->browser_cancellable);
+  self->browser_cancellable = g_cancellable_new ();
+  kh_browser_profile_discover_async (self->browser_cancellable, browsers_discovered_cb,
+                                     g_object_ref (self));
+}
+
+static void
+setup_browser_row (KhAccountPage *self)
+{
+  const char *help = _("The profile signed in to the account to authorize; remembered for "
+                       "each client label");
+  KhBrowserPlaces places;
+  const char *reason;
+
+  kh_browser_places_init (&places);
+  reason = kh_browser_places_unavailable_reason (&places);
+  self->browsers_available = reason == NULL;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->browser_row), self->browsers_available);
+  if (reason != NULL)
+    {
+      /* Flatpak: the OpenURI portal opens the system browser, and nothing else can. */
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (self->browser_row), reason);
+      return;
+    }
+
+  /* The choice shows in full under the title ("Chromium — Work" does not fit beside it);
+   * what it is for is the row's description. */
+  adw_combo_row_set_use_subtitle (self->browser_row, TRUE);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->browser_row), help);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->browser_row),
+                                  GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, help, -1);
+}
+
+static void
+on_client_label_changed (KhAccountPage *self)
+{
+  select_remembered_browser (self);
+}
+
 void
 kh_account_page_authorize (KhAccountPage *self,
                            const char    *role)
@@ -700,6 +850,8 @@ kh_account_page_authorize (KhAccountPage *self,
 
   flow = new_flow (self);
   label = client_label (self);
+  kh_flow_set_browser_profile (flow, selected_browser (self));
+  remember_browser (self, label);
   set_busy (self, TRUE);
   kh_flow_authorize_async (flow, self->type, selected_role (self),
                            kh_account_page_get_selected_app (self), selected_region (self), label,
@@ -1590,6 +1742,9 @@ kh_account_page_dispose (GObject *object)
   KhAccountPage *self = KH_ACCOUNT_PAGE (object);
 
   g_cancellable_cancel (self->cancellable);
+  g_cancellable_cancel (self->browser_cancellable);
+  g_clear_object (&self->browser_cancellable);
+  g_clear_pointer (&self->browser_profiles, g_ptr_array_unref);
   g_clear_handle_id (&self->attach_id, g_source_remove);
   if (self->frame_clock != NULL)
     g_signal_handlers_disconnect_by_data (self->frame_clock, self);
@@ -1673,6 +1828,8 @@ kh_account_page_map (GtkWidget *widget)
 
   if (self->search_pending)
     apply_search (self);
+  if (self->content != NULL)
+    reload_browsers (self);
 
   /* The list view gets its model once the page has been drawn: GtkListView builds a couple
    * of hundred rows for its model at once. The hidden pages need none at startup, and the
@@ -1761,6 +1918,11 @@ ensure_content (KhAccountPage *self)
   adw_combo_row_set_model (self->app_row, G_LIST_MODEL (self->apps));
   g_signal_connect_object (self->app_row, "notify::selected", G_CALLBACK (on_app_selected),
                            self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->client_row, "changed", G_CALLBACK (on_client_label_changed),
+                           self, G_CONNECT_SWAPPED);
+  setup_browser_row (self);
+  if (gtk_widget_get_mapped (GTK_WIDGET (self)))
+    reload_browsers (self);
 
   click = gtk_gesture_click_new ();
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);

@@ -19,6 +19,7 @@
 #include "kh-cli.h"
 
 #include "kh-broker.h"
+#include "kh-browser-profile.h"
 #include "kh-error.h"
 #include "kh-flow.h"
 #include "kh-grant-list.h"
@@ -567,6 +568,107 @@ finish_grant (KhFlow   *flow,
   return EXIT_OK;
 }
 
+/* ---- browser profiles ----------------------------------------------------------------- */
+
+static KhBrowserProfile *
+find_browser_profile (const char  *id,
+                      GError     **error)
+{
+  g_autoptr(GPtrArray) profiles = NULL;
+  KhBrowserProfile *profile;
+  KhBrowserPlaces places;
+  const char *reason;
+
+  kh_browser_places_init (&places);
+  reason = kh_browser_places_unavailable_reason (&places);
+  if (reason != NULL)
+    {
+      g_set_error_literal (error, KH_ERROR, KH_ERROR_INVALID_INPUT, reason);
+      return NULL;
+    }
+
+  profiles = kh_browser_profile_discover (&places);
+  profile = kh_browser_profile_find (profiles, id);
+  if (profile == NULL)
+    {
+      g_autofree char *escaped = g_strescape (id, NULL);
+
+      g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
+                   _("No browser profile “%s”: “keyhold-cli browsers” lists them"), escaped);
+      return NULL;
+    }
+
+  return g_object_ref (profile);
+}
+
+static int
+cmd_browsers (int    argc,
+              char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("— list the browser profiles authorize can open"));
+  g_autoptr(GPtrArray) profiles = NULL;
+  gboolean json = FALSE;
+  int exit_code = EXIT_OK;
+  KhBrowserPlaces places;
+  const char *reason;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 1)
+    return usage_error (context, _("Unexpected argument"));
+
+  kh_browser_places_init (&places);
+  reason = kh_browser_places_unavailable_reason (&places);
+  if (reason != NULL)
+    {
+      g_printerr ("keyhold-cli: %s\n", reason);
+      return EXIT_ERROR;
+    }
+
+  profiles = kh_browser_profile_discover (&places);
+  if (json)
+    {
+      g_autoptr(JsonArray) array = json_array_new ();
+      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_ARRAY);
+      g_autofree char *text = NULL;
+
+      for (guint i = 0; i < profiles->len; i++)
+        {
+          KhBrowserProfile *profile = g_ptr_array_index (profiles, i);
+          JsonObject *object = json_object_new ();
+
+          json_object_set_string_member (object, "id", kh_browser_profile_get_id (profile));
+          json_object_set_string_member (object, "browser",
+                                         kh_browser_profile_get_browser (profile));
+          json_object_set_string_member (object, "name", kh_browser_profile_get_name (profile));
+          json_object_set_string_member (object, "title",
+                                         kh_browser_profile_get_title (profile));
+          json_object_set_string_member (object, "executable",
+                                         kh_browser_profile_get_executable (profile));
+          json_array_add_object_element (array, object);
+        }
+      json_node_set_array (root, array);
+      text = kh_json_to_string (root, TRUE);
+      g_print ("%s\n", text);
+      return EXIT_OK;
+    }
+
+  for (guint i = 0; i < profiles->len; i++)
+    {
+      KhBrowserProfile *profile = g_ptr_array_index (profiles, i);
+
+      g_print ("%s\t%s\n", kh_browser_profile_get_id (profile),
+               kh_browser_profile_get_title (profile));
+    }
+
+  return EXIT_OK;
+}
+
 static int
 cmd_authorize (int    argc,
                char **argv)
@@ -577,9 +679,11 @@ cmd_authorize (int    argc,
   g_autofree char *region_str = NULL;
   g_autofree char *client_label = NULL;
   g_autofree char *role = NULL;
+  g_autofree char *browser_id = NULL;
   gboolean no_browser = FALSE;
   gboolean force_consent = FALSE;
   int timeout = 600;
+  g_autoptr(KhBrowserProfile) browser = NULL;
   g_autoptr(KhStore) store = NULL;
   g_autoptr(KhAppProfile) app = NULL;
   g_autoptr(KhFlow) flow = NULL;
@@ -599,6 +703,7 @@ cmd_authorize (int    argc,
     { "client", 0, 0, G_OPTION_ARG_STRING, &client_label, N_("A label for the client"), "LABEL" },
     { "role", 0, 0, G_OPTION_ARG_STRING, &role, N_("Creator Marketplace: account or creator"), "ROLE" },
     { "no-browser", 0, 0, G_OPTION_ARG_NONE, &no_browser, N_("Print the URL instead of opening a browser"), NULL },
+    { "browser-profile", 0, 0, G_OPTION_ARG_STRING, &browser_id, N_("Open this browser profile instead of the system browser (see “keyhold-cli browsers”)"), "ID" },
     { "force-consent", 0, 0, G_OPTION_ARG_NONE, &force_consent, N_("Show the consent screen again (TikTok account)"), NULL },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, N_("Seconds to wait for the browser (default 600)"), "SECONDS" },
     { NULL }
@@ -613,8 +718,17 @@ cmd_authorize (int    argc,
     return usage_error (context, error->message);
   if (timeout < 0)
     return usage_error (context, _("--timeout must be zero or more seconds"));
+  if (browser_id != NULL && no_browser)
+    return usage_error (context, _("--browser-profile and --no-browser exclude each other"));
 
   warn_if_test_endpoints ();
+
+  if (browser_id != NULL)
+    {
+      browser = find_browser_profile (browser_id, &error);
+      if (browser == NULL)
+        return report_error (error);
+    }
 
   store = open_store (&error);
   if (store == NULL)
@@ -629,6 +743,7 @@ cmd_authorize (int    argc,
     flags |= KH_FLOW_FLAGS_FORCE_CONSENT;
 
   flow = new_flow (store);
+  kh_flow_set_browser_profile (flow, browser);
   g_signal_connect (flow, "notify::stage", G_CALLBACK (on_stage_changed),
                     GINT_TO_POINTER (no_browser));
   kh_flow_authorize_async (flow, type, role, app, region, client_label, flags, (guint) timeout,
@@ -1648,8 +1763,9 @@ update_accounts (KhStore    *store,
 
 static const Command commands[] = {
   { "app", "app add|list|remove ...", N_("Manage app profiles (App Key / App ID and secret)"), cmd_app },
-  { "authorize", "authorize --type TYPE --app NAME [--region us|row] [--client LABEL] [--no-browser] [--timeout SECONDS]",
+  { "authorize", "authorize --type TYPE --app NAME [--region us|row] [--client LABEL] [--no-browser | --browser-profile ID] [--timeout SECONDS]",
     N_("Authorize an account in the browser and store the grant"), cmd_authorize },
+  { "browsers", "browsers [--json]", N_("List the browser profiles authorize can open"), cmd_browsers },
   { "link", "link --type TYPE --app NAME [--region us|row] [--client LABEL]",
     N_("Create an authorization link for a client on another computer"), cmd_link },
   { "complete", "complete [URL | -] [--no-state]",

@@ -26,6 +26,7 @@ struct _KhFlow
   KhStore       *store;
   KhTokenClient *client;
   KhAuthRequest *request;
+  KhBrowserProfile *browser;   /* NULL: the system browser */
   GPtrArray     *warnings;     /* char *, NULL-terminated */
 
   KhFlowStage    stage;
@@ -52,6 +53,8 @@ typedef struct
   KhAuthRequest         *request;      /* NULL for Quick Connect and state-less completion */
   gboolean               request_is_pending;  /* persisted: remove it once done */
   KhLoopback            *loopback;
+  KhBrowserProfile      *browser;      /* NULL: the system browser */
+  GCancellable          *browser_cancellable;  /* watching the browser process */
   KhCallback            *callback;
   KhTokenResponse       *response;
   GPtrArray             *shops;
@@ -80,6 +83,11 @@ run_free (Run *run)
   g_clear_object (&run->outer_cancellable);
   g_clear_object (&run->wait_cancellable);
   g_clear_error (&run->launch_error);
+  /* A browser this run started may live on for hours: stop watching it. */
+  if (run->browser_cancellable != NULL)
+    g_cancellable_cancel (run->browser_cancellable);
+  g_clear_object (&run->browser_cancellable);
+  g_clear_object (&run->browser);
   g_clear_object (&run->app);
   if (run->app_secret != NULL)
     {
@@ -153,6 +161,7 @@ kh_flow_dispose (GObject *object)
   KhFlow *self = (KhFlow *) object;
 
   g_clear_object (&self->request);
+  g_clear_object (&self->browser);
   g_clear_object (&self->client);
   g_clear_object (&self->store);
 
@@ -274,6 +283,16 @@ kh_flow_get_request (KhFlow *self)
   g_return_val_if_fail (KH_IS_FLOW (self), NULL);
 
   return self->request;
+}
+
+void
+kh_flow_set_browser_profile (KhFlow           *self,
+                             KhBrowserProfile *profile)
+{
+  g_return_if_fail (KH_IS_FLOW (self));
+  g_return_if_fail (profile == NULL || KH_IS_BROWSER_PROFILE (profile));
+
+  g_set_object (&self->browser, profile);
 }
 
 const char * const *
@@ -960,6 +979,21 @@ loopback_wait_cb (GObject      *object,
   accept_callback (task);
 }
 
+/* The browser could not open the consent page: the run ends with that error. */
+static void
+fail_launch (Run          *run,
+             const GError *error)
+{
+  g_clear_error (&run->launch_error);
+  run->launch_error = g_error_new (KH_ERROR, KH_ERROR_FAILED,
+                                   _("The browser could not be opened (%s): open the "
+                                     "authorization link yourself, or use a link for a "
+                                     "client"),
+                                   error->message);
+  /* The loopback wait is still running: cancelling it ends the run with our error. */
+  g_cancellable_cancel (run->wait_cancellable);
+}
+
 static void
 launch_cb (GObject      *object,
            GAsyncResult *result,
@@ -975,15 +1009,54 @@ launch_cb (GObject      *object,
           run->callback != NULL || g_task_get_completed (task))
         return;
 
-      g_clear_error (&run->launch_error);
-      run->launch_error = g_error_new (KH_ERROR, KH_ERROR_FAILED,
-                                       _("The browser could not be opened (%s): open the "
-                                         "authorization link yourself, or use a link for a "
-                                         "client"),
-                                       error->message);
-      /* The loopback wait is still running: cancelling it ends the run with our error. */
-      g_cancellable_cancel (run->wait_cancellable);
+      fail_launch (run, error);
     }
+}
+
+/* A chosen browser that exits with an error before the redirect came would leave the run
+ * waiting for nothing. The watch holds the task weakly: a browser may outlive its run. */
+static void
+browser_exited_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GWeakRef *task_ref = user_data;
+  g_autoptr(GTask) task = g_weak_ref_get (task_ref);
+  g_autoptr(GError) error = NULL;
+  Run *run;
+
+  g_weak_ref_clear (task_ref);
+  g_free (task_ref);
+
+  if (g_subprocess_wait_check_finish (G_SUBPROCESS (object), result, &error) || task == NULL ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || g_task_get_completed (task))
+    return;
+
+  run = g_task_get_task_data (task);
+  if (run->callback == NULL)
+    fail_launch (run, error);
+}
+
+static void
+launch_browser_profile (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  GWeakRef *task_ref;
+
+  process = kh_browser_profile_launch (run->browser, kh_auth_request_get_url (run->request),
+                                       &error);
+  if (process == NULL)
+    {
+      fail_launch (run, error);
+      return;
+    }
+
+  run->browser_cancellable = g_cancellable_new ();
+  task_ref = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (task_ref, task);
+  g_subprocess_wait_check_async (process, run->browser_cancellable, browser_exited_cb, task_ref);
 }
 
 static void
@@ -1014,7 +1087,11 @@ start_listening (GTask *task)
                           run->timeout_seconds, run->wait_cancellable,
                           loopback_wait_cb, task);
 
-  if ((run->flags & KH_FLOW_FLAGS_NO_BROWSER) == 0)
+  if ((run->flags & KH_FLOW_FLAGS_NO_BROWSER) != 0)
+    return;
+  if (run->browser != NULL)
+    launch_browser_profile (task);
+  else
     g_app_info_launch_default_for_uri_async (kh_auth_request_get_url (run->request), NULL,
                                              g_task_get_cancellable (task), launch_cb,
                                              g_object_ref (task));
@@ -1090,6 +1167,8 @@ kh_flow_authorize_async (KhFlow              *self,
   run->client_label = g_strdup (client_label);
   run->flags = flags;
   run->timeout_seconds = timeout_seconds;
+  if (self->browser != NULL)
+    run->browser = g_object_ref (self->browser);
   run->wait_cancellable = g_cancellable_new ();
   if (cancellable != NULL)
     {

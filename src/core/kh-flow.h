@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include "kh-auth-request.h"
+#include "kh-browser-profile.h"
 #include "kh-grant.h"
 #include "kh-store.h"
 #include "kh-token-client.h"
@@ -39,6 +40,10 @@ KhFlowStage     kh_flow_get_stage            (KhFlow         *self);
 const char     *kh_flow_stage_describe       (KhFlowStage     stage);  /* translated */
 /* The request being authorized (set once the flow created it), or NULL. */
 KhAuthRequest  *kh_flow_get_request          (KhFlow         *self);
+/* The browser profile the authorizations started from now on open the consent page in; NULL
+ * (the default): the system browser. Ignored with KH_FLOW_FLAGS_NO_BROWSER. */
+void            kh_flow_set_browser_profile  (KhFlow           *self,
+                                              KhBrowserProfile *profile);
 /* Non-fatal findings (region mismatch, missing scopes, no shops...) of the last run. */
 const char * const *kh_flow_get_warnings     (KhFlow         *self);
 
