@@ -127,7 +127,11 @@ kh_grant_explain_status (KhGrant  *grant,
       break;
 
     case KH_GRANT_STATUS_NEEDS_REAUTH:
-      if (kh_grant_get_stored_status (grant) == KH_GRANT_STATUS_NEEDS_REAUTH)
+      /* The mark's own reason says exactly what happened (an interrupted refresh, say). */
+      if (kh_grant_get_stored_status (grant) == KH_GRANT_STATUS_NEEDS_REAUTH &&
+          kh_grant_get_status_reason (grant) != NULL)
+        reason = g_strdup (kh_grant_get_status_reason (grant));
+      else if (kh_grant_get_stored_status (grant) == KH_GRANT_STATUS_NEEDS_REAUTH)
         reason = g_strdup (_("TikTok no longer accepts this authorization (ended, cancelled or "
                              "deauthorized): the account holder must authorize again"));
       else
