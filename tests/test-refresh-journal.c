@@ -162,14 +162,14 @@ test_list_and_damage (void)
   g_auto(GStrv) ids = NULL;
   g_autofree char *temp = g_build_filename (dir, "." GRANT_B ".intent.QX81ZA", NULL);
   g_autofree char *foreign = g_build_filename (dir, "notes.txt", NULL);
-  g_autofree char *upper = g_build_filename (dir, "0123456789ABCDEF0123456789ABCDEF.intent", NULL);
+  g_autofree char *odd = g_build_filename (dir, "not a grant.intent", NULL);
   g_autofree char *damaged = g_build_filename (dir, GRANT_B ".intent", NULL);
 
   g_assert_true (kh_refresh_journal_begin (journal, GRANT_A, TOKEN_1, NULL, &error));
   g_assert_no_error (error);
   g_assert_true (g_file_set_contents (temp, "{\"version\":1", -1, &error));
   g_assert_true (g_file_set_contents (foreign, "hello", -1, &error));
-  g_assert_true (g_file_set_contents (upper, "{}", -1, &error));
+  g_assert_true (g_file_set_contents (odd, "{}", -1, &error));
   g_assert_true (g_file_set_contents (damaged, "{\"version\":1,\"grant\":", -1, &error));
   g_assert_no_error (error);
 

@@ -114,16 +114,17 @@ kh_refresh_journal_fingerprint (const char *refresh_token)
   return g_strndup (digest, FINGERPRINT_CHARS);
 }
 
-/* Grant ids are 32 lowercase hex digits: anything else is no intent of ours (and can never
- * make a path leave the folder). */
+/* Grant ids are random hex, but an index may carry any id: whatever is a plain file name
+ * (letters, digits, "-" and "_") gets an intent, and nothing else can ever make a path leave
+ * the folder. */
 static gboolean
 is_grant_id (const char *text,
              gsize       length)
 {
-  if (length != 32)
+  if (length == 0 || length > 128)
     return FALSE;
   for (gsize i = 0; i < length; i++)
-    if (!g_ascii_isxdigit (text[i]) || g_ascii_isupper (text[i]))
+    if (!g_ascii_isalnum (text[i]) && text[i] != '-' && text[i] != '_')
       return FALSE;
 
   return TRUE;
@@ -248,12 +249,14 @@ kh_refresh_journal_begin (KhRefreshJournal  *self,
   gint64 first;
 
   g_return_val_if_fail (KH_IS_REFRESH_JOURNAL (self), FALSE);
-  g_return_val_if_fail (grant_id != NULL && is_grant_id (grant_id, strlen (grant_id)), FALSE);
+  g_return_val_if_fail (grant_id != NULL, FALSE);
   g_return_val_if_fail (refresh_token != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (interrupted_out != NULL)
     *interrupted_out = NULL;
+  if (!is_grant_id (grant_id, strlen (grant_id)))
+    return TRUE;
 
   fingerprint = kh_refresh_journal_fingerprint (refresh_token);
   /* A damaged intent tells nothing about the token: this refresh replaces it. */
@@ -322,8 +325,11 @@ kh_refresh_journal_end (KhRefreshJournal  *self,
   g_autofree char *path = NULL;
 
   g_return_val_if_fail (KH_IS_REFRESH_JOURNAL (self), FALSE);
-  g_return_val_if_fail (grant_id != NULL && is_grant_id (grant_id, strlen (grant_id)), FALSE);
+  g_return_val_if_fail (grant_id != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!is_grant_id (grant_id, strlen (grant_id)))
+    return TRUE;
 
   /* Not synced: an unlink a power cut undoes leaves an intent for a token that is no longer
    * stored, which begin() tells by its fingerprint and recovery settles with one refresh. */

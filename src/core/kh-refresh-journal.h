@@ -10,7 +10,8 @@
  *
  * The intents live beside the index (<data>/<store>/refresh-intents/<grant id>.intent), not in
  * the runtime dir: that one is wiped at reboot, and a grant must be recovered after a crash of
- * the whole machine too. Every function blocks on the disk: call them from a worker thread. */
+ * the whole machine too. A grant id that is not a plain file name has no intent: begin and end
+ * do nothing for it. Every function blocks on the disk: call them from a worker thread. */
 #pragma once
 
 #include <gio/gio.h>
