@@ -1169,7 +1169,7 @@ kh_recovery_free (KhRecovery *recovery)
 typedef struct
 {
   GStrv      orphans;     /* grants whose intent has no live owner */
-  GPtrArray *outcomes;    /* KhRecovery, one per orphan retried so far, in order */
+  GPtrArray *outcomes;    /* KhRecovery, one per orphan retried so far */
 } Recover;
 
 static void
@@ -1240,8 +1240,11 @@ recover_scan_thread (GTask        *task,
   g_task_return_boolean (task, TRUE);
 }
 
-static void recover_next (KhBroker *self,
-                          GTask    *task);
+typedef struct
+{
+  GTask *task;
+  char  *grant_id;
+} RecoverItem;
 
 static void
 recover_item_cb (GObject      *object,
@@ -1249,40 +1252,24 @@ recover_item_cb (GObject      *object,
                  gpointer      user_data)
 {
   KhBroker *self = KH_BROKER (object);
-  GTask *task = user_data;
+  RecoverItem *item = user_data;
+  GTask *task = item->task;
   Recover *recover = g_task_get_task_data (task);
   KhRecovery *recovery = g_new0 (KhRecovery, 1);
   g_autoptr(KhTokenSet) tokens = NULL;
 
-  recovery->grant_id = g_strdup (recover->orphans[recover->outcomes->len]);
+  recovery->grant_id = g_steal_pointer (&item->grant_id);
   tokens = kh_broker_refresh_finish (self, result, &recovery->error);
   if (recovery->error != NULL)
     g_debug ("recovery of %s: %s", recovery->grant_id, recovery->error->message);
   g_ptr_array_add (recover->outcomes, recovery);
+  g_free (item);
 
-  recover_next (self, task);
-}
-
-/* One at a time: a killed batch leaves at most its --jobs behind, each one round trip and one
- * keyring write. Forced: the stored access token may look fresh while the refresh token
- * beside it is already spent. */
-static void
-recover_next (KhBroker *self,
-              GTask    *task)
-{
-  Recover *recover = g_task_get_task_data (task);
-  const char *next = recover->orphans[recover->outcomes->len];
-
-  if (next == NULL)
-    {
-      g_task_return_pointer (task, g_steal_pointer (&recover->outcomes),
-                             (GDestroyNotify) g_ptr_array_unref);
-      g_object_unref (task);
-      return;
-    }
-
-  kh_broker_refresh_async (self, next, TRUE, g_task_get_cancellable (task), recover_item_cb,
-                           task);
+  if (recover->outcomes->len < g_strv_length (recover->orphans))
+    return;
+  g_task_return_pointer (task, g_steal_pointer (&recover->outcomes),
+                         (GDestroyNotify) g_ptr_array_unref);
+  g_object_unref (task);
 }
 
 static void
@@ -1303,7 +1290,26 @@ recover_scanned_cb (GObject      *object,
     }
 
   recover->outcomes = g_ptr_array_new_with_free_func ((GDestroyNotify) kh_recovery_free);
-  recover_next (self, task);
+  if (recover->orphans[0] == NULL)
+    {
+      g_task_return_pointer (task, g_steal_pointer (&recover->outcomes),
+                             (GDestroyNotify) g_ptr_array_unref);
+      g_object_unref (task);
+      return;
+    }
+
+  /* All at once: TikTok's grace is short, and a killed batch leaves at most its --jobs behind.
+   * Forced: the stored access token may look fresh while the refresh token beside it is
+   * already spent. */
+  for (guint i = 0; recover->orphans[i] != NULL; i++)
+    {
+      RecoverItem *item = g_new0 (RecoverItem, 1);
+
+      item->task = task;
+      item->grant_id = g_strdup (recover->orphans[i]);
+      kh_broker_refresh_async (self, item->grant_id, TRUE, g_task_get_cancellable (task),
+                               recover_item_cb, item);
+    }
 }
 
 void
