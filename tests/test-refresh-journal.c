@@ -18,6 +18,7 @@
 
 #define GRANT_A "0123456789abcdef0123456789abcdef"
 #define GRANT_B "fedcba9876543210fedcba9876543210"
+#define GRANT_C "5555555555555555aaaaaaaaaaaaaaaa"
 #define TOKEN_1 "refresh-token-one-3f9a8b7c6d5e4f30"
 #define TOKEN_2 "refresh-token-two-1a2b3c4d5e6f7a8b"
 
@@ -160,7 +161,7 @@ test_list_and_damage (void)
   g_autoptr(KhRefreshIntent) intent = NULL;
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) ids = NULL;
-  g_autofree char *temp = g_build_filename (dir, "." GRANT_B ".intent.QX81ZA", NULL);
+  g_autofree char *temp = g_build_filename (dir, GRANT_C ".intent.QX81ZA", NULL);
   g_autofree char *foreign = g_build_filename (dir, "notes.txt", NULL);
   g_autofree char *odd = g_build_filename (dir, "not a grant.intent", NULL);
   g_autofree char *damaged = g_build_filename (dir, GRANT_B ".intent", NULL);
@@ -175,9 +176,17 @@ test_list_and_damage (void)
 
   ids = kh_refresh_journal_list (journal, &error);
   g_assert_no_error (error);
-  g_assert_cmpuint (g_strv_length (ids), ==, 2);
+  g_assert_cmpuint (g_strv_length (ids), ==, 3);
   g_assert_cmpstr (ids[0], ==, GRANT_A);
-  g_assert_cmpstr (ids[1], ==, GRANT_B);
+  g_assert_cmpstr (ids[1], ==, GRANT_C);
+  g_assert_cmpstr (ids[2], ==, GRANT_B);
+
+  /* A write a kill cut short left only its temp file: no intent, and ending clears it. */
+  g_assert_null (kh_refresh_journal_lookup (journal, GRANT_C, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_refresh_journal_end (journal, GRANT_C, &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (temp, G_FILE_TEST_EXISTS));
 
   intent = kh_refresh_journal_lookup (journal, GRANT_B, &error);
   g_assert_null (intent);

@@ -1205,6 +1205,8 @@ recover_scan_thread (GTask        *task,
   for (guint i = 0; ids[i] != NULL; i++)
     {
       g_autoptr(KhGrant) grant = NULL;
+      g_autoptr(KhRefreshIntent) intent = NULL;
+      g_autoptr(GError) damaged = NULL;
       int fd = lock_grant (self, ids[i], FALSE, &error);
       KhGrantStatus stored;
 
@@ -1218,12 +1220,16 @@ recover_scan_thread (GTask        *task,
           continue;   /* its owner is alive and refreshing it */
         }
 
+      /* A damaged intent counts as one: a refresh may have been cut short. */
+      intent = kh_refresh_journal_lookup (self->journal, ids[i], &damaged);
       grant = kh_store_find_grant (self->store, ids[i], NULL);
       stored = grant != NULL ? kh_grant_get_stored_status (grant) : KH_GRANT_STATUS_REVOKED;
-      if (grant == NULL || g_strcmp0 (kh_grant_get_id (grant), ids[i]) != 0 ||
+      if ((intent == NULL && damaged == NULL) || grant == NULL ||
+          g_strcmp0 (kh_grant_get_id (grant), ids[i]) != 0 ||
           stored == KH_GRANT_STATUS_NEEDS_REAUTH || stored == KH_GRANT_STATUS_REVOKED)
         {
-          /* Nothing left to recover: the grant was removed or is already marked. */
+          /* Nothing left to recover: only a temp file a kill left, or the grant was removed or
+           * is already marked. */
           if (!kh_refresh_journal_end (self->journal, ids[i], &error))
             {
               unlock_grant (&fd);

@@ -130,6 +130,28 @@ is_grant_id (const char *text,
   return TRUE;
 }
 
+/* The grant id an entry of the folder is about: "<id>.intent", or "<id>.intent.XXXXXX", the temp
+ * file of a write that a kill cut short (g_file_set_contents_full names it so). 0 otherwise. */
+static gsize
+entry_grant_id_length (const char *name,
+                       gboolean   *temp_out)
+{
+  const char *suffix = strstr (name, INTENT_SUFFIX);
+  gsize length;
+
+  if (suffix == NULL)
+    return 0;
+  length = (gsize) (suffix - name);
+  suffix += strlen (INTENT_SUFFIX);
+  if (!is_grant_id (name, length))
+    return 0;
+  if (*suffix != '\0' && (suffix[0] != '.' || strlen (suffix) != strlen (".XXXXXX")))
+    return 0;
+
+  *temp_out = *suffix != '\0';
+  return length;
+}
+
 static char *
 intent_path (KhRefreshJournal *self,
              const char       *grant_id)
@@ -323,6 +345,8 @@ kh_refresh_journal_end (KhRefreshJournal  *self,
                         GError           **error)
 {
   g_autofree char *path = NULL;
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
 
   g_return_val_if_fail (KH_IS_REFRESH_JOURNAL (self), FALSE);
   g_return_val_if_fail (grant_id != NULL, FALSE);
@@ -344,6 +368,22 @@ kh_refresh_journal_end (KhRefreshJournal  *self,
       return FALSE;
     }
 
+  /* The temp file of a write a kill cut short: only a holder of the grant's lock writes one,
+   * and that is us now. */
+  dir = g_dir_open (self->dir, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      gboolean temp = FALSE;
+      gsize length = entry_grant_id_length (name, &temp);
+
+      if (temp && length == strlen (grant_id) && strncmp (name, grant_id, length) == 0)
+        {
+          g_autofree char *leftover = g_build_filename (self->dir, name, NULL);
+
+          g_unlink (leftover);
+        }
+    }
+
   return TRUE;
 }
 
@@ -361,6 +401,7 @@ kh_refresh_journal_list (KhRefreshJournal  *self,
   g_autoptr(GDir) dir = NULL;
   g_autoptr(GError) local_error = NULL;
   g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   const char *name;
 
   g_return_val_if_fail (KH_IS_REFRESH_JOURNAL (self), NULL);
@@ -379,14 +420,23 @@ kh_refresh_journal_list (KhRefreshJournal  *self,
       return g_new0 (char *, 1);
     }
 
-  /* Temp files of an interrupted write (".name.XXXXXX") never match: they are no intent. */
+  /* A leftover temp file names its grant too: kh_refresh_journal_end clears it. */
   while ((name = g_dir_read_name (dir)) != NULL)
     {
-      gsize length = strlen (name);
+      gboolean temp = FALSE;
+      gsize length = entry_grant_id_length (name, &temp);
+      char *id;
 
-      if (g_str_has_suffix (name, INTENT_SUFFIX) &&
-          is_grant_id (name, length - strlen (INTENT_SUFFIX)))
-        g_ptr_array_add (ids, g_strndup (name, length - strlen (INTENT_SUFFIX)));
+      if (length == 0)
+        continue;
+      id = g_strndup (name, length);
+      if (g_hash_table_contains (seen, id))
+        {
+          g_free (id);
+          continue;
+        }
+      g_hash_table_add (seen, id);
+      g_ptr_array_add (ids, id);
     }
 
   g_ptr_array_sort (ids, compare_strings);

@@ -56,7 +56,7 @@ gboolean          kh_refresh_journal_begin        (KhRefreshJournal *self,
                                                    KhRefreshIntent **interrupted_out,
                                                    GError          **error);
 /* Call holding the grant's lock once the new tokens (or the needs-reauth mark) are stored.
- * No intent is not an error. */
+ * Also removes the temp file a write cut short by a kill left. No intent is not an error. */
 gboolean          kh_refresh_journal_end          (KhRefreshJournal *self,
                                                    const char       *grant_id,
                                                    GError          **error);
@@ -64,7 +64,8 @@ gboolean          kh_refresh_journal_end          (KhRefreshJournal *self,
 KhRefreshIntent  *kh_refresh_journal_lookup       (KhRefreshJournal *self,
                                                    const char       *grant_id,
                                                    GError          **error);
-/* The grant ids that have an intent (sorted); an empty array when none or no folder yet. */
+/* The grant ids that have an intent or a leftover temp file of one (sorted); an empty array
+ * when none or no folder yet. */
 GStrv             kh_refresh_journal_list         (KhRefreshJournal *self,
                                                    GError          **error);
 
