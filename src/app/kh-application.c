@@ -297,8 +297,8 @@ recovered_cb (GObject      *object,
     {
       KhRecovery *recovery = g_ptr_array_index (outcomes, i);
 
-      g_message ("Recovered an interrupted refresh of %s: %s", recovery->grant_id,
-                 recovery->error != NULL ? recovery->error->message : "stored");
+      g_message ("An interrupted refresh of %s: %s", recovery->grant_id,
+                 recovery->error != NULL ? recovery->error->message : "completed and stored");
     }
   if (outcomes->len > 0)
     kh_application_reload (self);

@@ -1252,6 +1252,17 @@ typedef struct
   char  *grant_id;
 } RecoverItem;
 
+/* Ends the recovery (task, transfer full) with what it did. */
+static void
+recover_return (GTask *task)
+{
+  Recover *recover = g_task_get_task_data (task);
+
+  g_task_return_pointer (task, g_steal_pointer (&recover->outcomes),
+                         (GDestroyNotify) g_ptr_array_unref);
+  g_object_unref (task);
+}
+
 static void
 recover_item_cb (GObject      *object,
                  GAsyncResult *result,
@@ -1271,11 +1282,8 @@ recover_item_cb (GObject      *object,
   g_ptr_array_add (recover->outcomes, recovery);
   g_free (item);
 
-  if (recover->outcomes->len < g_strv_length (recover->orphans))
-    return;
-  g_task_return_pointer (task, g_steal_pointer (&recover->outcomes),
-                         (GDestroyNotify) g_ptr_array_unref);
-  g_object_unref (task);
+  if (recover->outcomes->len == g_strv_length (recover->orphans))
+    recover_return (task);
 }
 
 static void
@@ -1298,9 +1306,7 @@ recover_scanned_cb (GObject      *object,
   recover->outcomes = g_ptr_array_new_with_free_func ((GDestroyNotify) kh_recovery_free);
   if (recover->orphans[0] == NULL)
     {
-      g_task_return_pointer (task, g_steal_pointer (&recover->outcomes),
-                             (GDestroyNotify) g_ptr_array_unref);
-      g_object_unref (task);
+      recover_return (task);
       return;
     }
 

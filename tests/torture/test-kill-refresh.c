@@ -156,7 +156,7 @@ fixture_set_up (Fixture       *f,
   g_autofree char *config = NULL;
 
   f->grace = GPOINTER_TO_INT (user_data);
-  f->rounds = kh_test_env_uint ("KEYHOLD_KILL_ROUNDS", f->grace ? 10 : 7);
+  f->rounds = kh_test_env_uint ("KEYHOLD_KILL_ROUNDS", f->grace ? 8 : 6);
   f->rand = g_rand_new_with_seed (seed);
   f->grants = g_ptr_array_new_with_free_func ((GDestroyNotify) grant_free);
   g_test_message ("seed %u (KEYHOLD_KILL_SEED=%u runs the same kill points)", seed, seed);
