@@ -765,8 +765,15 @@ test_cli_recover (Fixture       *fixture,
   g_assert_cmpstr (out, ==, "");
   g_clear_pointer (&out, g_free);
 
-  /* Inside the grace. */
+  /* Inside the grace, and after a reboot: the runtime dir (the locks) is new and empty, the
+   * intent is in the data dir. */
   kill_refresh_in_flight (fixture, first);
+  {
+    g_autofree char *rebooted = g_build_filename (fixture->cli.data_dir, "rebooted-runtime",
+                                                  NULL);
+
+    kh_test_cli_setenv (&fixture->cli, "KEYHOLD_RUNTIME_DIR", rebooted);
+  }
   g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "recover"), ==, 0);
   {
     g_autofree char *line = g_strdup_printf ("RECOVERED: %s\n", first);
