@@ -444,3 +444,20 @@ kh_test_seed_seller (KhStore       *store,
     *refresh_out = g_strdup (response->tokens->refresh_token);
   return grant;
 }
+
+char *
+kh_test_query_value (const char *url,
+                     const char *name)
+{
+  g_autoptr(GUri) uri = NULL;
+  g_autoptr(GHashTable) params = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (url);
+  uri = g_uri_parse (url, G_URI_FLAGS_NONE, &error);
+  g_assert_no_error (error);
+  params = g_uri_parse_params (g_uri_get_query (uri), -1, "&", G_URI_PARAMS_NONE, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (g_hash_table_lookup (params, name));
+  return g_strdup (g_hash_table_lookup (params, name));
+}

@@ -86,6 +86,10 @@ JsonObject  *kh_test_ledger_find_authorization (JsonNode   *ledger,
 JsonObject  *kh_test_ledger_find_token    (JsonObject    *authorization,
                                            const char    *token);
 
+/* The value of the query parameter name of url (a redirect's Location); asserts it is there. */
+char        *kh_test_query_value          (const char    *url,
+                                           const char    *name);
+
 /* A seller grant from a Shop authorization code, as `complete` makes one minus the shop list:
  * the code exchanged (blocking, on the default main context), the grant named and saved in
  * store. client_label and region may be NULL. *refresh_out (optional) gets the refresh token it

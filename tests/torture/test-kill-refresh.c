@@ -85,19 +85,11 @@ approve (Fixture *f,
   g_autofree char *origin = g_strdup_printf ("http://127.0.0.1:%u", f->cli.sandbox_port);
   g_autofree char *url = NULL;
   g_autofree char *location = NULL;
-  g_autoptr(GUri) uri = NULL;
-  g_autoptr(GHashTable) params = NULL;
-  g_autoptr(GError) error = NULL;
 
   url = g_strdup_printf ("%s/_host/services.tiktokshop.com/open/authorize?service_id=%"
                          G_GINT64_FORMAT "&state=kill%u", origin, SERVICE_BASE + app, index);
   location = kh_test_cli_approve (url);
-  uri = g_uri_parse (location, G_URI_FLAGS_NONE, &error);
-  g_assert_no_error (error);
-  params = g_uri_parse_params (g_uri_get_query (uri), -1, "&", G_URI_PARAMS_NONE, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (g_hash_table_lookup (params, "code"));
-  return g_strdup (g_hash_table_lookup (params, "code"));
+  return kh_test_query_value (location, "code");
 }
 
 /* Real authorizations: consent approved, code exchanged, tokens stored in the store the CLI

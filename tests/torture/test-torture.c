@@ -191,21 +191,13 @@ approve (Torture *t,
 {
   g_autofree char *url = NULL;
   g_autofree char *location = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GUri) uri = NULL;
-  g_autoptr(GHashTable) params = NULL;
 
   url = g_strdup_printf ("%s/_host/services.tiktokshop.com/open/authorize?service_id=%"
                          G_GINT64_FORMAT "&state=torture%u&auto=approve", t->origin,
                          SERVICE_BASE + app, index);
   kh_test_http_request (t->control, "GET", url, NULL, NULL, &location);
   g_assert_nonnull (location);
-  uri = g_uri_parse (location, G_URI_FLAGS_NONE, &error);
-  g_assert_no_error (error);
-  params = g_uri_parse_params (g_uri_get_query (uri), -1, "&", G_URI_PARAMS_NONE, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (g_hash_table_lookup (params, "code"));
-  return g_strdup (g_hash_table_lookup (params, "code"));
+  return kh_test_query_value (location, "code");
 }
 
 /* Every grant is a real authorization: consent approved, code exchanged, tokens stored, as
