@@ -16,6 +16,7 @@
 
 #include "kh-test-util.h"
 
+#include "kh-json.h"
 #include "kh-log.h"
 #include "kh-origin-map.h"
 
@@ -396,4 +397,102 @@ kh_test_assert_chromium_profile (const char *args_file,
                               directory);
   g_assert_true (g_str_has_prefix (args, expected));
   g_assert_true (g_file_test (profile_dir, G_FILE_TEST_IS_DIR));
+}
+
+guint
+kh_test_env_uint (const char *name,
+                  guint       fallback)
+{
+  const char *value = g_getenv (name);
+  guint64 parsed;
+
+  if (value == NULL || !g_ascii_string_to_unsigned (value, 10, 1, G_MAXUINT32, &parsed, NULL))
+    return fallback;
+  return (guint) parsed;
+}
+
+JsonObject *
+kh_test_ledger_find_token (JsonObject *authorization,
+                           const char *token)
+{
+  JsonArray *tokens = kh_json_get_array (authorization, "tokens");
+
+  for (guint j = 0; tokens != NULL && j < json_array_get_length (tokens); j++)
+    {
+      JsonObject *item = json_array_get_object_element (tokens, j);
+
+      if (g_strcmp0 (kh_json_get_string (item, "token"), token) == 0)
+        return item;
+    }
+  return NULL;
+}
+
+JsonObject *
+kh_test_ledger_find_authorization (JsonNode   *ledger,
+                                   const char *token)
+{
+  JsonArray *list = kh_json_get_array (kh_json_node_object (ledger), "authorizations");
+
+  for (guint i = 0; list != NULL && i < json_array_get_length (list); i++)
+    {
+      JsonObject *auth = json_array_get_object_element (list, i);
+
+      if (kh_test_ledger_find_token (auth, token) != NULL)
+        return auth;
+    }
+  return NULL;
+}
+
+KhGrant *
+kh_test_seed_seller (KhStore       *store,
+                     KhTokenClient *client,
+                     KhAppProfile  *app,
+                     const char    *app_secret,
+                     const char    *code,
+                     const char    *display_name,
+                     const char    *client_label,
+                     const char    *region,
+                     char         **refresh_out)
+{
+  GAsyncResult *pending = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(KhTokenResponse) response = NULL;
+  g_autoptr(GError) error = NULL;
+  KhGrant *grant;
+
+  kh_token_client_exchange_async (client, app, app_secret, KH_TOKEN_KIND_SHOP, code, NULL, NULL,
+                                  kh_test_store_result_cb, &pending);
+  result = kh_test_wait_result (&pending, 120000);
+  response = kh_token_client_exchange_finish (client, result, &error);
+  g_assert_no_error (error);
+
+  grant = kh_grant_new (KH_ACCOUNT_SELLER, NULL, kh_app_profile_get_name (app));
+  kh_grant_set_display_name (grant, display_name);
+  kh_grant_set_client_label (grant, client_label);
+  kh_grant_set_region (grant, region);
+  kh_grant_set_open_id (grant, response->open_id);
+  kh_grant_set_expiries_from_tokens (grant, response->tokens);
+  g_assert_true (kh_store_save_grant (store, grant, response->tokens, &error));
+  g_assert_no_error (error);
+
+  if (refresh_out != NULL)
+    *refresh_out = g_strdup (response->tokens->refresh_token);
+  return grant;
+}
+
+char *
+kh_test_query_value (const char *url,
+                     const char *name)
+{
+  g_autoptr(GUri) uri = NULL;
+  g_autoptr(GHashTable) params = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (url);
+  uri = g_uri_parse (url, G_URI_FLAGS_NONE, &error);
+  g_assert_no_error (error);
+  params = g_uri_parse_params (g_uri_get_query (uri), -1, "&", G_URI_PARAMS_NONE, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (g_hash_table_lookup (params, name));
+  return g_strdup (g_hash_table_lookup (params, name));
 }

@@ -3,6 +3,11 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "kh-app-profile.h"
+#include "kh-store.h"
+#include "kh-token-client.h"
 
 G_BEGIN_DECLS
 
@@ -82,6 +87,36 @@ void         kh_test_die_with_parent      (gpointer       user_data);
 GSubprocess *kh_test_sandbox_spawn        (const char * const *extra_args,
                                            guint         *port_out,
                                            char         **origin_map_out);
+
+/* A count from the environment variable name (1 or more), or fallback when it is unset or not
+ * a count: the torture suites' knobs. */
+guint        kh_test_env_uint             (const char    *name,
+                                           guint          fallback);
+
+/* In a sandbox ledger (GET /_sandbox/ledger): the authorization that issued token (any of its
+ * tokens), or NULL; and the entry of token among an authorization's tokens, or NULL. */
+JsonObject  *kh_test_ledger_find_authorization (JsonNode   *ledger,
+                                                const char *token);
+JsonObject  *kh_test_ledger_find_token    (JsonObject    *authorization,
+                                           const char    *token);
+
+/* The value of the query parameter name of url (a redirect's Location); asserts it is there. */
+char        *kh_test_query_value          (const char    *url,
+                                           const char    *name);
+
+/* A seller grant from a Shop authorization code, as `complete` makes one minus the shop list:
+ * the code exchanged (blocking, on the default main context), the grant named and saved in
+ * store. client_label and region may be NULL. *refresh_out (optional) gets the refresh token it
+ * was issued. Asserts that all of it works. */
+KhGrant     *kh_test_seed_seller          (KhStore       *store,
+                                           KhTokenClient *client,
+                                           KhAppProfile  *app,
+                                           const char    *app_secret,
+                                           const char    *code,
+                                           const char    *display_name,
+                                           const char    *client_label,
+                                           const char    *region,
+                                           char         **refresh_out);
 
 #ifdef KH_TEST_WITH_SANDBOX
 G_END_DECLS

@@ -1337,6 +1337,26 @@ test_startup (void)
   g_test_trap_assert_passed ();
 }
 
+#define INTERRUPTED_REASON "A refresh started at 2026-12-04T10:00:00Z was interrupted after TikTok " \
+                           "had rotated the refresh token: authorize again"
+
+/* Whether a label under root shows text, as its text or its tooltip. */
+static gboolean
+has_text (GtkWidget  *root,
+          const char *text)
+{
+  if (g_strcmp0 (gtk_widget_get_tooltip_text (root), text) == 0)
+    return TRUE;
+  if (GTK_IS_LABEL (root) && g_strcmp0 (gtk_label_get_text (GTK_LABEL (root)), text) == 0)
+    return TRUE;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (has_text (child, text))
+      return TRUE;
+
+  return FALSE;
+}
+
 static void
 test_list_2000 (void)
 {
@@ -1364,6 +1384,8 @@ test_list_2000 (void)
 
       g_ptr_array_add (fakes, fake_grant (type, name, client, i % 2 ? "us" : "row", 4 * 3600,
                                           refresh, stored));
+      if (i == 6)
+        kh_grant_set_status_reason (g_ptr_array_index (fakes, i), INTERRUPTED_REASON);
       if (type == KH_ACCOUNT_SELLER)
         n_sellers++;
     }
@@ -1443,6 +1465,24 @@ test_list_2000 (void)
                                                                        G_MENU_LINK_SECTION));
     g_assert_cmpuint (n_items, ==, 8);
     g_object_unref (row);
+  }
+
+  /* The reason of a mark shows on the row (its status' tooltip) and in the grant's window. */
+  {
+    KhGrantRow *row = kh_grant_row_new ();
+    KhGrantWindow *window = kh_grant_window_new (env.window, g_ptr_array_index (fakes, 6));
+
+    g_object_ref_sink (row);
+    kh_grant_row_set_grant (row, g_ptr_array_index (fakes, 6));
+    g_assert_true (has_text (GTK_WIDGET (row), INTERRUPTED_REASON));
+    kh_grant_row_set_grant (row, g_ptr_array_index (fakes, 0));
+    g_assert_false (has_text (GTK_WIDGET (row), INTERRUPTED_REASON));
+    g_object_unref (row);
+    g_assert_true (has_text (GTK_WIDGET (window), INTERRUPTED_REASON));
+    gtk_window_present (GTK_WINDOW (window));
+    save_widget_png (adw_window_get_content (ADW_WINDOW (window)), GTK_NATIVE (window),
+                     "grant-window-interrupted");
+    gtk_window_destroy (GTK_WINDOW (window));
   }
 
   /* Notifications: once per threshold, remembered in GSettings, for the grant that ends in 3

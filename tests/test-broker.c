@@ -6,9 +6,11 @@
 
 #include "config.h"
 
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #define KH_TEST_WITH_SANDBOX 1
@@ -19,6 +21,7 @@
 #include "kh-flow.h"
 #include "kh-json.h"
 #include "kh-provider.h"
+#include "kh-refresh-journal.h"
 #include "kh-util.h"
 
 #define TIMEOUT_MS      30000
@@ -968,6 +971,245 @@ test_refresh_many (Fixture       *fixture,
     }
 }
 
+/* ---- interrupted refreshes ------------------------------------------------------------------ */
+
+/* Plays a process killed mid-refresh: it wrote its intent and sent the stored refresh token,
+ * TikTok rotated, and the answer never reached the keyring. */
+static void
+interrupted_refresh (Fixture *fixture,
+                     KhGrant *grant)
+{
+  g_autoptr(KhRefreshJournal) journal = kh_refresh_journal_new_for_store (fixture->store);
+  g_autoptr(KhTokenSet) stored = stored_tokens (fixture, grant);
+  g_autoptr(KhAppProfile) app = kh_store_get_app (fixture->store, kh_grant_get_app_name (grant));
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GAsyncResult) done = NULL;
+  g_autoptr(KhTokenResponse) lost = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *before = sandbox_refresh_token (fixture, grant);
+
+  g_assert_true (kh_refresh_journal_begin (journal, kh_grant_get_id (grant),
+                                           stored->refresh_token, NULL, &error));
+  g_assert_no_error (error);
+  kh_token_client_refresh_async (fixture->client, app, SHOP_SECRET,
+                                 kh_grant_get_token_kind (grant), stored->refresh_token, NULL,
+                                 kh_test_store_result_cb, &result);
+  done = kh_test_wait_result (&result, TIMEOUT_MS);
+  lost = kh_token_client_refresh_finish (fixture->client, done, &error);
+  g_assert_no_error (error);
+
+  /* TikTok moved on; the keyring did not. */
+  {
+    g_autofree char *after = sandbox_refresh_token (fixture, grant);
+
+    g_assert_cmpstr (after, !=, before);
+    g_assert_cmpstr (stored->refresh_token, ==, before);
+  }
+}
+
+static GPtrArray *
+recover (Fixture *fixture)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GAsyncResult) done = NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *outcomes;
+
+  kh_broker_recover_async (fixture->broker, NULL, kh_test_store_result_cb, &result);
+  done = kh_test_wait_result (&result, TIMEOUT_MS);
+  outcomes = kh_broker_recover_finish (fixture->broker, done, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (outcomes);
+  return outcomes;
+}
+
+static gboolean
+has_intent (Fixture *fixture,
+            KhGrant *grant)
+{
+  g_autoptr(KhRefreshJournal) journal = kh_refresh_journal_new_for_store (fixture->store);
+  g_autoptr(KhRefreshIntent) intent = NULL;
+  g_autoptr(GError) error = NULL;
+
+  intent = kh_refresh_journal_lookup (journal, kh_grant_get_id (grant), &error);
+  g_assert_no_error (error);
+  return intent != NULL;
+}
+
+static void
+assert_current_pair (Fixture *fixture,
+                     KhGrant *grant)
+{
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *auth = ledger_authorization (fixture, kh_grant_get_open_id (grant), &node);
+  g_autoptr(KhTokenSet) tokens = stored_tokens (fixture, grant);
+
+  g_assert_cmpstr (tokens->refresh_token, ==, kh_json_get_string (auth, "refresh_token"));
+  g_assert_cmpstr (tokens->access_token, ==, kh_json_get_string (auth, "access_token"));
+}
+
+/* Every refresh writes its intent before the call and removes it once the tokens are stored. */
+static void
+test_intent_spans_refresh (Fixture       *fixture,
+                           gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) grant = authorize (fixture, KH_ACCOUNT_SELLER, NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GAsyncResult) done = NULL;
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (has_intent (fixture, grant));
+  kh_sandbox_add_fault (fixture->sandbox, "/api/v2/token/refresh", 1, KH_SANDBOX_FAULT_DELAY,
+                        500);
+  kh_broker_refresh_async (fixture->broker, kh_grant_get_id (grant), TRUE, NULL,
+                           kh_test_store_result_cb, &result);
+  /* While TikTok holds the answer, the intent is on disk. */
+  while (!has_intent (fixture, grant) && result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_null (result);
+  done = kh_test_wait_result (&result, TIMEOUT_MS);
+  tokens = kh_broker_refresh_finish (fixture->broker, done, &error);
+  g_assert_no_error (error);
+  g_assert_false (has_intent (fixture, grant));
+  assert_current_pair (fixture, grant);
+}
+
+/* Killed after TikTok rotated, recovered inside the grace: the retry with the stored (old)
+ * token gets the current pair, with no second rotation. */
+static void
+test_recover_within_grace (Fixture       *fixture,
+                           gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) grant = authorize (fixture, KH_ACCOUNT_SELLER, NULL);
+  g_autoptr(GPtrArray) outcomes = NULL;
+  g_autoptr(GPtrArray) again = NULL;
+  g_autoptr(KhGrant) reread = NULL;
+  KhRecovery *recovery;
+  gint64 rotations;
+
+  interrupted_refresh (fixture, grant);
+  rotations = refresh_count (fixture, grant);
+  advance_clocks (fixture, 300);
+
+  outcomes = recover (fixture);
+  g_assert_cmpuint (outcomes->len, ==, 1);
+  recovery = g_ptr_array_index (outcomes, 0);
+  g_assert_cmpstr (recovery->grant_id, ==, kh_grant_get_id (grant));
+  g_assert_no_error (recovery->error);
+  assert_current_pair (fixture, grant);
+  g_assert_cmpint (refresh_count (fixture, grant), ==, rotations);
+  g_assert_false (has_intent (fixture, grant));
+  reread = stored_grant (fixture, grant);
+  g_assert_cmpint (kh_grant_get_stored_status (reread), ==, KH_GRANT_STATUS_ACTIVE);
+
+  /* Settled: the next start has nothing to do. */
+  again = recover (fixture);
+  g_assert_cmpuint (again->len, ==, 0);
+}
+
+/* Killed after TikTok rotated, and the grace is over (or TikTok has none): the grant is marked
+ * needs-reauth with the reason, never left active on a token TikTok refuses. */
+static void
+test_recover_after_grace (Fixture       *fixture,
+                          gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) grant = authorize (fixture, KH_ACCOUNT_SELLER, NULL);
+  g_autoptr(GPtrArray) outcomes = NULL;
+  g_autoptr(KhGrant) reread = NULL;
+  g_autofree char *reason = NULL;
+  KhRecovery *recovery;
+
+  interrupted_refresh (fixture, grant);
+  advance_clocks (fixture, 601);
+
+  outcomes = recover (fixture);
+  g_assert_cmpuint (outcomes->len, ==, 1);
+  recovery = g_ptr_array_index (outcomes, 0);
+  g_assert_error (recovery->error, KH_API_ERROR, 36004005);
+  g_assert_cmpint (kh_error_classify (recovery->error), ==, KH_ERROR_CLASS_TERMINAL);
+  g_assert_false (has_intent (fixture, grant));
+
+  reread = stored_grant (fixture, grant);
+  g_assert_cmpint (kh_grant_get_stored_status (reread), ==, KH_GRANT_STATUS_NEEDS_REAUTH);
+  g_assert_nonnull (strstr (kh_grant_get_status_reason (reread),
+                            "interrupted after TikTok had rotated the refresh token"));
+  g_assert_nonnull (strstr (kh_grant_get_status_reason (reread), "authorize again"));
+  kh_grant_explain_status (reread, kh_now (), &reason, NULL);
+  g_assert_cmpstr (reason, ==, kh_grant_get_status_reason (reread));
+}
+
+/* A transient failure keeps the intent for the next start; a live refresh is left alone; the
+ * intent of a removed grant is dropped. */
+static void
+test_recover_transient_and_live (Fixture       *fixture,
+                                 gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) grant = authorize (fixture, KH_ACCOUNT_SELLER, NULL);
+  g_autoptr(KhGrant) gone = authorize (fixture, KH_ACCOUNT_SELLER, NULL);
+  g_autoptr(GPtrArray) failed = NULL;
+  g_autoptr(GPtrArray) busy = NULL;
+  g_autoptr(GPtrArray) healed = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = kh_broker_dup_lock_dir (fixture->broker);
+  g_autofree char *file = g_strconcat (kh_grant_get_id (grant), ".lock", NULL);
+  g_autofree char *lock_path = g_build_filename (dir, file, NULL);
+  KhRecovery *recovery;
+  int fd;
+
+  interrupted_refresh (fixture, grant);
+  interrupted_refresh (fixture, gone);
+  g_assert_true (kh_store_remove_grant (fixture->store, kh_grant_get_id (gone), &error));
+  g_assert_no_error (error);
+
+  kh_sandbox_add_fault (fixture->sandbox, "/api/v2/token/refresh", 8,
+                        KH_SANDBOX_FAULT_HTTP_STATUS, 503);
+  failed = recover (fixture);
+  kh_sandbox_clear_faults (fixture->sandbox);
+  g_assert_cmpuint (failed->len, ==, 1);
+  recovery = g_ptr_array_index (failed, 0);
+  g_assert_cmpstr (recovery->grant_id, ==, kh_grant_get_id (grant));
+  g_assert_cmpint (kh_error_classify (recovery->error), ==, KH_ERROR_CLASS_TRANSIENT);
+  g_assert_true (has_intent (fixture, grant));
+  g_assert_false (has_intent (fixture, gone));
+
+  /* Another process is refreshing it right now (it holds the lock): not ours to retry. */
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  fd = g_open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (flock (fd, LOCK_EX), ==, 0);
+  busy = recover (fixture);
+  g_assert_cmpuint (busy->len, ==, 0);
+  g_assert_true (has_intent (fixture, grant));
+  close (fd);
+
+  healed = recover (fixture);
+  g_assert_cmpuint (healed->len, ==, 1);
+  g_assert_no_error (((KhRecovery *) g_ptr_array_index (healed, 0))->error);
+  assert_current_pair (fixture, grant);
+  g_assert_false (has_intent (fixture, grant));
+}
+
+/* A plain terminal refresh (no interruption) stores TikTok's own reason with the mark. */
+static void
+test_terminal_reason (Fixture       *fixture,
+                      gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) grant = authorize (fixture, KH_ACCOUNT_SELLER, NULL);
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(KhGrant) reread = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpuint (kh_sandbox_deauthorize (fixture->sandbox, kh_grant_get_open_id (grant)), ==, 1);
+  tokens = refresh (fixture, grant, TRUE, &error);
+  g_assert_error (error, KH_API_ERROR, 105001);
+  reread = stored_grant (fixture, grant);
+  g_assert_cmpint (kh_grant_get_stored_status (reread), ==, KH_GRANT_STATUS_NEEDS_REAUTH);
+  g_assert_nonnull (strstr (kh_grant_get_status_reason (reread), "105001"));
+  g_assert_null (strstr (kh_grant_get_status_reason (reread), "interrupted"));
+  g_assert_false (has_intent (fixture, grant));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -993,6 +1235,11 @@ main (int   argc,
   ADD ("advertiser-drift", test_advertiser_drift);
   ADD ("not-found", test_not_found);
   ADD ("refresh-many", test_refresh_many);
+  ADD ("intent-spans-refresh", test_intent_spans_refresh);
+  ADD ("recover-within-grace", test_recover_within_grace);
+  ADD ("recover-after-grace", test_recover_after_grace);
+  ADD ("recover-transient-and-live", test_recover_transient_and_live);
+  ADD ("terminal-reason", test_terminal_reason);
 #undef ADD
 
   for (guint i = 0; i < G_N_ELEMENTS (fault_cases); i++)

@@ -7,6 +7,7 @@
 
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
+#include <signal.h>
 #include <string.h>
 
 #include "kh-json.h"
@@ -686,6 +687,137 @@ test_cli_refresh_per_app (Fixture       *fixture,
   g_assert_nonnull (strstr (err, "--per-app"));
 }
 
+/* `refresh` killed while TikTok's answer is on its way (the sandbox rotated, then holds the
+ * answer back): `recover` completes it inside the grace; without a grace it marks the grant
+ * needs-reauth, and list --json and status --json say why. */
+static gint64
+refresh_calls (Fixture *fixture)
+{
+  g_autoptr(JsonNode) ledger = kh_test_cli_ledger (&fixture->cli);
+  gint64 calls = 0;
+
+  kh_json_get_int (kh_json_get_object (kh_json_node_object (ledger), "counters"),
+                   "/api/v2/token/refresh", &calls);
+  return calls;
+}
+
+static void
+kill_refresh_in_flight (Fixture    *fixture,
+                        const char *grant_id)
+{
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 calls = refresh_calls (fixture);
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/config",
+                                                 "{\"latency_ms\":5000}", NULL), ==, 200);
+  process = kh_test_cli_spawn (&fixture->cli,
+                               (const char * const []) { "refresh", grant_id, NULL });
+  /* The sandbox counts (and rotates) as the call arrives, then holds the answer 5 s. */
+  while (refresh_calls (fixture) == calls)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (20000);
+    }
+  g_subprocess_send_signal (process, SIGKILL);
+  g_subprocess_wait (process, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_signaled (process));
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/config",
+                                                 "{\"latency_ms\":0}", NULL), ==, 200);
+}
+
+static void
+test_cli_recover (Fixture       *fixture,
+                  gconstpointer  user_data)
+{
+  g_autoptr(JsonNode) before = NULL;
+  g_autoptr(JsonNode) after = NULL;
+  g_autoptr(JsonNode) status_node = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *status_out = NULL;
+  JsonArray *grants;
+  JsonObject *grant;
+  JsonArray *status;
+  const char *reason;
+
+  add_apps (fixture);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *url = create_link (fixture, "seller", "Shop App");
+      g_autofree char *redirected = client_approves (fixture, url);
+
+      g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "complete", redirected), ==, 0);
+    }
+  grants = list_json (fixture, &before);
+  g_assert_cmpuint (json_array_get_length (grants), ==, 2);
+  first = g_strdup (kh_json_get_string (json_array_get_object_element (grants, 0), "id"));
+  second = g_strdup (kh_json_get_string (json_array_get_object_element (grants, 1), "id"));
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/config",
+                                                 "{\"refresh_grace\":600}", NULL), ==, 200);
+
+  /* Nothing interrupted: nothing to do. */
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "recover"), ==, 0);
+  g_assert_cmpstr (out, ==, "");
+  g_clear_pointer (&out, g_free);
+
+  /* Inside the grace, and after a reboot: the runtime dir (the locks) is new and empty, the
+   * intent is in the data dir. */
+  kill_refresh_in_flight (fixture, first);
+  {
+    g_autofree char *rebooted = g_build_filename (fixture->cli.data_dir, "rebooted-runtime",
+                                                  NULL);
+
+    kh_test_cli_setenv (&fixture->cli, "KEYHOLD_RUNTIME_DIR", rebooted);
+  }
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "recover"), ==, 0);
+  {
+    g_autofree char *line = g_strdup_printf ("RECOVERED: %s\n", first);
+
+    g_assert_cmpstr (out, ==, line);
+  }
+  g_clear_pointer (&out, g_free);
+  /* Its tokens are current: a refresh with them works. */
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "refresh", first), ==, 0);
+
+  /* No grace: TikTok refuses the old token; `refresh` recovers first by itself. */
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/config",
+                                                 "{\"refresh_grace\":0}", NULL), ==, 200);
+  kill_refresh_in_flight (fixture, second);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, &err, "refresh", "--due"), ==, 3);
+  g_assert_nonnull (strstr (err, second));
+  g_assert_nonnull (strstr (err, "36004005"));
+
+  grants = list_json (fixture, &after);
+  grant = find_grant (grants, second);
+  g_assert_cmpstr (kh_json_get_string (grant, "status"), ==, "needs-reauth");
+  reason = kh_json_get_string (grant, "status_reason");
+  g_assert_nonnull (reason);
+  g_assert_nonnull (strstr (reason, "interrupted after TikTok had rotated the refresh token"));
+  g_assert_cmpstr (kh_json_get_string (find_grant (grants, first), "status"), ==, "active");
+  g_assert_true (JSON_NODE_HOLDS_NULL (json_object_get_member (find_grant (grants, first),
+                                                               "status_reason")));
+
+  g_assert_cmpint (run_cli (fixture, NULL, &status_out, NULL, "status", "--json"), ==, 0);
+  status_node = kh_json_parse (status_out, strlen (status_out), &error);
+  g_assert_no_error (error);
+  status = json_node_get_array (status_node);
+  g_assert_cmpstr (kh_json_get_string (json_array_get_object_element (status, 0), "id"), ==,
+                   second);
+  g_assert_cmpstr (kh_json_get_string (json_array_get_object_element (status, 0), "reason"), ==,
+                   reason);
+
+  /* Settled: nothing left for the next start. */
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "recover"), ==, 0);
+  g_assert_cmpstr (out, ==, "");
+}
+
 /* A user debugging with G_MESSAGES_DEBUG=all must not break scripts that parse stdout. */
 static void
 test_cli_debug_keeps_stdout_clean (Fixture       *fixture,
@@ -1047,6 +1179,8 @@ main (int   argc,
   g_test_add ("/keyhold/cli/no-state-needs-confirmation", Fixture, NULL, fixture_set_up,
               test_cli_no_state_needs_confirmation, fixture_tear_down);
   g_test_add ("/keyhold/cli/quick-connect", Fixture, NULL, fixture_set_up, test_cli_quick_connect,
+              fixture_tear_down);
+  g_test_add ("/keyhold/cli/recover", Fixture, NULL, fixture_set_up, test_cli_recover,
               fixture_tear_down);
   g_test_add ("/keyhold/cli/refresh-per-app", Fixture, NULL, fixture_set_up,
               test_cli_refresh_per_app, fixture_tear_down);

@@ -505,6 +505,62 @@ test_grant_json_invalid (void)
   }
 }
 
+/* The reason of a mark: kept in the index with the mark, cleared with it, and absent from an
+ * index written before it existed (which loads unchanged). */
+static void
+test_grant_status_reason (void)
+{
+  g_autoptr(KhGrant) grant = kh_grant_new (KH_ACCOUNT_SELLER, NULL, "my-app");
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(KhGrant) back = NULL;
+  g_autoptr(KhGrant) old = NULL;
+  g_autoptr(JsonNode) old_node = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) bad = NULL;
+  g_autoptr(KhGrant) refused = NULL;
+  const char *reason = "The refresh was interrupted: authorize again";
+
+  g_assert_null (kh_grant_get_status_reason (grant));
+  node = kh_grant_to_json (grant);
+  g_assert_true (JSON_NODE_HOLDS_NULL (json_object_get_member (kh_json_node_object (node),
+                                                               "status_reason")));
+  g_clear_pointer (&node, json_node_unref);
+
+  kh_grant_set_stored_status (grant, KH_GRANT_STATUS_NEEDS_REAUTH);
+  kh_grant_set_status_reason (grant, reason);
+  node = kh_grant_to_json (grant);
+  g_assert_cmpstr (kh_json_get_string (kh_json_node_object (node), "status_reason"), ==, reason);
+  back = kh_grant_new_from_json (node, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (kh_grant_get_stored_status (back), ==, KH_GRANT_STATUS_NEEDS_REAUTH);
+  g_assert_cmpstr (kh_grant_get_status_reason (back), ==, reason);
+
+  /* Authorized again: the mark goes, and its reason with it. */
+  kh_grant_set_stored_status (back, KH_GRANT_STATUS_ACTIVE);
+  g_assert_null (kh_grant_get_status_reason (back));
+
+  /* An entry written before status_reason existed. */
+  old_node = parse ("{\"id\":\"0123456789abcdef0123456789abcdef\",\"type\":\"seller\","
+                    "\"role\":null,\"kind\":\"shop\",\"app\":\"a\",\"client\":null,"
+                    "\"display_name\":\"Old\",\"region\":\"GB\",\"open_id\":\"o\","
+                    "\"status\":\"needs-reauth\",\"stored_status\":\"needs-reauth\","
+                    "\"access_expires_at\":\"2022-08-15T09:46:23Z\","
+                    "\"refresh_expires_at\":null,\"scopes\":[],\"missing_scopes\":[],"
+                    "\"shops\":[],\"advertisers\":[],\"without_state\":false,"
+                    "\"warnings\":[],\"created_at\":\"2023-11-14T22:13:20Z\","
+                    "\"updated_at\":\"2023-11-14T22:13:20Z\"}");
+  old = kh_grant_new_from_json (old_node, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (kh_grant_get_stored_status (old), ==, KH_GRANT_STATUS_NEEDS_REAUTH);
+  g_assert_null (kh_grant_get_status_reason (old));
+
+  /* Anything but a string or null is a damaged entry. */
+  bad = parse ("{\"id\":\"abc\",\"type\":\"seller\",\"app\":\"a\",\"status_reason\":5}");
+  refused = kh_grant_new_from_json (bad, &error);
+  g_assert_null (refused);
+  g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
+}
+
 static void
 test_grant_status (void)
 {
@@ -603,6 +659,7 @@ main (int    argc,
   g_test_add_func ("/keyhold/grant/json-advertisers", test_grant_json_advertisers);
   g_test_add_func ("/keyhold/grant/json-invalid", test_grant_json_invalid);
   g_test_add_func ("/keyhold/grant/status", test_grant_status);
+  g_test_add_func ("/keyhold/grant/status-reason", test_grant_status_reason);
   g_test_add_func ("/keyhold/grant/shop-advertiser-copy", test_shop_advertiser_copy);
 
   return g_test_run ();

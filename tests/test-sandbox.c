@@ -966,6 +966,27 @@ test_shop_refresh_expiry (Fixture       *f,
   g_assert_cmpint (api_code (expired), ==, 36004001);
 }
 
+static gboolean
+ledger_refresh_accepted (JsonNode   *ledger,
+                         const char *refresh_token)
+{
+  JsonArray *tokens = kh_json_get_array (ledger_authorization (ledger, 0), "tokens");
+  gboolean accepted = FALSE;
+
+  for (guint i = 0; i < json_array_get_length (tokens); i++)
+    {
+      JsonObject *token = json_array_get_object_element (tokens, i);
+
+      if (g_strcmp0 (kh_json_get_string (token, "token"), refresh_token) == 0)
+        {
+          g_assert_true (kh_json_get_bool (token, "accepted", &accepted));
+          return accepted;
+        }
+    }
+
+  g_assert_not_reached ();
+}
+
 static void
 test_refresh_grace (Fixture       *f,
                     gconstpointer  data)
@@ -1001,7 +1022,16 @@ test_refresh_grace (Fixture       *f,
   g_assert_true (kh_json_get_int (ledger_authorization (ledger, 0), "refresh_count", &count));
   g_assert_cmpint (count, ==, 1);
 
+  /* The ledger says which refresh tokens TikTok would still take. */
+  g_assert_true (ledger_refresh_accepted (ledger, refresh1));
+  g_assert_true (ledger_refresh_accepted (ledger, kh_json_get_string (api_data (second),
+                                                                      "refresh_token")));
+  g_clear_pointer (&ledger, json_node_unref);
+
   kh_sandbox_advance_clock (f->sandbox, 31);
+  ledger = kh_sandbox_dup_ledger (f->sandbox);
+  g_assert_false (ledger_refresh_accepted (ledger, refresh1));
+  g_clear_pointer (&ledger, json_node_unref);
   late = shop_token_refresh (f, refresh1);
   g_assert_cmpint (api_code (late), ==, 36004005);
 

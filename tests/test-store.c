@@ -1001,6 +1001,52 @@ test_index_layouts (Fixture       *fixture,
     }
 }
 
+/* An index written before grants had a status_reason loads unchanged, and keeps loading once a
+ * reason is added to one of its grants. */
+static void
+test_index_before_status_reason (Fixture       *fixture,
+                                 gconstpointer  user_data)
+{
+  g_autofree char *dir = g_build_filename (fixture->data_dir, fixture->store_name, NULL);
+  g_autofree char *path = g_build_filename (dir, "index.json", NULL);
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhStore) again = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(KhGrant) reread = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *old_index =
+    "{\"version\":1,\"grants\":[{\"id\":\"0123456789abcdef0123456789abcdef\","
+    "\"type\":\"seller\",\"role\":null,\"kind\":\"shop\",\"app\":\"a\","
+    "\"client\":\"Old client\",\"display_name\":\"Old shop\",\"region\":\"GB\","
+    "\"open_id\":\"o\",\"status\":\"needs-reauth\",\"stored_status\":\"needs-reauth\","
+    "\"access_expires_at\":\"2022-08-15T09:46:23Z\",\"refresh_expires_at\":null,"
+    "\"scopes\":[],\"missing_scopes\":[],\"shops\":[],\"advertisers\":[],"
+    "\"without_state\":false,\"warnings\":[],\"created_at\":\"2023-11-14T22:13:20Z\","
+    "\"updated_at\":\"2023-11-14T22:13:20Z\"}],\"apps\":[],\"pending\":[]}";
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (path, old_index, -1, &error));
+  g_assert_no_error (error);
+
+  store = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+  g_assert_no_error (error);
+  grant = kh_store_find_grant (store, "Old shop", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_grant_get_client_label (grant), ==, "Old client");
+  g_assert_cmpint (kh_grant_get_stored_status (grant), ==, KH_GRANT_STATUS_NEEDS_REAUTH);
+  g_assert_null (kh_grant_get_status_reason (grant));
+  g_assert_cmpuint (count_corrupt_files (dir), ==, 0);
+
+  kh_grant_set_status_reason (grant, "Interrupted: authorize again");
+  g_assert_true (kh_store_update_grant (store, grant, &error));
+  g_assert_no_error (error);
+  again = kh_store_new (fixture->data_dir, fixture->store_name, &error);
+  g_assert_no_error (error);
+  reread = kh_store_find_grant (again, kh_grant_get_id (grant), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (kh_grant_get_status_reason (reread), ==, "Interrupted: authorize again");
+}
+
 /* ---- two processes ------------------------------------------------------------------------- */
 
 static void
@@ -2217,6 +2263,7 @@ main (int   argc,
   ADD ("corrupt-index", test_corrupt);
   ADD ("damaged-entry", test_damaged_entry);
   ADD ("index-layouts", test_index_layouts);
+  ADD ("index-before-status-reason", test_index_before_status_reason);
   ADD ("two-instances", test_two_instances);
   ADD ("concurrent-writers", test_concurrent_writers);
   ADD ("isolation", test_isolation);

@@ -278,6 +278,33 @@ store_task_new (KhApplication       *self,
 /* -- refresh: through KhBroker, single-flight across threads and processes -- */
 
 static void
+recovered_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(KhApplication) self = user_data;
+  g_autoptr(GPtrArray) outcomes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  outcomes = kh_broker_recover_finish (KH_BROKER (object), result, &error);
+  if (outcomes == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_warning ("Could not recover interrupted refreshes: %s", error->message);
+      return;
+    }
+  for (guint i = 0; i < outcomes->len; i++)
+    {
+      KhRecovery *recovery = g_ptr_array_index (outcomes, i);
+
+      g_message ("An interrupted refresh of %s: %s", recovery->grant_id,
+                 recovery->error != NULL ? recovery->error->message : "completed and stored");
+    }
+  if (outcomes->len > 0)
+    kh_application_reload (self);
+}
+
+static void
 refresh_cb (GObject      *object,
             GAsyncResult *result,
             gpointer      user_data)
@@ -1019,6 +1046,10 @@ kh_application_startup (GApplication *app)
   if (self->store != NULL)
     {
       self->broker = kh_broker_new (self->store, self->client);
+      /* A refresh killed last time (this app's or keyhold-cli's) is settled inside TikTok's
+       * grace, in the background; the list shows what it changed. */
+      kh_broker_recover_async (self->broker, self->cancellable, recovered_cb,
+                               g_object_ref (self));
       /* The window shows itself while the grants are read and sorted in a worker thread. */
       self->grants = kh_grant_list_new_deferred (self->store);
       kh_grant_list_set_sort (self->grants, KH_GRANT_LIST_SORT_ATTENTION);

@@ -240,7 +240,8 @@ typedef struct
   const char *status_class;
   char       *markup;       /* name, subtitle, expiries */
   char       *accessible;   /* name and status */
-  char       *description;  /* subtitle and expiries, plain */
+  char       *description;  /* subtitle and expiries, plain; the mark's reason */
+  char       *reason;       /* why it is marked (the status' tooltip), or NULL */
 } RowText;
 
 static GQuark row_text_quark;
@@ -252,6 +253,7 @@ row_text_free (RowText *text)
   g_free (text->markup);
   g_free (text->accessible);
   g_free (text->description);
+  g_free (text->reason);
   g_free (text);
 }
 
@@ -323,7 +325,13 @@ row_text_new (KhGrant *grant)
                                           expiry);
   text->accessible = g_strdup_printf ("%s, %s", kh_grant_get_display_name (grant),
                                       text->status);
-  text->description = g_strdup_printf ("%s. %s", subtitle->str, expiry);
+  /* An interrupted refresh, a cancelled authorization: the row says why it needs attention. */
+  if (kh_grant_compute_status (grant, now) == KH_GRANT_STATUS_NEEDS_REAUTH)
+    text->reason = g_strdup (kh_grant_get_status_reason (grant));
+  if (text->reason != NULL)
+    text->description = g_strdup_printf ("%s. %s. %s", subtitle->str, expiry, text->reason);
+  else
+    text->description = g_strdup_printf ("%s. %s", subtitle->str, expiry);
 
   return text;
 }
@@ -357,6 +365,7 @@ kh_grant_row_set_grant (KhGrantRow *self,
 
   gtk_label_set_markup (self->text_label, text->markup);
   gtk_label_set_text (self->status_label, text->status);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), text->reason);
   classes[1] = text->status_class;
   gtk_widget_set_css_classes (GTK_WIDGET (self->status_label), classes);
   gtk_accessible_update_property (GTK_ACCESSIBLE (self),

@@ -203,7 +203,10 @@ fill (KhGrantWindow *self)
   gtk_window_set_title (GTK_WINDOW (self), kh_grant_get_display_name (grant));
 
   /* -- what needs attention -- */
-  if (kh_grant_compute_status (grant, now) == KH_GRANT_STATUS_NEEDS_REAUTH)
+  if (kh_grant_compute_status (grant, now) == KH_GRANT_STATUS_NEEDS_REAUTH &&
+      kh_grant_get_status_reason (grant) != NULL)
+    g_string_append (notice, kh_grant_get_status_reason (grant));
+  else if (kh_grant_compute_status (grant, now) == KH_GRANT_STATUS_NEEDS_REAUTH)
     g_string_append (notice, _("TikTok no longer accepts this authorization: re-authorize it."));
   if (provider->authorization_expires && end != 0 && end - now < RENEWAL_WARNING_DAYS * 86400)
     {

@@ -1356,6 +1356,68 @@ batch_start_next (Batch *batch)
     }
 }
 
+/* Settles the refreshes a killed keyhold-cli or app left unfinished (kh_broker_recover_async):
+ * "RECOVERED: ID" on stdout for each completed one when print_recovered, a failure line on
+ * stderr for the others. Returns the exit code they add up to. */
+static int
+recover_interrupted (KhBroker *broker,
+                     gboolean  print_recovered)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GPtrArray) outcomes = NULL;
+  g_autoptr(GError) error = NULL;
+  Wait wait = { NULL, cancellable };
+  Batch report = { NULL, };
+
+  kh_broker_recover_async (broker, cancellable, wait_cb, &wait);
+  result = wait_for_result (&wait);
+  outcomes = kh_broker_recover_finish (broker, result, &error);
+  if (outcomes == NULL)
+    return report_error (error);
+
+  report.worst = EXIT_OK;
+  for (guint i = 0; i < outcomes->len; i++)
+    {
+      KhRecovery *recovery = g_ptr_array_index (outcomes, i);
+
+      if (recovery->error != NULL)
+        batch_note_failure (&report, recovery->grant_id, recovery->error);
+      else if (print_recovered)
+        g_print ("RECOVERED: %s\n", recovery->grant_id);
+    }
+
+  return report.worst;
+}
+
+static int
+cmd_recover (int    argc,
+             char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("— finish refreshes that were interrupted"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhBroker) broker = NULL;
+  g_autoptr(GError) error = NULL;
+  int exit_code = EXIT_OK;
+
+  g_option_context_set_summary (context, _("A refresh killed after TikTok rotated the refresh "
+                                           "token is retried with the stored token inside "
+                                           "TikTok's grace; when TikTok refuses it, the grant is "
+                                           "marked needs-reauth with the reason. keyhold-cli "
+                                           "refresh does this first by itself."));
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 1)
+    return usage_error (context, _("Unexpected argument"));
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+  broker = new_broker (store);
+
+  return recover_interrupted (broker, TRUE);
+}
+
 static gboolean
 grant_can_refresh (KhGrant *grant)
 {
@@ -1381,6 +1443,7 @@ cmd_refresh (int    argc,
   gint64 now = kh_now ();
   Batch batch = { NULL, };
   int exit_code = EXIT_OK;
+  int recovered;
   GOptionEntry entries[] = {
     { "all", 0, 0, G_OPTION_ARG_NONE, &all, N_("Refresh every grant that has a refresh token"), NULL },
     { "due", 0, 0, G_OPTION_ARG_NONE, &due, N_("Refresh the grants whose access token expires within the margin"), NULL },
@@ -1405,6 +1468,10 @@ cmd_refresh (int    argc,
   store = open_store (&error);
   if (store == NULL)
     return report_error (error);
+  broker = new_broker (store);
+  /* First what a killed run left unfinished, inside TikTok's grace; the grants are listed
+   * after it, so that one it marked is seen marked. */
+  recovered = recover_interrupted (broker, FALSE);
 
   if (argc == 2)
     {
@@ -1435,9 +1502,9 @@ cmd_refresh (int    argc,
         }
     }
 
-  broker = new_broker (store);
   /* A named grant or --all: refresh now. --due: only what is still due under the lock. */
   batch_init (&batch, broker, (guint) jobs, (guint) per_app, !due);
+  batch.worst = recovered;
   for (guint i = 0; i < grants_to_refresh->len; i++)
     {
       KhGrant *grant = g_ptr_array_index (grants_to_refresh, i);
@@ -1776,6 +1843,7 @@ static const Command commands[] = {
   { "status", "status [GRANT] [--json] [--renewal]", N_("What needs attention and why"), cmd_status },
   { "token", "token GRANT [--min-valid SECONDS]", N_("Print a valid access token, refreshing it if needed"), cmd_token },
   { "refresh", "refresh GRANT | --all | --due [--margin SECONDS] [--jobs N] [--per-app N]", N_("Refresh access tokens"), cmd_refresh },
+  { "recover", "recover", N_("Finish refreshes that a killed process left unfinished"), cmd_recover },
   { "shops", "shops GRANT [--json] [--update]", N_("Show the shops or advertisers a grant covers"), cmd_shops },
   { "renewal", "renewal GRANT", N_("The message that asks the owner to renew an authorization"), cmd_renewal },
   { "revoke", "revoke GRANT", N_("Revoke at TikTok where possible, else show where; then remove"), cmd_revoke },

@@ -19,6 +19,7 @@
 #include "kh-error.h"
 #include "kh-json.h"
 #include "kh-provider.h"
+#include "kh-refresh-journal.h"
 #include "kh-util.h"
 
 #include <errno.h>
@@ -38,6 +39,7 @@ struct _KhBroker
 
   KhStore       *store;
   KhTokenClient *client;
+  KhRefreshJournal *journal; /* the intents of refreshes in flight; worker threads only */
   GHashTable    *flights;    /* grant id -> Flight */
   GHashTable    *backoff;    /* grant id -> Backoff */
   /* App secrets already read from the keyring (app name -> secret), so that refreshing many
@@ -127,7 +129,11 @@ kh_grant_explain_status (KhGrant  *grant,
       break;
 
     case KH_GRANT_STATUS_NEEDS_REAUTH:
-      if (kh_grant_get_stored_status (grant) == KH_GRANT_STATUS_NEEDS_REAUTH)
+      /* The mark's own reason says exactly what happened (an interrupted refresh, say). */
+      if (kh_grant_get_stored_status (grant) == KH_GRANT_STATUS_NEEDS_REAUTH &&
+          kh_grant_get_status_reason (grant) != NULL)
+        reason = g_strdup (kh_grant_get_status_reason (grant));
+      else if (kh_grant_get_stored_status (grant) == KH_GRANT_STATUS_NEEDS_REAUTH)
         reason = g_strdup (_("TikTok no longer accepts this authorization (ended, cancelled or "
                              "deauthorized): the account holder must authorize again"));
       else
@@ -290,6 +296,7 @@ kh_broker_dispose (GObject *object)
 
   g_clear_object (&self->store);
   g_clear_object (&self->client);
+  g_clear_object (&self->journal);
 
   G_OBJECT_CLASS (kh_broker_parent_class)->dispose (object);
 }
@@ -338,6 +345,7 @@ kh_broker_new (KhStore       *store,
   self = g_object_new (KH_TYPE_BROKER, NULL);
   self->store = g_object_ref (store);
   self->client = client != NULL ? g_object_ref (client) : NULL;
+  self->journal = kh_refresh_journal_new_for_store (store);
 
   return self;
 }
@@ -382,9 +390,12 @@ kh_broker_dup_lock_dir (KhBroker *self)
 
 /* ---- the grant lock --------------------------------------------------------------------------- */
 
+/* wait FALSE: returns -1 without error when another process (or another flight of this one)
+ * holds the lock. */
 static int
 lock_grant (KhBroker    *self,
             const char  *grant_id,
+            gboolean     wait,
             GError     **error)
 {
   g_autofree char *dir = kh_broker_dup_lock_dir (self);
@@ -412,13 +423,15 @@ lock_grant (KhBroker    *self,
     }
 
   /* Blocks this worker thread only: the process holding the lock is refreshing this grant. */
-  while (flock (fd, LOCK_EX) != 0)
+  while (flock (fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0)
     {
       int saved = errno;
 
       if (saved == EINTR)
         continue;
       close (fd);
+      if (saved == EWOULDBLOCK)
+        return -1;
       g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not lock %s: %s"), path,
                    g_strerror (saved));
       return -1;
@@ -598,6 +611,7 @@ typedef struct
   KhTokenSet      *result;        /* the tokens to hand out */
   KhTokenResponse *response;
   GError          *refresh_error;
+  KhRefreshIntent *interrupted;   /* an earlier refresh of the same token that did not finish */
   gboolean         network;       /* the flight called TikTok */
 } Flight;
 
@@ -617,6 +631,7 @@ flight_free (Flight *flight)
   g_clear_pointer (&flight->result, kh_token_set_free);
   g_clear_pointer (&flight->response, kh_token_response_free);
   g_clear_error (&flight->refresh_error);
+  g_clear_pointer (&flight->interrupted, kh_refresh_intent_free);
   g_free (flight);
 }
 
@@ -694,7 +709,7 @@ flight_complete (Flight *flight,
   flight_free (flight);
 }
 
-static void
+static gboolean
 mark_needs_reauth (Flight *flight)
 {
   g_autoptr(GError) error = NULL;
@@ -707,8 +722,13 @@ mark_needs_reauth (Flight *flight)
   if (flight->current != NULL
       ? !kh_store_save_grant (flight->broker->store, flight->grant, flight->current, &error)
       : !kh_store_update_grant (flight->broker->store, flight->grant, &error))
-    g_warning ("Could not mark grant %s as needing re-authorization: %s", flight->grant_id,
-               error->message);
+    {
+      g_warning ("Could not mark grant %s as needing re-authorization: %s", flight->grant_id,
+                 error->message);
+      return FALSE;
+    }
+
+  return TRUE;
 }
 
 /* Worker thread: take the lock, re-read, decide. Returns TRUE when TikTok must be called (the
@@ -728,7 +748,7 @@ flight_lock_thread (GTask        *task,
   gboolean fresh;
   gboolean adopted;
 
-  flight->lock_fd = lock_grant (self, flight->grant_id, &error);
+  flight->lock_fd = lock_grant (self, flight->grant_id, TRUE, &error);
   if (flight->lock_fd < 0)
     {
       g_task_return_error (task, error);
@@ -816,7 +836,25 @@ flight_lock_thread (GTask        *task,
       return;
     }
 
+  /* On disk before TikTok sees the token: from here on a kill leaves a recoverable trace. */
+  if (!kh_refresh_journal_begin (self->journal, flight->grant_id, refresh, &flight->interrupted,
+                                 &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
   g_task_return_boolean (task, TRUE);
+}
+
+/* Still locked, once the outcome of the refresh call is stored: the intent is settled. */
+static void
+end_intent (Flight *flight)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!kh_refresh_journal_end (flight->broker->journal, flight->grant_id, &error))
+    g_warning ("%s", error->message);
 }
 
 /* Worker thread: store what TikTok answered (keyring first, then the index), still locked. */
@@ -834,8 +872,13 @@ flight_store_thread (GTask        *task,
 
   if (flight->refresh_error != NULL)
     {
-      /* Terminal: TikTok will not refresh this grant again; stop trying and say so. */
-      mark_needs_reauth (flight);
+      g_autofree char *reason = kh_refresh_journal_explain (flight->interrupted,
+                                                            flight->refresh_error);
+
+      /* Terminal: TikTok will not refresh this grant again; stop trying and say why. */
+      kh_grant_set_status_reason (flight->grant, reason);
+      if (mark_needs_reauth (flight))
+        end_intent (flight);
       g_task_return_boolean (task, TRUE);
       return;
     }
@@ -854,11 +897,13 @@ flight_store_thread (GTask        *task,
     kh_grant_set_scopes (flight->grant, (const char * const *) response->scopes);
   kh_grant_touch (flight->grant, kh_now ());
 
+  /* A failed write keeps the intent: the next start retries inside TikTok's grace. */
   if (!kh_store_save_grant (self->store, flight->grant, tokens, &error))
     {
       g_task_return_error (task, error);
       return;
     }
+  end_intent (flight);
 
   flight->result = g_steal_pointer (&tokens);
   g_task_return_boolean (task, TRUE);
@@ -1107,6 +1152,209 @@ prepare_in_thread (KhBroker            *self,
   g_task_set_source_tag (prepare, g_task_get_source_tag (task));
   g_task_set_task_data (prepare, data, NULL);
   g_task_run_in_thread (prepare, thread_func);
+}
+
+/* ---- recovery ---------------------------------------------------------------------------- */
+
+void
+kh_recovery_free (KhRecovery *recovery)
+{
+  if (recovery == NULL)
+    return;
+  g_free (recovery->grant_id);
+  g_clear_error (&recovery->error);
+  g_free (recovery);
+}
+
+typedef struct
+{
+  GStrv      orphans;     /* grants whose intent has no live owner */
+  GPtrArray *outcomes;    /* KhRecovery, one per orphan retried so far */
+} Recover;
+
+static void
+recover_free (Recover *recover)
+{
+  g_strfreev (recover->orphans);
+  g_clear_pointer (&recover->outcomes, g_ptr_array_unref);
+  g_free (recover);
+}
+
+/* Worker thread: the intents whose grant's lock is free were left by a process that died
+ * mid-refresh (a live owner holds the lock until it ends its intent). Intents of grants that
+ * are gone or already marked are settled here; the others are retried. */
+static void
+recover_scan_thread (GTask        *task,
+                     gpointer      source_object,
+                     gpointer      task_data,
+                     GCancellable *cancellable)
+{
+  KhBroker *self = source_object;
+  Recover *recover = task_data;
+  g_autoptr(GStrvBuilder) orphans = g_strv_builder_new ();
+  g_auto(GStrv) ids = NULL;
+  GError *error = NULL;
+
+  ids = kh_refresh_journal_list (self->journal, &error);
+  if (ids == NULL || (ids[0] != NULL && !kh_store_reload (self->store, &error)))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  for (guint i = 0; ids[i] != NULL; i++)
+    {
+      g_autoptr(KhGrant) grant = NULL;
+      g_autoptr(KhRefreshIntent) intent = NULL;
+      g_autoptr(GError) damaged = NULL;
+      int fd = lock_grant (self, ids[i], FALSE, &error);
+      KhGrantStatus stored;
+
+      if (fd < 0)
+        {
+          if (error != NULL)
+            {
+              g_task_return_error (task, error);
+              return;
+            }
+          continue;   /* its owner is alive and refreshing it */
+        }
+
+      /* A damaged intent counts as one: a refresh may have been cut short. */
+      intent = kh_refresh_journal_lookup (self->journal, ids[i], &damaged);
+      grant = kh_store_find_grant (self->store, ids[i], NULL);
+      stored = grant != NULL ? kh_grant_get_stored_status (grant) : KH_GRANT_STATUS_REVOKED;
+      if ((intent == NULL && damaged == NULL) || grant == NULL ||
+          g_strcmp0 (kh_grant_get_id (grant), ids[i]) != 0 ||
+          stored == KH_GRANT_STATUS_NEEDS_REAUTH || stored == KH_GRANT_STATUS_REVOKED)
+        {
+          /* Nothing left to recover: only a temp file a kill left, or the grant was removed or
+           * is already marked. */
+          if (!kh_refresh_journal_end (self->journal, ids[i], &error))
+            {
+              unlock_grant (&fd);
+              g_task_return_error (task, error);
+              return;
+            }
+        }
+      else
+        g_strv_builder_add (orphans, ids[i]);
+      unlock_grant (&fd);
+    }
+
+  recover->orphans = g_strv_builder_end (orphans);
+  g_task_return_boolean (task, TRUE);
+}
+
+typedef struct
+{
+  GTask *task;
+  char  *grant_id;
+} RecoverItem;
+
+/* Ends the recovery (task, transfer full) with what it did. */
+static void
+recover_return (GTask *task)
+{
+  Recover *recover = g_task_get_task_data (task);
+
+  g_task_return_pointer (task, g_steal_pointer (&recover->outcomes),
+                         (GDestroyNotify) g_ptr_array_unref);
+  g_object_unref (task);
+}
+
+static void
+recover_item_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  KhBroker *self = KH_BROKER (object);
+  RecoverItem *item = user_data;
+  GTask *task = item->task;
+  Recover *recover = g_task_get_task_data (task);
+  KhRecovery *recovery = g_new0 (KhRecovery, 1);
+  g_autoptr(KhTokenSet) tokens = NULL;
+
+  recovery->grant_id = g_steal_pointer (&item->grant_id);
+  tokens = kh_broker_refresh_finish (self, result, &recovery->error);
+  if (recovery->error != NULL)
+    g_debug ("recovery of %s: %s", recovery->grant_id, recovery->error->message);
+  g_ptr_array_add (recover->outcomes, recovery);
+  g_free (item);
+
+  if (recover->outcomes->len == g_strv_length (recover->orphans))
+    recover_return (task);
+}
+
+static void
+recover_scanned_cb (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  KhBroker *self = KH_BROKER (object);
+  GTask *task = user_data;
+  Recover *recover = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+
+  recover->outcomes = g_ptr_array_new_with_free_func ((GDestroyNotify) kh_recovery_free);
+  if (recover->orphans[0] == NULL)
+    {
+      recover_return (task);
+      return;
+    }
+
+  /* All at once: TikTok's grace is short, and a killed batch leaves at most its --jobs behind.
+   * Forced: the stored access token may look fresh while the refresh token beside it is
+   * already spent. */
+  for (guint i = 0; recover->orphans[i] != NULL; i++)
+    {
+      RecoverItem *item = g_new0 (RecoverItem, 1);
+
+      item->task = task;
+      item->grant_id = g_strdup (recover->orphans[i]);
+      kh_broker_refresh_async (self, item->grant_id, TRUE, g_task_get_cancellable (task),
+                               recover_item_cb, item);
+    }
+}
+
+void
+kh_broker_recover_async (KhBroker            *self,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  Recover *recover;
+
+  g_return_if_fail (KH_IS_BROKER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, kh_broker_recover_async);
+  recover = g_new0 (Recover, 1);
+  g_task_set_task_data (task, recover, (GDestroyNotify) recover_free);
+
+  prepare_in_thread (self, g_steal_pointer (&task), recover, recover_scan_thread,
+                     recover_scanned_cb);
+}
+
+GPtrArray *
+kh_broker_recover_finish (KhBroker      *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (KH_IS_BROKER (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == kh_broker_recover_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 /* ---- revoke ----------------------------------------------------------------------------------- */

@@ -4,7 +4,9 @@
  * and across processes (an exclusive flock on <runtime>/keyhold/<store>/<grant>.lock). Under
  * the lock the tokens are re-read from the keyring, refreshed only if still needed, and the new
  * tokens are stored before the lock is released, so every process adopts what another stored.
- * Terminal TikTok errors mark the grant needs-reauth; transient ones back off. */
+ * Just before the refresh call a durable intent is written (kh-refresh-journal.h) and it is
+ * removed once the outcome is stored, so a refresh killed in between is recoverable.
+ * Terminal TikTok errors mark the grant needs-reauth with a reason; transient ones back off. */
 #pragma once
 
 #include <gio/gio.h>
@@ -67,6 +69,32 @@ void           kh_broker_refresh_async       (KhBroker            *self,
                                               GAsyncReadyCallback  callback,
                                               gpointer             user_data);
 KhTokenSet    *kh_broker_refresh_finish      (KhBroker       *self,
+                                              GAsyncResult   *result,
+                                              GError        **error);
+
+/* What recovery did for one grant. error NULL: the interrupted refresh was completed and its
+ * tokens stored. A terminal error (kh_error_classify): the grant is now marked needs-reauth
+ * with a reason saying what happened (kh_grant_get_status_reason). Any other: nothing changed
+ * and the intent stays for the next start. */
+typedef struct {
+  char   *grant_id;
+  GError *error;
+} KhRecovery;
+
+void           kh_recovery_free              (KhRecovery     *recovery);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KhRecovery, kh_recovery_free)
+
+/* Settles the refreshes a killed process left unfinished (kh-refresh-journal.h): every intent
+ * whose grant's lock is free is retried with the stored refresh token, which TikTok answers
+ * with the current pair inside its rotation grace. Intents of live refreshes are left alone;
+ * those of removed or already-marked grants are dropped. Returns a GPtrArray of KhRecovery,
+ * one per grant retried (empty when nothing was interrupted). Anything that opens the store
+ * for refreshing calls this first (keyhold-cli refresh and recover, the app at start). */
+void           kh_broker_recover_async       (KhBroker            *self,
+                                              GCancellable        *cancellable,
+                                              GAsyncReadyCallback  callback,
+                                              gpointer             user_data);
+GPtrArray     *kh_broker_recover_finish      (KhBroker       *self,
                                               GAsyncResult   *result,
                                               GError        **error);
 

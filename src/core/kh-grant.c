@@ -430,6 +430,7 @@ struct _KhGrant
   GPtrArray     *shops;
   GPtrArray     *advertisers;
   KhGrantStatus  stored_status;
+  char          *status_reason;
   gboolean       without_state;
   char         **warnings;
   gint64         created_at;
@@ -455,6 +456,7 @@ enum {
   PROP_SHOPS,
   PROP_ADVERTISERS,
   PROP_STORED_STATUS,
+  PROP_STATUS_REASON,
   PROP_WITHOUT_STATE,
   PROP_WARNINGS,
   PROP_CREATED_AT,
@@ -493,6 +495,7 @@ kh_grant_finalize (GObject *object)
   g_clear_pointer (&self->shops, g_ptr_array_unref);
   g_clear_pointer (&self->advertisers, g_ptr_array_unref);
   g_strfreev (self->warnings);
+  g_free (self->status_reason);
 
   G_OBJECT_CLASS (kh_grant_parent_class)->finalize (object);
 }
@@ -551,6 +554,9 @@ kh_grant_get_property (GObject    *object,
       break;
     case PROP_STORED_STATUS:
       g_value_set_int (value, self->stored_status);
+      break;
+    case PROP_STATUS_REASON:
+      g_value_set_string (value, self->status_reason);
       break;
     case PROP_WITHOUT_STATE:
       g_value_set_boolean (value, self->without_state);
@@ -612,6 +618,9 @@ kh_grant_set_property (GObject      *object,
     case PROP_STORED_STATUS:
       kh_grant_set_stored_status (self, g_value_get_int (value));
       break;
+    case PROP_STATUS_REASON:
+      kh_grant_set_status_reason (self, g_value_get_string (value));
+      break;
     case PROP_WITHOUT_STATE:
       kh_grant_set_without_state (self, g_value_get_boolean (value));
       break;
@@ -666,6 +675,8 @@ kh_grant_class_init (KhGrantClass *klass)
     g_param_spec_int ("stored-status", NULL, NULL,
                       KH_GRANT_STATUS_ACTIVE, KH_GRANT_STATUS_REVOKED,
                       KH_GRANT_STATUS_ACTIVE, rw);
+  properties[PROP_STATUS_REASON] =
+    g_param_spec_string ("status-reason", NULL, NULL, NULL, rw);
   properties[PROP_WITHOUT_STATE] =
     g_param_spec_boolean ("without-state", NULL, NULL, FALSE, rw);
   properties[PROP_WARNINGS] =
@@ -982,6 +993,28 @@ kh_grant_set_stored_status (KhGrant       *self,
     return;
   self->stored_status = status;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STORED_STATUS]);
+  /* A reason explains a mark; a grant back in use (authorized again) has none. */
+  if (status != KH_GRANT_STATUS_NEEDS_REAUTH && status != KH_GRANT_STATUS_REVOKED)
+    kh_grant_set_status_reason (self, NULL);
+}
+
+const char *
+kh_grant_get_status_reason (KhGrant *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT (self), NULL);
+  return self->status_reason;
+}
+
+void
+kh_grant_set_status_reason (KhGrant    *self,
+                            const char *reason)
+{
+  g_return_if_fail (KH_IS_GRANT (self));
+
+  if (reason != NULL && *reason == '\0')
+    reason = NULL;
+  if (replace_str (&self->status_reason, reason))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATUS_REASON]);
 }
 
 KhGrantStatus
@@ -1116,6 +1149,7 @@ kh_grant_to_json (KhGrant *self)
                                                                                   kh_now ())));
   builder_add_string_or_null (builder, "stored_status",
                               kh_grant_status_to_string (self->stored_status));
+  builder_add_string_or_null (builder, "status_reason", self->status_reason);
   builder_add_iso_time (builder, "access_expires_at", self->access_expires_at);
   builder_add_iso_time (builder, "refresh_expires_at", self->refresh_expires_at);
   builder_add_strv (builder, "scopes", (const char * const *) self->scopes);
@@ -1275,6 +1309,7 @@ kh_grant_new_from_json_object (JsonObject  *object,
   g_autofree char *region = NULL;
   g_autofree char *open_id = NULL;
   g_autofree char *stored_status_str = NULL;
+  g_autofree char *status_reason = NULL;
   g_auto(GStrv) scopes = NULL;
   g_auto(GStrv) missing_scopes = NULL;
   g_auto(GStrv) warnings = NULL;
@@ -1301,6 +1336,8 @@ kh_grant_new_from_json_object (JsonObject  *object,
       || !read_optional_string (object, "region", &region, error)
       || !read_optional_string (object, "open_id", &open_id, error)
       || !read_optional_string (object, "stored_status", &stored_status_str, error)
+      /* Added later: an index written before it has no such member, which reads as none. */
+      || !read_optional_string (object, "status_reason", &status_reason, error)
       || !read_iso_time (object, "access_expires_at", &access_expires_at, error)
       || !read_iso_time (object, "refresh_expires_at", &refresh_expires_at, error)
       || !read_iso_time (object, "created_at", &created_at, error)
@@ -1387,6 +1424,8 @@ kh_grant_new_from_json_object (JsonObject  *object,
   g_ptr_array_unref (self->advertisers);
   self->advertisers = g_steal_pointer (&advertisers);
   self->stored_status = stored_status;
+  if (stored_status == KH_GRANT_STATUS_NEEDS_REAUTH || stored_status == KH_GRANT_STATUS_REVOKED)
+    self->status_reason = g_steal_pointer (&status_reason);
   self->without_state = without_state;
   self->created_at = created_at;
   self->updated_at = updated_at;

@@ -100,6 +100,12 @@ void           kh_grant_set_advertisers          (KhGrant       *self,
 KhGrantStatus  kh_grant_get_stored_status        (KhGrant       *self);
 void           kh_grant_set_stored_status        (KhGrant       *self,
                                                   KhGrantStatus  status);
+/* Why the grant is marked (one translated sentence saying what happened and what to do), or
+ * NULL: the mark's generic explanation applies. Setting the stored status back to active or
+ * expiring clears it. */
+const char    *kh_grant_get_status_reason        (KhGrant       *self);
+void           kh_grant_set_status_reason        (KhGrant       *self,
+                                                  const char    *reason);
 KhGrantStatus  kh_grant_compute_status           (KhGrant       *self,
                                                   gint64         now);
 /* The callback carried no state (Seller Center App Store install) and the user confirmed it. */
@@ -116,7 +122,8 @@ void           kh_grant_touch                    (KhGrant       *self,
                                                   gint64         now);
 
 /* Index form (no secret): also the `list --json` object. Members: id type role kind app client
- * display_name region open_id status (computed at kh_now()) stored_status access_expires_at
+ * display_name region open_id status (computed at kh_now()) stored_status status_reason
+ * (string or null) access_expires_at
  * refresh_expires_at (ISO 8601 UTC or null for never) scopes missing_scopes shops advertisers
  * without_state warnings created_at updated_at. from_json reads stored_status, not status. */
 JsonNode      *kh_grant_to_json                  (KhGrant       *self);

@@ -2413,6 +2413,23 @@ handle_biz_business_get (Req *req)
 
 /* ---- the ledger ------------------------------------------------------------------------- */
 
+/* Whether a refresh with this refresh token would succeed now: the current one, or the one the
+ * last rotation replaced while the grace lasts (it gets the current pair again). */
+static gboolean
+refresh_token_accepted (KhSandbox *self,
+                        SbToken   *token)
+{
+  SbAuthorization *auth = token->auth;
+  gint64 now = sandbox_now (self);
+
+  if (token->kind != TOKEN_REFRESH || auth->revoked || now >= auth->refresh_expires_at)
+    return FALSE;
+  if (!token->superseded)
+    return TRUE;
+
+  return token == auth->previous_refresh && now - token->superseded_at < self->refresh_grace;
+}
+
 static JsonObject *
 token_to_json (KhSandbox *self,
                SbToken   *token)
@@ -2426,6 +2443,8 @@ token_to_json (KhSandbox *self,
   json_object_set_int_member (object, "expires_at", token->expires_at);
   json_object_set_boolean_member (object, "superseded", token->superseded);
   json_object_set_boolean_member (object, "valid", token_is_valid (self, token));
+  if (token->kind == TOKEN_REFRESH)
+    json_object_set_boolean_member (object, "accepted", refresh_token_accepted (self, token));
 
   return object;
 }

@@ -86,7 +86,8 @@ guint        kh_sandbox_deauthorize        (KhSandbox   *self,
 /* Forgets authorizations, codes, consents, faults and counters (apps and config stay). */
 void         kh_sandbox_reset              (KhSandbox   *self);
 /* The ledger GET /_sandbox/ledger serves: authorizations with every issued token and its
- * validity, call counters per path, the most answers of each path held back at once by latency
+ * validity (refresh tokens also say whether a refresh with them is "accepted" now: the current
+ * one, or the replaced one inside the grace), call counters per path, the most answers of each path held back at once by latency
  * or a delay fault (in_flight_peak), and every secret seen. */
 JsonNode    *kh_sandbox_dup_ledger         (KhSandbox   *self);
 

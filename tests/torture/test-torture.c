@@ -27,7 +27,6 @@
 #define REFRESH_GRACE   600
 #define SERVICE_BASE    G_GINT64_CONSTANT (7100000000000300000)
 #define REFRESH_PATH    "/api/v2/token/refresh"
-#define WAIT_MS         120000
 
 typedef enum {
   FAULT_HTTP_5XX,
@@ -192,21 +191,13 @@ approve (Torture *t,
 {
   g_autofree char *url = NULL;
   g_autofree char *location = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GUri) uri = NULL;
-  g_autoptr(GHashTable) params = NULL;
 
   url = g_strdup_printf ("%s/_host/services.tiktokshop.com/open/authorize?service_id=%"
                          G_GINT64_FORMAT "&state=torture%u&auto=approve", t->origin,
                          SERVICE_BASE + app, index);
   kh_test_http_request (t->control, "GET", url, NULL, NULL, &location);
   g_assert_nonnull (location);
-  uri = g_uri_parse (location, G_URI_FLAGS_NONE, &error);
-  g_assert_no_error (error);
-  params = g_uri_parse_params (g_uri_get_query (uri), -1, "&", G_URI_PARAMS_NONE, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (g_hash_table_lookup (params, "code"));
-  return g_strdup (g_hash_table_lookup (params, "code"));
+  return kh_test_query_value (location, "code");
 }
 
 /* Every grant is a real authorization: consent approved, code exchanged, tokens stored, as
@@ -250,32 +241,14 @@ seed (Torture *t,
     {
       KhAppProfile *app = g_ptr_array_index (apps, i % N_APPS);
       g_autofree char *code = approve (t, i % N_APPS, i);
-      GAsyncResult *pending = NULL;
-      g_autoptr(GAsyncResult) result = NULL;
-      g_autoptr(KhTokenResponse) response = NULL;
       g_autoptr(KhGrant) grant = NULL;
       g_autofree char *name = g_strdup_printf ("Torture shop %03u", i);
       Grant *entry;
 
-      kh_token_client_exchange_async (client, app, g_ptr_array_index (secrets, i % N_APPS),
-                                      KH_TOKEN_KIND_SHOP, code, NULL, NULL,
-                                      kh_test_store_result_cb, &pending);
-      result = kh_test_wait_result (&pending, WAIT_MS);
-      response = kh_token_client_exchange_finish (client, result, &error);
-      g_assert_no_error (error);
-
-      grant = kh_grant_new (KH_ACCOUNT_SELLER, NULL, kh_app_profile_get_name (app));
-      kh_grant_set_display_name (grant, name);
-      kh_grant_set_client_label (grant, "Torture");
-      kh_grant_set_region (grant, "GB");
-      kh_grant_set_open_id (grant, response->open_id);
-      kh_grant_set_expiries_from_tokens (grant, response->tokens);
-      g_assert_true (kh_store_save_grant (t->store, grant, response->tokens, &error));
-      g_assert_no_error (error);
-
       entry = g_new0 (Grant, 1);
+      grant = kh_test_seed_seller (t->store, client, app, g_ptr_array_index (secrets, i % N_APPS),
+                                   code, name, "Torture", "GB", &entry->first_refresh);
       entry->id = g_strdup (kh_grant_get_id (grant));
-      entry->first_refresh = g_strdup (response->tokens->refresh_token);
       g_ptr_array_add (t->grants, entry);
     }
 }
@@ -435,40 +408,14 @@ workers_done (gpointer user_data)
 
 /* ---- the verdict --------------------------------------------------------------------------- */
 
-static JsonObject *
-find_authorization (JsonNode   *ledger,
-                    const char *first_refresh)
-{
-  JsonArray *list = kh_json_get_array (kh_json_node_object (ledger), "authorizations");
-
-  for (guint i = 0; list != NULL && i < json_array_get_length (list); i++)
-    {
-      JsonObject *auth = json_array_get_object_element (list, i);
-      JsonArray *tokens = kh_json_get_array (auth, "tokens");
-
-      for (guint j = 0; tokens != NULL && j < json_array_get_length (tokens); j++)
-        if (g_strcmp0 (kh_json_get_string (json_array_get_object_element (tokens, j), "token"),
-                       first_refresh) == 0)
-          return auth;
-    }
-  return NULL;
-}
-
 static gboolean
 authorization_issued (JsonObject *auth,
                       const char *token,
                       const char *kind)
 {
-  JsonArray *tokens = kh_json_get_array (auth, "tokens");
+  JsonObject *item = kh_test_ledger_find_token (auth, token);
 
-  for (guint j = 0; tokens != NULL && j < json_array_get_length (tokens); j++)
-    {
-      JsonObject *item = json_array_get_object_element (tokens, j);
-
-      if (g_strcmp0 (kh_json_get_string (item, "token"), token) == 0)
-        return g_strcmp0 (kh_json_get_string (item, "kind"), kind) == 0;
-    }
-  return FALSE;
+  return item != NULL && g_strcmp0 (kh_json_get_string (item, "kind"), kind) == 0;
 }
 
 typedef struct {
@@ -494,7 +441,7 @@ compare (Torture *t,
   for (guint i = 0; i < t->grants->len; i++)
     {
       Grant *grant = g_ptr_array_index (t->grants, i);
-      JsonObject *auth = find_authorization (ledger, grant->first_refresh);
+      JsonObject *auth = kh_test_ledger_find_authorization (ledger, grant->first_refresh);
       g_autoptr(KhTokenSet) tokens = kh_store_load_tokens (t->store, grant->id, &error);
       gboolean revoked = FALSE;
 
@@ -535,24 +482,12 @@ count_foreign_tokens (Torture *t)
       char *end = NULL;
       guint index = (guint) g_ascii_strtoull (line, &end, 10);
       Grant *grant = g_ptr_array_index (t->grants, index);
-      JsonObject *auth = find_authorization (ledger, grant->first_refresh);
+      JsonObject *auth = kh_test_ledger_find_authorization (ledger, grant->first_refresh);
 
       if (auth == NULL || !authorization_issued (auth, end + 1, "access"))
         foreign++;
     }
   return foreign;
-}
-
-static guint
-env_count (const char *name,
-           guint       fallback)
-{
-  const char *value = g_getenv (name);
-  guint64 parsed;
-
-  if (value == NULL || !g_ascii_string_to_unsigned (value, 10, 1, 100000, &parsed, NULL))
-    return fallback;
-  return (guint) parsed;
 }
 
 static void
@@ -568,7 +503,7 @@ test_torture (void)
   JsonArray *left;
   Verdict before;
   Verdict after;
-  guint n_grants = env_count ("KEYHOLD_TORTURE_GRANTS", 200);
+  guint n_grants = kh_test_env_uint ("KEYHOLD_TORTURE_GRANTS", 200);
   guint foreign;
   guint healed_failures = 0;
   gint64 refresh_calls;
@@ -580,7 +515,7 @@ test_torture (void)
   t.rand = g_rand_new ();
   t.grants = g_ptr_array_new_with_free_func ((GDestroyNotify) grant_free);
   t.printed = g_ptr_array_new_with_free_func (g_free);
-  t.rounds = env_count ("KEYHOLD_TORTURE_ROUNDS", 400);
+  t.rounds = kh_test_env_uint ("KEYHOLD_TORTURE_ROUNDS", 400);
   t.control = soup_session_new ();
 
   start_sandbox (&t);
