@@ -194,9 +194,16 @@ save_widget_png (GtkWidget  *widget,
   g_autofree char *path = g_build_filename (dir, file, NULL);
   GskRenderer *renderer = gtk_native_get_renderer (native);
 
+  /* A window just presented is allocated after a frame or two, later on a loaded machine:
+   * wait for its size (up to 20 s) rather than for a fixed time. */
   iterate (200);
+  for (guint i = 0; i < 400 && (gtk_widget_get_width (widget) <= 0 ||
+                                gtk_widget_get_height (widget) <= 0); i++)
+    iterate (50);
   width = gtk_widget_get_width (widget);
   height = gtk_widget_get_height (widget);
+  g_assert_cmpint (width, >, 0);
+  g_assert_cmpint (height, >, 0);
   paintable = gtk_widget_paintable_new (widget);
   g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
   /* The window, not its content, paints the background: paint it under the content. */
