@@ -586,26 +586,52 @@ test_authorize (gconstpointer data)
   g_assert_nonnull (tokens->access_token);
 }
 
+/* Link for a Client on the partner page, labelled for client: the dialog that shows the link. */
+static GtkWindow *
+partner_link_dialog (const char *client)
+{
+  KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_PARTNER);
+  GtkWindow *dialog;
+
+  kh_window_show_page (env.window, KH_ACCOUNT_PARTNER);
+  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "client_row")), client);
+  activate_action ("link", "partner");
+  kh_test_wait_until (page_idle, page, 30000);
+  dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG);
+  g_assert_nonnull (dialog);
+
+  return dialog;
+}
+
+/* The client opens the link of dialog and approves: the address their browser lands on, which
+ * the agency pastes. Closes the dialog. */
+static char *
+approve_link (GtkWindow *dialog)
+{
+  g_autofree char *approve = g_strconcat (g_object_get_data (G_OBJECT (dialog), "url"),
+                                          "&auto=approve", NULL);
+  char *location = NULL;
+
+  close_dialogs ();
+  g_assert_cmpuint (http ("GET", approve, NULL, &location) / 100, ==, 3);
+  g_assert_nonnull (location);
+
+  return location;
+}
+
 static void
 test_complete_url (void)
 {
   KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_PARTNER);
   g_autoptr(GPtrArray) pending = NULL;
   g_autofree char *location = NULL;
-  g_autofree char *approve = NULL;
   KhAuthRequest *request = NULL;
   guint before = model_count (KH_ACCOUNT_PARTNER);
   GtkWindow *dialog;
 
   real_mime_dirs ();
   /* Link for a Client: a pending request and a dialog that shows the link. */
-  kh_window_show_page (env.window, KH_ACCOUNT_PARTNER);
-  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "client_row")),
-                         "Acme Agency Client");
-  activate_action ("link", "partner");
-  kh_test_wait_until (page_idle, page, 30000);
-  dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG);
-  g_assert_nonnull (dialog);
+  dialog = partner_link_dialog ("Acme Agency Client");
   g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (dialog)), ==,
                    "Link for a Client");
   save_png ("partner-link-dialog");
@@ -620,13 +646,8 @@ test_complete_url (void)
       request = g_ptr_array_index (pending, i);
   g_assert_nonnull (request);
 
-  /* The client opens the link and approves; their browser lands on the redirect URL, which
-   * the agency pastes. */
-  approve = g_strconcat (g_object_get_data (G_OBJECT (dialog), "url"), "&auto=approve", NULL);
-  close_dialogs ();
-  g_assert_cmpuint (http ("GET", approve, NULL, &location) / 100, ==, 3);
-  g_assert_nonnull (location);
-
+  /* The client approves; the agency pastes where their browser landed. */
+  location = approve_link (dialog);
   activate_action ("complete-url", location);
   kh_test_wait_until (page_idle, page, 60000);
   g_assert_null (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
@@ -766,25 +787,14 @@ test_grant_toast_other_tab (void)
   CountWait count = { KH_ACCOUNT_PARTNER, before + 1 };
   TextWait wait = { GTK_WIDGET (env.window), "Shop Partner grant added: " };
   g_autofree char *location = NULL;
-  g_autofree char *approve = NULL;
   g_autoptr(KhGrant) grant = NULL;
-  GtkWindow *dialog;
   GtkWidget *label;
   GtkWidget *button;
   GtkWindow *details;
 
   real_mime_dirs ();
   /* A link for a client, approved; the redirected address is pasted on the partner page. */
-  kh_window_show_page (env.window, KH_ACCOUNT_PARTNER);
-  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "client_row")),
-                         "Toast Client");
-  activate_action ("link", "partner");
-  kh_test_wait_until (page_idle, page, 30000);
-  dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG);
-  g_assert_nonnull (dialog);
-  approve = g_strconcat (g_object_get_data (G_OBJECT (dialog), "url"), "&auto=approve", NULL);
-  close_dialogs ();
-  g_assert_cmpuint (http ("GET", approve, NULL, &location) / 100, ==, 3);
+  location = approve_link (partner_link_dialog ("Toast Client"));
   kh_account_page_complete (page, location);
   /* While it completes, the user moves to the seller tab. */
   kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
