@@ -20,6 +20,10 @@
 #include "kh-log.h"
 #include "kh-origin-map.h"
 
+#ifdef KH_HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
+
 static char *test_tmpdir;
 
 static void
@@ -121,6 +125,16 @@ static gboolean
 flag_is_set (gpointer user_data)
 {
   return *(gboolean *) user_data;
+}
+
+gboolean
+kh_test_under_valgrind (void)
+{
+#ifdef KH_HAVE_VALGRIND_H
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return FALSE;
+#endif
 }
 
 void

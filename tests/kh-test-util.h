@@ -25,6 +25,8 @@ typedef gboolean (*KhTestCondition) (gpointer user_data);
 void         kh_test_wait_until           (KhTestCondition condition,
                                            gpointer        user_data,
                                            guint           timeout_ms);
+/* TRUE when the test runs under valgrind (.ci/valgrind), which serializes threads. */
+gboolean     kh_test_under_valgrind       (void);
 /* Convenience: waits until *flag is TRUE. */
 void         kh_test_wait_flag            (gboolean      *flag,
                                            guint          timeout_ms);

@@ -595,26 +595,52 @@ test_authorize (gconstpointer data)
   g_assert_nonnull (tokens->access_token);
 }
 
+/* Link for a Client on the partner page, labelled for client: the dialog that shows the link. */
+static GtkWindow *
+partner_link_dialog (const char *client)
+{
+  KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_PARTNER);
+  GtkWindow *dialog;
+
+  kh_window_show_page (env.window, KH_ACCOUNT_PARTNER);
+  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "client_row")), client);
+  activate_action ("link", "partner");
+  kh_test_wait_until (page_idle, page, 30000);
+  dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG);
+  g_assert_nonnull (dialog);
+
+  return dialog;
+}
+
+/* The client opens the link of dialog and approves: the address their browser lands on, which
+ * the agency pastes. Closes the dialog. */
+static char *
+approve_link (GtkWindow *dialog)
+{
+  g_autofree char *approve = g_strconcat (g_object_get_data (G_OBJECT (dialog), "url"),
+                                          "&auto=approve", NULL);
+  char *location = NULL;
+
+  close_dialogs ();
+  g_assert_cmpuint (http ("GET", approve, NULL, &location) / 100, ==, 3);
+  g_assert_nonnull (location);
+
+  return location;
+}
+
 static void
 test_complete_url (void)
 {
   KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_PARTNER);
   g_autoptr(GPtrArray) pending = NULL;
   g_autofree char *location = NULL;
-  g_autofree char *approve = NULL;
   KhAuthRequest *request = NULL;
   guint before = model_count (KH_ACCOUNT_PARTNER);
   GtkWindow *dialog;
 
   real_mime_dirs ();
   /* Link for a Client: a pending request and a dialog that shows the link. */
-  kh_window_show_page (env.window, KH_ACCOUNT_PARTNER);
-  gtk_editable_set_text (GTK_EDITABLE (kh_account_page_get_control (page, "client_row")),
-                         "Acme Agency Client");
-  activate_action ("link", "partner");
-  kh_test_wait_until (page_idle, page, 30000);
-  dialog = find_dialog (ADW_TYPE_MESSAGE_DIALOG);
-  g_assert_nonnull (dialog);
+  dialog = partner_link_dialog ("Acme Agency Client");
   g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (dialog)), ==,
                    "Link for a Client");
   save_png ("partner-link-dialog");
@@ -629,13 +655,8 @@ test_complete_url (void)
       request = g_ptr_array_index (pending, i);
   g_assert_nonnull (request);
 
-  /* The client opens the link and approves; their browser lands on the redirect URL, which
-   * the agency pastes. */
-  approve = g_strconcat (g_object_get_data (G_OBJECT (dialog), "url"), "&auto=approve", NULL);
-  close_dialogs ();
-  g_assert_cmpuint (http ("GET", approve, NULL, &location) / 100, ==, 3);
-  g_assert_nonnull (location);
-
+  /* The client approves; the agency pastes where their browser landed. */
+  location = approve_link (dialog);
   activate_action ("complete-url", location);
   kh_test_wait_until (page_idle, page, 60000);
   g_assert_null (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
@@ -699,6 +720,127 @@ first_grant (KhAccountType type)
 {
   return g_list_model_get_item (kh_account_page_get_model (kh_window_get_page (env.window, type)),
                                 0);
+}
+
+/* The first label under root whose text starts with prefix (a toast's title, a window's). */
+static GtkWidget *
+find_label (GtkWidget  *root,
+            const char *prefix)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found;
+
+      if (GTK_IS_LABEL (child) && g_str_has_prefix (gtk_label_get_text (GTK_LABEL (child)), prefix))
+        return child;
+      found = find_label (child, prefix);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+typedef struct
+{
+  GtkWidget  *root;
+  const char *prefix;
+} TextWait;
+
+static gboolean
+text_shown (gpointer data)
+{
+  TextWait *wait = data;
+
+  return find_label (wait->root, wait->prefix) != NULL;
+}
+
+/* The button of the toast whose title is label. */
+static GtkWidget *
+toast_button (GtkWidget *label)
+{
+  GtkWidget *toast = gtk_widget_get_ancestor (label, g_type_from_name ("AdwToastWidget"));
+
+  g_assert_nonnull (toast);
+  for (GtkWidget *child = gtk_widget_get_first_child (toast); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (GTK_IS_BUTTON (child) && gtk_widget_get_visible (child))
+      return child;
+  return NULL;
+}
+
+static KhGrant *
+grant_of_client (KhAccountType  type,
+                 const char    *client)
+{
+  GListModel *model = kh_account_page_get_model (kh_window_get_page (env.window, type));
+
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr(KhGrant) grant = g_list_model_get_item (model, i);
+
+      if (g_strcmp0 (kh_grant_get_client_label (grant), client) == 0)
+        return g_steal_pointer (&grant);
+    }
+  return NULL;
+}
+
+/* A grant finished on one tab while the user looks at another (issue #11): the toast names the
+ * grant's tab, the window stays where the user is, and Show opens the grant on its tab. A toast
+ * shows names as they are, never as markup. */
+static void
+test_grant_toast_other_tab (void)
+{
+  KhAccountPage *page = kh_window_get_page (env.window, KH_ACCOUNT_PARTNER);
+  guint before = model_count (KH_ACCOUNT_PARTNER);
+  CountWait count = { KH_ACCOUNT_PARTNER, before + 1 };
+  TextWait wait = { GTK_WIDGET (env.window), "Shop Partner grant added: " };
+  g_autofree char *location = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  GtkWidget *label;
+  GtkWidget *button;
+  GtkWindow *details;
+
+  real_mime_dirs ();
+  /* A link for a client, approved; the redirected address is pasted on the partner page. */
+  location = approve_link (partner_link_dialog ("Toast Client"));
+  kh_account_page_complete (page, location);
+  /* While it completes, the user moves to the seller tab. */
+  kh_window_show_page (env.window, KH_ACCOUNT_SELLER);
+  kh_test_wait_until (page_idle, page, 60000);
+  g_assert_null (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
+  kh_test_wait_until (count_is, &count, 10000);
+
+  /* The toast says which tab; the window did not leave the seller tab. */
+  kh_test_wait_until (text_shown, &wait, 30000);
+  g_assert_true (kh_window_get_visible_page (env.window)
+                 == kh_window_get_page (env.window, KH_ACCOUNT_SELLER));
+  label = find_label (GTK_WIDGET (env.window), wait.prefix);
+  grant = grant_of_client (KH_ACCOUNT_PARTNER, "Toast Client");
+  g_assert_nonnull (grant);
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (label)) + strlen (wait.prefix), ==,
+                   kh_grant_get_display_name (grant));
+  iterate (500);   /* the toast slides in */
+  save_png ("grant-toast-other-tab");
+
+  /* Show: the partner tab, and the grant's details. */
+  button = toast_button (label);
+  g_assert_nonnull (button);
+  g_assert_cmpstr (gtk_button_get_label (GTK_BUTTON (button)), ==, "_Show");
+  g_signal_emit_by_name (button, "clicked");
+  iterate (300);
+  g_assert_true (kh_window_get_visible_page (env.window) == page);
+  details = find_dialog (KH_TYPE_GRANT_WINDOW);
+  g_assert_nonnull (details);
+  g_assert_true (ADW_IS_WINDOW_TITLE (gtk_widget_get_ancestor (
+                   find_label (GTK_WIDGET (details), kh_grant_get_display_name (grant)),
+                   ADW_TYPE_WINDOW_TITLE)));
+  gtk_window_destroy (details);
+
+  /* Names with markup characters are shown as they are. */
+  wait.prefix = "Removed “Acme & Sons <Ltd>”";
+  kh_window_add_toast (env.window, wait.prefix);
+  kh_test_wait_until (text_shown, &wait, 30000);
 }
 
 /* Quick Connect on the seller page: an App Secret and the address an App Store install landed
@@ -2063,6 +2205,7 @@ main (int   argc,
       g_test_add_data_func (path, &authorize_cases[i], test_authorize);
     }
   g_test_add_func ("/keyhold/app/complete-url", test_complete_url);
+  g_test_add_func ("/keyhold/app/grant-toast-other-tab", test_grant_toast_other_tab);
   g_test_add_func ("/keyhold/app/quick-connect", test_quick_connect);
   g_test_add_func ("/keyhold/app/port-in-use", test_port_in_use);
   g_test_add_func ("/keyhold/app/follow-other-process", test_follow_other_process);

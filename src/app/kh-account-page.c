@@ -610,15 +610,11 @@ flow_succeeded (KhAccountPage *self,
 {
   const char * const *warnings = kh_flow_get_warnings (self->flow);
   KhWindow *window = get_window (self);
-  g_autofree char *text = NULL;
 
   kh_application_reload (self->application);
 
-  text = g_strdup_printf (_("Authorized “%s”"), kh_grant_get_display_name (grant));
-  toast (self, text);
-
-  if (window != NULL && kh_grant_get_account_type (grant) != self->type)
-    kh_window_show_page (window, kh_grant_get_account_type (grant));
+  if (window != NULL)
+    kh_window_grant_added (window, self, grant);
 
   /* Non-fatal findings (region mismatch, missing scopes) are worth a dialog: the grant works,
    * but not as the user may expect. */

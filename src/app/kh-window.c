@@ -52,16 +52,63 @@ G_DEFINE_FINAL_TYPE (KhWindow, kh_window, ADW_TYPE_APPLICATION_WINDOW)
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
+/* A toast's title is Pango markup in libadwaita 1.2, and the names in it come from TikTok or
+ * the user ("Acme & Sons"): always plain text here. */
+static AdwToast *
+toast_new (const char *text)
+{
+  g_autofree char *markup = g_markup_escape_text (text, -1);
+  AdwToast *toast = adw_toast_new (markup);
+
+  adw_toast_set_timeout (toast, 4);
+  return toast;
+}
+
 void
 kh_window_add_toast (KhWindow   *self,
                      const char *text)
 {
+  g_return_if_fail (KH_IS_WINDOW (self));
+  g_return_if_fail (text != NULL);
+
+  adw_toast_overlay_add_toast (self->toast_overlay, toast_new (text));
+}
+
+void
+kh_window_grant_added (KhWindow      *self,
+                       KhAccountPage *from,
+                       KhGrant       *grant)
+{
+  KhAccountType type;
+  g_autofree char *text = NULL;
   AdwToast *toast;
 
   g_return_if_fail (KH_IS_WINDOW (self));
+  g_return_if_fail (KH_IS_ACCOUNT_PAGE (from));
+  g_return_if_fail (KH_IS_GRANT (grant));
 
-  toast = adw_toast_new (text);
-  adw_toast_set_timeout (toast, 4);
+  /* The user watches the page that authorized: it shows the grant's page (a pasted address may
+   * have been another account type's). */
+  type = kh_grant_get_account_type (grant);
+  if (kh_window_get_visible_page (self) == from)
+    kh_window_show_page (self, type);
+
+  if (kh_account_page_get_account_type (kh_window_get_visible_page (self)) == type)
+    {
+      text = g_strdup_printf (_("Authorized “%s”"), kh_grant_get_display_name (grant));
+      kh_window_add_toast (self, text);
+      return;
+    }
+
+  /* They moved to another tab meanwhile: say which tab has the grant, and offer to show it. */
+  /* Translators: the first %s is a tab ("Shop Seller"), the second the account's name. */
+  text = g_strdup_printf (_("%s grant added: %s"), _(kh_provider_get (type)->title),
+                          kh_grant_get_display_name (grant));
+  toast = toast_new (text);
+  adw_toast_set_timeout (toast, 8);
+  adw_toast_set_button_label (toast, _("_Show"));
+  adw_toast_set_action_name (toast, "grant.details");
+  adw_toast_set_action_target_value (toast, g_variant_new_string (kh_grant_get_id (grant)));
   adw_toast_overlay_add_toast (self->toast_overlay, toast);
 }
 

@@ -29,6 +29,12 @@ gboolean        kh_window_get_banner_visible (KhWindow      *self);
 
 void            kh_window_add_toast          (KhWindow      *self,
                                               const char    *text);
+/* The flow of the page from stored grant: a toast, and the grant's tab when the user watches
+ * from; when they are on another tab, the toast names the grant's tab and its Show button opens
+ * the grant there. */
+void            kh_window_grant_added        (KhWindow      *self,
+                                              KhAccountPage *from,
+                                              KhGrant       *grant);
 /* A dialog with a heading and the error's message (core messages say what to do). */
 void            kh_window_show_error         (KhWindow      *self,
                                               const char    *heading,
