@@ -22,6 +22,7 @@
 #include "kh-error.h"
 #include "kh-flow.h"
 #include "kh-grant-list.h"
+#include "kh-history-log.h"
 #include "kh-json.h"
 #include "kh-log.h"
 #include "kh-origin-map.h"
@@ -1018,6 +1019,7 @@ cmd_token (int    argc,
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
+  g_autoptr(KhHistoryEntry) entry = NULL;
   Wait wait = { NULL, cancellable };
   gint64 min_valid = KH_BROKER_DEFAULT_MIN_VALID;
   int exit_code = EXIT_OK;
@@ -1036,8 +1038,8 @@ cmd_token (int    argc,
     return usage_error (context, _("--min-valid must be zero or more seconds"));
 
   /* n8n, cron and MCP servers call this all the time: a fresh token by its id costs one keyring
-   * lookup and no index. */
-  tokens = kh_broker_peek_token (NULL, argv[1], min_valid);
+   * lookup and no index (and the history record one append, no lookup). */
+  tokens = kh_broker_peek_token_full (NULL, argv[1], min_valid, &grant);
   if (tokens == NULL)
     {
       if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
@@ -1055,6 +1057,8 @@ cmd_token (int    argc,
 
   /* The contract: the token alone on stdout, one line. */
   g_print ("%s\n", tokens->access_token);
+  entry = kh_history_entry_new_token_read (grant, "token");
+  kh_history_record_in_store_name (NULL, entry);
   return EXIT_OK;
 }
 

@@ -14,6 +14,7 @@
 
 #include "kh-callback.h"
 #include "kh-error.h"
+#include "kh-history-log.h"
 #include "kh-loopback.h"
 #include "kh-provider.h"
 #include "kh-util.h"
@@ -402,6 +403,20 @@ display_name_for (Run *run)
   return NULL;
 }
 
+/* The history's name of the way this run authorized. */
+static const char *
+run_flow_name (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  gpointer tag = g_task_get_source_tag (task);
+
+  if (tag == kh_flow_authorize_async)
+    return "browser";
+  if (tag == kh_flow_quick_connect_async)
+    return "quick-connect";
+  return run->request_is_pending ? "link" : "paste";
+}
+
 static void
 save_grant_cb (GObject      *object,
                GAsyncResult *result,
@@ -410,6 +425,7 @@ save_grant_cb (GObject      *object,
   g_autoptr(GTask) task = user_data;
   KhFlow *self = g_task_get_source_object (task);
   Run *run = g_task_get_task_data (task);
+  g_autoptr(KhHistoryEntry) entry = NULL;
   GError *error = NULL;
 
   if (!kh_store_save_grant_finish (KH_STORE (object), result, &error))
@@ -420,6 +436,9 @@ save_grant_cb (GObject      *object,
       fail (g_steal_pointer (&task), error);
       return;
     }
+
+  entry = kh_history_entry_new_authorized (run->grant, run_flow_name (task));
+  kh_history_record (self->store, entry);
 
   if (run->request_is_pending)
     remove_pending_then (self, run->request, remove_pending_cb, g_steal_pointer (&task));
