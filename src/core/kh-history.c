@@ -261,11 +261,10 @@ kh_history_entry_set_detail_strv (KhHistoryEntry     *self,
                                   const char * const *value)
 {
   static const char * const empty[] = { NULL };
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
 
-  kh_history_entry_set_detail (self, name,
-                               json_node_init_array (json_node_alloc (),
-                                                     kh_json_array_from_strv (value ? value
-                                                                                    : empty)));
+  json_node_take_array (node, kh_json_array_from_strv (value != NULL ? value : empty));
+  kh_history_entry_set_detail (self, name, node);
 }
 
 /* ---- the event sites' entries ---------------------------------------------------------------- */
@@ -333,6 +332,7 @@ static JsonNode *
 accounts_node (const char * const *changes,
                char                sign)
 {
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
   JsonArray *array = json_array_new ();
 
   for (guint i = 0; changes != NULL && changes[i] != NULL; i++)
@@ -351,7 +351,8 @@ accounts_node (const char * const *changes,
         json_object_set_null_member (account, "name");
       json_array_add_object_element (array, account);
     }
-  return json_node_init_array (json_node_alloc (), array);
+  json_node_take_array (node, array);
+  return node;
 }
 
 KhHistoryEntry *
@@ -484,6 +485,7 @@ add_string_or_null (JsonObject *object,
 JsonNode *
 kh_history_entry_to_json_node (KhHistoryEntry *self)
 {
+  JsonNode *node = NULL;
   JsonObject *object;
   g_autofree char *at = NULL;
 
@@ -504,7 +506,9 @@ kh_history_entry_to_json_node (KhHistoryEntry *self)
     json_object_set_object_member (object, "detail", json_object_ref (self->detail));
   else
     json_object_set_object_member (object, "detail", json_object_new ());
-  return json_node_init_object (json_node_alloc (), object);
+  node = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (node, object);
+  return node;
 }
 
 char *
