@@ -7,8 +7,8 @@
 #include "config.h"
 
 #include <libsoup/soup.h>
+#include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -25,7 +25,7 @@ static char *test_tmpdir;
  * files go, each history.jsonl under dir is appended to <KEYHOLD_SANDBOX_SECRETS_FILE>.history. */
 static void
 keep_history_files (const char *dir,
-                    FILE       *out)
+                    int         out)
 {
   g_autoptr(GDir) handle = g_dir_open (dir, 0, NULL);
   const char *name;
@@ -40,7 +40,11 @@ keep_history_files (const char *dir,
         keep_history_files (path, out);
       else if (g_str_equal (name, "history.jsonl")
                && g_file_get_contents (path, &data, &length, NULL))
-        fwrite (data, 1, length, out);
+        {
+          /* One write under O_APPEND: test processes ending at once do not mix their lines. */
+          if (write (out, data, length) != (ssize_t) length)
+            g_printerr ("could not keep %s for the leak audit\n", path);
+        }
     }
 }
 
@@ -57,12 +61,12 @@ remove_tmpdir (void)
   if (audit != NULL && *audit != '\0')
     {
       g_autofree char *history = g_strconcat (audit, ".history", NULL);
-      FILE *out = fopen (history, "a");
+      int out = open (history, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 
-      if (out != NULL)
+      if (out >= 0)
         {
           keep_history_files (test_tmpdir, out);
-          fclose (out);
+          close (out);
         }
     }
 
