@@ -1158,6 +1158,13 @@ test_cli_export (Fixture       *fixture,
       g_assert_true (g_str_has_suffix (kh_json_get_string (kh_history_entry_get_detail (entry),
                                                            "stale_at"), "Z"));
     }
+  g_clear_pointer (&entries, g_ptr_array_unref);
+
+  /* The renewal pack, printed for the user to send on, is recorded too. */
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "renewal", grant_id), ==, 0);
+  entries = history_json (fixture, grant_id);
+  g_assert_cmpstr (kh_history_entry_get_action (g_ptr_array_index (entries, entries->len - 1)), ==,
+                   "renewal-copied");
 }
 
 static void

@@ -1438,6 +1438,7 @@ print_renewal (KhStore *store,
   g_autofree char *pack = kh_grant_renewal_pack (grant, app, url, kh_now ());
 
   g_print ("%s", pack);
+  kh_history_record_action (store, KH_HISTORY_RENEWAL_COPIED, grant);
   return EXIT_OK;
 }
 
