@@ -8,6 +8,7 @@
 
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +27,52 @@
 
 static char *test_tmpdir;
 
+/* CI's leak audit (.ci/leak-scan) reads every history file a test run wrote: before the test's
+ * files go, each history.jsonl under dir is appended to <KEYHOLD_SANDBOX_SECRETS_FILE>.history. */
+static void
+keep_history_files (const char *dir,
+                    int         out)
+{
+  g_autoptr(GDir) handle = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (handle != NULL && (name = g_dir_read_name (handle)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_autofree char *data = NULL;
+      gsize length;
+
+      if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+        keep_history_files (path, out);
+      else if (g_str_equal (name, "history.jsonl")
+               && g_file_get_contents (path, &data, &length, NULL))
+        {
+          /* One write under O_APPEND: test processes ending at once do not mix their lines. */
+          if (write (out, data, length) != (ssize_t) length)
+            g_printerr ("could not keep %s for the leak audit\n", path);
+        }
+    }
+}
+
 static void
 remove_tmpdir (void)
 {
+  const char *audit = g_getenv ("KEYHOLD_SANDBOX_SECRETS_FILE");
+
   if (test_tmpdir == NULL)
     return;
+
+  if (audit != NULL && *audit != '\0')
+    {
+      g_autofree char *history = g_strconcat (audit, ".history", NULL);
+      int out = open (history, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+      if (out >= 0)
+        {
+          keep_history_files (test_tmpdir, out);
+          close (out);
+        }
+    }
 
   /* A failing test keeps its files for inspection when KEYHOLD_TEST_KEEP is set. */
   if (g_getenv ("KEYHOLD_TEST_KEEP") == NULL)

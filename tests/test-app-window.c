@@ -21,6 +21,9 @@
 #include "kh-browser-profile.h"
 #include "kh-grant-row.h"
 #include "kh-grant-window.h"
+#include "kh-history-group.h"
+#include "kh-history-log.h"
+#include "kh-json.h"
 #include "kh-origin-map.h"
 #include "kh-preferences-window.h"
 #include "kh-provider.h"
@@ -1020,6 +1023,217 @@ test_grant_actions (void)
   activate_action ("revoke", kh_grant_get_id (advertiser));
   kh_test_wait_until (count_is, &count, 60000);
   close_dialogs ();
+}
+
+/* ---- the History section ------------------------------------------------------------------ */
+
+static GtkWidget *
+find_widget (GtkWidget *root,
+             GType      type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (root, type))
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_widget (child, type);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* The action rows under root, in the order they are shown. */
+static void
+collect_rows (GtkWidget *root,
+              GPtrArray *rows)
+{
+  if (ADW_IS_ACTION_ROW (root))
+    {
+      g_ptr_array_add (rows, root);
+      return;
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    collect_rows (child, rows);
+}
+
+static const char *
+row_title (GPtrArray *rows,
+           guint      i)
+{
+  return adw_preferences_row_get_title (ADW_PREFERENCES_ROW (g_ptr_array_index (rows, i)));
+}
+
+static KhHistoryEntry *
+entry_at (gint64      at,
+          const char *action,
+          const char *actor)
+{
+  return kh_history_entry_new_full (at, action, "g1", "seller", NULL, actor,
+                                    g_strcmp0 (actor, g_get_user_name ()) == 0
+                                    ? g_get_host_name () : "build-host");
+}
+
+/* The group shows entries from any source (a team's audit rows too): newest first, who did it
+ * when it was someone else, a bounded number of rows, and a read error in their place. */
+static void
+test_history_group (void)
+{
+  g_autoptr(KhHistoryGroup) group = g_object_ref_sink (kh_history_group_new ());
+  g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func ((GDestroyNotify) kh_history_entry_unref);
+  g_autoptr(GPtrArray) rows = g_ptr_array_new ();
+  g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                                                 "Permission denied");
+  const char *subtitle;
+
+  g_assert_cmpstr (adw_preferences_group_get_title (ADW_PREFERENCES_GROUP (group)), ==, "History");
+  kh_history_group_set_entries (group, NULL);
+  g_assert_cmpuint (kh_history_group_get_n_events (group), ==, 0);
+  g_assert_cmpstr (adw_preferences_group_get_description (ADW_PREFERENCES_GROUP (group)), ==,
+                   "Nothing has happened to this grant yet.");
+
+  g_ptr_array_add (entries, entry_at (1000, KH_HISTORY_REFRESHED, g_get_user_name ()));
+  g_ptr_array_add (entries, entry_at (3000, KH_HISTORY_SHARED, "bob"));
+  g_ptr_array_add (entries, entry_at (2000, KH_HISTORY_RENEWAL_COPIED, g_get_user_name ()));
+  kh_history_group_set_entries (group, entries);
+  g_assert_cmpuint (kh_history_group_get_n_events (group), ==, 3);
+  collect_rows (GTK_WIDGET (group), rows);
+  g_assert_cmpuint (rows->len, ==, 3);
+  g_assert_cmpstr (row_title (rows, 0), ==, "Shared with the team.");
+  g_assert_cmpstr (row_title (rows, 1), ==, "Renewal pack copied.");
+  g_assert_cmpstr (row_title (rows, 2), ==, "Tokens refreshed.");
+  subtitle = adw_action_row_get_subtitle (g_ptr_array_index (rows, 0));
+  g_assert_true (g_str_has_suffix (subtitle, " · by bob on build-host"));
+  subtitle = adw_action_row_get_subtitle (g_ptr_array_index (rows, 2));
+  g_assert_null (strstr (subtitle, " · by "));
+  /* Keyboard: every row takes the focus, so the list is read row by row. */
+  for (guint i = 0; i < rows->len; i++)
+    g_assert_true (gtk_widget_get_focusable (g_ptr_array_index (rows, i)));
+  g_ptr_array_set_size (rows, 0);
+
+  /* Bounded: the newest rows, and a note of how many older ones the CLI lists. */
+  g_ptr_array_set_size (entries, 0);
+  for (guint i = 0; i < KH_HISTORY_GROUP_MAX_ROWS + 5; i++)
+    g_ptr_array_add (entries, entry_at (1000 + i, KH_HISTORY_REFRESHED, g_get_user_name ()));
+  kh_history_group_set_entries (group, entries);
+  g_assert_cmpuint (kh_history_group_get_n_events (group), ==, KH_HISTORY_GROUP_MAX_ROWS);
+  collect_rows (GTK_WIDGET (group), rows);
+  g_assert_cmpuint (rows->len, ==, KH_HISTORY_GROUP_MAX_ROWS);
+  g_assert_nonnull (strstr (adw_preferences_group_get_description (ADW_PREFERENCES_GROUP (group)),
+                            "5 older events are not shown"));
+  g_ptr_array_set_size (rows, 0);
+
+  kh_history_group_set_error (group, error);
+  g_assert_cmpuint (kh_history_group_get_n_events (group), ==, 0);
+  collect_rows (GTK_WIDGET (group), rows);
+  g_assert_cmpuint (rows->len, ==, 1);
+  g_assert_cmpstr (adw_action_row_get_subtitle (g_ptr_array_index (rows, 0)), ==,
+                   "Permission denied");
+}
+
+static gboolean
+history_has_copy (gpointer data)
+{
+  g_autofree char *path = kh_history_log_path_for_store (kh_application_get_store (env.app));
+  g_autoptr(GPtrArray) entries = kh_history_log_read (path, data, NULL);
+
+  for (guint i = 0; entries != NULL && i < entries->len; i++)
+    {
+      KhHistoryEntry *entry = g_ptr_array_index (entries, i);
+
+      if (g_str_equal (kh_history_entry_get_action (entry), KH_HISTORY_TOKEN_READ)
+          && g_strcmp0 (kh_json_get_string (kh_history_entry_get_detail (entry), "command"),
+                        "copy") == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+history_loaded (gpointer data)
+{
+  return kh_history_group_get_n_events (data) > 0;
+}
+
+/* The grant window's History: what the authorize, refresh and copy cases did to the seller,
+ * newest first, read from the history file off the main thread; and what the remove and revoke
+ * cases left in the file. */
+static void
+test_grant_history (void)
+{
+  g_autoptr(KhGrant) seller = NULL;
+  g_autoptr(GPtrArray) rows = g_ptr_array_new ();
+  g_autoptr(GPtrArray) all = NULL;
+  g_autofree char *path = NULL;
+  KhHistoryGroup *group;
+  GtkWindow *details;
+  gboolean revoked = FALSE, removed = FALSE;
+
+  real_mime_dirs ();
+  if (model_count (KH_ACCOUNT_SELLER) == 0)
+    {
+      g_test_skip ("needs the grants of the authorize cases");
+      return;
+    }
+  seller = first_grant (KH_ACCOUNT_SELLER);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (env.window), "grant.copy-token", "s",
+                                             kh_grant_get_id (seller)));
+  kh_test_wait_until (history_has_copy, (gpointer) kh_grant_get_id (seller), 60000);
+
+  activate_action ("show-grant", kh_grant_get_id (seller));
+  iterate (100);
+  details = find_dialog (KH_TYPE_GRANT_WINDOW);
+  g_assert_nonnull (details);
+  group = KH_HISTORY_GROUP (find_widget (GTK_WIDGET (details), KH_TYPE_HISTORY_GROUP));
+  g_assert_nonnull (group);
+  kh_test_wait_until (history_loaded, group, 30000);
+
+  collect_rows (GTK_WIDGET (group), rows);
+  g_assert_cmpuint (rows->len, >=, 3);
+  g_assert_cmpstr (row_title (rows, 0), ==, "Access token copied to the clipboard.");
+  g_assert_true (g_str_has_prefix (row_title (rows, rows->len - 1), "Authorized "));
+  {
+    gboolean refreshed = FALSE;
+
+    for (guint i = 0; i < rows->len; i++)
+      refreshed = refreshed || g_str_equal (row_title (rows, i), "Tokens refreshed.");
+    g_assert_true (refreshed);
+  }
+  save_widget_png (GTK_WIDGET (group), GTK_NATIVE (details), "seller-grant-history");
+  gtk_window_destroy (details);
+
+  /* Revoke and remove left their records; the file holds no secret of the sandbox. */
+  path = kh_history_log_path_for_store (kh_application_get_store (env.app));
+  all = kh_history_log_read (path, NULL, NULL);
+  for (guint i = 0; i < all->len; i++)
+    {
+      const char *action = kh_history_entry_get_action (g_ptr_array_index (all, i));
+
+      revoked = revoked || g_str_equal (action, KH_HISTORY_REVOKED);
+      removed = removed || g_str_equal (action, KH_HISTORY_REMOVED);
+    }
+  g_assert_true (revoked);
+  g_assert_true (removed);
+  {
+    g_autofree char *text = NULL;
+
+    g_autoptr(JsonNode) ledger = kh_sandbox_dup_ledger (env.sandbox);
+    JsonArray *secrets = json_object_get_array_member (json_node_get_object (ledger), "secrets");
+
+    g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+    g_assert_null (strstr (text, SHOP_SECRET));
+    g_assert_null (strstr (text, BIZ_SECRET));
+    g_assert_cmpuint (json_array_get_length (secrets), >, 0);
+    for (guint i = 0; i < json_array_get_length (secrets); i++)
+      {
+        const char *secret = json_array_get_string_element (secrets, i);
+
+        if (secret != NULL && strlen (secret) >= 8)
+          g_assert_null (strstr (text, secret));
+      }
+  }
 }
 
 static void
@@ -2210,6 +2424,8 @@ main (int   argc,
   g_test_add_func ("/keyhold/app/port-in-use", test_port_in_use);
   g_test_add_func ("/keyhold/app/follow-other-process", test_follow_other_process);
   g_test_add_func ("/keyhold/app/grant-actions", test_grant_actions);
+  g_test_add_func ("/keyhold/app/history-group", test_history_group);
+  g_test_add_func ("/keyhold/app/grant-history", test_grant_history);
   g_test_add_data_func ("/keyhold/app/screenshots-grants", "grants", test_screenshots);
   g_test_add_func ("/keyhold/app/browser-profile", test_browser_profile);
   g_test_add_func ("/keyhold/app/row-menu", test_row_menu);

@@ -19,6 +19,7 @@
 #include "kh-broker.h"
 #include "kh-error.h"
 #include "kh-flow.h"
+#include "kh-history-log.h"
 #include "kh-json.h"
 #include "kh-provider.h"
 #include "kh-refresh-journal.h"
@@ -741,6 +742,29 @@ test_advertiser_drift (Fixture       *fixture,
 
   reread = stored_grant (fixture, grant);
   g_assert_cmpuint (kh_grant_get_advertisers (reread)->len, ==, n_remote);
+
+  /* The history says what changed, with ids and names. */
+  {
+    g_autofree char *path = kh_history_log_path_for_store (fixture->store);
+    g_autoptr(GPtrArray) entries = kh_history_log_read (path, kh_grant_get_id (grant), &error);
+    KhHistoryEntry *last;
+    JsonArray *gone;
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (entries->len, >=, 2);
+    g_assert_cmpstr (kh_history_entry_get_action (g_ptr_array_index (entries, 0)), ==,
+                     KH_HISTORY_AUTHORIZED);
+    last = g_ptr_array_index (entries, entries->len - 1);
+    g_assert_cmpstr (kh_history_entry_get_action (last), ==, KH_HISTORY_ACCOUNTS_CHANGED);
+    gone = kh_json_get_array (kh_history_entry_get_detail (last), "removed");
+    g_assert_cmpuint (json_array_get_length (gone), ==, 1);
+    g_assert_cmpstr (kh_json_get_string (json_array_get_object_element (gone, 0), "id"), ==,
+                     "9990001");
+    g_assert_cmpstr (kh_json_get_string (json_array_get_object_element (gone, 0), "name"), ==,
+                     "Gone Ads");
+    g_assert_cmpuint (json_array_get_length (kh_json_get_array (kh_history_entry_get_detail (last),
+                                                                "added")), ==, 1);
+  }
 }
 
 static void

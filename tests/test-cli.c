@@ -9,8 +9,11 @@
 #include <libsoup/soup.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "kh-history.h"
 #include "kh-json.h"
+#include "kh-store.h"
 #include "kh-test-cli.h"
 #include "kh-test-util.h"
 
@@ -1148,6 +1151,361 @@ test_cli_browser_profile_fails (Fixture       *fixture,
   g_assert_nonnull (strstr (err, "21"));
 }
 
+/* ---- history and export ------------------------------------------------------------------ */
+
+static char *
+authorize_seller (Fixture *fixture)
+{
+  const char *args[] = { "--type", "seller", "--app", "Shop App", "--client", "Acme", NULL };
+  g_autofree char *out = NULL;
+
+  add_apps (fixture);
+  g_assert_cmpint (authorize_with_browser (fixture, "approve", &out, NULL, args), ==, 0);
+  return kh_test_line_value (out, "GRANT: ");
+}
+
+/* `token` prints a token on purpose: run it without adding its output to the leak check. */
+static char *
+token_of (Fixture    *fixture,
+          const char *grant_id)
+{
+  g_autofree char *out = NULL;
+
+  g_assert_cmpint (kh_test_cli_run_args (&fixture->cli, NULL, &out, NULL, "token", grant_id),
+                   ==, 0);
+  return g_strdup (g_strchomp (out));
+}
+
+static void
+add_fault (Fixture    *fixture,
+           const char *json)
+{
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "POST", "/_sandbox/faults", json,
+                                                 NULL), ==, 200);
+}
+
+/* `history --json` as records, each checked field by field as the file's reader does. */
+static GPtrArray *
+history_json (Fixture    *fixture,
+              const char *grant)
+{
+  g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func ((GDestroyNotify) kh_history_entry_unref);
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  JsonArray *array;
+
+  if (grant != NULL)
+    g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "history", grant, "--json"), ==, 0);
+  else
+    g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "history", "--json"), ==, 0);
+  node = kh_json_parse (out, strlen (out), &error);
+  g_assert_no_error (error);
+  array = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      KhHistoryEntry *entry = kh_history_entry_from_json_node (json_array_get_element (array, i),
+                                                               &error);
+
+      g_assert_no_error (error);
+      g_ptr_array_add (entries, entry);
+    }
+  return g_steal_pointer (&entries);
+}
+
+static char *
+history_actions (GPtrArray *entries)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+
+  for (guint i = 0; i < entries->len; i++)
+    g_string_append_printf (text, "%s%s", i > 0 ? " " : "",
+                            kh_history_entry_get_action (g_ptr_array_index (entries, i)));
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+static char *
+history_file_path (Fixture *fixture)
+{
+  g_autofree char *dir = kh_store_dup_dir (fixture->cli.data_dir, fixture->cli.store, NULL);
+
+  return g_build_filename (dir, "history.jsonl", NULL);
+}
+
+/* Every secret the sandbox handed out stays out of text. */
+static void
+assert_no_sandbox_secret (Fixture    *fixture,
+                          const char *text,
+                          const char *allowed)
+{
+  g_autoptr(JsonNode) node = kh_test_cli_ledger (&fixture->cli);
+  JsonArray *secrets = kh_json_get_array (kh_json_node_object (node), "secrets");
+
+  for (guint i = 0; i < json_array_get_length (secrets); i++)
+    {
+      const char *secret = json_array_get_string_element (secrets, i);
+
+      if (secret == NULL || strlen (secret) < 8 || g_strcmp0 (secret, allowed) == 0)
+        continue;
+      if (strstr (text, secret) != NULL)
+        g_error ("a sandbox secret (%.4s...) is in the text", secret);
+    }
+  g_assert_null (strstr (text, SHOP_SECRET));
+}
+
+static void
+test_cli_history (Fixture       *fixture,
+                  gconstpointer  user_data)
+{
+  g_autofree char *grant_id = authorize_seller (fixture);
+  g_autofree char *token = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *actions = NULL;
+  g_autofree char *path = history_file_path (fixture);
+  g_autofree char *file = NULL;
+  g_autofree char *prefix = NULL;
+  g_autoptr(GPtrArray) entries = NULL;
+  g_auto(GStrv) lines = NULL;
+  KhHistoryEntry *entry;
+  gint64 code = -1;
+  struct stat st;
+
+  g_assert_nonnull (grant_id);
+  token = token_of (fixture, grant_id);
+  g_free (token_of (fixture, grant_id));
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "refresh", grant_id), ==, 0);
+  /* A transient failure (no TikTok code), then a terminal one that ends the grant. */
+  add_fault (fixture, "{\"path\":\"/api/v2/token/refresh\",\"count\":20,\"http_status\":503}");
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "refresh", grant_id), ==, 4);
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->cli, "DELETE", "/_sandbox/faults", NULL,
+                                                 NULL), ==, 200);
+  add_fault (fixture, "{\"path\":\"/api/v2/token/refresh\",\"count\":1,\"error_code\":36004001}");
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "refresh", grant_id), ==, 3);
+
+  entries = history_json (fixture, grant_id);
+  actions = history_actions (entries);
+  g_assert_cmpstr (actions, ==, "authorized token-read token-read refreshed refresh-failed "
+                                "refresh-failed needs-reauth");
+  entry = g_ptr_array_index (entries, 0);
+  g_assert_cmpstr (kh_json_get_string (kh_history_entry_get_detail (entry), "flow"), ==, "browser");
+  g_assert_cmpstr (kh_history_entry_get_type_id (entry), ==, "seller");
+  g_assert_cmpstr (kh_history_entry_get_client (entry), ==, "Acme");
+  g_assert_nonnull (kh_json_get_strv (kh_history_entry_get_detail (entry), "scopes"));
+  entry = g_ptr_array_index (entries, 1);
+  g_assert_cmpstr (kh_json_get_string (kh_history_entry_get_detail (entry), "command"), ==, "token");
+  entry = g_ptr_array_index (entries, 4);
+  g_assert_true (kh_json_get_int (kh_history_entry_get_detail (entry), "code", &code));
+  g_assert_cmpint (code, ==, 0);
+  entry = g_ptr_array_index (entries, 5);
+  g_assert_true (kh_json_get_int (kh_history_entry_get_detail (entry), "code", &code));
+  g_assert_cmpint (code, ==, 36004001);
+  g_clear_pointer (&entries, g_ptr_array_unref);
+
+  /* The plain form: one line per record, "AT GRANT ACTION SENTENCE", oldest first. */
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "history", grant_id), ==, 0);
+  lines = g_strsplit (g_strchomp (out), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 7);
+  g_assert_true (g_str_has_suffix (lines[0], "\tauthorized\tAuthorized in the browser. Scopes "
+                                             "granted: seller.authorization.info."));
+  g_assert_nonnull (strstr (lines[5], "\trefresh-failed\tRefresh failed with TikTok code "
+                                      "36004001: "));
+  g_assert_nonnull (strstr (lines[0], grant_id));
+  g_clear_pointer (&out, g_free);
+
+  /* --client matches the label case-insensitively; another label matches nothing. */
+  entries = history_json (fixture, NULL);
+  g_assert_cmpuint (entries->len, ==, 7);
+  g_clear_pointer (&entries, g_ptr_array_unref);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "history", "--client", "acme"), ==, 0);
+  g_assert_cmpuint (strlen (out), >, 0);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, &out, NULL, "history", "--client", "Other"), ==, 0);
+  g_assert_cmpstr (out, ==, "");
+  g_clear_pointer (&out, g_free);
+
+  /* Removing the grant keeps its history, which says so; the id (or a prefix) still finds it. */
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "remove", grant_id), ==, 0);
+  prefix = g_strndup (grant_id, 8);
+  entries = history_json (fixture, prefix);
+  g_assert_cmpuint (entries->len, ==, 8);
+  g_assert_cmpstr (kh_history_entry_get_action (g_ptr_array_index (entries, 7)), ==, "removed");
+
+  /* Errors: an unknown grant (1), two grants (2). */
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "history", "no-such-grant"), ==, 1);
+  g_assert_true (g_str_has_prefix (err, "keyhold-cli: "));
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "history", "a", "b"), ==, 2);
+
+  /* The file: 0600, one whole record per line, and no secret in it. */
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  g_assert_true (g_file_get_contents (path, &file, NULL, NULL));
+  assert_no_sandbox_secret (fixture, file, NULL);
+  g_assert_null (strstr (file, token));
+}
+
+static JsonObject *
+parse_object (const char *text,
+              JsonNode  **node_out)
+{
+  g_autoptr(GError) error = NULL;
+
+  *node_out = kh_json_parse (text, strlen (text), &error);
+  g_assert_no_error (error);
+  return kh_json_node_object (*node_out);
+}
+
+static void
+test_cli_export (Fixture       *fixture,
+                 gconstpointer  user_data)
+{
+  g_autofree char *grant_id = authorize_seller (fixture);
+  g_autofree char *token = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *shops_out = NULL;
+  g_autofree char *file = NULL;
+  g_autofree char *mcp_path = g_build_filename (fixture->cli.data_dir, "shops.json", NULL);
+  g_autofree char *env_path = g_build_filename (fixture->cli.data_dir, "tiktok.env", NULL);
+  g_autofree char *expected_line = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(JsonNode) shops_node = NULL;
+  g_autoptr(GPtrArray) entries = NULL;
+  JsonObject *shop, *credential, *data, *mcp, *mcp_shop;
+  struct stat st;
+
+  g_assert_nonnull (grant_id);
+  token = token_of (fixture, grant_id);
+  g_assert_cmpint (run_cli (fixture, NULL, &shops_out, NULL, "shops", grant_id, "--json"), ==, 0);
+  shop = kh_json_node_object (json_array_get_element (
+           kh_json_get_array (parse_object (shops_out, &shops_node), "shops"), 0));
+
+  /* n8n on stdout, with a warning on stderr: exports print a token on purpose, so their
+   * output stays out of the leak check (which still covers everything else). */
+  g_assert_cmpint (kh_test_cli_run_args (&fixture->cli, NULL, &out, &err, "export", grant_id,
+                                         "--format", "n8n"), ==, 0);
+  node = kh_json_parse (out, strlen (out), NULL);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
+  credential = kh_json_node_object (json_array_get_element (json_node_get_array (node), 0));
+  g_assert_cmpstr (kh_json_get_string (credential, "type"), ==, "tiktokShopApi");
+  g_assert_true (g_str_has_prefix (kh_json_get_string (credential, "name"), "Keyhold "));
+  data = kh_json_get_object (credential, "data");
+  g_assert_cmpstr (kh_json_get_string (data, "appKey"), ==, SHOP_KEY);
+  g_assert_cmpstr (kh_json_get_string (data, "appSecret"), ==, "");
+  g_assert_cmpstr (kh_json_get_string (data, "accessToken"), ==, token);
+  g_assert_cmpstr (kh_json_get_string (data, "shopId"), ==, kh_json_get_string (shop, "id"));
+  g_assert_cmpstr (kh_json_get_string (data, "shopCipher"), ==, kh_json_get_string (shop, "cipher"));
+  g_assert_nonnull (strstr (err, "warning: this export holds an access token"));
+  g_assert_nonnull (strstr (err, "\nSTALE_AT: 20"));
+  g_assert_nonnull (strstr (err, "keyhold-cli token"));
+  /* Only the access token: never the refresh token, never the app secret. */
+  assert_no_sandbox_secret (fixture, out, token);
+  record_output (fixture, err);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_clear_pointer (&node, json_node_unref);
+
+  /* shops.json into a file: 0600, whole, with the staleness in it; stdout stays empty. */
+  g_assert_cmpint (kh_test_cli_run_args (&fixture->cli, NULL, &out, &err, "export", grant_id,
+                                         "--format", "mcp-shops", "--output", mcp_path), ==, 0);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_null (strstr (err, "warning: this export holds"));
+  g_assert_cmpint (g_stat (mcp_path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  g_assert_true (g_file_get_contents (mcp_path, &file, NULL, NULL));
+  mcp = parse_object (file, &node);
+  g_assert_cmpstr (kh_json_get_string (mcp, "app_key"), ==, SHOP_KEY);
+  g_assert_cmpstr (kh_json_get_string (mcp, "grant"), ==, grant_id);
+  g_assert_true (g_str_has_suffix (kh_json_get_string (mcp, "stale_at"), "Z"));
+  g_assert_nonnull (strstr (kh_json_get_string (mcp, "note"), "refreshes the grant"));
+  mcp_shop = kh_json_node_object (json_array_get_element (kh_json_get_array (mcp, "shops"), 0));
+  g_assert_cmpstr (kh_json_get_string (mcp_shop, "shop_cipher"), ==,
+                   kh_json_get_string (shop, "cipher"));
+  g_assert_cmpstr (kh_json_get_string (mcp_shop, "access_token"), ==, token);
+  assert_no_sandbox_secret (fixture, file, token);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_clear_pointer (&file, g_free);
+
+  /* dotenv: replaces an existing, world-readable file with a 0600 one. */
+  g_assert_true (g_file_set_contents (env_path, "OLD=1\n", -1, NULL));
+  g_assert_cmpint (g_chmod (env_path, 0644), ==, 0);
+  g_assert_cmpint (kh_test_cli_run_args (&fixture->cli, NULL, NULL, NULL, "export", grant_id,
+                                         "--format", "env", "--output", env_path), ==, 0);
+  g_assert_cmpint (g_stat (env_path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  g_assert_true (g_file_get_contents (env_path, &file, NULL, NULL));
+  g_assert_null (strstr (file, "OLD=1"));
+  expected_line = g_strdup_printf ("\nTIKTOK_ACCESS_TOKEN='%s'\n", token);
+  g_assert_nonnull (strstr (file, expected_line));
+  g_assert_nonnull (strstr (file, "\nTIKTOK_APP_KEY='" SHOP_KEY "'\n"));
+  g_assert_nonnull (strstr (file, "\nTIKTOK_SHOP_CIPHERS='"));
+  g_assert_true (g_str_has_prefix (file, "# keyhold-cli export of grant "));
+  g_assert_nonnull (strstr (file, "stale at "));
+  assert_no_sandbox_secret (fixture, file, token);
+
+  /* Usage errors (2) change nothing; a format that does not fit the grant is an error (1). */
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "export", grant_id), ==, 2);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "export", grant_id, "--format", "csv"),
+                   ==, 2);
+  g_assert_nonnull (strstr (err, "n8n, mcp-shops or env"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "export", "--format", "env"), ==, 2);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "export", "nobody", "--format", "env"),
+                   ==, 1);
+
+  /* The history records each export, its format and when it goes stale; never the token. */
+  entries = history_json (fixture, grant_id);
+  g_assert_cmpuint (entries->len, ==, 5);
+  for (guint i = 2; i < 5; i++)
+    {
+      KhHistoryEntry *entry = g_ptr_array_index (entries, i);
+      static const char *formats[] = { "n8n", "mcp-shops", "env" };
+
+      g_assert_cmpstr (kh_history_entry_get_action (entry), ==, "exported");
+      g_assert_cmpstr (kh_json_get_string (kh_history_entry_get_detail (entry), "format"), ==,
+                       formats[i - 2]);
+      g_assert_true (g_str_has_suffix (kh_json_get_string (kh_history_entry_get_detail (entry),
+                                                           "stale_at"), "Z"));
+    }
+  g_clear_pointer (&entries, g_ptr_array_unref);
+
+  /* The renewal pack, printed for the user to send on, is recorded too. */
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, NULL, "renewal", grant_id), ==, 0);
+  entries = history_json (fixture, grant_id);
+  g_assert_cmpstr (kh_history_entry_get_action (g_ptr_array_index (entries, entries->len - 1)), ==,
+                   "renewal-copied");
+}
+
+static void
+test_cli_export_advertiser (Fixture       *fixture,
+                            gconstpointer  user_data)
+{
+  const char *args[] = { "--type", "advertiser", "--app", "Biz App", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *grant_id = NULL;
+
+  add_apps (fixture);
+  g_assert_cmpint (authorize_with_browser (fixture, "approve", &out, NULL, args), ==, 0);
+  grant_id = kh_test_line_value (out, "GRANT: ");
+  g_clear_pointer (&out, g_free);
+
+  /* n8n's Shop credential does not fit an advertiser grant; the dotenv does, without expiry. */
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, &err, "export", grant_id, "--format", "n8n"),
+                   ==, 1);
+  g_assert_nonnull (strstr (err, "use --format env"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (kh_test_cli_run_args (&fixture->cli, NULL, &out, &err, "export", grant_id,
+                                         "--format", "env"), ==, 0);
+  g_assert_nonnull (strstr (out, "\nTIKTOK_APP_ID='" BIZ_ID "'\n"));
+  g_assert_nonnull (strstr (out, "\nTIKTOK_ADVERTISER_IDS='"));
+  g_assert_null (strstr (out, "TIKTOK_ACCESS_TOKEN_EXPIRES_AT"));
+  g_assert_nonnull (strstr (err, "STALE_AT: never"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1198,6 +1556,12 @@ main (int   argc,
               test_cli_debug_keeps_stdout_clean, fixture_tear_down);
   g_test_add ("/keyhold/cli/port-in-use", Fixture, NULL, fixture_set_up, test_cli_port_in_use,
               fixture_tear_down);
+  g_test_add ("/keyhold/cli/history", Fixture, NULL, fixture_set_up, test_cli_history,
+              fixture_tear_down);
+  g_test_add ("/keyhold/cli/export", Fixture, NULL, fixture_set_up, test_cli_export,
+              fixture_tear_down);
+  g_test_add ("/keyhold/cli/export-advertiser", Fixture, NULL, fixture_set_up,
+              test_cli_export_advertiser, fixture_tear_down);
 
   return g_test_run ();
 }

@@ -10,6 +10,7 @@
 
 #include "kh-environment.h"
 #include "kh-error.h"
+#include "kh-history-log.h"
 #include "kh-store.h"
 #include "kh-test-util.h"
 #include "kh-util.h"
@@ -196,6 +197,7 @@ fixture_setup (Fixture       *fixture,
   tokens->refresh_expires_at = kh_now () + 60 * 24 * 3600;
   g_assert_true (kh_store_save_grant (fixture->store, grant, tokens, &error));
   g_assert_no_error (error);
+  kh_history_record_action (fixture->store, KH_HISTORY_REFRESHED, grant);
 
   /* An item the index does not know about, as an interrupted save leaves behind. */
   secret_password_store_sync (&test_schema, SECRET_COLLECTION_DEFAULT, "Keyhold stray item",
@@ -229,10 +231,14 @@ assert_store_empty (Fixture *fixture)
   g_autoptr(KhStore) again = NULL;
   g_autoptr(GPtrArray) grants_again = NULL;
 
+  g_autofree char *history = kh_history_log_path_for_store (fixture->store);
+
   g_assert_cmpuint (grants->len, ==, 0);
   g_assert_cmpuint (apps->len, ==, 0);
   g_assert_cmpuint (pending->len, ==, 0);
   g_assert_cmpuint (count_items (fixture->store_name), ==, 0);
+  /* Forget All forgets what happened too: the history names clients and shops. */
+  g_assert_false (g_file_test (history, G_FILE_TEST_EXISTS));
 
   /* A fresh store (another process) sees the same empty index, and a rebuild from the keyring
    * brings nothing back. */
@@ -249,8 +255,10 @@ test_forget_all (Fixture       *fixture,
                  gconstpointer  user_data)
 {
   g_autoptr(GError) error = NULL;
+  g_autofree char *history = kh_history_log_path_for_store (fixture->store);
   guint removed = 0;
 
+  g_assert_true (g_file_test (history, G_FILE_TEST_EXISTS));
   g_assert_true (kh_environment_forget_all (fixture->store, &removed, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (removed, ==, 3);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kh-json.h"
+#include "kh-store.h"
 #include "kh-test-cli.h"
 #include "kh-test-util.h"
 
@@ -222,6 +223,23 @@ test_all_flows (Fixture       *fixture,
   g_assert_cmpint (run_cli (fixture, NULL, NULL, "shops", "--json", advertiser), ==, 0);
   g_assert_cmpint (run_cli (fixture, NULL, NULL, "remove", advertiser), ==, 0);
 
+  /* What the history records: refreshes, tokens handed out, exports (their stderr only: stdout
+   * is the token on purpose), and the history read back in both forms. */
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, "refresh", seller), ==, 0);
+  {
+    g_autofree char *token_err = NULL;
+    g_autofree char *export_err = NULL;
+
+    g_assert_cmpint (kh_test_cli_run_args (&fixture->cli, NULL, NULL, &token_err, "token", seller),
+                     ==, 0);
+    g_assert_cmpint (kh_test_cli_run_args (&fixture->cli, NULL, NULL, &export_err, "export",
+                                           seller, "--format", "mcp-shops"), ==, 0);
+    g_string_append (fixture->captured, token_err);
+    g_string_append (fixture->captured, export_err);
+  }
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, "history"), ==, 0);
+  g_assert_cmpint (run_cli (fixture, NULL, NULL, "history", "--json"), ==, 0);
+
   /* The debug output really was on: an audit of silent runs would prove nothing. */
   g_assert_nonnull (strstr (fixture->captured->str, "-DEBUG"));
   g_assert_nonnull (strstr (fixture->captured->str, "): kh-"));
@@ -244,6 +262,23 @@ test_all_flows (Fixture       *fixture,
   leaks += count_leaks (secrets, files->str, "the data directory", &checked);
   g_assert_null (strstr (files->str, SHOP_SECRET));
   g_assert_null (strstr (files->str, BIZ_SECRET));
+
+  /* The history file, on its own: it exists, recorded those events, and holds no secret. */
+  {
+    g_autofree char *dir = kh_store_dup_dir (fixture->cli.data_dir, fixture->cli.store, NULL);
+    g_autofree char *path = g_build_filename (dir, "history.jsonl", NULL);
+    g_autofree char *history = NULL;
+
+    g_assert_true (g_file_get_contents (path, &history, NULL, NULL));
+    g_assert_nonnull (strstr (history, "\"action\":\"authorized\""));
+    g_assert_nonnull (strstr (history, "\"action\":\"refreshed\""));
+    g_assert_nonnull (strstr (history, "\"action\":\"token-read\""));
+    g_assert_nonnull (strstr (history, "\"action\":\"exported\""));
+    g_assert_nonnull (strstr (history, "\"action\":\"removed\""));
+    leaks += count_leaks (secrets, history, "the history file", &checked);
+    g_assert_null (strstr (history, SHOP_SECRET));
+    g_assert_null (strstr (history, BIZ_SECRET));
+  }
 
   g_assert_cmpuint (leaks, ==, 0);
 }

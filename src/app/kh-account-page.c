@@ -18,6 +18,7 @@
 #include "kh-browser-profile.h"
 #include "kh-error.h"
 #include "kh-grant-row.h"
+#include "kh-history-log.h"
 #include "kh-provider.h"
 #include "kh-util.h"
 #include "kh-window.h"
@@ -1130,6 +1131,8 @@ renewal_cb (GObject      *object,
   g_string_append_c (text, '\n');
 
   gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self)), text->str);
+  kh_history_record_action (kh_application_get_store (self->application),
+                            KH_HISTORY_RENEWAL_COPIED, job->grant);
   toast (self, _("Renewal pack copied: paste it into a message to the client"));
 }
 

@@ -15,6 +15,8 @@
 #include "kh-account-page.h"
 #include "kh-broker.h"
 #include "kh-grant-row.h"
+#include "kh-history-group.h"
+#include "kh-history-log.h"
 #include "kh-provider.h"
 #include "kh-util.h"
 
@@ -34,10 +36,12 @@ struct _KhGrantWindow
   AdwPreferencesGroup *advertisers_group;
   AdwPreferencesGroup *scopes_group;
   AdwPreferencesGroup *help_group;
+  KhHistoryGroup      *history_group;
 
   /* owned */
   KhGrant             *grant;
   KhWindow            *window;
+  GCancellable        *cancellable;
 };
 
 G_DEFINE_FINAL_TYPE (KhGrantWindow, kh_grant_window, ADW_TYPE_WINDOW)
@@ -121,6 +125,41 @@ renewal_clicked_cb (GtkButton     *button,
 }
 
 static void
+history_loaded_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(KhGrantWindow) self = user_data;
+  g_autoptr(GPtrArray) entries = NULL;
+  g_autoptr(GError) error = NULL;
+
+  entries = kh_history_log_read_finish (result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (entries == NULL)
+    kh_history_group_set_error (self->history_group, error);
+  else
+    kh_history_group_set_entries (self->history_group, entries);
+}
+
+/* Reads the grant's history in a worker thread (the file may be megabytes). */
+static void
+load_history (KhGrantWindow *self)
+{
+  KhStore *store = kh_application_get_store (kh_window_get_application (self->window));
+  g_autofree char *path = NULL;
+
+  if (store == NULL)
+    {
+      kh_history_group_set_entries (self->history_group, NULL);
+      return;
+    }
+  path = kh_history_log_path_for_store (store);
+  kh_history_log_read_async (path, kh_grant_get_id (self->grant), self->cancellable,
+                             history_loaded_cb, g_object_ref (self));
+}
+
+static void
 update_accounts_cb (GObject      *object,
                     GAsyncResult *result,
                     gpointer      user_data)
@@ -132,6 +171,7 @@ update_accounts_cb (GObject      *object,
 
   changes = kh_broker_update_accounts_finish (KH_BROKER (object), result, &error);
   kh_application_reload (kh_window_get_application (self->window));
+  load_history (self);
   if (changes == NULL)
     {
       adw_toast_overlay_add_toast (self->toast_overlay, adw_toast_new (error->message));
@@ -361,6 +401,8 @@ kh_grant_window_dispose (GObject *object)
 {
   KhGrantWindow *self = KH_GRANT_WINDOW (object);
 
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
   g_clear_object (&self->grant);
   g_clear_object (&self->window);
   gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_GRANT_WINDOW);
@@ -376,6 +418,8 @@ kh_grant_window_class_init (KhGrantWindowClass *klass)
 
   object_class->dispose = kh_grant_window_dispose;
 
+  g_type_ensure (KH_TYPE_HISTORY_GROUP);
+
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/keyhold/Keyhold/kh-grant-window.ui");
   gtk_widget_class_bind_template_child (widget_class, KhGrantWindow, toast_overlay);
@@ -387,6 +431,7 @@ kh_grant_window_class_init (KhGrantWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KhGrantWindow, advertisers_group);
   gtk_widget_class_bind_template_child (widget_class, KhGrantWindow, scopes_group);
   gtk_widget_class_bind_template_child (widget_class, KhGrantWindow, help_group);
+  gtk_widget_class_bind_template_child (widget_class, KhGrantWindow, history_group);
 
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "window.close", NULL);
 }
@@ -395,6 +440,7 @@ static void
 kh_grant_window_init (KhGrantWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->cancellable = g_cancellable_new ();
 }
 
 KhGrantWindow *
@@ -410,6 +456,7 @@ kh_grant_window_new (KhWindow *window,
   self->window = g_object_ref (window);
   self->grant = g_object_ref (grant);
   fill (self);
+  load_history (self);
 
   return self;
 }

@@ -14,6 +14,7 @@
 #include "kh-account-page.h"
 #include "kh-error.h"
 #include "kh-grant-window.h"
+#include "kh-history-log.h"
 #include "kh-origin-map.h"
 #include "kh-provider.h"
 #include "kh-util.h"
@@ -353,6 +354,7 @@ typedef struct
 {
   KhWindow *window;
   char     *name;
+  KhGrant  *grant;    /* NULL when the list does not know it */
 } OpData;
 
 static OpData *
@@ -364,6 +366,7 @@ op_data_new (KhWindow   *window,
 
   data->window = g_object_ref (window);
   data->name = g_strdup (grant != NULL ? kh_grant_get_display_name (grant) : grant_id);
+  data->grant = grant != NULL ? g_object_ref (grant) : NULL;
 
   return data;
 }
@@ -373,6 +376,7 @@ op_data_free (OpData *data)
 {
   g_object_unref (data->window);
   g_free (data->name);
+  g_clear_object (&data->grant);
   g_free (data);
 }
 
@@ -593,8 +597,10 @@ copy_token_cb (GObject      *object,
 {
   g_autoptr(OpData) data = user_data;
   g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(KhHistoryEntry) entry = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *text = NULL;
+  KhStore *store;
 
   tokens = kh_application_load_valid_tokens_finish (KH_APPLICATION (object), result, &error);
   if (tokens == NULL)
@@ -605,6 +611,12 @@ copy_token_cb (GObject      *object,
 
   gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (data->window)),
                           tokens->access_token);
+  store = kh_application_get_store (data->window->application);
+  if (store != NULL && data->grant != NULL)
+    {
+      entry = kh_history_entry_new_token_read (data->grant, "copy");
+      kh_history_record (store, entry);
+    }
   text = g_strdup_printf (_("Access token of “%s” copied"), data->name);
   kh_window_add_toast (data->window, text);
 }

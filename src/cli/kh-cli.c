@@ -21,8 +21,10 @@
 #include "kh-broker.h"
 #include "kh-browser-profile.h"
 #include "kh-error.h"
+#include "kh-export.h"
 #include "kh-flow.h"
 #include "kh-grant-list.h"
+#include "kh-history-log.h"
 #include "kh-json.h"
 #include "kh-log.h"
 #include "kh-origin-map.h"
@@ -1133,6 +1135,7 @@ cmd_token (int    argc,
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
+  g_autoptr(KhHistoryEntry) entry = NULL;
   Wait wait = { NULL, cancellable };
   gint64 min_valid = KH_BROKER_DEFAULT_MIN_VALID;
   int exit_code = EXIT_OK;
@@ -1151,8 +1154,8 @@ cmd_token (int    argc,
     return usage_error (context, _("--min-valid must be zero or more seconds"));
 
   /* n8n, cron and MCP servers call this all the time: a fresh token by its id costs one keyring
-   * lookup and no index. */
-  tokens = kh_broker_peek_token (NULL, argv[1], min_valid);
+   * lookup and no index (and the history record one append, no lookup). */
+  tokens = kh_broker_peek_token_full (NULL, argv[1], min_valid, &grant);
   if (tokens == NULL)
     {
       if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
@@ -1170,6 +1173,8 @@ cmd_token (int    argc,
 
   /* The contract: the token alone on stdout, one line. */
   g_print ("%s\n", tokens->access_token);
+  entry = kh_history_entry_new_token_read (grant, "token");
+  kh_history_record_in_store_name (NULL, entry);
   return EXIT_OK;
 }
 
@@ -1615,6 +1620,7 @@ print_renewal (KhStore *store,
   g_autofree char *pack = kh_grant_renewal_pack (grant, app, url, kh_now ());
 
   g_print ("%s", pack);
+  kh_history_record_action (store, KH_HISTORY_RENEWAL_COPIED, grant);
   return EXIT_OK;
 }
 
@@ -1826,6 +1832,218 @@ update_accounts (KhStore    *store,
   return EXIT_OK;
 }
 
+/* ---- history / export ---------------------------------------------------------------------- */
+
+/* The grant a history is asked for: one in the store, or a removed one that only the history
+ * still knows (by its id, or an id prefix of at least 6 characters that only it has). */
+static char *
+resolve_history_grant (KhStore     *store,
+                       GPtrArray   *entries,
+                       const char  *name,
+                       GError     **error)
+{
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GError) local_error = NULL;
+  const char *found = NULL;
+
+  grant = kh_store_find_grant (store, name, &local_error);
+  if (grant != NULL)
+    return g_strdup (kh_grant_get_id (grant));
+  if (!g_error_matches (local_error, KH_ERROR, KH_ERROR_NOT_FOUND) || strlen (name) < 6)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+
+  for (guint i = 0; i < entries->len; i++)
+    {
+      const char *id = kh_history_entry_get_grant_id (g_ptr_array_index (entries, i));
+
+      if (!g_str_has_prefix (id, name) || g_strcmp0 (found, id) == 0)
+        continue;
+      if (found != NULL)
+        {
+          g_set_error (error, KH_ERROR, KH_ERROR_AMBIGUOUS,
+                       _("“%s” starts the ids of several grants in the history: give more of "
+                         "the id"), name);
+          return NULL;
+        }
+      found = id;
+    }
+  if (found == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  return g_strdup (found);
+}
+
+static int
+cmd_history (int    argc,
+             char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("[GRANT] — what happened to each grant"));
+  g_autofree char *client = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *grant_id = NULL;
+  g_autofree char *client_key = NULL;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(GPtrArray) entries = NULL;
+  g_autoptr(JsonArray) array = json_array_new ();
+  g_autoptr(GError) error = NULL;
+  gboolean json = FALSE;
+  int exit_code = EXIT_OK;
+  GOptionEntry entries_options[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { "client", 0, 0, G_OPTION_ARG_STRING, &client, N_("Only this client label"), "LABEL" },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries_options, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 2)
+    return usage_error (context, _("Name at most one grant (its id or display name)"));
+
+  store = open_store (&error);
+  if (store == NULL)
+    return report_error (error);
+  path = kh_history_log_path_for_store (store);
+  entries = kh_history_log_read (path, NULL, &error);
+  if (entries == NULL)
+    return report_error (error);
+  if (argc == 2)
+    {
+      grant_id = resolve_history_grant (store, entries, argv[1], &error);
+      if (grant_id == NULL)
+        return report_error (error);
+    }
+  client_key = client != NULL ? g_utf8_casefold (client, -1) : NULL;
+
+  /* Oldest first, as a log reads; `--json` prints the records as they are kept. */
+  for (guint i = 0; i < entries->len; i++)
+    {
+      KhHistoryEntry *entry = g_ptr_array_index (entries, i);
+      const char *label = kh_history_entry_get_client (entry);
+      g_autofree char *label_key = label != NULL ? g_utf8_casefold (label, -1) : NULL;
+
+      if (grant_id != NULL && !g_str_equal (kh_history_entry_get_grant_id (entry), grant_id))
+        continue;
+      if (client_key != NULL && g_strcmp0 (label_key, client_key) != 0)
+        continue;
+
+      if (json)
+        json_array_add_element (array, kh_history_entry_to_json_node (entry));
+      else
+        {
+          g_autofree char *at = kh_iso8601_from_unix (kh_history_entry_get_at (entry));
+          g_autofree char *sentence = kh_history_entry_describe (entry);
+
+          g_print ("%s\t%s\t%s\t%s\n", at, kh_history_entry_get_grant_id (entry),
+                   kh_history_entry_get_action (entry), sentence);
+        }
+    }
+
+  if (json)
+    {
+      g_autoptr(JsonNode) root = json_node_init_array (json_node_alloc (), array);
+      g_autofree char *text = kh_json_to_string (root, TRUE);
+
+      g_print ("%s\n", text);
+    }
+  return EXIT_OK;
+}
+
+static int
+cmd_export (int    argc,
+            char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — write the grant’s token for n8n, an MCP server or a dotenv file"));
+  g_autofree char *format_str = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *stale = NULL;
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(KhAppProfile) app = NULL;
+  g_autoptr(KhBroker) broker = NULL;
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(KhHistoryEntry) entry = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  Wait wait = { NULL, cancellable };
+  KhExportFormat format;
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "format", 0, 0, G_OPTION_ARG_STRING, &format_str,
+      N_("n8n (credential import file), mcp-shops (shops.json) or env (dotenv)"), "FORMAT" },
+    { "output", 0, 0, G_OPTION_ARG_FILENAME, &output,
+      N_("Write to FILE (created 0600, replaced atomically) instead of standard output"), "FILE" },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (format_str == NULL)
+    return usage_error (context, _("--format is required: n8n, mcp-shops or env"));
+  if (!kh_export_format_from_string (format_str, &format))
+    return usage_error (context, _("Unknown --format: use n8n, mcp-shops or env"));
+  if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
+    return exit_code;
+
+  app = kh_store_get_app (store, kh_grant_get_app_name (grant));
+  if (app == NULL)
+    {
+      g_set_error (&error, KH_ERROR, KH_ERROR_NOT_FOUND,
+                   _("Grant %s belongs to the app profile “%s”, which is gone: add it again with "
+                     "keyhold-cli app add"), kh_grant_get_id (grant),
+                   kh_grant_get_app_name (grant));
+      return report_error (error);
+    }
+
+  /* A copy that starts fresh: refreshed first if it would go stale within the usual margin. */
+  broker = kh_broker_new (store, NULL);
+  kh_broker_get_token_async (broker, kh_grant_get_id (grant), KH_BROKER_DEFAULT_MIN_VALID,
+                             cancellable, wait_cb, &wait);
+  result = wait_for_result (&wait);
+  tokens = kh_broker_get_token_finish (broker, result, &error);
+  if (tokens == NULL)
+    return report_error (error);
+
+  text = kh_export_render (format, grant, app, tokens, &error);
+  if (text == NULL)
+    return report_error (error);
+
+  if (output != NULL)
+    {
+      if (!kh_export_write_file (output, text, &error))
+        return report_error (error);
+    }
+  else
+    {
+      g_printerr ("keyhold-cli: warning: %s\n",
+                  _("this export holds an access token: keep it out of logs, chats and shared "
+                    "folders"));
+      g_print ("%s", text);
+    }
+
+  stale = kh_iso8601_from_unix (tokens->access_expires_at);
+  if (stale != NULL)
+    g_printerr ("keyhold-cli: %s\n", _("the copy goes stale when its access token expires or "
+                                         "when Keyhold refreshes the grant, whichever is first; "
+                                         "“keyhold-cli token” always gives a fresh one"));
+  g_printerr ("STALE_AT: %s\n", stale != NULL ? stale : "never");
+  if (format == KH_EXPORT_N8N)
+    g_printerr ("keyhold-cli: %s\n", _("the app secret is not exported: enter it in n8n"));
+
+  entry = kh_history_entry_new_exported (grant, kh_export_format_to_string (format),
+                                         tokens->access_expires_at);
+  kh_history_record (store, entry);
+  return EXIT_OK;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 static const Command commands[] = {
@@ -1848,6 +2066,10 @@ static const Command commands[] = {
   { "renewal", "renewal GRANT", N_("The message that asks the owner to renew an authorization"), cmd_renewal },
   { "revoke", "revoke GRANT", N_("Revoke at TikTok where possible, else show where; then remove"), cmd_revoke },
   { "remove", "remove GRANT", N_("Remove a grant from this computer"), cmd_remove },
+  { "history", "history [GRANT] [--client LABEL] [--json]",
+    N_("What happened to each grant: authorized, refreshed, failed, exported..."), cmd_history },
+  { "export", "export GRANT --format n8n|mcp-shops|env [--output FILE]",
+    N_("Write a copy of the grant’s token for n8n, an MCP server or a dotenv file"), cmd_export },
 };
 
 static void

@@ -17,6 +17,7 @@
 #include "kh-broker.h"
 
 #include "kh-error.h"
+#include "kh-history-log.h"
 #include "kh-json.h"
 #include "kh-provider.h"
 #include "kh-refresh-journal.h"
@@ -505,6 +506,15 @@ kh_broker_peek_token (const char *store_name,
                       const char *grant_id,
                       gint64      min_valid_seconds)
 {
+  return kh_broker_peek_token_full (store_name, grant_id, min_valid_seconds, NULL);
+}
+
+KhTokenSet *
+kh_broker_peek_token_full (const char  *store_name,
+                           const char  *grant_id,
+                           gint64       min_valid_seconds,
+                           KhGrant    **grant_out)
+{
   g_autoptr(KhGrant) grant = NULL;
   g_autoptr(KhTokenSet) tokens = NULL;
   KhGrantStatus stored;
@@ -521,6 +531,8 @@ kh_broker_peek_token (const char *store_name,
   if (kh_token_set_needs_refresh (tokens, min_valid_seconds, kh_now ()))
     return NULL;
 
+  if (grant_out != NULL)
+    *grant_out = g_steal_pointer (&grant);
   return g_steal_pointer (&tokens);
 }
 
@@ -710,9 +722,11 @@ flight_complete (Flight *flight,
 }
 
 static gboolean
-mark_needs_reauth (Flight *flight)
+mark_needs_reauth (Flight     *flight,
+                   const char *reason)
 {
   g_autoptr(GError) error = NULL;
+  g_autoptr(KhHistoryEntry) entry = NULL;
 
   kh_grant_set_stored_status (flight->grant, KH_GRANT_STATUS_NEEDS_REAUTH);
   kh_grant_touch (flight->grant, kh_now ());
@@ -728,6 +742,8 @@ mark_needs_reauth (Flight *flight)
       return FALSE;
     }
 
+  entry = kh_history_entry_new_needs_reauth (flight->grant, reason);
+  kh_history_record (flight->broker->store, entry);
   return TRUE;
 }
 
@@ -813,7 +829,7 @@ flight_lock_thread (GTask        *task,
 
   if (flight->current->refresh_expires_at != 0 && flight->current->refresh_expires_at <= now)
     {
-      mark_needs_reauth (flight);
+      mark_needs_reauth (flight, N_("the authorization has ended"));
       g_task_return_new_error (task, KH_ERROR, KH_ERROR_NEEDS_REAUTH,
                                _("The authorization of grant %s has ended: the account holder "
                                  "must authorize again"), flight->grant_id);
@@ -872,13 +888,21 @@ flight_store_thread (GTask        *task,
 
   if (flight->refresh_error != NULL)
     {
-      g_autofree char *reason = kh_refresh_journal_explain (flight->interrupted,
-                                                            flight->refresh_error);
+      g_autoptr(KhHistoryEntry) failed = kh_history_entry_new_refresh_failed (flight->grant,
+                                                                            flight->refresh_error);
 
-      /* Terminal: TikTok will not refresh this grant again; stop trying and say why. */
-      kh_grant_set_status_reason (flight->grant, reason);
-      if (mark_needs_reauth (flight))
-        end_intent (flight);
+      kh_history_record (self->store, failed);
+      /* Terminal: TikTok will not refresh this grant again; stop trying and say why. A
+       * transient failure keeps the old tokens and the intent (TikTok may have rotated). */
+      if (kh_error_classify (flight->refresh_error) == KH_ERROR_CLASS_TERMINAL)
+        {
+          g_autofree char *reason = kh_refresh_journal_explain (flight->interrupted,
+                                                                flight->refresh_error);
+
+          kh_grant_set_status_reason (flight->grant, reason);
+          if (mark_needs_reauth (flight, reason))
+            end_intent (flight);
+        }
       g_task_return_boolean (task, TRUE);
       return;
     }
@@ -905,6 +929,7 @@ flight_store_thread (GTask        *task,
     }
   end_intent (flight);
 
+  kh_history_record_action (self->store, KH_HISTORY_REFRESHED, flight->grant);
   flight->result = g_steal_pointer (&tokens);
   g_task_return_boolean (task, TRUE);
 }
@@ -939,12 +964,8 @@ flight_refreshed_cb (GObject      *object,
       /* The app secret may have changed since it was cached (a replaced app profile). */
       if (kh_error_classify (error) != KH_ERROR_CLASS_TRANSIENT)
         forget_app_secret (flight->broker, kh_app_profile_get_name (flight->app));
-      if (kh_error_classify (error) != KH_ERROR_CLASS_TERMINAL)
-        {
-          /* Nothing changes locally: the old tokens stay, and with them the grant. */
-          flight_complete (flight, error);
-          return;
-        }
+      /* The store step records the failure; only a terminal one changes the grant (the old
+       * tokens stay otherwise). */
       flight->refresh_error = error;
     }
 
@@ -1447,8 +1468,10 @@ revoke_remove_thread (GTask        *task,
 {
   KhBroker *self = source_object;
   Revoke *revoke = task_data;
+  g_autoptr(KhHistoryEntry) entry = kh_history_entry_new_revoked (revoke->grant, revoke->manual);
   GError *error = NULL;
 
+  kh_history_record (self->store, entry);
   if (!kh_store_remove_grant (self->store, revoke->grant_id, &error))
     g_task_return_error (task, error);
   else
@@ -1735,9 +1758,19 @@ drift_store_thread (GTask        *task,
   kh_grant_touch (drift->grant, kh_now ());
 
   if (!kh_store_update_grant (self->store, drift->grant, &error))
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (drift->changes[0] != NULL)
+    {
+      g_autoptr(KhHistoryEntry) entry = NULL;
+
+      entry = kh_history_entry_new_accounts_changed (drift->grant,
+                                                     (const char * const *) drift->changes);
+      kh_history_record (self->store, entry);
+    }
+  g_task_return_boolean (task, TRUE);
 }
 
 static void

@@ -57,6 +57,12 @@ KhTokenSet    *kh_broker_get_token_finish    (KhBroker       *self,
 KhTokenSet    *kh_broker_peek_token          (const char     *store_name,
                                               const char     *grant_id,
                                               gint64          min_valid_seconds);
+/* The same, also giving the grant as its keyring item describes it (for the caller's history
+ * record: no second lookup). */
+KhTokenSet    *kh_broker_peek_token_full     (const char     *store_name,
+                                              const char     *grant_id,
+                                              gint64          min_valid_seconds,
+                                              KhGrant       **grant_out);
 
 /* Refreshes the grant. force FALSE: only when the access token is valid for less than the
  * default margin. force TRUE: always, unless another process refreshed it while this one was

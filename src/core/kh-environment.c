@@ -14,6 +14,7 @@
 #include "kh-auth-request.h"
 #include "kh-error.h"
 #include "kh-grant.h"
+#include "kh-history-log.h"
 
 #include <libsecret/secret.h>
 
@@ -153,6 +154,7 @@ kh_environment_forget_all (KhStore  *store,
   g_autoptr(GPtrArray) grants = NULL;
   g_autoptr(GPtrArray) pending = NULL;
   g_autoptr(GPtrArray) apps = NULL;
+  g_autofree char *history = NULL;
   GError *local_error = NULL;
   guint removed = 0;
 
@@ -212,6 +214,11 @@ kh_environment_forget_all (KhStore  *store,
       g_clear_error (&local_error);
       return FALSE;
     }
+
+  /* Forgetting everything includes what happened to it: the history names clients and shops. */
+  history = kh_history_log_path_for_store (store);
+  if (!kh_history_log_forget (history, error))
+    return FALSE;
 
   if (n_removed != NULL)
     *n_removed = removed;

@@ -14,6 +14,7 @@
 
 #include "kh-callback.h"
 #include "kh-error.h"
+#include "kh-history-log.h"
 #include "kh-loopback.h"
 #include "kh-provider.h"
 #include "kh-util.h"
@@ -421,6 +422,20 @@ display_name_for (Run *run)
   return NULL;
 }
 
+/* The history's name of the way this run authorized. */
+static const char *
+run_flow_name (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+  gpointer tag = g_task_get_source_tag (task);
+
+  if (tag == kh_flow_authorize_async)
+    return "browser";
+  if (tag == kh_flow_quick_connect_async)
+    return "quick-connect";
+  return run->request_is_pending ? "link" : "paste";
+}
+
 static void
 save_grant_cb (GObject      *object,
                GAsyncResult *result,
@@ -429,6 +444,7 @@ save_grant_cb (GObject      *object,
   g_autoptr(GTask) task = user_data;
   KhFlow *self = g_task_get_source_object (task);
   Run *run = g_task_get_task_data (task);
+  g_autoptr(KhHistoryEntry) entry = NULL;
   GError *error = NULL;
 
   if (!kh_store_save_grant_finish (KH_STORE (object), result, &error))
@@ -439,6 +455,9 @@ save_grant_cb (GObject      *object,
       fail (g_steal_pointer (&task), error);
       return;
     }
+
+  entry = kh_history_entry_new_authorized (run->grant, run_flow_name (task));
+  kh_history_record (self->store, entry);
 
   if (run->request_is_pending)
     remove_pending_then (self, run->request, remove_pending_cb, g_steal_pointer (&task));

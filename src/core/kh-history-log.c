@@ -606,11 +606,12 @@ kh_history_log_roll_up (const char  *path,
 
 /* ---- appending ------------------------------------------------------------------------------ */
 
-gboolean
-kh_history_log_append (const char      *path,
-                       KhHistoryEntry  *entry,
-                       gsize            max_bytes,
-                       GError         **error)
+/* Appends entry's line; *size_out is the file's size after it. */
+static gboolean
+append_line (const char      *path,
+             KhHistoryEntry  *entry,
+             gsize           *size_out,
+             GError         **error)
 {
   g_autofree char *json = NULL;
   g_autofree char *line = NULL;
@@ -620,10 +621,6 @@ kh_history_log_append (const char      *path,
   gboolean written;
   int saved_errno;
   int fd;
-
-  g_return_val_if_fail (path != NULL, FALSE);
-  g_return_val_if_fail (entry != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   /* What is written must read back: that refuses detail members the action does not define
    * (where a secret could hide) before they reach the disk. */
@@ -647,28 +644,88 @@ kh_history_log_append (const char      *path,
     return FALSE;
   written = write_all (fd, line, len);
   saved_errno = errno;
-  if (fstat (fd, &st) != 0)
-    st.st_size = 0;
+  *size_out = fstat (fd, &st) == 0 ? (gsize) st.st_size : 0;
   close (fd);
   if (!written)
     return io_error (error, path, saved_errno != 0 ? saved_errno : EIO);
+  return TRUE;
+}
 
-  if ((gsize) st.st_size > effective_max (max_bytes))
+gboolean
+kh_history_log_append (const char      *path,
+                       KhHistoryEntry  *entry,
+                       gsize            max_bytes,
+                       GError         **error)
+{
+  gsize size = 0;
+
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (entry != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!append_line (path, entry, &size, error))
+    return FALSE;
+  if (size > effective_max (max_bytes))
     return kh_history_log_roll_up (path, max_bytes, error);
+  return TRUE;
+}
+
+gboolean
+kh_history_log_forget (const char  *path,
+                       GError     **error)
+{
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  /* An appender that still holds the old file notices it is gone and starts a new one. */
+  if (g_unlink (path) != 0 && errno != ENOENT)
+    return io_error (error, path, errno);
   return TRUE;
 }
 
 /* ---- the event sites' entry point ----------------------------------------------------------- */
 
 static void
+roll_up_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!kh_history_log_roll_up (task_data, 0, &error))
+    g_message ("Could not roll the history up: %s", error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
 record_at (const char     *path,
            KhHistoryEntry *entry)
 {
   g_autoptr(GError) error = NULL;
+  gsize size = 0;
 
-  if (!kh_history_log_append (path, entry, 0, &error))
-    g_message ("Could not record “%s” in the history: %s", kh_history_entry_get_action (entry),
-               error->message);
+  if (!append_line (path, entry, &size, &error))
+    {
+      g_message ("Could not record “%s” in the history: %s", kh_history_entry_get_action (entry),
+                 error->message);
+      return;
+    }
+  if (size <= KH_HISTORY_LOG_DEFAULT_MAX_BYTES)
+    return;
+
+  /* The append is a few microseconds, fine anywhere; a roll-up rewrites and flushes the file,
+   * which the main loop of the app must not wait for. The CLI does it in line. */
+  if (g_main_context_is_owner (g_main_context_default ()))
+    {
+      g_autoptr(GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+
+      g_task_set_source_tag (task, record_at);
+      g_task_set_task_data (task, g_strdup (path), g_free);
+      g_task_run_in_thread (task, roll_up_thread);
+    }
+  else if (!kh_history_log_roll_up (path, 0, &error))
+    g_message ("Could not roll the history up: %s", error->message);
 }
 
 void

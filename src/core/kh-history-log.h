@@ -54,6 +54,10 @@ gboolean    kh_history_log_roll_up              (const char     *path,
                                                  gsize           max_bytes,
                                                  GError        **error);
 
+/* Deletes the history (Forget All). A missing file is fine. */
+gboolean    kh_history_log_forget               (const char     *path,
+                                                 GError        **error);
+
 /* Records entry in store's history. A failure is logged, never returned: the history reports
  * what happened, and an unwritable history must not fail a refresh or a `token`. Every event
  * site calls this (or kh_history_record_action), which gives a team store one place to route

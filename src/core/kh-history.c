@@ -261,11 +261,154 @@ kh_history_entry_set_detail_strv (KhHistoryEntry     *self,
                                   const char * const *value)
 {
   static const char * const empty[] = { NULL };
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
 
-  kh_history_entry_set_detail (self, name,
-                               json_node_init_array (json_node_alloc (),
-                                                     kh_json_array_from_strv (value ? value
-                                                                                    : empty)));
+  json_node_take_array (node, kh_json_array_from_strv (value != NULL ? value : empty));
+  kh_history_entry_set_detail (self, name, node);
+}
+
+/* ---- the event sites' entries ---------------------------------------------------------------- */
+
+/* Messages from elsewhere (a GError) go into the file redacted, on one line, and short. */
+#define MAX_MESSAGE_CHARS 200
+
+static char *
+safe_message (const char *message)
+{
+  g_autofree char *redacted = kh_redact (message != NULL ? message : "");
+  g_autofree char *valid = g_utf8_make_valid (redacted, -1);
+  g_autofree char *head = NULL;
+  char *end;
+
+  for (char *p = valid; *p != '\0'; p++)
+    if ((guchar) *p < 0x20 || *p == 0x7f)
+      *p = ' ';
+  if (g_utf8_strlen (valid, -1) <= MAX_MESSAGE_CHARS)
+    return g_steal_pointer (&valid);
+  end = g_utf8_offset_to_pointer (valid, MAX_MESSAGE_CHARS);
+  head = g_strndup (valid, (gsize) (end - valid));
+  return g_strconcat (head, "…", NULL);
+}
+
+KhHistoryEntry *
+kh_history_entry_new_authorized (KhGrant    *grant,
+                                 const char *flow)
+{
+  KhHistoryEntry *self = kh_history_entry_new (KH_HISTORY_AUTHORIZED, grant);
+
+  g_return_val_if_fail (g_strv_contains (flows, flow), self);
+
+  kh_history_entry_set_detail_string (self, "flow", flow);
+  kh_history_entry_set_detail_strv (self, "scopes", kh_grant_get_scopes (grant));
+  return self;
+}
+
+KhHistoryEntry *
+kh_history_entry_new_refresh_failed (KhGrant      *grant,
+                                     const GError *error)
+{
+  KhHistoryEntry *self = kh_history_entry_new (KH_HISTORY_REFRESH_FAILED, grant);
+
+  g_return_val_if_fail (error != NULL, self);
+
+  if (error->domain == KH_API_ERROR)
+    {
+      kh_history_entry_set_detail_int (self, "code", MAX (error->code, 0));
+      /* The untranslated meaning: each reader shows it in their own language. */
+      kh_history_entry_set_detail_string (self, "message",
+                                          kh_api_error_lookup (error->code)->meaning);
+    }
+  else
+    {
+      g_autofree char *message = safe_message (error->message);
+
+      kh_history_entry_set_detail_int (self, "code", 0);
+      kh_history_entry_set_detail_string (self, "message", message);
+    }
+  return self;
+}
+
+static JsonNode *
+accounts_node (const char * const *changes,
+               char                sign)
+{
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+  JsonArray *array = json_array_new ();
+
+  for (guint i = 0; changes != NULL && changes[i] != NULL; i++)
+    {
+      g_auto(GStrv) parts = NULL;
+      JsonObject *account;
+
+      if (changes[i][0] != sign)
+        continue;
+      parts = g_strsplit (changes[i] + 1, "\t", 2);
+      account = json_object_new ();
+      json_object_set_string_member (account, "id", parts[0] != NULL ? parts[0] : "");
+      if (parts[0] != NULL && parts[1] != NULL && *parts[1] != '\0')
+        json_object_set_string_member (account, "name", parts[1]);
+      else
+        json_object_set_null_member (account, "name");
+      json_array_add_object_element (array, account);
+    }
+  json_node_take_array (node, array);
+  return node;
+}
+
+KhHistoryEntry *
+kh_history_entry_new_accounts_changed (KhGrant            *grant,
+                                       const char * const *changes)
+{
+  KhHistoryEntry *self = kh_history_entry_new (KH_HISTORY_ACCOUNTS_CHANGED, grant);
+
+  kh_history_entry_set_detail (self, "added", accounts_node (changes, '+'));
+  kh_history_entry_set_detail (self, "removed", accounts_node (changes, '-'));
+  return self;
+}
+
+KhHistoryEntry *
+kh_history_entry_new_revoked (KhGrant  *grant,
+                              gboolean  manual)
+{
+  KhHistoryEntry *self = kh_history_entry_new (KH_HISTORY_REVOKED, grant);
+
+  kh_history_entry_set_detail_bool (self, "manual", manual);
+  return self;
+}
+
+KhHistoryEntry *
+kh_history_entry_new_token_read (KhGrant    *grant,
+                                 const char *command)
+{
+  KhHistoryEntry *self = kh_history_entry_new (KH_HISTORY_TOKEN_READ, grant);
+
+  kh_history_entry_set_detail_string (self, "command", command);
+  return self;
+}
+
+KhHistoryEntry *
+kh_history_entry_new_exported (KhGrant    *grant,
+                               const char *format,
+                               gint64      stale_at)
+{
+  KhHistoryEntry *self = kh_history_entry_new (KH_HISTORY_EXPORTED, grant);
+  g_autofree char *when = stale_at > 0 ? kh_iso8601_from_unix (stale_at) : NULL;
+
+  g_return_val_if_fail (g_strv_contains (formats, format), self);
+
+  kh_history_entry_set_detail_string (self, "format", format);
+  kh_history_entry_set_detail_string (self, "stale_at", when);
+  return self;
+}
+
+KhHistoryEntry *
+kh_history_entry_new_needs_reauth (KhGrant    *grant,
+                                   const char *reason)
+{
+  KhHistoryEntry *self = kh_history_entry_new (KH_HISTORY_NEEDS_REAUTH, grant);
+
+  kh_history_entry_set_detail_string (self, "reason", reason);
+  return self;
 }
 
 /* ---- getters -------------------------------------------------------------------------------- */
@@ -342,6 +485,7 @@ add_string_or_null (JsonObject *object,
 JsonNode *
 kh_history_entry_to_json_node (KhHistoryEntry *self)
 {
+  JsonNode *node = NULL;
   JsonObject *object;
   g_autofree char *at = NULL;
 
@@ -362,7 +506,9 @@ kh_history_entry_to_json_node (KhHistoryEntry *self)
     json_object_set_object_member (object, "detail", json_object_ref (self->detail));
   else
     json_object_set_object_member (object, "detail", json_object_new ());
-  return json_node_init_object (json_node_alloc (), object);
+  node = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (node, object);
+  return node;
 }
 
 char *
@@ -709,6 +855,15 @@ join_accounts (JsonArray *array)
   return g_string_free (g_steal_pointer (&text), FALSE);
 }
 
+/* A message stored untranslated (an N_() string of Keyhold's) in the reader's language. */
+static const char *
+translate_stored (const char *message)
+{
+  if (message == NULL || *message == '\0')
+    return "";
+  return g_dgettext (GETTEXT_PACKAGE, message);
+}
+
 static char *
 describe_authorized (JsonObject *detail)
 {
@@ -833,14 +988,14 @@ kh_history_entry_describe (KhHistoryEntry *self)
     return g_strdup (_("Tokens refreshed."));
   if (strcmp (action, KH_HISTORY_REFRESH_FAILED) == 0)
     {
-      const char *message = kh_json_get_string (detail, "message");
+      const char *message = translate_stored (kh_json_get_string (detail, "message"));
       gint64 code = 0;
 
       kh_json_get_int (detail, "code", &code);
       if (code != 0)
         return g_strdup_printf (_("Refresh failed with TikTok code %d: %s."),
-                                (int) code, message ? message : "");
-      return g_strdup_printf (_("Refresh failed: %s."), message ? message : "");
+                                (int) code, message);
+      return g_strdup_printf (_("Refresh failed: %s."), message);
     }
   if (strcmp (action, KH_HISTORY_ACCOUNTS_CHANGED) == 0)
     return describe_accounts_changed (detail);
@@ -851,8 +1006,8 @@ kh_history_entry_describe (KhHistoryEntry *self)
       gboolean manual = FALSE;
 
       kh_json_get_bool (detail, "manual", &manual);
-      return g_strdup (manual ? _("Removed; the account holder still has to cancel the "
-                                  "authorization at TikTok.")
+      return g_strdup (manual ? _("Not revoked at TikTok, which has no revoke API for this "
+                                  "account type: the account holder cancels it there.")
                               : _("Revoked at TikTok."));
     }
   if (strcmp (action, KH_HISTORY_REMOVED) == 0)
@@ -877,9 +1032,9 @@ kh_history_entry_describe (KhHistoryEntry *self)
     }
   if (strcmp (action, KH_HISTORY_NEEDS_REAUTH) == 0)
     {
-      const char *reason = kh_json_get_string (detail, "reason");
+      const char *reason = translate_stored (kh_json_get_string (detail, "reason"));
 
-      return g_strdup_printf (_("Needs re-authorization: %s."), reason ? reason : "?");
+      return g_strdup_printf (_("Needs re-authorization: %s."), reason);
     }
   if (strcmp (action, KH_HISTORY_ROLLED_UP) == 0)
     return describe_rolled_up (detail);

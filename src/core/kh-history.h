@@ -60,6 +60,30 @@ KhHistoryEntry *kh_history_entry_new_full    (gint64          at,
                                               const char     *client,
                                               const char     *actor,
                                               const char     *machine);
+/* The entries of the event sites, with their detail (kh_history_entry_new plus setters).
+ * flow: "browser" "link" "paste" "quick-connect"; scopes come from grant. */
+KhHistoryEntry *kh_history_entry_new_authorized       (KhGrant            *grant,
+                                                       const char         *flow);
+/* code: TikTok's (KH_API_ERROR) or 0; message: the code's meaning, else error's message
+ * (redacted, shortened). */
+KhHistoryEntry *kh_history_entry_new_refresh_failed   (KhGrant            *grant,
+                                                       const GError       *error);
+/* changes: kh_broker_update_accounts_finish's lines, "+ID\tNAME" added, "-ID\tNAME" removed. */
+KhHistoryEntry *kh_history_entry_new_accounts_changed (KhGrant            *grant,
+                                                       const char * const *changes);
+KhHistoryEntry *kh_history_entry_new_revoked          (KhGrant            *grant,
+                                                       gboolean            manual);
+/* command: what handed the token out: "token" (keyhold-cli token), "copy" (the app). */
+KhHistoryEntry *kh_history_entry_new_token_read       (KhGrant            *grant,
+                                                       const char         *command);
+/* format: "n8n" "mcp-shops" "env"; stale_at: when the copy goes stale (0: never). */
+KhHistoryEntry *kh_history_entry_new_exported         (KhGrant            *grant,
+                                                       const char         *format,
+                                                       gint64              stale_at);
+/* reason: an untranslated N_() sentence fragment; describe translates it. */
+KhHistoryEntry *kh_history_entry_new_needs_reauth     (KhGrant            *grant,
+                                                       const char         *reason);
+
 KhHistoryEntry *kh_history_entry_ref         (KhHistoryEntry *self);
 void            kh_history_entry_unref       (KhHistoryEntry *self);
 

@@ -45,6 +45,7 @@
 #include "kh-store.h"
 
 #include "kh-error.h"
+#include "kh-history-log.h"
 #include "kh-json.h"
 #include "kh-provider.h"
 #include "kh-util.h"
@@ -3306,6 +3307,7 @@ kh_store_remove_grant (KhStore     *self,
 {
   RemoveData data = { SECTION_GRANTS, grant_id };
   kh_autolock StoreLock item_fd = -1;
+  g_autoptr(KhGrant) grant = NULL;
 
   g_return_val_if_fail (KH_IS_STORE (self), FALSE);
   g_return_val_if_fail (grant_id != NULL, FALSE);
@@ -3316,7 +3318,13 @@ kh_store_remove_grant (KhStore     *self,
   if (item_fd < 0)
     return FALSE;
   forget_item (self, grant_id);
-  return mutate (self, remove_func, &data, error);
+  grant = kh_store_find_grant (self, grant_id, NULL);
+  if (!mutate (self, remove_func, &data, error))
+    return FALSE;
+  /* The history stays (it holds no secret) and says what became of the grant. */
+  if (grant != NULL)
+    kh_history_record_action (self, KH_HISTORY_REMOVED, grant);
+  return TRUE;
 }
 
 /* ---- async wrappers ------------------------------------------------------------------------ */
