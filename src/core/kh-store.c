@@ -1550,6 +1550,12 @@ entry_from_item (SecretRetrievable *item,
   gint64 version;
 
   *section_out = section;
+  if (section == N_SECTIONS && kind != NULL)
+    {
+      /* A plain secret (kh_store_save_secret): not an index entry. */
+      g_debug ("Keyring item of kind \"%s\" is not an index entry", kind);
+      return NULL;
+    }
   if (section == N_SECTIONS || id == NULL || *id == '\0')
     {
       g_message ("Skipped a keyring item of kind \"%s\" without id", kind ? kind : "");
@@ -2230,6 +2236,83 @@ const SecretSchema *
 kh_store_get_item_schema (void)
 {
   return &item_schema;
+}
+
+static gboolean
+kind_is_plain_secret (const char *kind)
+{
+  return kind != NULL && *kind != '\0' && section_from_kind (kind) == N_SECTIONS;
+}
+
+gboolean
+kh_store_save_secret (KhStore     *self,
+                      const char  *kind,
+                      const char  *id,
+                      const char  *label,
+                      const char  *secret,
+                      GError     **error)
+{
+  g_autoptr(GHashTable) attributes = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (kind_is_plain_secret (kind), FALSE);
+  g_return_val_if_fail (id != NULL && label != NULL && secret != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  attributes = item_attributes (self, kind, id);
+  return keyring_store (self, attributes, label, secret, error);
+}
+
+char *
+kh_store_load_secret (KhStore     *self,
+                      const char  *kind,
+                      const char  *id,
+                      GError     **error)
+{
+  g_autoptr(GHashTable) attributes = NULL;
+  GError *local_error = NULL;
+  char *secret;
+
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+  g_return_val_if_fail (kind_is_plain_secret (kind), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  attributes = item_attributes (self, kind, id);
+  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
+  secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
+      return NULL;
+    }
+  if (secret == NULL && keyring_has_locked (attributes))
+    g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+  return secret;
+}
+
+gboolean
+kh_store_remove_secret (KhStore     *self,
+                        const char  *kind,
+                        const char  *id,
+                        GError     **error)
+{
+  g_autoptr(GHashTable) attributes = NULL;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (kind_is_plain_secret (kind), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  attributes = item_attributes (self, kind, id);
+  secret_password_clearv_sync (&item_schema, attributes, NULL, &local_error);
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not delete from the keyring"));
+      return FALSE;
+    }
+  return TRUE;
 }
 
 const char *

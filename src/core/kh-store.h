@@ -35,6 +35,28 @@ const char    *kh_store_get_name             (KhStore       *self);
 /* The libsecret schema of every item a store writes (any store, any kind). Clearing or
  * searching by its "store" attribute alone reaches items of every kind and generation. */
 const SecretSchema *kh_store_get_item_schema   (void);
+/* Secrets that are not index entries (the team key, a team's database password): one keyring
+ * item of the item schema per (kind, id) in this store, whose secret is the given text. kind
+ * must not be one of the index's kinds ("grant", "app", "pending"); index rebuilds ignore these
+ * items, and kh_environment_forget_all removes them with everything else. label is what
+ * Passwords and Keys shows. */
+gboolean       kh_store_save_secret          (KhStore       *self,
+                                              const char    *kind,
+                                              const char    *id,
+                                              const char    *label,
+                                              const char    *secret,
+                                              GError       **error);
+/* The secret (wipe it with secret_password_free), or NULL: without an error when there is no
+ * such item, with one when the keyring fails or stays locked. */
+char          *kh_store_load_secret          (KhStore       *self,
+                                              const char    *kind,
+                                              const char    *id,
+                                              GError       **error);
+/* Removing an absent item is not an error. */
+gboolean       kh_store_remove_secret        (KhStore       *self,
+                                              const char    *kind,
+                                              const char    *id,
+                                              GError       **error);
 /* Re-reads the index from disk if another process changed it. */
 gboolean       kh_store_reload               (KhStore       *self,
                                               GError       **error);
