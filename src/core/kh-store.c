@@ -2136,7 +2136,11 @@ initial_load (KhStore *self,
         index = index_from_items (self, items, NULL, error);
         if (index == NULL)
           return FALSE;
-        g_message ("Rebuilt the missing index of store \"%s\" from the keyring", self->store_name);
+        /* Only a team's plain secrets (kh_store_save_secret) is no index lost: nothing to say. */
+        if (index->entries[SECTION_GRANTS]->len + index->entries[SECTION_APPS]->len +
+            index->entries[SECTION_PENDING]->len > 0)
+          g_message ("Rebuilt the missing index of store \"%s\" from the keyring",
+                     self->store_name);
         if (!write_index (self, index, &stamp, error))
           return FALSE;
         publish (self, index, &stamp);
