@@ -47,6 +47,14 @@ find_bindir (void)
   return NULL;
 }
 
+static gboolean
+has_runuser (void)
+{
+  g_autofree char *path = g_find_program_in_path ("runuser");
+
+  return path != NULL || g_file_test ("/usr/sbin/runuser", G_FILE_TEST_IS_EXECUTABLE);
+}
+
 gboolean
 kh_test_pg_available (char **why_out)
 {
@@ -65,8 +73,7 @@ kh_test_pg_available (char **why_out)
           return FALSE;
         }
     }
-  if (geteuid () == 0 && g_find_program_in_path ("runuser") == NULL &&
-      !g_file_test ("/usr/sbin/runuser", G_FILE_TEST_IS_EXECUTABLE))
+  if (geteuid () == 0 && !has_runuser ())
     {
       if (why_out != NULL)
         *why_out = g_strdup ("running as root without runuser to start PostgreSQL as nobody");
@@ -415,7 +422,8 @@ kh_test_pg_url (KhTestPg   *pg,
                 const char *role,
                 const char *dbname)
 {
-  return g_strdup_printf ("postgresql://%s@127.0.0.1:%u/%s?connect_timeout=5", role, pg->port,
+  /* A long timeout: under valgrind a SCRAM handshake takes seconds. */
+  return g_strdup_printf ("postgresql://%s@127.0.0.1:%u/%s?connect_timeout=60", role, pg->port,
                           dbname);
 }
 

@@ -41,7 +41,7 @@ void         kh_test_pg_create_role    (KhTestPg     *pg,
                                         const char   *password,
                                         gboolean      creator,
                                         const char   *dbname);
-/* "postgresql://ROLE@127.0.0.1:PORT/DBNAME?connect_timeout=5": what a member would type. */
+/* "postgresql://ROLE@127.0.0.1:PORT/DBNAME?connect_timeout=60": what a member would type. */
 char        *kh_test_pg_url            (KhTestPg     *pg,
                                         const char   *role,
                                         const char   *dbname);

@@ -1072,6 +1072,7 @@ test_errors (void)
     g_clear_pointer (&query, g_free);
     query = g_strdup_printf ("GRANT CONNECT ON DATABASE %s TO %s", empty, c.members[0]);
     kh_test_pg_exec (pg, NULL, query);
+    g_clear_pointer (&url, g_free);
     url = kh_test_pg_url (pg, c.members[0], empty);
     failed = kh_team_join (desk->store, url, "pw-member", code, NULL, &error);
     g_assert_error (error, KH_ERROR, KH_ERROR_TEAM_SCHEMA);

@@ -96,8 +96,8 @@ kh_team_seal (const guint8  *key,
   *sealed_out = g_bytes_new_take (sealed, sealed_len);
 }
 
-static void
-set_wrong_key (GError **error)
+void
+kh_team_set_wrong_key_error (GError **error)
 {
   g_set_error_literal (error, KH_ERROR, KH_ERROR_TEAM_KEY,
                        _("The team key does not open the team’s data: use the join code or key "
@@ -124,7 +124,7 @@ kh_team_unseal (const guint8  *key,
   g_assert (kh_team_crypto_init ());
   if (nonce_len != KH_TEAM_NONCE_BYTES || sealed_len < crypto_aead_xchacha20poly1305_ietf_ABYTES)
     {
-      set_wrong_key (error);
+      kh_team_set_wrong_key_error (error);
       return NULL;
     }
   plain = g_malloc (sealed_len - crypto_aead_xchacha20poly1305_ietf_ABYTES + 1);
@@ -133,7 +133,7 @@ kh_team_unseal (const guint8  *key,
                                                   strlen (ad), nonce_data, key) != 0)
     {
       g_free (plain);
-      set_wrong_key (error);
+      kh_team_set_wrong_key_error (error);
       return NULL;
     }
   plain[plain_len] = '\0';
@@ -288,7 +288,7 @@ kh_team_box_open_key (GBytes       *sealed,
   if (len != KH_TEAM_KEY_BYTES + crypto_box_SEALBYTES ||
       crypto_box_seal_open (team_key_out, data, len, public_key, secret_key) != 0)
     {
-      set_wrong_key (error);
+      kh_team_set_wrong_key_error (error);
       return FALSE;
     }
   return TRUE;

@@ -42,6 +42,8 @@ char     *kh_team_unseal            (const guint8  *key,
                                      GBytes        *sealed,
                                      GError       **error);
 void      kh_team_secret_free       (char          *secret);
+/* KH_ERROR_TEAM_KEY: "the team key does not open the team's data", with the fix. */
+void      kh_team_set_wrong_key_error (GError      **error);
 
 /* "khjoin1:" + base64url (team uuid 16 bytes, key id 4 bytes big-endian, key 32 bytes). */
 char     *kh_team_join_code_encode  (const char    *team_id,

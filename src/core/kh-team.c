@@ -342,7 +342,7 @@ write_private_file (const char  *path,
     {
       int saved = errno;
 
-      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not create %s: %s"), dir,
+      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not create the folder %s: %s"), dir,
                    g_strerror (saved));
       return FALSE;
     }
@@ -370,13 +370,9 @@ read_json_file (const char  *path,
   node = kh_json_parse (contents, length, error);
   if (node == NULL)
     return NULL;
+  /* Not an object: NULL without an error; the callers say what the file was for. */
   object = kh_json_node_object (node);
-  if (object == NULL)
-    {
-      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("%s is damaged"), path);
-      return NULL;
-    }
-  return json_object_ref (object);
+  return object ? json_object_ref (object) : NULL;
 }
 
 char *
@@ -449,8 +445,8 @@ parse_key_item (KhTeam      *self,
                            KH_TEAM_BOX_SECRET_BYTES))
     {
       g_set_error_literal (error, KH_ERROR, KH_ERROR_TEAM_KEY,
-                           _("The team key in the keyring is damaged: join the team again with "
-                             "a join code from an admin"));
+                           _("The team key is missing from the keyring or damaged: join the "
+                             "team again with a join code from an admin"));
       return FALSE;
     }
   self->key_id = (guint32) key_id;
@@ -496,7 +492,8 @@ read_key_file (const char  *path,
     }
   if (!g_file_get_contents (path, &contents, NULL, NULL))
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_TEAM_KEY, _("Cannot read the key file %s"), path);
+      g_set_error (error, KH_ERROR, KH_ERROR_TEAM_KEY, _("Cannot read the key file %s: %s"),
+                   path, g_strerror (EACCES));
       return FALSE;
     }
   return kh_team_join_code_decode (contents, team_id_out, key_id_out, key_out, error);
@@ -851,9 +848,7 @@ check_team_locked (KhTeam   *self,
                             &key_error);
   if (plain == NULL || !g_str_equal (plain, KEY_CHECK_TEXT))
     {
-      g_set_error_literal (error, KH_ERROR, KH_ERROR_TEAM_KEY,
-                           _("The team key does not open the team’s data: use the join code or "
-                             "key file of this team (an admin can give you a new one)"));
+      kh_team_set_wrong_key_error (error);
       return FALSE;
     }
 
@@ -962,6 +957,16 @@ require_admin_locked (KhTeam  *self,
   return FALSE;
 }
 
+static gboolean
+crypto_ready (GError **error)
+{
+  if (kh_team_crypto_init ())
+    return TRUE;
+  g_set_error_literal (error, KH_ERROR, KH_ERROR_FAILED,
+                       _("libsodium could not start: this system has no source of randomness"));
+  return FALSE;
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
 static const char *
@@ -990,11 +995,8 @@ kh_team_open (KhStore     *store,
   g_return_val_if_fail (KH_IS_STORE (store), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!kh_team_crypto_init ())
-    {
-      g_set_error_literal (error, KH_ERROR, KH_ERROR_FAILED, _("libsodium could not start"));
-      return NULL;
-    }
+  if (!crypto_ready (error))
+    return NULL;
   self = team_new (store);
   config = read_json_file (self->config_path, &local_error);
   if (config == NULL)
@@ -1056,8 +1058,8 @@ kh_team_open (KhStore     *store,
         {
           if (error == NULL || *error == NULL)
             g_set_error_literal (error, KH_ERROR, KH_ERROR_TEAM_KEY,
-                                 _("The team key is not in the keyring: join the team again "
-                                   "with a join code from an admin"));
+                                 _("The team key is missing from the keyring or damaged: join "
+                                   "the team again with a join code from an admin"));
           return NULL;
         }
       if (!parse_key_item (self, item, error))
@@ -1153,11 +1155,8 @@ kh_team_create (KhStore     *store,
 
   if (!kh_team_check_conninfo (conninfo, error) || already_in_team (store, error))
     return NULL;
-  if (!kh_team_crypto_init ())
-    {
-      g_set_error_literal (error, KH_ERROR, KH_ERROR_FAILED, _("libsodium could not start"));
-      return NULL;
-    }
+  if (!crypto_ready (error))
+    return NULL;
 
   self = team_new (store);
   self->conninfo = g_strdup (conninfo);
@@ -1256,11 +1255,8 @@ kh_team_join (KhStore     *store,
 
   if (!kh_team_check_conninfo (conninfo, error) || already_in_team (store, error))
     return NULL;
-  if (!kh_team_crypto_init ())
-    {
-      g_set_error_literal (error, KH_ERROR, KH_ERROR_FAILED, _("libsodium could not start"));
-      return NULL;
-    }
+  if (!crypto_ready (error))
+    return NULL;
 
   self = team_new (store);
   self->conninfo = g_strdup (conninfo);
@@ -1908,12 +1904,7 @@ kh_team_audit (KhTeam      *self,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   action = kh_json_get_string (record, "action");
-  if (action == NULL || *action == '\0')
-    {
-      g_set_error_literal (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                           _("An audit record needs an action"));
-      return FALSE;
-    }
+  g_return_val_if_fail (action != NULL && *action != '\0', FALSE);
   if (!begin_locked (self, error))
     return FALSE;
   ok = insert_audit_locked (self, action, kh_json_get_string (record, "grant"),
@@ -2168,10 +2159,7 @@ kh_team_get_app (KhTeam      *self,
           if (sealed != NULL && nonce != NULL && key_id == self->key_id)
             *secret_out = kh_team_unseal (self->key, key_id, "apps", name, nonce, sealed, error);
           else
-            g_set_error_literal (error, KH_ERROR, KH_ERROR_TEAM_KEY,
-                                 _("The team key does not open the team’s data: use the join "
-                                   "code or key file of this team (an admin can give you a new "
-                                   "one)"));
+            kh_team_set_wrong_key_error (error);
           if (*secret_out == NULL)
             g_clear_object (&app);
         }
