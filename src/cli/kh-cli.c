@@ -256,8 +256,8 @@ open_team (KhStore **store_out,
   if (*team_out == NULL)
     {
       g_set_error_literal (&error, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                           _("This computer is not in a team: run “keyhold-cli team create URL” "
-                             "or “keyhold-cli team join URL” first"));
+                           _("This computer is not in a team: run “keyhold-cli team create” or "
+                             "“keyhold-cli team join” first"));
       *exit_code = report_error (error);
       return FALSE;
     }
@@ -1880,7 +1880,7 @@ cmd_team_join (int    argc,
   if (!parse_options (context, &argc, &argv, &exit_code))
     return exit_code;
   if (argc != 2)
-    return usage_error (context, _("Give the database URL, e.g. postgres://bob@db.example/keyhold"));
+    return usage_error (context, _("Give the database URL, e.g. postgres://alice@db.example/keyhold"));
   if (!kh_team_check_conninfo (argv[1], &error))
     return report_error (error);
 
@@ -1912,6 +1912,23 @@ cmd_team_join (int    argc,
   return EXIT_OK;
 }
 
+/* A string or number member as text ("" when absent). */
+static char *
+member_text (JsonObject *object,
+             const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
+    return g_strdup ("");
+  if (json_node_get_value_type (node) == G_TYPE_STRING)
+    return g_strdup (json_node_get_string (node));
+  if (json_node_get_value_type (node) == G_TYPE_INT64)
+    return g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (node));
+
+  return g_strdup ("");
+}
+
 static int
 cmd_team_status (int    argc,
                  char **argv)
@@ -1921,6 +1938,7 @@ cmd_team_status (int    argc,
   g_autoptr(KhTeam) team = NULL;
   g_autoptr(JsonObject) status = NULL;
   g_autoptr(GError) error = NULL;
+  g_autofree char *port = NULL;
   gboolean json = FALSE;
   int exit_code = EXIT_OK;
   GOptionEntry entries[] = {
@@ -1960,19 +1978,22 @@ cmd_team_status (int    argc,
       return EXIT_OK;
     }
 
+  port = member_text (status, "port");
   g_print (_("Team %s: connected as %s%s to %s:%s/%s\n"),
            kh_json_get_string (status, "team_id"), kh_json_get_string (status, "role"),
            json_object_get_boolean_member_with_default (status, "admin", FALSE) ? _(" (admin)")
                                                                               : "",
-           kh_json_get_string (status, "host"),
-           json_object_has_member (status, "port")
-           ? json_node_get_string (json_object_get_member (status, "port")) : "",
-           kh_json_get_string (status, "database"));
-  g_print (_("Schema version %" G_GINT64_FORMAT ", key %s (%s), %" G_GINT64_FORMAT " shared "
-             "grants visible\n"),
-           json_object_get_int_member_with_default (status, "schema_version", 0),
-           kh_json_get_string (status, "key_id"), kh_json_get_string (status, "key_source"),
-           json_object_get_int_member_with_default (status, "grants", 0));
+           kh_json_get_string (status, "host"), port, kh_json_get_string (status, "database"));
+  {
+    int schema = (int) json_object_get_int_member_with_default (status, "schema_version", 0);
+    int grants = (int) json_object_get_int_member_with_default (status, "grants", 0);
+    g_autofree char *key_id = member_text (status, "key_id");
+
+    g_print (_("Schema version %d, key %s (%s)\n"), schema, key_id,
+             kh_json_get_string (status, "key_source"));
+    g_print (g_dngettext (GETTEXT_PACKAGE, "%d shared grant visible\n",
+                          "%d shared grants visible\n", grants), grants);
+  }
 
   return EXIT_OK;
 }
