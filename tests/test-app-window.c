@@ -1324,6 +1324,35 @@ test_list_2000 (void)
     g_object_unref (row);
   }
 
+  /* A shared grant says so (an icon, whose meaning the row's description also gives), and
+   * its menu leaves the client label, which decides who in the team sees it, to admins. */
+  {
+    KhGrantRow *row = kh_grant_row_new ();
+    g_autoptr(JsonNode) node = kh_grant_to_json (g_ptr_array_index (fakes, 0));
+    g_autoptr(KhGrant) shared = kh_grant_new_from_json (node, NULL);
+    GtkWidget *box;
+    GtkWidget *icon;
+    GMenuModel *menu;
+    guint n_items = 0;
+
+    g_object_ref_sink (row);
+    box = adw_bin_get_child (ADW_BIN (row));
+    icon = gtk_widget_get_next_sibling (gtk_widget_get_first_child (box));
+    kh_grant_row_set_grant (row, g_ptr_array_index (fakes, 0));
+    g_assert_true (GTK_IS_IMAGE (icon));
+    g_assert_false (gtk_widget_get_visible (icon));
+    kh_grant_set_shared (shared, TRUE);
+    kh_grant_row_set_grant (row, shared);
+    g_assert_true (gtk_widget_get_visible (icon));
+    g_assert_cmpstr (gtk_widget_get_tooltip_text (icon), ==, "Shared with the team");
+    menu = kh_grant_row_get_menu (row);
+    for (int s = 0; s < g_menu_model_get_n_items (menu); s++)
+      n_items += g_menu_model_get_n_items (g_menu_model_get_item_link (menu, s,
+                                                                       G_MENU_LINK_SECTION));
+    g_assert_cmpuint (n_items, ==, 7);
+    g_object_unref (row);
+  }
+
   /* Notifications: once per threshold, remembered in GSettings, for the grant that ends in 3
    * days (the 7-day threshold) and the one that needs re-authorization. */
   {

@@ -21,6 +21,7 @@ struct _KhGrantRow
 
   /* child widgets */
   GtkLabel      *text_label;
+  GtkWidget     *shared_icon;
   GtkLabel      *status_label;
 
   /* owned */
@@ -186,7 +187,9 @@ kh_grant_menu_new (KhGrant *grant)
   else
     details = _("_Details");
   append_item (use, details, "grant.details", id);
-  append_item (use, _("Set Client _Label…"), "grant.set-label", id);
+  /* A shared grant's client label decides who in the team sees it: admins change it. */
+  if (!kh_grant_get_shared (grant))
+    append_item (use, _("Set Client _Label…"), "grant.set-label", id);
 
   append_item (renew, _("Renewal _Pack"), "grant.renewal-pack", id);
   append_item (renew, _("Re-_authorize"), "grant.reauthorize", id);
@@ -323,7 +326,11 @@ row_text_new (KhGrant *grant)
                                           expiry);
   text->accessible = g_strdup_printf ("%s, %s", kh_grant_get_display_name (grant),
                                       text->status);
-  text->description = g_strdup_printf ("%s. %s", subtitle->str, expiry);
+  /* Translators: the end of a grant row's description for screen readers. */
+  text->description = g_strdup_printf ("%s. %s. %s", subtitle->str, expiry,
+                                       kh_grant_get_shared (grant)
+                                       ? _("Shared with the team")
+                                       : _("Kept on this computer"));
 
   return text;
 }
@@ -356,6 +363,7 @@ kh_grant_row_set_grant (KhGrantRow *self,
     }
 
   gtk_label_set_markup (self->text_label, text->markup);
+  gtk_widget_set_visible (self->shared_icon, kh_grant_get_shared (grant));
   gtk_label_set_text (self->status_label, text->status);
   classes[1] = text->status_class;
   gtk_widget_set_css_classes (GTK_WIDGET (self->status_label), classes);
@@ -413,6 +421,15 @@ kh_grant_row_init (KhGrantRow *self)
   gtk_label_set_ellipsize (self->text_label, PANGO_ELLIPSIZE_END);
   gtk_widget_set_hexpand (GTK_WIDGET (self->text_label), TRUE);
   gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->text_label));
+
+  /* Shared grants live in the team's database; the row's description says so in words. */
+  self->shared_icon = gtk_image_new_from_icon_name ("system-users-symbolic");
+  gtk_widget_set_tooltip_text (self->shared_icon, _("Shared with the team"));
+  gtk_widget_add_css_class (self->shared_icon, "dim-label");
+  gtk_widget_set_visible (self->shared_icon, FALSE);
+  gtk_accessible_update_state (GTK_ACCESSIBLE (self->shared_icon), GTK_ACCESSIBLE_STATE_HIDDEN,
+                               TRUE, -1);
+  gtk_box_append (GTK_BOX (box), self->shared_icon);
 
   self->status_label = GTK_LABEL (gtk_label_new (NULL));
   gtk_widget_set_valign (GTK_WIDGET (self->status_label), GTK_ALIGN_CENTER);
