@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define KH_TEST_WITH_SANDBOX 1
+#include "kh-test-pg.h"
 #include "kh-test-util.h"
 
 #include "kh-account-page.h"
@@ -1557,6 +1558,138 @@ test_preferences_storage (void)
   gtk_window_destroy (GTK_WINDOW (prefs));
 }
 
+
+static gboolean
+team_is (gpointer user_data)
+{
+  return (kh_application_get_team (env.app) != NULL) == GPOINTER_TO_INT (user_data);
+}
+
+typedef struct
+{
+  GtkWidget  *row;
+  const char *prefix;
+} SubtitleWait;
+
+static gboolean
+subtitle_starts (gpointer user_data)
+{
+  SubtitleWait *wait = user_data;
+  const char *subtitle = adw_action_row_get_subtitle (ADW_ACTION_ROW (wait->row));
+
+  return subtitle != NULL && g_str_has_prefix (subtitle, wait->prefix);
+}
+
+static AdwMessageDialog *
+dialog_with_heading (const char *heading)
+{
+  AdwMessageDialog *dialog = ADW_MESSAGE_DIALOG (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
+
+  g_assert_nonnull (dialog);
+  g_assert_cmpstr (adw_message_dialog_get_heading (dialog), ==, heading);
+
+  return dialog;
+}
+
+/* Preferences > Team against a real PostgreSQL cluster: not in a team, Create Team (the join
+ * code shown once), the status of the connection, Leave Team after a confirmation. */
+static void
+test_preferences_team (void)
+{
+  g_autofree char *db = NULL;
+  g_autofree char *url = NULL;
+  KhPreferencesWindow *prefs;
+  KhTestPg *pg;
+  GtkWidget *status;
+  AdwMessageDialog *dialog;
+  GtkWidget *code;
+  SubtitleWait connected = { NULL, "Connected as app_admin (admin) to 127.0.0.1/" };
+
+  if (!kh_test_pg_available (NULL))
+    {
+      g_test_skip ("PostgreSQL 15 is not installed");
+      return;
+    }
+  pg = kh_test_pg_new ();
+  db = kh_test_pg_create_database (pg, "appteam");
+  kh_test_pg_create_role (pg, "app_admin", "admin-pw", TRUE, db);
+  url = kh_test_pg_url (pg, "app_admin", db);
+
+  prefs = open_preferences ("preferences");
+  status = kh_preferences_window_get_control (prefs, "team_status_row");
+  connected.row = status;
+  g_assert_true (gtk_widget_get_visible (kh_preferences_window_get_control (prefs, "team_page")));
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (status)), ==, "Not in a team");
+  g_assert_true (gtk_widget_get_visible (kh_preferences_window_get_control (
+                                           prefs, "team_join_button")));
+  g_assert_false (gtk_widget_get_visible (kh_preferences_window_get_control (
+                                            prefs, "team_leave_button")));
+
+  /* A URL carrying a password is refused before anything is sent. */
+  g_signal_emit_by_name (kh_preferences_window_get_control (prefs, "team_create_button"), "clicked");
+  iterate (100);
+  dialog = dialog_with_heading ("Create a Team");
+  g_assert_false (gtk_widget_get_visible (kh_preferences_window_get_control (prefs,
+                                                                             "team_code_row")));
+  gtk_editable_set_text (GTK_EDITABLE (kh_preferences_window_get_control (prefs, "team_url_row")),
+                         "postgresql://app_admin:admin-pw@127.0.0.1/x");
+  adw_message_dialog_response (dialog, "create");
+  /* A click would close it too. */
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  iterate (100);
+  dialog = dialog_with_heading ("Could Not Create the Team");
+  g_assert_null (strstr (adw_message_dialog_get_body (dialog), "admin-pw"));
+  close_dialogs ();
+  g_assert_null (kh_application_get_team (env.app));
+
+  g_signal_emit_by_name (kh_preferences_window_get_control (prefs, "team_create_button"), "clicked");
+  iterate (100);
+  dialog = dialog_with_heading ("Create a Team");
+  gtk_editable_set_text (GTK_EDITABLE (kh_preferences_window_get_control (prefs, "team_url_row")),
+                         url);
+  gtk_editable_set_text (GTK_EDITABLE (kh_preferences_window_get_control (prefs,
+                                                                          "team_password_row")),
+                         "admin-pw");
+  adw_message_dialog_response (dialog, "create");
+  /* A click would close it too. */
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  kh_test_wait_until (team_is, GINT_TO_POINTER (TRUE), 30000);
+  iterate (100);
+
+  /* The join code, once, selectable; the password field is empty again. */
+  dialog = dialog_with_heading ("Team Created");
+  code = adw_message_dialog_get_extra_child (dialog);
+  g_assert_true (g_str_has_prefix (gtk_label_get_text (GTK_LABEL (code)), "khjoin1:"));
+  g_assert_true (gtk_label_get_selectable (GTK_LABEL (code)));
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (kh_preferences_window_get_control (
+                                            prefs, "team_password_row"))), ==, "");
+  close_dialogs ();
+
+  kh_test_wait_until (subtitle_starts, &connected, 30000);
+  g_assert_true (gtk_widget_get_visible (kh_preferences_window_get_control (
+                                           prefs, "team_leave_button")));
+  g_assert_false (gtk_widget_get_visible (kh_preferences_window_get_control (
+                                            prefs, "team_join_button")));
+  adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (prefs), "team");
+  iterate (200);
+  save_widget_png (adw_window_get_content (ADW_WINDOW (prefs)), GTK_NATIVE (prefs),
+                   "preferences-team");
+
+  /* Leave, after saying yes. */
+  g_signal_emit_by_name (kh_preferences_window_get_control (prefs, "team_leave_button"), "clicked");
+  iterate (100);
+  dialog = dialog_with_heading ("Leave the Team?");
+  adw_message_dialog_response (dialog, "leave");
+  /* A click would close it too. */
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  kh_test_wait_until (team_is, GINT_TO_POINTER (FALSE), 30000);
+  iterate (100);
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (status)), ==, "Not in a team");
+
+  gtk_window_destroy (GTK_WINDOW (prefs));
+  kh_test_pg_free (pg);
+}
+
 static gboolean
 prefs_idle (gpointer data)
 {
@@ -1905,6 +2038,7 @@ main (int   argc,
 
   g_test_add_func ("/keyhold/app/page-icons", test_page_icons);
   g_test_add_func ("/keyhold/app/preferences-storage", test_preferences_storage);
+  g_test_add_func ("/keyhold/app/preferences-team", test_preferences_team);
   g_test_add_func ("/keyhold/app/forget-all-error", test_forget_all_error);
   g_test_add_func ("/keyhold/app/forget-all", test_forget_all);
 
