@@ -24,6 +24,7 @@
 #include "kh-origin-map.h"
 #include "kh-preferences-window.h"
 #include "kh-provider.h"
+#include "kh-shared.h"
 #include "kh-util.h"
 #include "kh-window.h"
 
@@ -1591,6 +1592,57 @@ dialog_with_heading (const char *heading)
   return dialog;
 }
 
+
+/* A row titled title somewhere under widget. */
+static gboolean
+has_row_titled (GtkWidget  *widget,
+                const char *title)
+{
+  if (ADW_IS_PREFERENCES_ROW (widget) &&
+      g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)), title) == 0 &&
+      gtk_widget_get_mapped (widget))
+    return TRUE;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (has_row_titled (child, title))
+      return TRUE;
+
+  return FALSE;
+}
+
+static gboolean
+history_shown (gpointer user_data)
+{
+  return has_row_titled (user_data, "Shared with the team");
+}
+
+/* Test_preferences_team's second half: a shared grant's details show the team's audit log. */
+static void
+check_shared_history (void)
+{
+  KhTeam *team = kh_application_get_team (env.app);
+  g_autoptr(KhGrant) grant = kh_grant_new (KH_ACCOUNT_SELLER, NULL, "history-app");
+  g_autoptr(KhTokenSet) tokens = kh_token_set_new ();
+  g_autoptr(GError) error = NULL;
+  KhGrantWindow *details;
+
+  tokens->access_token = g_strdup ("history-access-token");
+  tokens->refresh_token = g_strdup ("history-refresh-token");
+  tokens->access_expires_at = kh_now () + 3600;
+  tokens->refresh_expires_at = kh_now () + 100 * 86400;
+  kh_grant_set_display_name (grant, "History Shop");
+  kh_grant_set_shared (grant, TRUE);
+  g_assert_true (kh_team_put_grant (team, grant, tokens, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_shared_audit (team, "shared", grant, NULL, &error));
+  g_assert_no_error (error);
+
+  details = kh_grant_window_new (env.window, grant);
+  gtk_window_present (GTK_WINDOW (details));
+  kh_test_wait_until (history_shown, details, 30000);
+  gtk_window_destroy (GTK_WINDOW (details));
+}
+
 /* Preferences > Team against a real PostgreSQL cluster: not in a team, Create Team (the join
  * code shown once), the status of the connection, Leave Team after a confirmation. */
 static void
@@ -1674,6 +1726,8 @@ test_preferences_team (void)
   iterate (200);
   save_widget_png (adw_window_get_content (ADW_WINDOW (prefs)), GTK_NATIVE (prefs),
                    "preferences-team");
+
+  check_shared_history ();
 
   /* Leave, after saying yes. */
   g_signal_emit_by_name (kh_preferences_window_get_control (prefs, "team_leave_button"), "clicked");

@@ -15,6 +15,7 @@
 #include "kh-account-page.h"
 #include "kh-broker.h"
 #include "kh-grant-row.h"
+#include "kh-json.h"
 #include "kh-provider.h"
 #include "kh-util.h"
 
@@ -34,10 +35,12 @@ struct _KhGrantWindow
   AdwPreferencesGroup *advertisers_group;
   AdwPreferencesGroup *scopes_group;
   AdwPreferencesGroup *help_group;
+  AdwPreferencesGroup *history_group;
 
   /* owned */
   KhGrant             *grant;
   KhWindow            *window;
+  GCancellable        *cancellable;
 };
 
 G_DEFINE_FINAL_TYPE (KhGrantWindow, kh_grant_window, ADW_TYPE_WINDOW)
@@ -353,11 +356,119 @@ fill (KhGrantWindow *self)
                                                  G_CALLBACK (reauthorize_clicked_cb)));
 }
 
+/* ---- history (shared grants: the team's audit log) ----------------------------------------- */
+
+/* At most this many of the newest records are shown. */
+#define HISTORY_ROWS 50
+
+static const char *
+describe_action (const char *action)
+{
+  static const struct { const char *action; const char *text; } actions[] = {
+    { "authorized", N_("Authorized") },
+    { "refreshed", N_("Refreshed") },
+    { "refresh-failed", N_("Refresh failed") },
+    { "accounts-changed", N_("Shops or advertisers changed") },
+    { "revoked", N_("Revoked") },
+    { "removed", N_("Removed") },
+    { "token-read", N_("Token read") },
+    { "shared", N_("Shared with the team") },
+    { "unshared", N_("Moved to one computer") },
+    { "access-changed", N_("Access changed") },
+    { "needs-reauth", N_("Marked as needing re-authorization") },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (actions); i++)
+    if (g_strcmp0 (action, actions[i].action) == 0)
+      return _(actions[i].text);
+
+  return action;
+}
+
+static void
+history_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  KhGrantWindow *self = source_object;
+  GError *error = NULL;
+  GPtrArray *records = kh_team_read_audit (task_data, kh_grant_get_id (self->grant), NULL, 0,
+                                           &error);
+
+  if (records == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, records, (GDestroyNotify) g_ptr_array_unref);
+}
+
+static void
+history_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  KhGrantWindow *self = KH_GRANT_WINDOW (object);
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+  guint shown = 0;
+
+  records = g_task_propagate_pointer (G_TASK (result), &error);
+  if (records == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        add_row (self->history_group, _("The audit log could not be read"), error->message);
+      return;
+    }
+
+  for (guint i = records->len; i > 0 && shown < HISTORY_ROWS; i--, shown++)
+    {
+      JsonObject *record = kh_json_node_object (g_ptr_array_index (records, i - 1));
+      const char *at;
+      const char *actor;
+      const char *machine;
+      g_autofree char *when = NULL;
+      g_autofree char *who = NULL;
+      gint64 time = 0;
+
+      if (record == NULL)
+        continue;
+      at = kh_json_get_string (record, "at");
+      actor = kh_json_get_string (record, "actor");
+      machine = kh_json_get_string (record, "machine");
+      when = at != NULL && kh_unix_from_iso8601 (at, &time) ? kh_format_time (time)
+                                                             : g_strdup ("?");
+      /* Translators: "4 Dec 2026, 21:00 · alice on alice-laptop" */
+      who = g_strdup_printf (_("%s · %s on %s"), when, actor != NULL ? actor : "?",
+                             machine != NULL ? machine : "?");
+      add_row (self->history_group, describe_action (kh_json_get_string (record, "action")),
+               who);
+    }
+  if (records->len == 0)
+    add_row (self->history_group, _("Nothing recorded yet"), NULL);
+}
+
+static void
+show_history (KhGrantWindow *self)
+{
+  KhTeam *team = kh_application_get_team (kh_window_get_application (self->window));
+  g_autoptr(GTask) task = NULL;
+
+  if (!kh_grant_get_shared (self->grant) || team == NULL)
+    return;
+
+  gtk_widget_set_visible (GTK_WIDGET (self->history_group), TRUE);
+  task = g_task_new (self, self->cancellable, history_cb, NULL);
+  g_task_set_task_data (task, g_object_ref (team), g_object_unref);
+  g_task_run_in_thread (task, history_thread);
+}
+
 static void
 kh_grant_window_dispose (GObject *object)
 {
   KhGrantWindow *self = KH_GRANT_WINDOW (object);
 
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
   g_clear_object (&self->grant);
   g_clear_object (&self->window);
   gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_GRANT_WINDOW);
@@ -384,6 +495,7 @@ kh_grant_window_class_init (KhGrantWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KhGrantWindow, advertisers_group);
   gtk_widget_class_bind_template_child (widget_class, KhGrantWindow, scopes_group);
   gtk_widget_class_bind_template_child (widget_class, KhGrantWindow, help_group);
+  gtk_widget_class_bind_template_child (widget_class, KhGrantWindow, history_group);
 
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "window.close", NULL);
 }
@@ -392,6 +504,7 @@ static void
 kh_grant_window_init (KhGrantWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->cancellable = g_cancellable_new ();
 }
 
 KhGrantWindow *
@@ -407,6 +520,7 @@ kh_grant_window_new (KhWindow *window,
   self->window = g_object_ref (window);
   self->grant = g_object_ref (grant);
   fill (self);
+  show_history (self);
 
   return self;
 }
