@@ -718,9 +718,36 @@ test_rotate (void)
     g_clear_error (&error);
   }
 
+  /* New rows are sealed under the current key, and the database refuses a row that claims an
+   * older one. */
+  {
+    g_autofree char *b = put_grant (stay_again, "Acme", "Acme Two", "b", 3600);
+    g_autofree char *check = g_strdup_printf ("SELECT key_id FROM keyhold.grants WHERE id = '%s'",
+                                              b);
+    g_autofree char *sqlstate = NULL;
+    g_autofree char *stale = g_strdup_printf ("UPDATE keyhold.grants SET key_id = 1 WHERE id = "
+                                              "'%s'", b);
+
+    g_clear_pointer (&value, g_free);
+    value = sql_value (NULL, NULL, c.db, check, NULL);
+    g_assert_cmpstr (value, ==, "2");
+    g_assert_null (sql_value (c.members[0], "pw-member", c.db, stale, &sqlstate));
+    g_assert_cmpstr (sqlstate, ==, "42501");
+  }
+
   /* A plain rotation: the admin keeps working, and the remaining member follows again. */
   g_assert_true (kh_team_rotate_key (admin, NULL, &error));
   g_assert_no_error (error);
+  /* stay_again still holds key 2: its write is refused, it picks key 3 up and writes again. */
+  {
+    g_autofree char *c_id = put_grant (stay_again, "Acme", "Acme Three", "c", 3600);
+    g_autofree char *check = g_strdup_printf ("SELECT key_id FROM keyhold.grants WHERE id = '%s'",
+                                              c_id);
+
+    g_clear_pointer (&value, g_free);
+    value = sql_value (NULL, NULL, c.db, check, NULL);
+    g_assert_cmpstr (value, ==, "3");
+  }
   tokens = kh_team_load_tokens (stay_again, a, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (tokens->access_token, ==, "AT-secret-a");
@@ -1017,6 +1044,34 @@ test_errors (void)
   cluster_init (&c);
   admin = create_team (&c, admin_desk, &code);
   grant_access (admin, c.members[0], "Acme");
+
+  /* A role without CREATEROLE cannot set a team up. */
+  {
+    g_autoptr(Desk) desk = desk_new ();
+    g_autofree char *other_db = kh_test_pg_create_database (pg, "plain");
+    g_autofree char *grant = g_strdup_printf ("GRANT CONNECT, CREATE ON DATABASE %s TO %s",
+                                              other_db, c.members[2]);
+    char *other_code = NULL;
+
+    kh_test_pg_exec (pg, NULL, grant);
+    url = kh_test_pg_url (pg, c.members[2], other_db);
+    failed = kh_team_create (desk->store, url, "pw-member", &other_code, &error);
+    g_assert_error (error, KH_ERROR, KH_ERROR_TEAM_ACCESS);
+    g_assert_nonnull (strstr (error->message, "CREATEROLE"));
+    g_assert_null (other_code);
+    g_clear_error (&error);
+    g_clear_pointer (&url, g_free);
+    /* Nothing was left behind: no schema, no keyring item, no team.json. */
+    {
+      g_autofree char *value = sql_value (NULL, NULL, other_db,
+                                          "SELECT to_regnamespace ('keyhold') IS NULL", NULL);
+
+      g_assert_cmpstr (value, ==, "t");
+    }
+    reopened = kh_team_open (desk->store, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_null (reopened);
+  }
 
   /* Wrong password. */
   url = kh_test_pg_url (pg, c.members[0], c.db);

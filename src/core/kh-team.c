@@ -473,6 +473,7 @@ read_key_file (const char  *path,
                GError     **error)
 {
   kh_autowipe char *contents = NULL;
+  g_autoptr(GError) read_error = NULL;
   struct stat st;
 
   if (g_stat (path, &st) != 0)
@@ -490,10 +491,10 @@ read_key_file (const char  *path,
                      "“chmod 600 %s”"), path, path);
       return FALSE;
     }
-  if (!g_file_get_contents (path, &contents, NULL, NULL))
+  if (!g_file_get_contents (path, &contents, NULL, &read_error))
     {
       g_set_error (error, KH_ERROR, KH_ERROR_TEAM_KEY, _("Cannot read the key file %s: %s"),
-                   path, g_strerror (EACCES));
+                   path, read_error->message);
       return FALSE;
     }
   return kh_team_join_code_decode (contents, team_id_out, key_id_out, key_out, error);
@@ -1146,6 +1147,7 @@ kh_team_create (KhStore     *store,
   g_autoptr(GBytes) check_nonce = NULL;
   kh_autoresult PGresult *exists = NULL;
   kh_autoresult PGresult *inserted = NULL;
+  g_autoptr(GError) local_error = NULL;
   Params p = { 0 };
   gboolean ok;
 
@@ -1195,7 +1197,16 @@ kh_team_create (KhStore     *store,
           ok = FALSE;
         }
     }
-  ok = ok && exec_simple_locked (self, migration, error);
+  if (ok && !exec_simple_locked (self, migration, &local_error))
+    {
+      if (g_error_matches (local_error, KH_ERROR, KH_ERROR_TEAM_ACCESS))
+        g_set_error (error, KH_ERROR, KH_ERROR_TEAM_ACCESS,
+                     _("Role “%s” cannot create a team in this database: it needs CREATEROLE "
+                       "and CREATE on the database"), self->role);
+      else
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      ok = FALSE;
+    }
   if (ok)
     {
       g_autofree char *version = g_strdup_printf ("%d", KH_TEAM_SCHEMA_VERSION);
@@ -1575,6 +1586,19 @@ sealed_row_params (SealedRow *row,
   param_text (p, row->key_id);
 }
 
+/* TRUE when a write was refused because an admin rotated the key since this connection read
+ * it: then this KhTeam holds the new key (picked up from key_grants) and may write again. */
+static gboolean
+key_was_rotated_locked (KhTeam       *self,
+                        const GError *error)
+{
+  guint32 key_id = self->key_id;
+
+  if (!g_error_matches (error, KH_ERROR, KH_ERROR_TEAM_ACCESS))
+    return FALSE;
+  return recheck_team_locked (self, NULL) && self->key_id != key_id;
+}
+
 static const char put_grant_sql[] =
   "INSERT INTO keyhold.grants AS g (id, " GRANT_INFO_TARGETS ", " GRANT_SECRET_TARGETS ") "
   "SELECT $1, " GRANT_INFO_VALUES ", " GRANT_SECRET_VALUES " FROM (SELECT $2::jsonb AS j) s "
@@ -1607,6 +1631,7 @@ kh_team_put_grant (KhTeam           *self,
 {
   g_auto(SealedRow) row = { 0 };
   kh_autoresult PGresult *result = NULL;
+  g_autoptr(GError) local_error = NULL;
   Params p = { 0 };
 
   g_return_val_if_fail (KH_IS_TEAM (self), FALSE);
@@ -1618,10 +1643,25 @@ kh_team_put_grant (KhTeam           *self,
     return FALSE;
   sealed_row_init (self, &row, grant, tokens);
   sealed_row_params (&row, &p);
-  result = exec_locked (self, put_grant_sql, &p, error);
-  if (result != NULL)
+  result = exec_locked (self, put_grant_sql, &p, &local_error);
+  if (result == NULL && key_was_rotated_locked (self, local_error))
+    {
+      /* Sealed under a key an admin replaced meanwhile: seal again under the new one. */
+      g_auto(SealedRow) again = { 0 };
+      Params q = { 0 };
+
+      g_clear_error (&local_error);
+      sealed_row_init (self, &again, grant, tokens);
+      sealed_row_params (&again, &q);
+      result = exec_locked (self, put_grant_sql, &q, &local_error);
+      if (result != NULL)
+        cache_write (self, again.id, again.info, again.sealed, again.nonce, self->key_id);
+    }
+  else if (result != NULL)
     cache_write (self, row.id, row.info, row.sealed, row.nonce, self->key_id);
   end_locked (self);
+  if (local_error != NULL)
+    g_propagate_error (error, g_steal_pointer (&local_error));
   return result != NULL;
 }
 
@@ -2472,10 +2512,7 @@ rotate_locked (KhTeam  *self,
   kh_autoresult PGresult *result = NULL;
   Params p = { 0 };
 
-  if (!reseal_table_locked (self, "grants", new_key, new_key_id, error) ||
-      !reseal_table_locked (self, "apps", new_key, new_key_id, error) ||
-      !distribute_key_locked (self, new_key, new_key_id, error))
-    return FALSE;
+  /* meta first: the policies accept rows sealed under meta's key only. */
   kh_team_seal (new_key, new_key_id, "meta", self->team_id, KEY_CHECK_TEXT,
                 strlen (KEY_CHECK_TEXT), &check_nonce, &check);
   param_text (&p, key_id_text);
@@ -2483,7 +2520,10 @@ rotate_locked (KhTeam  *self,
   param_bytes (&p, check_nonce);
   result = exec_locked (self, "UPDATE keyhold.meta SET key_id = $1::integer, key_check = $2, "
                               "key_check_nonce = $3", &p, error);
-  return result != NULL;
+  return result != NULL &&
+         reseal_table_locked (self, "grants", new_key, new_key_id, error) &&
+         reseal_table_locked (self, "apps", new_key, new_key_id, error) &&
+         distribute_key_locked (self, new_key, new_key_id, error);
 }
 
 /* Runs the rotation (after the optional member removal) in one transaction, then keeps the
