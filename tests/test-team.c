@@ -353,6 +353,22 @@ test_create_join_open (void)
     g_assert_null (strstr (text, code + 8));
   }
 
+  /* The key is a keyring item of the store's schema, which an index rebuild passes over. */
+  {
+    char *item = kh_store_load_secret (admin_desk->store, KH_TEAM_KEY_KIND,
+                                       kh_team_get_id (admin), &error);
+    g_autoptr(GPtrArray) local = NULL;
+
+    g_assert_no_error (error);
+    g_assert_nonnull (item);
+    g_assert_null (strstr (item, "pw-admin"));
+    secret_password_free (item);
+    g_assert_true (kh_store_rebuild_index (admin_desk->store, &error));
+    g_assert_no_error (error);
+    local = kh_store_list_grants (admin_desk->store);
+    g_assert_cmpuint (local->len, ==, 0);
+  }
+
   /* The same database twice, or the same store twice: refused. */
   url = kh_test_pg_url (pg, c.admin, c.db);
   failed = kh_team_create (other_desk->store, url, "pw-admin", &code2, &error);

@@ -215,10 +215,10 @@ kh_team_schema_member_role (const char *team_id)
   return role_name ("member", team_id);
 }
 
-static char *
-escape (PGconn     *conn,
-        const char *text,
-        gboolean    literal)
+char *
+kh_team_sql_quote (PGconn     *conn,
+                   const char *text,
+                   gboolean    literal)
 {
   char *quoted = literal ? PQescapeLiteral (conn, text, strlen (text))
                          : PQescapeIdentifier (conn, text, strlen (text));
@@ -237,9 +237,9 @@ kh_team_schema_migration (PGconn     *conn,
 {
   g_autofree char *admin = kh_team_schema_admin_role (team_id);
   g_autofree char *member = kh_team_schema_member_role (team_id);
-  g_autofree char *admin_ident = escape (conn, admin, FALSE);
-  g_autofree char *member_ident = escape (conn, member, FALSE);
-  g_autofree char *admin_literal = escape (conn, admin, TRUE);
+  g_autofree char *admin_ident = kh_team_sql_quote (conn, admin, FALSE);
+  g_autofree char *member_ident = kh_team_sql_quote (conn, member, FALSE);
+  g_autofree char *admin_literal = kh_team_sql_quote (conn, admin, TRUE);
   GString *sql;
 
   if (from != 0)

@@ -315,19 +315,6 @@ get_text (PGresult *result,
   return PQgetisnull (result, row, column) ? NULL : PQgetvalue (result, row, column);
 }
 
-static char *
-quote_ident (PGconn     *conn,
-             const char *name)
-{
-  char *quoted = PQescapeIdentifier (conn, name, strlen (name));
-  char *copy;
-
-  g_assert (quoted != NULL);
-  copy = g_strdup (quoted);
-  PQfreemem (quoted);
-  return copy;
-}
-
 /* ---- local files ------------------------------------------------------------------------ */
 
 static gboolean
@@ -966,6 +953,32 @@ crypto_ready (GError **error)
   g_set_error_literal (error, KH_ERROR, KH_ERROR_FAILED,
                        _("libsodium could not start: this system has no source of randomness"));
   return FALSE;
+}
+
+/* One statement on a checked connection, with the lock taken around it. */
+static PGresult *
+run_query (KhTeam      *self,
+           const char  *sql,
+           Params      *params,
+           GError     **error)
+{
+  PGresult *result;
+
+  if (!begin_locked (self, error))
+    return NULL;
+  result = exec_locked (self, sql, params, error);
+  end_locked (self);
+  return result;
+}
+
+/* A NOT_FOUND for a grant this role cannot see (or that does not exist: RLS makes them one). */
+static void
+set_grant_not_found (KhTeam      *self,
+                     const char  *id_or_name,
+                     GError     **error)
+{
+  g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
+               _("No shared grant “%s” that role “%s” may see"), id_or_name, self->role);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
@@ -1678,20 +1691,15 @@ kh_team_update_grant (KhTeam   *self,
   g_return_val_if_fail (KH_IS_GRANT (grant), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!begin_locked (self, error))
-    return FALSE;
   info = grant_to_text (grant);
   param_text (&p, kh_grant_get_id (grant));
   param_text (&p, info);
-  result = exec_locked (self, update_grant_sql, &p, error);
+  result = run_query (self, update_grant_sql, &p, error);
   if (result != NULL && g_str_equal (PQcmdTuples (result), "0"))
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
-                   _("No shared grant “%s” that role “%s” may see"), kh_grant_get_id (grant),
-                   self->role);
-      g_clear_pointer (&result, PQclear);
+      set_grant_not_found (self, kh_grant_get_id (grant), error);
+      return FALSE;
     }
-  end_locked (self);
   return result != NULL;
 }
 
@@ -1717,19 +1725,13 @@ kh_team_list_grants (KhTeam  *self,
                      GError **error)
 {
   kh_autoresult PGresult *result = NULL;
-  GPtrArray *grants = NULL;
 
   g_return_val_if_fail (KH_IS_TEAM (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!begin_locked (self, error))
-    return NULL;
-  result = exec_locked (self, "SELECT info::text FROM keyhold.grants "
-                              "ORDER BY lower (display_name), id", NULL, error);
-  if (result != NULL)
-    grants = grants_from_result (result, error);
-  end_locked (self);
-  return grants;
+  result = run_query (self, "SELECT info::text FROM keyhold.grants "
+                            "ORDER BY lower (display_name), id", NULL, error);
+  return result ? grants_from_result (result, error) : NULL;
 }
 
 KhGrant *
@@ -1745,25 +1747,20 @@ kh_team_find_grant (KhTeam      *self,
   g_return_val_if_fail (id_or_name != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!begin_locked (self, error))
-    return NULL;
   param_text (&p, id_or_name);
   /* An exact id wins; else an id prefix of six or more characters, or a name. */
-  result = exec_locked (self, "SELECT info::text FROM keyhold.grants WHERE id = $1 "
-                              "UNION ALL SELECT info::text FROM keyhold.grants "
-                              "WHERE NOT EXISTS (SELECT 1 FROM keyhold.grants WHERE id = $1) AND "
-                              "((length ($1) >= 6 AND left (id, length ($1)) = $1) OR "
-                              "lower (display_name) = lower ($1)) LIMIT 2",
-                        &p, error);
-  if (result != NULL)
-    grants = grants_from_result (result, error);
-  end_locked (self);
+  result = run_query (self, "SELECT info::text FROM keyhold.grants WHERE id = $1 "
+                            "UNION ALL SELECT info::text FROM keyhold.grants "
+                            "WHERE NOT EXISTS (SELECT 1 FROM keyhold.grants WHERE id = $1) AND "
+                            "((length ($1) >= 6 AND left (id, length ($1)) = $1) OR "
+                            "lower (display_name) = lower ($1)) LIMIT 2",
+                      &p, error);
+  grants = result ? grants_from_result (result, error) : NULL;
   if (grants == NULL)
     return NULL;
   if (grants->len == 0)
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
-                   _("No shared grant “%s” that role “%s” may see"), id_or_name, self->role);
+      set_grant_not_found (self, id_or_name, error);
       return NULL;
     }
   if (grants->len > 1)
@@ -1840,8 +1837,7 @@ kh_team_load_tokens (KhTeam      *self,
       result = exec_locked (self, "SELECT " GRANT_COLUMNS " FROM keyhold.grants WHERE id = $1",
                             &p, &local_error);
       if (result != NULL && PQntuples (result) == 0)
-        g_set_error (&local_error, KH_ERROR, KH_ERROR_NOT_FOUND,
-                     _("No shared grant “%s” that role “%s” may see"), grant_id, self->role);
+        set_grant_not_found (self, grant_id, &local_error);
       else if (result != NULL)
         unseal_row (self, result, grant_id, grant_out, &tokens, &local_error);
       end_locked (self);
@@ -1876,20 +1872,17 @@ kh_team_remove_grant (KhTeam      *self,
   g_return_val_if_fail (grant_id != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!begin_locked (self, error))
-    return FALSE;
   param_text (&p, grant_id);
-  result = exec_locked (self, "DELETE FROM keyhold.grants WHERE id = $1", &p, error);
-  if (result != NULL && g_str_equal (PQcmdTuples (result), "0"))
+  result = run_query (self, "DELETE FROM keyhold.grants WHERE id = $1", &p, error);
+  if (result == NULL)
+    return FALSE;
+  if (g_str_equal (PQcmdTuples (result), "0"))
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
-                   _("No shared grant “%s” that role “%s” may see"), grant_id, self->role);
-      g_clear_pointer (&result, PQclear);
+      set_grant_not_found (self, grant_id, error);
+      return FALSE;
     }
-  if (result != NULL)
-    cache_remove (self, grant_id);
-  end_locked (self);
-  return result != NULL;
+  cache_remove (self, grant_id);
+  return TRUE;
 }
 
 static const char *
@@ -1981,17 +1974,15 @@ kh_team_read_audit (KhTeam      *self,
   g_return_val_if_fail (KH_IS_TEAM (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!begin_locked (self, error))
-    return NULL;
   param_text (&p, grant_id);
   param_text (&p, client);
   param_text (&p, since_text);
-  result = exec_locked (self, "SELECT extract (epoch FROM at)::bigint, action, grant_id, type, "
-                              "client, actor, machine, detail::text FROM keyhold.audit "
-                              "WHERE ($1::text IS NULL OR grant_id = $1) AND "
-                              "($2::text IS NULL OR lower (client) = lower ($2)) AND "
-                              "at >= to_timestamp ($3::bigint) ORDER BY id",
-                        &p, error);
+  result = run_query (self, "SELECT extract (epoch FROM at)::bigint, action, grant_id, type, "
+                            "client, actor, machine, detail::text FROM keyhold.audit "
+                            "WHERE ($1::text IS NULL OR grant_id = $1) AND "
+                            "($2::text IS NULL OR lower (client) = lower ($2)) AND "
+                            "at >= to_timestamp ($3::bigint) ORDER BY id",
+                      &p, error);
   if (result != NULL)
     {
       records = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
@@ -2020,7 +2011,6 @@ kh_team_read_audit (KhTeam      *self,
           g_ptr_array_add (records, json_node_init_object (json_node_alloc (), object));
         }
     }
-  end_locked (self);
   return records;
 }
 
@@ -2065,8 +2055,7 @@ kh_team_refresh_locked (KhTeam            *self,
     }
   if (PQntuples (result) == 0)
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
-                   _("No shared grant “%s” that role “%s” may see"), grant_id, self->role);
+      set_grant_not_found (self, grant_id, error);
       end_locked (self);
       return NULL;
     }
@@ -2218,25 +2207,18 @@ kh_team_list_apps (KhTeam  *self,
   g_return_val_if_fail (KH_IS_TEAM (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!begin_locked (self, error))
+  result = run_query (self, "SELECT info::text FROM keyhold.apps ORDER BY name", NULL, error);
+  if (result == NULL)
     return NULL;
-  result = exec_locked (self, "SELECT info::text FROM keyhold.apps ORDER BY name", NULL, error);
-  if (result != NULL)
+  apps = g_ptr_array_new_with_free_func (g_object_unref);
+  for (int i = 0; i < PQntuples (result); i++)
     {
-      apps = g_ptr_array_new_with_free_func (g_object_unref);
-      for (int i = 0; i < PQntuples (result); i++)
-        {
-          KhAppProfile *app = app_from_text (PQgetvalue (result, i, 0), error);
+      KhAppProfile *app = app_from_text (PQgetvalue (result, i, 0), error);
 
-          if (app == NULL)
-            {
-              g_clear_pointer (&apps, g_ptr_array_unref);
-              break;
-            }
-          g_ptr_array_add (apps, app);
-        }
+      if (app == NULL)
+        return NULL;
+      g_ptr_array_add (apps, app);
     }
-  end_locked (self);
   return g_steal_pointer (&apps);
 }
 
@@ -2303,7 +2285,7 @@ member_ident_locked (KhTeam      *self,
                      "LOGIN PASSWORD …)"), role);
       return NULL;
     }
-  return quote_ident (self->conn, role);
+  return kh_team_sql_quote (self->conn, role, FALSE);
 }
 
 static char *
@@ -2313,7 +2295,7 @@ team_role_ident (KhTeam   *self,
   g_autofree char *name = admin ? kh_team_schema_admin_role (self->team_id)
                                 : kh_team_schema_member_role (self->team_id);
 
-  return quote_ident (self->conn, name);
+  return kh_team_sql_quote (self->conn, name, FALSE);
 }
 
 gboolean
