@@ -877,17 +877,12 @@ static int
 child_refresh (char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(KhStore) store = kh_store_new (argv[2], argv[3], &error);
   g_autoptr(KhTeam) team = NULL;
   g_autoptr(KhTokenSet) tokens = NULL;
   RefreshCtx ctx = { 0, 200, argv[6] != NULL };
 
-  if (store == NULL)
-    {
-      g_printerr ("store: %s\n", error->message);
-      return 1;
-    }
-  team = kh_team_open (store, argv[5], &error);
+  /* No KhStore: a headless server reads neither the keyring nor the index. */
+  team = kh_team_open_headless (argv[2], argv[3], argv[5], &error);
   if (team == NULL)
     {
       g_printerr ("open: %s\n", error ? error->message : "not in a team");
@@ -923,15 +918,31 @@ join_server (Cluster    *c,
   /* A key file others may read is refused, with the fix. */
   g_assert_true (g_file_set_contents_full (key_file, code, -1, G_FILE_SET_CONTENTS_NONE, 0644,
                                            NULL));
-  team = kh_team_join (desk->store, url, NULL, NULL, key_file, &error);
+  team = kh_team_join_headless (desk->data_dir, desk->store_name, url, key_file, &error);
   g_assert_error (error, KH_ERROR, KH_ERROR_TEAM_KEY);
   g_assert_nonnull (strstr (error->message, "chmod 600"));
   g_clear_error (&error);
   g_assert_cmpint (g_chmod (key_file, 0600), ==, 0);
 
-  team = kh_team_join (desk->store, url, NULL, NULL, key_file, &error);
+  team = kh_team_join_headless (desk->data_dir, desk->store_name, url, key_file, &error);
   g_assert_no_error (error);
   g_assert_true (kh_team_uses_key_file (team));
+  g_clear_object (&team);
+
+  /* Opened again, the key file is required, and nothing went to the keyring. */
+  team = kh_team_open_headless (desk->data_dir, desk->store_name, NULL, &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_TEAM_KEY);
+  g_assert_nonnull (strstr (error->message, "--key-file"));
+  g_assert_null (team);
+  g_clear_error (&error);
+  {
+    g_autoptr(GList) items = secret_password_search_sync (kh_store_get_item_schema (),
+                                                         SECRET_SEARCH_ALL, NULL, &error,
+                                                         "store", desk->store_name, NULL);
+
+    g_assert_no_error (error);
+    g_assert_null (items);
+  }
   return key_file;
 }
 

@@ -2188,12 +2188,11 @@ resolve_store_name (const char  *store_name,
   return store_name;
 }
 
-KhStore *
-kh_store_new (const char  *data_dir,
-              const char  *store_name,
-              GError     **error)
+char *
+kh_store_dup_dir (const char  *data_dir,
+                  const char  *store_name,
+                  GError     **error)
 {
-  g_autoptr(KhStore) self = NULL;
   g_autofree char *base = NULL;
   g_autofree char *dir_name = NULL;
 
@@ -2210,10 +2209,27 @@ kh_store_new (const char  *data_dir,
   else
     base = g_build_filename (g_get_user_data_dir (), "keyhold", NULL);
 
-  self = g_object_new (KH_TYPE_STORE, NULL);
-  self->store_name = g_strdup (store_name);
   dir_name = store_dir_name (store_name);
-  self->dir = g_build_filename (base, dir_name, NULL);
+  return g_build_filename (base, dir_name, NULL);
+}
+
+KhStore *
+kh_store_new (const char  *data_dir,
+              const char  *store_name,
+              GError     **error)
+{
+  g_autoptr(KhStore) self = NULL;
+  char *dir;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  dir = kh_store_dup_dir (data_dir, store_name, error);
+  if (dir == NULL)
+    return NULL;
+
+  self = g_object_new (KH_TYPE_STORE, NULL);
+  self->store_name = g_strdup (resolve_store_name (store_name, NULL));
+  self->dir = dir;
   self->index_path = g_build_filename (self->dir, "index.json", NULL);
   self->lock_path = g_build_filename (self->dir, "index.lock", NULL);
   self->items_lock_path = g_build_filename (self->dir, "items.lock", NULL);

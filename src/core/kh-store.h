@@ -29,6 +29,11 @@ G_DECLARE_FINAL_TYPE (KhStore, kh_store, KH, STORE, GObject)
 KhStore       *kh_store_new                  (const char    *data_dir,
                                               const char    *store_name,
                                               GError       **error);
+/* The folder a store of that name keeps its index in (and team.json, see kh-team.h), computed as
+ * kh_store_new does but without opening the store: no index read, no keyring touched. */
+char          *kh_store_dup_dir              (const char    *data_dir,
+                                              const char    *store_name,
+                                              GError       **error);
 const char    *kh_store_get_index_path       (KhStore       *self);
 /* The store name: the index folder's name and the keyring "store" attribute. */
 const char    *kh_store_get_name             (KhStore       *self);

@@ -551,13 +551,15 @@ kh_team_init (KhTeam *self)
   g_mutex_init (&self->lock);
 }
 
+/* store NULL: a headless server (key file), which never touches the keyring. */
 static KhTeam *
-team_new (KhStore *store)
+team_new (const char *store_dir,
+          KhStore    *store)
 {
   KhTeam *self = g_object_new (KH_TYPE_TEAM, NULL);
 
-  self->store = g_object_ref (store);
-  self->store_dir = g_path_get_dirname (kh_store_get_index_path (store));
+  self->store = store ? g_object_ref (store) : NULL;
+  self->store_dir = g_strdup (store_dir);
   self->config_path = g_build_filename (self->store_dir, "team.json", NULL);
   self->cache_dir = g_build_filename (self->store_dir, "team-cache", NULL);
   self->key = kh_team_key_new ();
@@ -994,10 +996,25 @@ resolve_key_file (const char *key_file)
   return env != NULL && *env != '\0' ? env : NULL;
 }
 
-KhTeam *
-kh_team_open (KhStore     *store,
-              const char  *key_file,
-              GError     **error)
+static char *
+store_dir_of (KhStore *store)
+{
+  return g_path_get_dirname (kh_store_get_index_path (store));
+}
+
+static void
+set_key_file_needed (GError **error)
+{
+  g_set_error (error, KH_ERROR, KH_ERROR_TEAM_KEY,
+               _("This computer keeps the team key in a file: give it with --key-file or %s"),
+               KH_TEAM_KEY_FILE_ENV);
+}
+
+static KhTeam *
+open_at (const char  *store_dir,
+         KhStore     *store,
+         const char  *key_file,
+         GError     **error)
 {
   g_autoptr(KhTeam) self = NULL;
   g_autoptr(JsonObject) config = NULL;
@@ -1006,12 +1023,9 @@ kh_team_open (KhStore     *store,
   gint64 version = 0;
   gint64 key_id = 0;
 
-  g_return_val_if_fail (KH_IS_STORE (store), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
   if (!crypto_ready (error))
     return NULL;
-  self = team_new (store);
+  self = team_new (store_dir, store);
   config = read_json_file (self->config_path, &local_error);
   if (config == NULL)
     {
@@ -1056,11 +1070,9 @@ kh_team_open (KhStore     *store,
       self->key_file = g_strdup (key_file);
       self->key_id = file_key_id;
     }
-  else if (g_str_equal (source, "file"))
+  else if (g_str_equal (source, "file") || store == NULL)
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_TEAM_KEY,
-                   _("This computer keeps the team key in a file: give it with --key-file or "
-                     "%s"), KH_TEAM_KEY_FILE_ENV);
+      set_key_file_needed (error);
       return NULL;
     }
   else
@@ -1082,11 +1094,39 @@ kh_team_open (KhStore     *store,
   return g_steal_pointer (&self);
 }
 
-static gboolean
-already_in_team (KhStore  *store,
-                 GError  **error)
+KhTeam *
+kh_team_open (KhStore     *store,
+              const char  *key_file,
+              GError     **error)
 {
-  g_autofree char *path = kh_team_dup_config_path (store);
+  g_autofree char *dir = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (store), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  dir = store_dir_of (store);
+  return open_at (dir, store, key_file, error);
+}
+
+KhTeam *
+kh_team_open_headless (const char  *data_dir,
+                       const char  *store_name,
+                       const char  *key_file,
+                       GError     **error)
+{
+  g_autofree char *dir = NULL;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  dir = kh_store_dup_dir (data_dir, store_name, error);
+  return dir ? open_at (dir, NULL, key_file, error) : NULL;
+}
+
+static gboolean
+already_in_team (const char  *store_dir,
+                 GError     **error)
+{
+  g_autofree char *path = g_build_filename (store_dir, "team.json", NULL);
 
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
     return FALSE;
@@ -1161,6 +1201,7 @@ kh_team_create (KhStore     *store,
   kh_autoresult PGresult *exists = NULL;
   kh_autoresult PGresult *inserted = NULL;
   g_autoptr(GError) local_error = NULL;
+  g_autofree char *dir = NULL;
   Params p = { 0 };
   gboolean ok;
 
@@ -1168,12 +1209,13 @@ kh_team_create (KhStore     *store,
   g_return_val_if_fail (join_code_out != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!kh_team_check_conninfo (conninfo, error) || already_in_team (store, error))
+  dir = store_dir_of (store);
+  if (!kh_team_check_conninfo (conninfo, error) || already_in_team (dir, error))
     return NULL;
   if (!crypto_ready (error))
     return NULL;
 
-  self = team_new (store);
+  self = team_new (dir, store);
   self->conninfo = g_strdup (conninfo);
   self->password = g_strdup (password);
   self->team_id = g_uuid_string_random ();
@@ -1262,27 +1304,24 @@ kh_team_create (KhStore     *store,
   return g_steal_pointer (&self);
 }
 
-KhTeam *
-kh_team_join (KhStore     *store,
-              const char  *conninfo,
-              const char  *password,
-              const char  *join_code,
-              const char  *key_file,
-              GError     **error)
+static KhTeam *
+join_at (const char  *store_dir,
+         KhStore     *store,
+         const char  *conninfo,
+         const char  *password,
+         const char  *join_code,
+         const char  *key_file,
+         GError     **error)
 {
   g_autoptr(KhTeam) self = NULL;
   gboolean ok;
 
-  g_return_val_if_fail (KH_IS_STORE (store), NULL);
-  g_return_val_if_fail ((join_code == NULL) != (key_file == NULL), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (!kh_team_check_conninfo (conninfo, error) || already_in_team (store, error))
+  if (!kh_team_check_conninfo (conninfo, error) || already_in_team (store_dir, error))
     return NULL;
   if (!crypto_ready (error))
     return NULL;
 
-  self = team_new (store);
+  self = team_new (store_dir, store);
   self->conninfo = g_strdup (conninfo);
   self->password = g_strdup (password);
   if (key_file != NULL)
@@ -1315,6 +1354,40 @@ kh_team_join (KhStore     *store,
   if (!write_config (self, error))
     return NULL;
   return g_steal_pointer (&self);
+}
+
+KhTeam *
+kh_team_join (KhStore     *store,
+              const char  *conninfo,
+              const char  *password,
+              const char  *join_code,
+              const char  *key_file,
+              GError     **error)
+{
+  g_autofree char *dir = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (store), NULL);
+  g_return_val_if_fail ((join_code == NULL) != (key_file == NULL), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  dir = store_dir_of (store);
+  return join_at (dir, store, conninfo, password, join_code, key_file, error);
+}
+
+KhTeam *
+kh_team_join_headless (const char  *data_dir,
+                       const char  *store_name,
+                       const char  *conninfo,
+                       const char  *key_file,
+                       GError     **error)
+{
+  g_autofree char *dir = NULL;
+
+  g_return_val_if_fail (key_file != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  dir = kh_store_dup_dir (data_dir, store_name, error);
+  return dir ? join_at (dir, NULL, conninfo, NULL, NULL, key_file, error) : NULL;
 }
 
 static void

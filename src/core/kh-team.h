@@ -85,6 +85,16 @@ KhTeam        *kh_team_open               (KhStore       *store,
                                            const char    *key_file,
                                            GError       **error);
 
+/* A headless server (no Secret Service, no KhStore needed): the team of the store named
+ * store_name under data_dir (both NULL: as kh_store_new, $KEYHOLD_DATA_DIR / $KEYHOLD_STORE),
+ * with the key from key_file (NULL: $KEYHOLD_TEAM_KEY_FILE; neither: KH_ERROR_TEAM_KEY naming
+ * --key-file). Neither the keyring nor the store's index is touched, and the database password
+ * comes from libpq's passfile. NULL without an error: not in a team. */
+KhTeam        *kh_team_open_headless      (const char    *data_dir,
+                                           const char    *store_name,
+                                           const char    *key_file,
+                                           GError       **error);
+
 /* The first admin: connects as the conninfo's role (password NULL: libpq's passfile), creates
  * the schema in one transaction (the role needs CREATE on the database and CREATEROLE), a new
  * random team key and this member's key pair, stores the key (and the password, when given) in
@@ -97,16 +107,25 @@ KhTeam        *kh_team_create             (KhStore       *store,
                                            char         **join_code_out,
                                            GError       **error);
 
-/* Another member (a role an admin created and granted, see kh_team_grant_access; or a new
- * role not yet granted anything: it then sees nothing until an admin grants it). Exactly one of
- * join_code (from stdin) and key_file (a headless server: the key stays in that file, nothing
- * goes to the keyring) is given. The key is checked against the database's key check before
- * anything is written locally (wrong key: KH_ERROR_TEAM_KEY). A keyring member registers a
- * public key so that later key rotations reach it without a new join code. */
+/* Another member: a LOGIN role an admin made a member first (`team grant ROLE`, with or
+ * without clients: kh_team_grant_access), else KH_ERROR_TEAM_ACCESS naming that command.
+ * Exactly one of join_code (from stdin) and key_file (a headless server: the key stays in that
+ * file, nothing goes to the keyring) is given. The key is checked against the database's key
+ * check before anything is written locally (wrong key: KH_ERROR_TEAM_KEY). A keyring member
+ * registers a public key so that later key rotations reach it without a new join code. */
 KhTeam        *kh_team_join               (KhStore       *store,
                                            const char    *conninfo,
                                            const char    *password,
                                            const char    *join_code,
+                                           const char    *key_file,
+                                           GError       **error);
+
+/* kh_team_join with a key file for a headless server, without a KhStore (see
+ * kh_team_open_headless). The password comes from libpq's passfile (PGPASSFILE, ~/.pgpass, or a
+ * passfile= in the conninfo). */
+KhTeam        *kh_team_join_headless      (const char    *data_dir,
+                                           const char    *store_name,
+                                           const char    *conninfo,
                                            const char    *key_file,
                                            GError       **error);
 
