@@ -153,8 +153,8 @@ append_config (KhTestPg *pg)
   FILE *file;
 
   /* Speed over durability (a test cluster: no fsync; commits stay synchronous so that an
-   * immediate stop, the "database down" cases, loses nothing committed), loopback only, messages in English so that the
-   * client's error mapping sees the words it matches. */
+   * immediate stop, the "database down" cases, loses nothing committed), loopback only,
+   * messages in English so that the client's error mapping sees the words it matches. */
   conf = g_strdup_printf ("\n# keyhold test cluster\n"
                           "listen_addresses = '127.0.0.1'\n"
                           "port = %u\n"

@@ -362,7 +362,8 @@ test_create_join_open (void)
     g_assert_no_error (error);
     g_assert_nonnull (item);
     g_assert_null (strstr (item, "pw-admin"));
-    secret_password_free (item);
+    secret_password_wipe (item);
+    g_free (item);
     g_assert_true (kh_store_rebuild_index (admin_desk->store, &error));
     g_assert_no_error (error);
     local = kh_store_list_grants (admin_desk->store);
@@ -953,7 +954,7 @@ spawn_child (Desk       *desk,
              gboolean    kill_inside)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *self_path = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *self_path = kh_test_build_path ("tests/test-team");
   const char *argv[] = { self_path, "--child-refresh", desk->data_dir, desk->store_name,
                          grant_id, key_file, kill_inside ? "kill" : NULL, NULL };
   g_autoptr(GSubprocessLauncher) launcher =

@@ -2302,9 +2302,19 @@ kh_store_load_secret (KhStore     *self,
       propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
       return NULL;
     }
-  if (secret == NULL && keyring_has_locked (attributes))
-    g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
-  return secret;
+  if (secret == NULL)
+    {
+      if (keyring_has_locked (attributes))
+        g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+      return NULL;
+    }
+  /* libsecret may hand out its own secure memory; callers get plain GLib memory. */
+  {
+    char *copy = g_strdup (secret);
+
+    secret_password_free (secret);
+    return copy;
+  }
 }
 
 gboolean

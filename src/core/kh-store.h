@@ -51,8 +51,8 @@ gboolean       kh_store_save_secret          (KhStore       *self,
                                               const char    *label,
                                               const char    *secret,
                                               GError       **error);
-/* The secret (wipe it with secret_password_free), or NULL: without an error when there is no
- * such item, with one when the keyring fails or stays locked. */
+/* The secret (wipe it with secret_password_wipe, then g_free it), or NULL: without an error when
+ * there is no such item, with one when the keyring fails or stays locked. */
 char          *kh_store_load_secret          (KhStore       *self,
                                               const char    *kind,
                                               const char    *id,

@@ -94,16 +94,34 @@ pq_clear (PGresult **result)
 
 #define kh_autoresult __attribute__ ((cleanup (pq_clear)))
 
+/* Longest part of a server message kept in an error: the server is not trusted to be brief. */
+#define SERVER_TEXT_MAX 200
+
+/* The first line of a libpq or server message, valid UTF-8 without control characters (no
+ * terminal escapes from a hostile server), bounded. */
 static char *
 first_line (const char *text)
 {
   const char *start = text ? text : "";
   const char *end;
+  g_autofree char *line = NULL;
+  g_autofree char *valid = NULL;
+  GString *out;
 
   if (g_str_has_prefix (start, "ERROR:  ") || g_str_has_prefix (start, "FATAL:  "))
     start += 8;
   end = strchr (start, '\n');
-  return end ? g_strndup (start, end - start) : g_strdup (start);
+  line = end ? g_strndup (start, end - start) : g_strdup (start);
+  valid = g_utf8_make_valid (line, -1);
+  out = g_string_new (NULL);
+  for (const char *p = valid; *p != '\0' && g_utf8_strlen (out->str, -1) < SERVER_TEXT_MAX;
+       p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      g_string_append_unichar (out, g_unichar_iscntrl (c) ? ' ' : c);
+    }
+  return g_string_free (out, FALSE);
 }
 
 static char *
@@ -317,12 +335,17 @@ get_text (PGresult *result,
 
 /* ---- local files ------------------------------------------------------------------------ */
 
+/* Writes a 0600 file in a 0700 folder, replacing it atomically (a temporary file renamed over
+ * it). durable FALSE skips the fsync: for the offline cache, which `token` rewrites on every
+ * read and which may lose a copy in a crash without harm. */
 static gboolean
 write_private_file (const char  *path,
                     const char  *contents,
+                    gboolean     durable,
                     GError     **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *tmp = NULL;
   g_autoptr(GError) local_error = NULL;
 
   if (g_mkdir_with_parents (dir, 0700) != 0)
@@ -333,14 +356,28 @@ write_private_file (const char  *path,
                    g_strerror (saved));
       return FALSE;
     }
-  if (!g_file_set_contents_full (path, contents, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                 &local_error))
+  if (durable)
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not write %s: %s"), path,
-                   local_error->message);
-      return FALSE;
+      if (g_file_set_contents_full (path, contents, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                    &local_error))
+        return TRUE;
     }
-  return TRUE;
+  else
+    {
+      tmp = g_strdup_printf ("%s.%d-%08x.tmp", path, (int) getpid (), g_random_int ());
+      if (g_file_set_contents_full (tmp, contents, -1, G_FILE_SET_CONTENTS_NONE, 0600,
+                                    &local_error))
+        {
+          if (g_rename (tmp, path) == 0)
+            return TRUE;
+          g_set_error_literal (&local_error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                               g_strerror (errno));
+        }
+      g_unlink (tmp);
+    }
+  g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not write %s: %s"), path,
+               local_error->message);
+  return FALSE;
 }
 
 static JsonObject *
@@ -389,7 +426,7 @@ write_config (KhTeam  *self,
   json_object_set_string_member (object, "key_source", self->key_file ? "file" : "keyring");
   node = json_node_init_object (json_node_alloc (), object);
   text = kh_json_to_string (node, TRUE);
-  return write_private_file (self->config_path, text, error);
+  return write_private_file (self->config_path, text, TRUE, error);
 }
 
 /* ---- the key ------------------------------------------------------------------------------ */
@@ -784,7 +821,8 @@ check_team_locked (KhTeam   *self,
           g_clear_error (error);
           g_set_error (error, KH_ERROR, KH_ERROR_TEAM_ACCESS,
                        _("Role “%s” is not a member of this team: ask an admin to run "
-                         "“keyhold-cli team grant %s”"), PQuser (self->conn), PQuser (self->conn));
+                         "“keyhold-cli team grant %s”"),
+                       PQuser (self->conn), PQuser (self->conn));
         }
       return FALSE;
     }
@@ -1536,7 +1574,7 @@ cache_write (KhTeam     *self,
   node = json_node_init_object (json_node_alloc (), object);
   text = kh_json_to_string (node, FALSE);
   path = cache_path (self, grant_id);
-  if (!write_private_file (path, text, &error))
+  if (!write_private_file (path, text, FALSE, &error))
     g_debug ("Could not keep the offline copy of grant %s: %s", grant_id, error->message);
 }
 
@@ -2300,9 +2338,10 @@ kh_team_list_apps (KhTeam  *self,
 static JsonNode *
 strv_node (const char * const *strv)
 {
+  static const char * const none[] = { NULL };
   JsonNode *node = json_node_new (JSON_NODE_ARRAY);
 
-  json_node_take_array (node, kh_json_array_from_strv (strv ? strv : (const char * const[]) { NULL }));
+  json_node_take_array (node, kh_json_array_from_strv (strv ? strv : none));
   return node;
 }
 
@@ -2505,7 +2544,8 @@ reseal_table_locked (KhTeam        *self,
       param_bytes (&p, new_nonce);
       param_text (&p, key_id_text);
       result = exec_locked (self, grants ? "UPDATE keyhold.grants SET sealed_tokens = $2, "
-                                           "nonce = $3, key_id = $4::integer, version = version + 1, "
+                                           "nonce = $3, key_id = $4::integer, "
+                                           "version = version + 1, "
                                            "updated_at = now (), updated_by = current_user "
                                            "WHERE id = $1"
                                          : "UPDATE keyhold.apps SET sealed_secret = $2, "
@@ -2668,7 +2708,8 @@ kh_team_revoke_member (KhTeam      *self,
   if (g_strcmp0 (role, self->role) == 0)
     {
       g_set_error_literal (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                           _("An admin cannot remove themselves: use “keyhold-cli team leave”"));
+                           _("An admin cannot remove themselves: use "
+                             "“keyhold-cli team leave”"));
       return FALSE;
     }
   return rotate_with (self, role, join_code_out, error);

@@ -40,7 +40,20 @@
  * grants whose client label an admin granted to that role (table keyhold.access), and nothing
  * else; grants without a client label are admin-only. The audit table is append-only for
  * everyone but the schema owner (the creating admin's role); its actor column defaults to
- * current_user and its time to now(), and a policy refuses rows naming another actor. */
+ * current_user and its time to now(), and a policy refuses rows naming another actor.
+ *
+ * Notes for the callers (CLI, broker, app):
+ * - Moving a grant keeps it in one place at least: `share` = kh_team_put_grant, then
+ *   kh_store_remove_grant; `unshare` = kh_store_save_grant, then kh_team_remove_grant.
+ * - A wrong port and a stopped server look the same to libpq (connection refused): both are
+ *   KH_ERROR_TEAM_UNREACHABLE, whose message names the host and port to check.
+ * - kh_environment_forget_all clears every keyring item of the store, the team key included;
+ *   call kh_team_leave there too, or the next kh_team_open says the key is missing.
+ * - Every kh_team_audit is one INSERT (a round trip): `token` writing "token-read" pays it.
+ * - LISTEN is not subject to RLS: a watcher hears the ids (random hex, nothing else) of every
+ *   grant that changes, also of clients it cannot see; it then reads through RLS as usual.
+ * - The KhGrant objects carry no "shared" flag: where a grant came from (kh_team_* or
+ *   kh_store_*) is what makes it shared. */
 #pragma once
 
 #include <gio/gio.h>
@@ -223,7 +236,10 @@ gboolean       kh_team_remove_grant       (KhTeam        *self,
  * gave it) rolls back, leaving the stored tokens as they were; a connection lost midway is
  * KH_ERROR_TEAM_UNREACHABLE and also leaves the old tokens, which the next caller refreshes
  * again (TikTok's rotation grace answers a retried refresh with the current pair). A process
- * killed inside func: its connection drops, PostgreSQL rolls back and releases the lock. */
+ * killed inside func: its connection drops, PostgreSQL rolls back and releases the lock.
+ * A terminal TikTok error: func returns it; the caller then marks the grant
+ * (kh_grant_set_stored_status + kh_team_update_grant) and audits "refresh-failed", outside the
+ * rolled-back transaction. */
 typedef KhTokenSet *(*KhTeamRefreshFunc) (KhGrant          *grant,
                                           const KhTokenSet *current,
                                           gpointer          user_data,
@@ -284,7 +300,8 @@ guint          kh_team_watch              (KhTeam        *self,
                                            gpointer       user_data,
                                            GDestroyNotify notify,
                                            GError       **error);
-/* Ends a watch (closing its connection); unknown ids are ignored. */
+/* Ends a watch (closing its connection); unknown ids are ignored. Call kh_team_watch and
+ * kh_team_unwatch from the thread that runs context; disposing the KhTeam ends its watches. */
 void           kh_team_unwatch            (KhTeam        *self,
                                            guint          watch_id);
 
