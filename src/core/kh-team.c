@@ -682,20 +682,6 @@ kh_team_get_last_error_message (KhTeam *self)
 
 /* ---- connecting ------------------------------------------------------------------------- */
 
-static gboolean
-conninfo_has (const char *conninfo,
-              const char *keyword)
-{
-  PQconninfoOption *options = PQconninfoParse (conninfo, NULL);
-  gboolean found = FALSE;
-
-  for (PQconninfoOption *o = options; o != NULL && o->keyword != NULL; o++)
-    if (g_str_equal (o->keyword, keyword) && o->val != NULL && o->val[0] != '\0')
-      found = TRUE;
-  PQconninfoFree (options);
-  return found;
-}
-
 /* The server's notices and warnings ("role is not a member"...) go to the debug log, not to
  * stderr where libpq would print them. */
 static void
@@ -708,21 +694,34 @@ notice_processor (void       *arg,
 }
 
 /* A connection for conninfo: our defaults first, then the conninfo (expanded), then the
- * password, so the user's settings win but a password never comes from the URL. */
+ * password (NULL: libpq's passfile). */
 static PGconn *
 connect_raw (const char  *conninfo,
              const char  *password,
              GError     **error)
 {
-  const char *keys[5];
-  const char *values[5];
+  /* A refresher that vanished without closing its connection (a laptop lid, a cut cable)
+   * would hold its grant's row lock until TCP gave up: the server ends such a transaction after
+   * two minutes (longer than any TikTok call with its retries), and keepalives notice a dead
+   * server within about half a minute. */
+  static const char * const defaults[][2] = {
+    { "connect_timeout", DEFAULT_CONNECT_TIMEOUT },
+    { "keepalives_idle", "15" },
+    { "keepalives_interval", "5" },
+    { "keepalives_count", "3" },
+    { "options", "-c idle_in_transaction_session_timeout=120000" },
+  };
+  const char *keys[G_N_ELEMENTS (defaults) + 4];
+  const char *values[G_N_ELEMENTS (defaults) + 4];
   int n = 0;
   PGconn *conn;
 
-  if (!conninfo_has (conninfo, "connect_timeout"))
+  /* libpq keeps the last value of a repeated keyword: the conninfo, expanded from dbname,
+   * overrides these defaults, and nothing overrides the password given last. */
+  for (gsize i = 0; i < G_N_ELEMENTS (defaults); i++)
     {
-      keys[n] = "connect_timeout";
-      values[n++] = DEFAULT_CONNECT_TIMEOUT;
+      keys[n] = defaults[i][0];
+      values[n++] = defaults[i][1];
     }
   keys[n] = "application_name";
   values[n++] = "keyhold";
