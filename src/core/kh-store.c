@@ -1249,6 +1249,27 @@ parse_doc (Section     section,
   return json_object_ref (doc);
 }
 
+/* The secret of the item of this generation matching attributes (to wipe and free), or NULL:
+ * without an error when there is none. */
+static char *
+keyring_lookup_secret (GHashTable  *attributes,
+                       GError     **error)
+{
+  GError *local_error = NULL;
+  char *secret;
+
+  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
+  secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
+      return NULL;
+    }
+  if (secret == NULL && keyring_has_locked (attributes))
+    g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+  return secret;
+}
+
 /* Looks up the document of one item of the store named store_name and parses it. NULL without
  * error when there is no item. Needs no KhStore: kh_store_peek_grant reads without an index. */
 static JsonObject *
@@ -1264,17 +1285,11 @@ lookup_doc_by_name (const char *store_name,
 
   if (damaged != NULL)
     *damaged = FALSE;
-  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
-  secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
-  if (local_error != NULL)
-    {
-      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
-      return NULL;
-    }
+  secret = keyring_lookup_secret (attributes, &local_error);
   if (secret == NULL)
     {
-      if (keyring_has_locked (attributes))
-        g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+      if (local_error != NULL)
+        g_propagate_error (error, local_error);
       return NULL;
     }
 
@@ -2286,8 +2301,8 @@ kh_store_load_secret (KhStore     *self,
                       GError     **error)
 {
   g_autoptr(GHashTable) attributes = NULL;
-  GError *local_error = NULL;
   char *secret;
+  char *copy;
 
   g_return_val_if_fail (KH_IS_STORE (self), NULL);
   g_return_val_if_fail (kind_is_plain_secret (kind), NULL);
@@ -2295,26 +2310,13 @@ kh_store_load_secret (KhStore     *self,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   attributes = item_attributes (self, kind, id);
-  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
-  secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
-  if (local_error != NULL)
-    {
-      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
-      return NULL;
-    }
+  secret = keyring_lookup_secret (attributes, error);
   if (secret == NULL)
-    {
-      if (keyring_has_locked (attributes))
-        g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
-      return NULL;
-    }
+    return NULL;
   /* libsecret may hand out its own secure memory; callers get plain GLib memory. */
-  {
-    char *copy = g_strdup (secret);
-
-    secret_password_free (secret);
-    return copy;
-  }
+  copy = g_strdup (secret);
+  secret_password_free (secret);
+  return copy;
 }
 
 gboolean

@@ -257,6 +257,21 @@ param_bytes (Params *p,
   p->n++;
 }
 
+/* result if the statement succeeded; else NULL with the error (and result freed). */
+static PGresult *
+check_result (KhTeam    *self,
+              PGresult  *result,
+              GError   **error)
+{
+  ExecStatusType status = PQresultStatus (result);
+
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+    return result;
+  set_query_error (self, result, error);
+  PQclear (result);
+  return NULL;
+}
+
 /* Runs one statement on the locked connection. NULL with an error unless it succeeded. */
 static PGresult *
 exec_locked (KhTeam      *self,
@@ -264,19 +279,13 @@ exec_locked (KhTeam      *self,
              Params      *params,
              GError     **error)
 {
-  PGresult *result;
-  ExecStatusType status;
-
   g_assert (self->conn != NULL);
-  result = PQexecParams (self->conn, sql, params ? params->n : 0, NULL,
-                         params ? params->values : NULL, params ? params->lengths : NULL,
-                         params ? params->formats : NULL, 0);
-  status = PQresultStatus (result);
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-    return result;
-  set_query_error (self, result, error);
-  PQclear (result);
-  return NULL;
+  return check_result (self,
+                       PQexecParams (self->conn, sql, params ? params->n : 0, NULL,
+                                     params ? params->values : NULL,
+                                     params ? params->lengths : NULL,
+                                     params ? params->formats : NULL, 0),
+                       error);
 }
 
 /* A statement without parameters (the simple query protocol, which also runs the several
@@ -286,13 +295,9 @@ exec_simple_locked (KhTeam      *self,
                     const char  *sql,
                     GError     **error)
 {
-  kh_autoresult PGresult *result = PQexec (self->conn, sql);
-  ExecStatusType status = PQresultStatus (result);
+  kh_autoresult PGresult *result = check_result (self, PQexec (self->conn, sql), error);
 
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-    return TRUE;
-  set_query_error (self, result, error);
-  return FALSE;
+  return result != NULL;
 }
 
 static void
