@@ -15,6 +15,8 @@
 
 #include "kh-test-pg.h"
 
+#include "kh-team-private.h"
+
 #include "kh-test-util.h"
 
 #define DEBIAN_BINDIR "/usr/lib/postgresql/15/bin"
@@ -151,8 +153,8 @@ append_config (KhTestPg *pg)
   FILE *file;
 
   /* Speed over durability (a test cluster: no fsync; commits stay synchronous so that an
-   * immediate stop, the "database down" cases, loses nothing committed), loopback only, messages in English so that the
-   * client's error mapping sees the words it matches. */
+   * immediate stop, the "database down" cases, loses nothing committed), loopback only,
+   * messages in English so that the client's error mapping sees the words it matches. */
   conf = g_strdup_printf ("\n# keyhold test cluster\n"
                           "listen_addresses = '127.0.0.1'\n"
                           "port = %u\n"
@@ -360,28 +362,6 @@ kh_test_pg_query_value (PGconn     *conn,
   return value;
 }
 
-static char *
-quote_ident (PGconn     *conn,
-             const char *name)
-{
-  char *quoted = PQescapeIdentifier (conn, name, strlen (name));
-  char *copy = g_strdup (quoted);
-
-  PQfreemem (quoted);
-  return copy;
-}
-
-static char *
-quote_literal (PGconn     *conn,
-               const char *text)
-{
-  char *quoted = PQescapeLiteral (conn, text, strlen (text));
-  char *copy = g_strdup (quoted);
-
-  PQfreemem (quoted);
-  return copy;
-}
-
 char *
 kh_test_pg_create_database (KhTestPg   *pg,
                             const char *prefix)
@@ -401,8 +381,8 @@ kh_test_pg_create_role (KhTestPg   *pg,
                         const char *dbname)
 {
   PGconn *conn = kh_test_pg_connect (pg, NULL, NULL, NULL);
-  g_autofree char *ident = quote_ident (conn, role);
-  g_autofree char *literal = quote_literal (conn, password);
+  g_autofree char *ident = kh_team_sql_quote (conn, role, FALSE);
+  g_autofree char *literal = kh_team_sql_quote (conn, password, TRUE);
   g_autofree char *sql = NULL;
 
   PQfinish (conn);

@@ -353,6 +353,23 @@ test_create_join_open (void)
     g_assert_null (strstr (text, code + 8));
   }
 
+  /* The key is a keyring item of the store's schema, which an index rebuild passes over. */
+  {
+    char *item = kh_store_load_secret (admin_desk->store, KH_TEAM_KEY_KIND,
+                                       kh_team_get_id (admin), &error);
+    g_autoptr(GPtrArray) local = NULL;
+
+    g_assert_no_error (error);
+    g_assert_nonnull (item);
+    g_assert_null (strstr (item, "pw-admin"));
+    secret_password_wipe (item);
+    g_free (item);
+    g_assert_true (kh_store_rebuild_index (admin_desk->store, &error));
+    g_assert_no_error (error);
+    local = kh_store_list_grants (admin_desk->store);
+    g_assert_cmpuint (local->len, ==, 0);
+  }
+
   /* The same database twice, or the same store twice: refused. */
   url = kh_test_pg_url (pg, c.admin, c.db);
   failed = kh_team_create (other_desk->store, url, "pw-admin", &code2, &error);
@@ -718,9 +735,36 @@ test_rotate (void)
     g_clear_error (&error);
   }
 
+  /* New rows are sealed under the current key, and the database refuses a row that claims an
+   * older one. */
+  {
+    g_autofree char *b = put_grant (stay_again, "Acme", "Acme Two", "b", 3600);
+    g_autofree char *check = g_strdup_printf ("SELECT key_id FROM keyhold.grants WHERE id = '%s'",
+                                              b);
+    g_autofree char *sqlstate = NULL;
+    g_autofree char *stale = g_strdup_printf ("UPDATE keyhold.grants SET key_id = 1 WHERE id = "
+                                              "'%s'", b);
+
+    g_clear_pointer (&value, g_free);
+    value = sql_value (NULL, NULL, c.db, check, NULL);
+    g_assert_cmpstr (value, ==, "2");
+    g_assert_null (sql_value (c.members[0], "pw-member", c.db, stale, &sqlstate));
+    g_assert_cmpstr (sqlstate, ==, "42501");
+  }
+
   /* A plain rotation: the admin keeps working, and the remaining member follows again. */
   g_assert_true (kh_team_rotate_key (admin, NULL, &error));
   g_assert_no_error (error);
+  /* stay_again still holds key 2: its write is refused, it picks key 3 up and writes again. */
+  {
+    g_autofree char *c_id = put_grant (stay_again, "Acme", "Acme Three", "c", 3600);
+    g_autofree char *check = g_strdup_printf ("SELECT key_id FROM keyhold.grants WHERE id = '%s'",
+                                              c_id);
+
+    g_clear_pointer (&value, g_free);
+    value = sql_value (NULL, NULL, c.db, check, NULL);
+    g_assert_cmpstr (value, ==, "3");
+  }
   tokens = kh_team_load_tokens (stay_again, a, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (tokens->access_token, ==, "AT-secret-a");
@@ -834,17 +878,12 @@ static int
 child_refresh (char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(KhStore) store = kh_store_new (argv[2], argv[3], &error);
   g_autoptr(KhTeam) team = NULL;
   g_autoptr(KhTokenSet) tokens = NULL;
   RefreshCtx ctx = { 0, 200, argv[6] != NULL };
 
-  if (store == NULL)
-    {
-      g_printerr ("store: %s\n", error->message);
-      return 1;
-    }
-  team = kh_team_open (store, argv[5], &error);
+  /* No KhStore: a headless server reads neither the keyring nor the index. */
+  team = kh_team_open_headless (argv[2], argv[3], argv[5], &error);
   if (team == NULL)
     {
       g_printerr ("open: %s\n", error ? error->message : "not in a team");
@@ -880,15 +919,31 @@ join_server (Cluster    *c,
   /* A key file others may read is refused, with the fix. */
   g_assert_true (g_file_set_contents_full (key_file, code, -1, G_FILE_SET_CONTENTS_NONE, 0644,
                                            NULL));
-  team = kh_team_join (desk->store, url, NULL, NULL, key_file, &error);
+  team = kh_team_join_headless (desk->data_dir, desk->store_name, url, key_file, &error);
   g_assert_error (error, KH_ERROR, KH_ERROR_TEAM_KEY);
   g_assert_nonnull (strstr (error->message, "chmod 600"));
   g_clear_error (&error);
   g_assert_cmpint (g_chmod (key_file, 0600), ==, 0);
 
-  team = kh_team_join (desk->store, url, NULL, NULL, key_file, &error);
+  team = kh_team_join_headless (desk->data_dir, desk->store_name, url, key_file, &error);
   g_assert_no_error (error);
   g_assert_true (kh_team_uses_key_file (team));
+  g_clear_object (&team);
+
+  /* Opened again, the key file is required, and nothing went to the keyring. */
+  team = kh_team_open_headless (desk->data_dir, desk->store_name, NULL, &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_TEAM_KEY);
+  g_assert_nonnull (strstr (error->message, "--key-file"));
+  g_assert_null (team);
+  g_clear_error (&error);
+  {
+    g_autoptr(GList) items = secret_password_search_sync (kh_store_get_item_schema (),
+                                                         SECRET_SEARCH_ALL, NULL, &error,
+                                                         "store", desk->store_name, NULL);
+
+    g_assert_no_error (error);
+    g_assert_null (items);
+  }
   return key_file;
 }
 
@@ -899,7 +954,7 @@ spawn_child (Desk       *desk,
              gboolean    kill_inside)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *self_path = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *self_path = kh_test_build_path ("tests/test-team");
   const char *argv[] = { self_path, "--child-refresh", desk->data_dir, desk->store_name,
                          grant_id, key_file, kill_inside ? "kill" : NULL, NULL };
   g_autoptr(GSubprocessLauncher) launcher =
@@ -1017,6 +1072,34 @@ test_errors (void)
   cluster_init (&c);
   admin = create_team (&c, admin_desk, &code);
   grant_access (admin, c.members[0], "Acme");
+
+  /* A role without CREATEROLE cannot set a team up. */
+  {
+    g_autoptr(Desk) desk = desk_new ();
+    g_autofree char *other_db = kh_test_pg_create_database (pg, "plain");
+    g_autofree char *grant = g_strdup_printf ("GRANT CONNECT, CREATE ON DATABASE %s TO %s",
+                                              other_db, c.members[2]);
+    char *other_code = NULL;
+
+    kh_test_pg_exec (pg, NULL, grant);
+    url = kh_test_pg_url (pg, c.members[2], other_db);
+    failed = kh_team_create (desk->store, url, "pw-member", &other_code, &error);
+    g_assert_error (error, KH_ERROR, KH_ERROR_TEAM_ACCESS);
+    g_assert_nonnull (strstr (error->message, "CREATEROLE"));
+    g_assert_null (other_code);
+    g_clear_error (&error);
+    g_clear_pointer (&url, g_free);
+    /* Nothing was left behind: no schema, no keyring item, no team.json. */
+    {
+      g_autofree char *value = sql_value (NULL, NULL, other_db,
+                                          "SELECT to_regnamespace ('keyhold') IS NULL", NULL);
+
+      g_assert_cmpstr (value, ==, "t");
+    }
+    reopened = kh_team_open (desk->store, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_null (reopened);
+  }
 
   /* Wrong password. */
   url = kh_test_pg_url (pg, c.members[0], c.db);

@@ -1249,6 +1249,27 @@ parse_doc (Section     section,
   return json_object_ref (doc);
 }
 
+/* The secret of the item of this generation matching attributes (to wipe and free), or NULL:
+ * without an error when there is none. */
+static char *
+keyring_lookup_secret (GHashTable  *attributes,
+                       GError     **error)
+{
+  GError *local_error = NULL;
+  char *secret;
+
+  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
+  secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
+      return NULL;
+    }
+  if (secret == NULL && keyring_has_locked (attributes))
+    g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+  return secret;
+}
+
 /* Looks up the document of one item of the store named store_name and parses it. NULL without
  * error when there is no item. Needs no KhStore: kh_store_peek_grant reads without an index. */
 static JsonObject *
@@ -1264,17 +1285,11 @@ lookup_doc_by_name (const char *store_name,
 
   if (damaged != NULL)
     *damaged = FALSE;
-  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
-  secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
-  if (local_error != NULL)
-    {
-      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
-      return NULL;
-    }
+  secret = keyring_lookup_secret (attributes, &local_error);
   if (secret == NULL)
     {
-      if (keyring_has_locked (attributes))
-        g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+      if (local_error != NULL)
+        g_propagate_error (error, local_error);
       return NULL;
     }
 
@@ -2192,12 +2207,11 @@ resolve_store_name (const char  *store_name,
   return store_name;
 }
 
-KhStore *
-kh_store_new (const char  *data_dir,
-              const char  *store_name,
-              GError     **error)
+char *
+kh_store_dup_dir (const char  *data_dir,
+                  const char  *store_name,
+                  GError     **error)
 {
-  g_autoptr(KhStore) self = NULL;
   g_autofree char *base = NULL;
   g_autofree char *dir_name = NULL;
 
@@ -2214,10 +2228,27 @@ kh_store_new (const char  *data_dir,
   else
     base = g_build_filename (g_get_user_data_dir (), "keyhold", NULL);
 
-  self = g_object_new (KH_TYPE_STORE, NULL);
-  self->store_name = g_strdup (store_name);
   dir_name = store_dir_name (store_name);
-  self->dir = g_build_filename (base, dir_name, NULL);
+  return g_build_filename (base, dir_name, NULL);
+}
+
+KhStore *
+kh_store_new (const char  *data_dir,
+              const char  *store_name,
+              GError     **error)
+{
+  g_autoptr(KhStore) self = NULL;
+  char *dir;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  dir = kh_store_dup_dir (data_dir, store_name, error);
+  if (dir == NULL)
+    return NULL;
+
+  self = g_object_new (KH_TYPE_STORE, NULL);
+  self->store_name = g_strdup (resolve_store_name (store_name, NULL));
+  self->dir = dir;
   self->index_path = g_build_filename (self->dir, "index.json", NULL);
   self->lock_path = g_build_filename (self->dir, "index.lock", NULL);
   self->items_lock_path = g_build_filename (self->dir, "items.lock", NULL);
@@ -2274,8 +2305,8 @@ kh_store_load_secret (KhStore     *self,
                       GError     **error)
 {
   g_autoptr(GHashTable) attributes = NULL;
-  GError *local_error = NULL;
   char *secret;
+  char *copy;
 
   g_return_val_if_fail (KH_IS_STORE (self), NULL);
   g_return_val_if_fail (kind_is_plain_secret (kind), NULL);
@@ -2283,16 +2314,13 @@ kh_store_load_secret (KhStore     *self,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   attributes = item_attributes (self, kind, id);
-  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
-  secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
-  if (local_error != NULL)
-    {
-      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
-      return NULL;
-    }
-  if (secret == NULL && keyring_has_locked (attributes))
-    g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
-  return secret;
+  secret = keyring_lookup_secret (attributes, error);
+  if (secret == NULL)
+    return NULL;
+  /* libsecret may hand out its own secure memory; callers get plain GLib memory. */
+  copy = g_strdup (secret);
+  secret_password_free (secret);
+  return copy;
 }
 
 gboolean

@@ -29,6 +29,11 @@ G_DECLARE_FINAL_TYPE (KhStore, kh_store, KH, STORE, GObject)
 KhStore       *kh_store_new                  (const char    *data_dir,
                                               const char    *store_name,
                                               GError       **error);
+/* The folder a store of that name keeps its index in (and team.json, see kh-team.h), computed as
+ * kh_store_new does but without opening the store: no index read, no keyring touched. */
+char          *kh_store_dup_dir              (const char    *data_dir,
+                                              const char    *store_name,
+                                              GError       **error);
 const char    *kh_store_get_index_path       (KhStore       *self);
 /* The store name: the index folder's name and the keyring "store" attribute. */
 const char    *kh_store_get_name             (KhStore       *self);
@@ -46,8 +51,8 @@ gboolean       kh_store_save_secret          (KhStore       *self,
                                               const char    *label,
                                               const char    *secret,
                                               GError       **error);
-/* The secret (wipe it with secret_password_free), or NULL: without an error when there is no
- * such item, with one when the keyring fails or stays locked. */
+/* The secret (wipe it with secret_password_wipe, then g_free it), or NULL: without an error when
+ * there is no such item, with one when the keyring fails or stays locked. */
 char          *kh_store_load_secret          (KhStore       *self,
                                               const char    *kind,
                                               const char    *id,

@@ -80,6 +80,11 @@ gboolean  kh_team_b64_decode        (const char    *text,
 /* The group role names of a team (cluster-wide, so derived from its id). */
 char     *kh_team_schema_admin_role  (const char   *team_id);
 char     *kh_team_schema_member_role (const char   *team_id);
+/* text quoted for SQL on conn: an identifier (PQescapeIdentifier) or a literal
+ * (PQescapeLiteral). Only for role names; values always go as parameters. */
+char     *kh_team_sql_quote          (PGconn       *conn,
+                                      const char   *text,
+                                      gboolean      literal);
 /* The DDL that brings a database from schema version from to from + 1, with the team's role
  * names quoted for conn (PQescapeIdentifier/PQescapeLiteral). NULL when from is the newest. */
 char     *kh_team_schema_migration   (PGconn       *conn,

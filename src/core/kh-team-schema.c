@@ -20,8 +20,11 @@
  *   is_admin()        pg_has_role (current_user, admin_role, 'MEMBER')
  *   may_see(client)   is_admin() OR an access row (current_user, client) exists; a NULL client
  *                     is therefore admin-only
- *   grants            every command: may_see (client), for the old row and the new one
- *   meta, apps        read: every member; write: admins
+ *   grants            every command: may_see (client), for the old row and the new one; a
+ *                     written row must be sealed under the current key (key_id =
+ *                     meta.key_id), so a member who missed a rotation cannot write a row that
+ *                     a removed member's old key still opens
+ *   meta, apps        read: every member; write: admins (apps: under the current key too)
  *   access            read: own rows or admins; write: admins
  *   member_keys       read/write own row; admins read and delete all
  *   key_grants        read own rows; admins write
@@ -120,6 +123,8 @@ static const char schema_v1[] =
   "CREATE FUNCTION keyhold.may_see (client text) RETURNS boolean LANGUAGE sql STABLE\n"
   "  AS $$ SELECT keyhold.is_admin () OR EXISTS (SELECT 1 FROM keyhold.access a\n"
   "         WHERE a.role = current_user AND a.client = $1) $$;\n"
+  "CREATE FUNCTION keyhold.current_key_id () RETURNS integer LANGUAGE sql STABLE\n"
+  "  AS $$ SELECT key_id FROM keyhold.meta $$;\n"
   "CREATE FUNCTION keyhold.notify_grant () RETURNS trigger LANGUAGE plpgsql\n"
   "  AS $$ BEGIN\n"
   "    PERFORM pg_notify ('keyhold_grants', CASE WHEN TG_OP = 'DELETE' THEN OLD.id\n"
@@ -129,8 +134,9 @@ static const char schema_v1[] =
   "CREATE TRIGGER grants_notify AFTER INSERT OR UPDATE OR DELETE ON keyhold.grants\n"
   "  FOR EACH ROW EXECUTE FUNCTION keyhold.notify_grant ();\n"
   "REVOKE ALL ON FUNCTION keyhold.is_admin (), keyhold.may_see (text),\n"
-  "  keyhold.notify_grant () FROM PUBLIC;\n"
-  "GRANT EXECUTE ON FUNCTION keyhold.is_admin (), keyhold.may_see (text) TO @MEMBER@;\n"
+  "  keyhold.current_key_id (), keyhold.notify_grant () FROM PUBLIC;\n"
+  "GRANT EXECUTE ON FUNCTION keyhold.is_admin (), keyhold.may_see (text),\n"
+  "  keyhold.current_key_id () TO @MEMBER@;\n"
   "ALTER TABLE keyhold.meta ENABLE ROW LEVEL SECURITY;\n"
   "ALTER TABLE keyhold.meta FORCE ROW LEVEL SECURITY;\n"
   "ALTER TABLE keyhold.access ENABLE ROW LEVEL SECURITY;\n"
@@ -154,11 +160,12 @@ static const char schema_v1[] =
   "CREATE POLICY access_insert ON keyhold.access FOR INSERT WITH CHECK (keyhold.is_admin ());\n"
   "CREATE POLICY access_delete ON keyhold.access FOR DELETE USING (keyhold.is_admin ());\n"
   "CREATE POLICY grants_all ON keyhold.grants FOR ALL USING (keyhold.may_see (client))\n"
-  "  WITH CHECK (keyhold.may_see (client));\n"
+  "  WITH CHECK (keyhold.may_see (client) AND key_id = keyhold.current_key_id ());\n"
   "CREATE POLICY apps_read ON keyhold.apps FOR SELECT USING (true);\n"
-  "CREATE POLICY apps_insert ON keyhold.apps FOR INSERT WITH CHECK (keyhold.is_admin ());\n"
+  "CREATE POLICY apps_insert ON keyhold.apps FOR INSERT\n"
+  "  WITH CHECK (keyhold.is_admin () AND key_id = keyhold.current_key_id ());\n"
   "CREATE POLICY apps_update ON keyhold.apps FOR UPDATE USING (keyhold.is_admin ())\n"
-  "  WITH CHECK (keyhold.is_admin ());\n"
+  "  WITH CHECK (keyhold.is_admin () AND key_id = keyhold.current_key_id ());\n"
   "CREATE POLICY apps_delete ON keyhold.apps FOR DELETE USING (keyhold.is_admin ());\n"
   "CREATE POLICY member_keys_read ON keyhold.member_keys FOR SELECT\n"
   "  USING (role = current_user OR keyhold.is_admin ());\n"
@@ -208,10 +215,10 @@ kh_team_schema_member_role (const char *team_id)
   return role_name ("member", team_id);
 }
 
-static char *
-escape (PGconn     *conn,
-        const char *text,
-        gboolean    literal)
+char *
+kh_team_sql_quote (PGconn     *conn,
+                   const char *text,
+                   gboolean    literal)
 {
   char *quoted = literal ? PQescapeLiteral (conn, text, strlen (text))
                          : PQescapeIdentifier (conn, text, strlen (text));
@@ -230,9 +237,9 @@ kh_team_schema_migration (PGconn     *conn,
 {
   g_autofree char *admin = kh_team_schema_admin_role (team_id);
   g_autofree char *member = kh_team_schema_member_role (team_id);
-  g_autofree char *admin_ident = escape (conn, admin, FALSE);
-  g_autofree char *member_ident = escape (conn, member, FALSE);
-  g_autofree char *admin_literal = escape (conn, admin, TRUE);
+  g_autofree char *admin_ident = kh_team_sql_quote (conn, admin, FALSE);
+  g_autofree char *member_ident = kh_team_sql_quote (conn, member, FALSE);
+  g_autofree char *admin_literal = kh_team_sql_quote (conn, admin, TRUE);
   GString *sql;
 
   if (from != 0)

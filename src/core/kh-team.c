@@ -94,16 +94,34 @@ pq_clear (PGresult **result)
 
 #define kh_autoresult __attribute__ ((cleanup (pq_clear)))
 
+/* Longest part of a server message kept in an error: the server is not trusted to be brief. */
+#define SERVER_TEXT_MAX 200
+
+/* The first line of a libpq or server message, valid UTF-8 without control characters (no
+ * terminal escapes from a hostile server), bounded. */
 static char *
 first_line (const char *text)
 {
   const char *start = text ? text : "";
   const char *end;
+  g_autofree char *line = NULL;
+  g_autofree char *valid = NULL;
+  GString *out;
 
   if (g_str_has_prefix (start, "ERROR:  ") || g_str_has_prefix (start, "FATAL:  "))
     start += 8;
   end = strchr (start, '\n');
-  return end ? g_strndup (start, end - start) : g_strdup (start);
+  line = end ? g_strndup (start, end - start) : g_strdup (start);
+  valid = g_utf8_make_valid (line, -1);
+  out = g_string_new (NULL);
+  for (const char *p = valid; *p != '\0' && g_utf8_strlen (out->str, -1) < SERVER_TEXT_MAX;
+       p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      g_string_append_unichar (out, g_unichar_iscntrl (c) ? ' ' : c);
+    }
+  return g_string_free (out, FALSE);
 }
 
 static char *
@@ -239,6 +257,21 @@ param_bytes (Params *p,
   p->n++;
 }
 
+/* result if the statement succeeded; else NULL with the error (and result freed). */
+static PGresult *
+check_result (KhTeam    *self,
+              PGresult  *result,
+              GError   **error)
+{
+  ExecStatusType status = PQresultStatus (result);
+
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+    return result;
+  set_query_error (self, result, error);
+  PQclear (result);
+  return NULL;
+}
+
 /* Runs one statement on the locked connection. NULL with an error unless it succeeded. */
 static PGresult *
 exec_locked (KhTeam      *self,
@@ -246,19 +279,13 @@ exec_locked (KhTeam      *self,
              Params      *params,
              GError     **error)
 {
-  PGresult *result;
-  ExecStatusType status;
-
   g_assert (self->conn != NULL);
-  result = PQexecParams (self->conn, sql, params ? params->n : 0, NULL,
-                         params ? params->values : NULL, params ? params->lengths : NULL,
-                         params ? params->formats : NULL, 0);
-  status = PQresultStatus (result);
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-    return result;
-  set_query_error (self, result, error);
-  PQclear (result);
-  return NULL;
+  return check_result (self,
+                       PQexecParams (self->conn, sql, params ? params->n : 0, NULL,
+                                     params ? params->values : NULL,
+                                     params ? params->lengths : NULL,
+                                     params ? params->formats : NULL, 0),
+                       error);
 }
 
 /* A statement without parameters (the simple query protocol, which also runs the several
@@ -268,13 +295,9 @@ exec_simple_locked (KhTeam      *self,
                     const char  *sql,
                     GError     **error)
 {
-  kh_autoresult PGresult *result = PQexec (self->conn, sql);
-  ExecStatusType status = PQresultStatus (result);
+  kh_autoresult PGresult *result = check_result (self, PQexec (self->conn, sql), error);
 
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-    return TRUE;
-  set_query_error (self, result, error);
-  return FALSE;
+  return result != NULL;
 }
 
 static void
@@ -315,27 +338,19 @@ get_text (PGresult *result,
   return PQgetisnull (result, row, column) ? NULL : PQgetvalue (result, row, column);
 }
 
-static char *
-quote_ident (PGconn     *conn,
-             const char *name)
-{
-  char *quoted = PQescapeIdentifier (conn, name, strlen (name));
-  char *copy;
-
-  g_assert (quoted != NULL);
-  copy = g_strdup (quoted);
-  PQfreemem (quoted);
-  return copy;
-}
-
 /* ---- local files ------------------------------------------------------------------------ */
 
+/* Writes a 0600 file in a 0700 folder, replacing it atomically (a temporary file renamed over
+ * it). durable FALSE skips the fsync: for the offline cache, which `token` rewrites on every
+ * read and which may lose a copy in a crash without harm. */
 static gboolean
 write_private_file (const char  *path,
                     const char  *contents,
+                    gboolean     durable,
                     GError     **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *tmp = NULL;
   g_autoptr(GError) local_error = NULL;
 
   if (g_mkdir_with_parents (dir, 0700) != 0)
@@ -346,14 +361,28 @@ write_private_file (const char  *path,
                    g_strerror (saved));
       return FALSE;
     }
-  if (!g_file_set_contents_full (path, contents, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                 &local_error))
+  if (durable)
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not write %s: %s"), path,
-                   local_error->message);
-      return FALSE;
+      if (g_file_set_contents_full (path, contents, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                    &local_error))
+        return TRUE;
     }
-  return TRUE;
+  else
+    {
+      tmp = g_strdup_printf ("%s.%d-%08x.tmp", path, (int) getpid (), g_random_int ());
+      if (g_file_set_contents_full (tmp, contents, -1, G_FILE_SET_CONTENTS_NONE, 0600,
+                                    &local_error))
+        {
+          if (g_rename (tmp, path) == 0)
+            return TRUE;
+          g_set_error_literal (&local_error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                               g_strerror (errno));
+        }
+      g_unlink (tmp);
+    }
+  g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not write %s: %s"), path,
+               local_error->message);
+  return FALSE;
 }
 
 static JsonObject *
@@ -402,7 +431,7 @@ write_config (KhTeam  *self,
   json_object_set_string_member (object, "key_source", self->key_file ? "file" : "keyring");
   node = json_node_init_object (json_node_alloc (), object);
   text = kh_json_to_string (node, TRUE);
-  return write_private_file (self->config_path, text, error);
+  return write_private_file (self->config_path, text, TRUE, error);
 }
 
 /* ---- the key ------------------------------------------------------------------------------ */
@@ -473,6 +502,7 @@ read_key_file (const char  *path,
                GError     **error)
 {
   kh_autowipe char *contents = NULL;
+  g_autoptr(GError) read_error = NULL;
   struct stat st;
 
   if (g_stat (path, &st) != 0)
@@ -490,10 +520,10 @@ read_key_file (const char  *path,
                      "“chmod 600 %s”"), path, path);
       return FALSE;
     }
-  if (!g_file_get_contents (path, &contents, NULL, NULL))
+  if (!g_file_get_contents (path, &contents, NULL, &read_error))
     {
       g_set_error (error, KH_ERROR, KH_ERROR_TEAM_KEY, _("Cannot read the key file %s: %s"),
-                   path, g_strerror (EACCES));
+                   path, read_error->message);
       return FALSE;
     }
   return kh_team_join_code_decode (contents, team_id_out, key_id_out, key_out, error);
@@ -563,13 +593,15 @@ kh_team_init (KhTeam *self)
   g_mutex_init (&self->lock);
 }
 
+/* store NULL: a headless server (key file), which never touches the keyring. */
 static KhTeam *
-team_new (KhStore *store)
+team_new (const char *store_dir,
+          KhStore    *store)
 {
   KhTeam *self = g_object_new (KH_TYPE_TEAM, NULL);
 
-  self->store = g_object_ref (store);
-  self->store_dir = g_path_get_dirname (kh_store_get_index_path (store));
+  self->store = store ? g_object_ref (store) : NULL;
+  self->store_dir = g_strdup (store_dir);
   self->config_path = g_build_filename (self->store_dir, "team.json", NULL);
   self->cache_dir = g_build_filename (self->store_dir, "team-cache", NULL);
   self->key = kh_team_key_new ();
@@ -655,20 +687,6 @@ kh_team_get_last_error_message (KhTeam *self)
 
 /* ---- connecting ------------------------------------------------------------------------- */
 
-static gboolean
-conninfo_has (const char *conninfo,
-              const char *keyword)
-{
-  PQconninfoOption *options = PQconninfoParse (conninfo, NULL);
-  gboolean found = FALSE;
-
-  for (PQconninfoOption *o = options; o != NULL && o->keyword != NULL; o++)
-    if (g_str_equal (o->keyword, keyword) && o->val != NULL && o->val[0] != '\0')
-      found = TRUE;
-  PQconninfoFree (options);
-  return found;
-}
-
 /* The server's notices and warnings ("role is not a member"...) go to the debug log, not to
  * stderr where libpq would print them. */
 static void
@@ -681,21 +699,34 @@ notice_processor (void       *arg,
 }
 
 /* A connection for conninfo: our defaults first, then the conninfo (expanded), then the
- * password, so the user's settings win but a password never comes from the URL. */
+ * password (NULL: libpq's passfile). */
 static PGconn *
 connect_raw (const char  *conninfo,
              const char  *password,
              GError     **error)
 {
-  const char *keys[5];
-  const char *values[5];
+  /* A refresher that vanished without closing its connection (a laptop lid, a cut cable)
+   * would hold its grant's row lock until TCP gave up: the server ends such a transaction after
+   * two minutes (longer than any TikTok call with its retries), and keepalives notice a dead
+   * server within about half a minute. */
+  static const char * const defaults[][2] = {
+    { "connect_timeout", DEFAULT_CONNECT_TIMEOUT },
+    { "keepalives_idle", "15" },
+    { "keepalives_interval", "5" },
+    { "keepalives_count", "3" },
+    { "options", "-c idle_in_transaction_session_timeout=120000" },
+  };
+  const char *keys[G_N_ELEMENTS (defaults) + 4];
+  const char *values[G_N_ELEMENTS (defaults) + 4];
   int n = 0;
   PGconn *conn;
 
-  if (!conninfo_has (conninfo, "connect_timeout"))
+  /* libpq keeps the last value of a repeated keyword: the conninfo, expanded from dbname,
+   * overrides these defaults, and nothing overrides the password given last. */
+  for (gsize i = 0; i < G_N_ELEMENTS (defaults); i++)
     {
-      keys[n] = "connect_timeout";
-      values[n++] = DEFAULT_CONNECT_TIMEOUT;
+      keys[n] = defaults[i][0];
+      values[n++] = defaults[i][1];
     }
   keys[n] = "application_name";
   values[n++] = "keyhold";
@@ -794,7 +825,8 @@ check_team_locked (KhTeam   *self,
           g_clear_error (error);
           g_set_error (error, KH_ERROR, KH_ERROR_TEAM_ACCESS,
                        _("Role “%s” is not a member of this team: ask an admin to run "
-                         "“keyhold-cli team grant %s”"), PQuser (self->conn), PQuser (self->conn));
+                         "“keyhold-cli team grant %s”"),
+                       PQuser (self->conn), PQuser (self->conn));
         }
       return FALSE;
     }
@@ -967,6 +999,32 @@ crypto_ready (GError **error)
   return FALSE;
 }
 
+/* One statement on a checked connection, with the lock taken around it. */
+static PGresult *
+run_query (KhTeam      *self,
+           const char  *sql,
+           Params      *params,
+           GError     **error)
+{
+  PGresult *result;
+
+  if (!begin_locked (self, error))
+    return NULL;
+  result = exec_locked (self, sql, params, error);
+  end_locked (self);
+  return result;
+}
+
+/* A NOT_FOUND for a grant this role cannot see (or that does not exist: RLS makes them one). */
+static void
+set_grant_not_found (KhTeam      *self,
+                     const char  *id_or_name,
+                     GError     **error)
+{
+  g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
+               _("No shared grant “%s” that role “%s” may see"), id_or_name, self->role);
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
 static const char *
@@ -980,10 +1038,25 @@ resolve_key_file (const char *key_file)
   return env != NULL && *env != '\0' ? env : NULL;
 }
 
-KhTeam *
-kh_team_open (KhStore     *store,
-              const char  *key_file,
-              GError     **error)
+static char *
+store_dir_of (KhStore *store)
+{
+  return g_path_get_dirname (kh_store_get_index_path (store));
+}
+
+static void
+set_key_file_needed (GError **error)
+{
+  g_set_error (error, KH_ERROR, KH_ERROR_TEAM_KEY,
+               _("This computer keeps the team key in a file: give it with --key-file or %s"),
+               KH_TEAM_KEY_FILE_ENV);
+}
+
+static KhTeam *
+open_at (const char  *store_dir,
+         KhStore     *store,
+         const char  *key_file,
+         GError     **error)
 {
   g_autoptr(KhTeam) self = NULL;
   g_autoptr(JsonObject) config = NULL;
@@ -992,12 +1065,9 @@ kh_team_open (KhStore     *store,
   gint64 version = 0;
   gint64 key_id = 0;
 
-  g_return_val_if_fail (KH_IS_STORE (store), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
   if (!crypto_ready (error))
     return NULL;
-  self = team_new (store);
+  self = team_new (store_dir, store);
   config = read_json_file (self->config_path, &local_error);
   if (config == NULL)
     {
@@ -1042,11 +1112,9 @@ kh_team_open (KhStore     *store,
       self->key_file = g_strdup (key_file);
       self->key_id = file_key_id;
     }
-  else if (g_str_equal (source, "file"))
+  else if (g_str_equal (source, "file") || store == NULL)
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_TEAM_KEY,
-                   _("This computer keeps the team key in a file: give it with --key-file or "
-                     "%s"), KH_TEAM_KEY_FILE_ENV);
+      set_key_file_needed (error);
       return NULL;
     }
   else
@@ -1068,11 +1136,39 @@ kh_team_open (KhStore     *store,
   return g_steal_pointer (&self);
 }
 
-static gboolean
-already_in_team (KhStore  *store,
-                 GError  **error)
+KhTeam *
+kh_team_open (KhStore     *store,
+              const char  *key_file,
+              GError     **error)
 {
-  g_autofree char *path = kh_team_dup_config_path (store);
+  g_autofree char *dir = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (store), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  dir = store_dir_of (store);
+  return open_at (dir, store, key_file, error);
+}
+
+KhTeam *
+kh_team_open_headless (const char  *data_dir,
+                       const char  *store_name,
+                       const char  *key_file,
+                       GError     **error)
+{
+  g_autofree char *dir = NULL;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  dir = kh_store_dup_dir (data_dir, store_name, error);
+  return dir ? open_at (dir, NULL, key_file, error) : NULL;
+}
+
+static gboolean
+already_in_team (const char  *store_dir,
+                 GError     **error)
+{
+  g_autofree char *path = g_build_filename (store_dir, "team.json", NULL);
 
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
     return FALSE;
@@ -1146,6 +1242,8 @@ kh_team_create (KhStore     *store,
   g_autoptr(GBytes) check_nonce = NULL;
   kh_autoresult PGresult *exists = NULL;
   kh_autoresult PGresult *inserted = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *dir = NULL;
   Params p = { 0 };
   gboolean ok;
 
@@ -1153,12 +1251,13 @@ kh_team_create (KhStore     *store,
   g_return_val_if_fail (join_code_out != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!kh_team_check_conninfo (conninfo, error) || already_in_team (store, error))
+  dir = store_dir_of (store);
+  if (!kh_team_check_conninfo (conninfo, error) || already_in_team (dir, error))
     return NULL;
   if (!crypto_ready (error))
     return NULL;
 
-  self = team_new (store);
+  self = team_new (dir, store);
   self->conninfo = g_strdup (conninfo);
   self->password = g_strdup (password);
   self->team_id = g_uuid_string_random ();
@@ -1195,7 +1294,16 @@ kh_team_create (KhStore     *store,
           ok = FALSE;
         }
     }
-  ok = ok && exec_simple_locked (self, migration, error);
+  if (ok && !exec_simple_locked (self, migration, &local_error))
+    {
+      if (g_error_matches (local_error, KH_ERROR, KH_ERROR_TEAM_ACCESS))
+        g_set_error (error, KH_ERROR, KH_ERROR_TEAM_ACCESS,
+                     _("Role “%s” cannot create a team in this database: it needs CREATEROLE "
+                       "and CREATE on the database"), self->role);
+      else
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      ok = FALSE;
+    }
   if (ok)
     {
       g_autofree char *version = g_strdup_printf ("%d", KH_TEAM_SCHEMA_VERSION);
@@ -1238,27 +1346,24 @@ kh_team_create (KhStore     *store,
   return g_steal_pointer (&self);
 }
 
-KhTeam *
-kh_team_join (KhStore     *store,
-              const char  *conninfo,
-              const char  *password,
-              const char  *join_code,
-              const char  *key_file,
-              GError     **error)
+static KhTeam *
+join_at (const char  *store_dir,
+         KhStore     *store,
+         const char  *conninfo,
+         const char  *password,
+         const char  *join_code,
+         const char  *key_file,
+         GError     **error)
 {
   g_autoptr(KhTeam) self = NULL;
   gboolean ok;
 
-  g_return_val_if_fail (KH_IS_STORE (store), NULL);
-  g_return_val_if_fail ((join_code == NULL) != (key_file == NULL), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (!kh_team_check_conninfo (conninfo, error) || already_in_team (store, error))
+  if (!kh_team_check_conninfo (conninfo, error) || already_in_team (store_dir, error))
     return NULL;
   if (!crypto_ready (error))
     return NULL;
 
-  self = team_new (store);
+  self = team_new (store_dir, store);
   self->conninfo = g_strdup (conninfo);
   self->password = g_strdup (password);
   if (key_file != NULL)
@@ -1291,6 +1396,40 @@ kh_team_join (KhStore     *store,
   if (!write_config (self, error))
     return NULL;
   return g_steal_pointer (&self);
+}
+
+KhTeam *
+kh_team_join (KhStore     *store,
+              const char  *conninfo,
+              const char  *password,
+              const char  *join_code,
+              const char  *key_file,
+              GError     **error)
+{
+  g_autofree char *dir = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (store), NULL);
+  g_return_val_if_fail ((join_code == NULL) != (key_file == NULL), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  dir = store_dir_of (store);
+  return join_at (dir, store, conninfo, password, join_code, key_file, error);
+}
+
+KhTeam *
+kh_team_join_headless (const char  *data_dir,
+                       const char  *store_name,
+                       const char  *conninfo,
+                       const char  *key_file,
+                       GError     **error)
+{
+  g_autofree char *dir = NULL;
+
+  g_return_val_if_fail (key_file != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  dir = kh_store_dup_dir (data_dir, store_name, error);
+  return dir ? join_at (dir, NULL, conninfo, NULL, NULL, key_file, error) : NULL;
 }
 
 static void
@@ -1439,7 +1578,7 @@ cache_write (KhTeam     *self,
   node = json_node_init_object (json_node_alloc (), object);
   text = kh_json_to_string (node, FALSE);
   path = cache_path (self, grant_id);
-  if (!write_private_file (path, text, &error))
+  if (!write_private_file (path, text, FALSE, &error))
     g_debug ("Could not keep the offline copy of grant %s: %s", grant_id, error->message);
 }
 
@@ -1575,6 +1714,19 @@ sealed_row_params (SealedRow *row,
   param_text (p, row->key_id);
 }
 
+/* TRUE when a write was refused because an admin rotated the key since this connection read
+ * it: then this KhTeam holds the new key (picked up from key_grants) and may write again. */
+static gboolean
+key_was_rotated_locked (KhTeam       *self,
+                        const GError *error)
+{
+  guint32 key_id = self->key_id;
+
+  if (!g_error_matches (error, KH_ERROR, KH_ERROR_TEAM_ACCESS))
+    return FALSE;
+  return recheck_team_locked (self, NULL) && self->key_id != key_id;
+}
+
 static const char put_grant_sql[] =
   "INSERT INTO keyhold.grants AS g (id, " GRANT_INFO_TARGETS ", " GRANT_SECRET_TARGETS ") "
   "SELECT $1, " GRANT_INFO_VALUES ", " GRANT_SECRET_VALUES " FROM (SELECT $2::jsonb AS j) s "
@@ -1607,6 +1759,7 @@ kh_team_put_grant (KhTeam           *self,
 {
   g_auto(SealedRow) row = { 0 };
   kh_autoresult PGresult *result = NULL;
+  g_autoptr(GError) local_error = NULL;
   Params p = { 0 };
 
   g_return_val_if_fail (KH_IS_TEAM (self), FALSE);
@@ -1618,10 +1771,25 @@ kh_team_put_grant (KhTeam           *self,
     return FALSE;
   sealed_row_init (self, &row, grant, tokens);
   sealed_row_params (&row, &p);
-  result = exec_locked (self, put_grant_sql, &p, error);
-  if (result != NULL)
+  result = exec_locked (self, put_grant_sql, &p, &local_error);
+  if (result == NULL && key_was_rotated_locked (self, local_error))
+    {
+      /* Sealed under a key an admin replaced meanwhile: seal again under the new one. */
+      g_auto(SealedRow) again = { 0 };
+      Params q = { 0 };
+
+      g_clear_error (&local_error);
+      sealed_row_init (self, &again, grant, tokens);
+      sealed_row_params (&again, &q);
+      result = exec_locked (self, put_grant_sql, &q, &local_error);
+      if (result != NULL)
+        cache_write (self, again.id, again.info, again.sealed, again.nonce, self->key_id);
+    }
+  else if (result != NULL)
     cache_write (self, row.id, row.info, row.sealed, row.nonce, self->key_id);
   end_locked (self);
+  if (local_error != NULL)
+    g_propagate_error (error, g_steal_pointer (&local_error));
   return result != NULL;
 }
 
@@ -1638,20 +1806,15 @@ kh_team_update_grant (KhTeam   *self,
   g_return_val_if_fail (KH_IS_GRANT (grant), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!begin_locked (self, error))
-    return FALSE;
   info = grant_to_text (grant);
   param_text (&p, kh_grant_get_id (grant));
   param_text (&p, info);
-  result = exec_locked (self, update_grant_sql, &p, error);
+  result = run_query (self, update_grant_sql, &p, error);
   if (result != NULL && g_str_equal (PQcmdTuples (result), "0"))
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
-                   _("No shared grant “%s” that role “%s” may see"), kh_grant_get_id (grant),
-                   self->role);
-      g_clear_pointer (&result, PQclear);
+      set_grant_not_found (self, kh_grant_get_id (grant), error);
+      return FALSE;
     }
-  end_locked (self);
   return result != NULL;
 }
 
@@ -1677,19 +1840,13 @@ kh_team_list_grants (KhTeam  *self,
                      GError **error)
 {
   kh_autoresult PGresult *result = NULL;
-  GPtrArray *grants = NULL;
 
   g_return_val_if_fail (KH_IS_TEAM (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!begin_locked (self, error))
-    return NULL;
-  result = exec_locked (self, "SELECT info::text FROM keyhold.grants "
-                              "ORDER BY lower (display_name), id", NULL, error);
-  if (result != NULL)
-    grants = grants_from_result (result, error);
-  end_locked (self);
-  return grants;
+  result = run_query (self, "SELECT info::text FROM keyhold.grants "
+                            "ORDER BY lower (display_name), id", NULL, error);
+  return result ? grants_from_result (result, error) : NULL;
 }
 
 KhGrant *
@@ -1705,25 +1862,20 @@ kh_team_find_grant (KhTeam      *self,
   g_return_val_if_fail (id_or_name != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!begin_locked (self, error))
-    return NULL;
   param_text (&p, id_or_name);
   /* An exact id wins; else an id prefix of six or more characters, or a name. */
-  result = exec_locked (self, "SELECT info::text FROM keyhold.grants WHERE id = $1 "
-                              "UNION ALL SELECT info::text FROM keyhold.grants "
-                              "WHERE NOT EXISTS (SELECT 1 FROM keyhold.grants WHERE id = $1) AND "
-                              "((length ($1) >= 6 AND left (id, length ($1)) = $1) OR "
-                              "lower (display_name) = lower ($1)) LIMIT 2",
-                        &p, error);
-  if (result != NULL)
-    grants = grants_from_result (result, error);
-  end_locked (self);
+  result = run_query (self, "SELECT info::text FROM keyhold.grants WHERE id = $1 "
+                            "UNION ALL SELECT info::text FROM keyhold.grants "
+                            "WHERE NOT EXISTS (SELECT 1 FROM keyhold.grants WHERE id = $1) AND "
+                            "((length ($1) >= 6 AND left (id, length ($1)) = $1) OR "
+                            "lower (display_name) = lower ($1)) LIMIT 2",
+                      &p, error);
+  grants = result ? grants_from_result (result, error) : NULL;
   if (grants == NULL)
     return NULL;
   if (grants->len == 0)
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
-                   _("No shared grant “%s” that role “%s” may see"), id_or_name, self->role);
+      set_grant_not_found (self, id_or_name, error);
       return NULL;
     }
   if (grants->len > 1)
@@ -1800,8 +1952,7 @@ kh_team_load_tokens (KhTeam      *self,
       result = exec_locked (self, "SELECT " GRANT_COLUMNS " FROM keyhold.grants WHERE id = $1",
                             &p, &local_error);
       if (result != NULL && PQntuples (result) == 0)
-        g_set_error (&local_error, KH_ERROR, KH_ERROR_NOT_FOUND,
-                     _("No shared grant “%s” that role “%s” may see"), grant_id, self->role);
+        set_grant_not_found (self, grant_id, &local_error);
       else if (result != NULL)
         unseal_row (self, result, grant_id, grant_out, &tokens, &local_error);
       end_locked (self);
@@ -1836,20 +1987,17 @@ kh_team_remove_grant (KhTeam      *self,
   g_return_val_if_fail (grant_id != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!begin_locked (self, error))
-    return FALSE;
   param_text (&p, grant_id);
-  result = exec_locked (self, "DELETE FROM keyhold.grants WHERE id = $1", &p, error);
-  if (result != NULL && g_str_equal (PQcmdTuples (result), "0"))
+  result = run_query (self, "DELETE FROM keyhold.grants WHERE id = $1", &p, error);
+  if (result == NULL)
+    return FALSE;
+  if (g_str_equal (PQcmdTuples (result), "0"))
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
-                   _("No shared grant “%s” that role “%s” may see"), grant_id, self->role);
-      g_clear_pointer (&result, PQclear);
+      set_grant_not_found (self, grant_id, error);
+      return FALSE;
     }
-  if (result != NULL)
-    cache_remove (self, grant_id);
-  end_locked (self);
-  return result != NULL;
+  cache_remove (self, grant_id);
+  return TRUE;
 }
 
 static const char *
@@ -1941,17 +2089,15 @@ kh_team_read_audit (KhTeam      *self,
   g_return_val_if_fail (KH_IS_TEAM (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!begin_locked (self, error))
-    return NULL;
   param_text (&p, grant_id);
   param_text (&p, client);
   param_text (&p, since_text);
-  result = exec_locked (self, "SELECT extract (epoch FROM at)::bigint, action, grant_id, type, "
-                              "client, actor, machine, detail::text FROM keyhold.audit "
-                              "WHERE ($1::text IS NULL OR grant_id = $1) AND "
-                              "($2::text IS NULL OR lower (client) = lower ($2)) AND "
-                              "at >= to_timestamp ($3::bigint) ORDER BY id",
-                        &p, error);
+  result = run_query (self, "SELECT extract (epoch FROM at)::bigint, action, grant_id, type, "
+                            "client, actor, machine, detail::text FROM keyhold.audit "
+                            "WHERE ($1::text IS NULL OR grant_id = $1) AND "
+                            "($2::text IS NULL OR lower (client) = lower ($2)) AND "
+                            "at >= to_timestamp ($3::bigint) ORDER BY id",
+                      &p, error);
   if (result != NULL)
     {
       records = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
@@ -1980,7 +2126,6 @@ kh_team_read_audit (KhTeam      *self,
           g_ptr_array_add (records, json_node_init_object (json_node_alloc (), object));
         }
     }
-  end_locked (self);
   return records;
 }
 
@@ -2025,8 +2170,7 @@ kh_team_refresh_locked (KhTeam            *self,
     }
   if (PQntuples (result) == 0)
     {
-      g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
-                   _("No shared grant “%s” that role “%s” may see"), grant_id, self->role);
+      set_grant_not_found (self, grant_id, error);
       end_locked (self);
       return NULL;
     }
@@ -2178,25 +2322,18 @@ kh_team_list_apps (KhTeam  *self,
   g_return_val_if_fail (KH_IS_TEAM (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!begin_locked (self, error))
+  result = run_query (self, "SELECT info::text FROM keyhold.apps ORDER BY name", NULL, error);
+  if (result == NULL)
     return NULL;
-  result = exec_locked (self, "SELECT info::text FROM keyhold.apps ORDER BY name", NULL, error);
-  if (result != NULL)
+  apps = g_ptr_array_new_with_free_func (g_object_unref);
+  for (int i = 0; i < PQntuples (result); i++)
     {
-      apps = g_ptr_array_new_with_free_func (g_object_unref);
-      for (int i = 0; i < PQntuples (result); i++)
-        {
-          KhAppProfile *app = app_from_text (PQgetvalue (result, i, 0), error);
+      KhAppProfile *app = app_from_text (PQgetvalue (result, i, 0), error);
 
-          if (app == NULL)
-            {
-              g_clear_pointer (&apps, g_ptr_array_unref);
-              break;
-            }
-          g_ptr_array_add (apps, app);
-        }
+      if (app == NULL)
+        return NULL;
+      g_ptr_array_add (apps, app);
     }
-  end_locked (self);
   return g_steal_pointer (&apps);
 }
 
@@ -2205,9 +2342,10 @@ kh_team_list_apps (KhTeam  *self,
 static JsonNode *
 strv_node (const char * const *strv)
 {
+  static const char * const none[] = { NULL };
   JsonNode *node = json_node_new (JSON_NODE_ARRAY);
 
-  json_node_take_array (node, kh_json_array_from_strv (strv ? strv : (const char * const[]) { NULL }));
+  json_node_take_array (node, kh_json_array_from_strv (strv ? strv : none));
   return node;
 }
 
@@ -2263,7 +2401,7 @@ member_ident_locked (KhTeam      *self,
                      "LOGIN PASSWORD …)"), role);
       return NULL;
     }
-  return quote_ident (self->conn, role);
+  return kh_team_sql_quote (self->conn, role, FALSE);
 }
 
 static char *
@@ -2273,7 +2411,7 @@ team_role_ident (KhTeam   *self,
   g_autofree char *name = admin ? kh_team_schema_admin_role (self->team_id)
                                 : kh_team_schema_member_role (self->team_id);
 
-  return quote_ident (self->conn, name);
+  return kh_team_sql_quote (self->conn, name, FALSE);
 }
 
 gboolean
@@ -2410,7 +2548,8 @@ reseal_table_locked (KhTeam        *self,
       param_bytes (&p, new_nonce);
       param_text (&p, key_id_text);
       result = exec_locked (self, grants ? "UPDATE keyhold.grants SET sealed_tokens = $2, "
-                                           "nonce = $3, key_id = $4::integer, version = version + 1, "
+                                           "nonce = $3, key_id = $4::integer, "
+                                           "version = version + 1, "
                                            "updated_at = now (), updated_by = current_user "
                                            "WHERE id = $1"
                                          : "UPDATE keyhold.apps SET sealed_secret = $2, "
@@ -2472,10 +2611,7 @@ rotate_locked (KhTeam  *self,
   kh_autoresult PGresult *result = NULL;
   Params p = { 0 };
 
-  if (!reseal_table_locked (self, "grants", new_key, new_key_id, error) ||
-      !reseal_table_locked (self, "apps", new_key, new_key_id, error) ||
-      !distribute_key_locked (self, new_key, new_key_id, error))
-    return FALSE;
+  /* meta first: the policies accept rows sealed under meta's key only. */
   kh_team_seal (new_key, new_key_id, "meta", self->team_id, KEY_CHECK_TEXT,
                 strlen (KEY_CHECK_TEXT), &check_nonce, &check);
   param_text (&p, key_id_text);
@@ -2483,7 +2619,10 @@ rotate_locked (KhTeam  *self,
   param_bytes (&p, check_nonce);
   result = exec_locked (self, "UPDATE keyhold.meta SET key_id = $1::integer, key_check = $2, "
                               "key_check_nonce = $3", &p, error);
-  return result != NULL;
+  return result != NULL &&
+         reseal_table_locked (self, "grants", new_key, new_key_id, error) &&
+         reseal_table_locked (self, "apps", new_key, new_key_id, error) &&
+         distribute_key_locked (self, new_key, new_key_id, error);
 }
 
 /* Runs the rotation (after the optional member removal) in one transaction, then keeps the
@@ -2573,7 +2712,8 @@ kh_team_revoke_member (KhTeam      *self,
   if (g_strcmp0 (role, self->role) == 0)
     {
       g_set_error_literal (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                           _("An admin cannot remove themselves: use “keyhold-cli team leave”"));
+                           _("An admin cannot remove themselves: use "
+                             "“keyhold-cli team leave”"));
       return FALSE;
     }
   return rotate_with (self, role, join_code_out, error);

@@ -40,7 +40,20 @@
  * grants whose client label an admin granted to that role (table keyhold.access), and nothing
  * else; grants without a client label are admin-only. The audit table is append-only for
  * everyone but the schema owner (the creating admin's role); its actor column defaults to
- * current_user and its time to now(), and a policy refuses rows naming another actor. */
+ * current_user and its time to now(), and a policy refuses rows naming another actor.
+ *
+ * Notes for the callers (CLI, broker, app):
+ * - Moving a grant keeps it in one place at least: `share` = kh_team_put_grant, then
+ *   kh_store_remove_grant; `unshare` = kh_store_save_grant, then kh_team_remove_grant.
+ * - A wrong port and a stopped server look the same to libpq (connection refused): both are
+ *   KH_ERROR_TEAM_UNREACHABLE, whose message names the host and port to check.
+ * - kh_environment_forget_all clears every keyring item of the store, the team key included;
+ *   call kh_team_leave there too, or the next kh_team_open says the key is missing.
+ * - Every kh_team_audit is one INSERT (a round trip): `token` writing "token-read" pays it.
+ * - LISTEN is not subject to RLS: a watcher hears the ids (random hex, nothing else) of every
+ *   grant that changes, also of clients it cannot see; it then reads through RLS as usual.
+ * - The KhGrant objects carry no "shared" flag: where a grant came from (kh_team_* or
+ *   kh_store_*) is what makes it shared. */
 #pragma once
 
 #include <gio/gio.h>
@@ -85,6 +98,16 @@ KhTeam        *kh_team_open               (KhStore       *store,
                                            const char    *key_file,
                                            GError       **error);
 
+/* A headless server (no Secret Service, no KhStore needed): the team of the store named
+ * store_name under data_dir (both NULL: as kh_store_new, $KEYHOLD_DATA_DIR / $KEYHOLD_STORE),
+ * with the key from key_file (NULL: $KEYHOLD_TEAM_KEY_FILE; neither: KH_ERROR_TEAM_KEY naming
+ * --key-file). Neither the keyring nor the store's index is touched, and the database password
+ * comes from libpq's passfile. NULL without an error: not in a team. */
+KhTeam        *kh_team_open_headless      (const char    *data_dir,
+                                           const char    *store_name,
+                                           const char    *key_file,
+                                           GError       **error);
+
 /* The first admin: connects as the conninfo's role (password NULL: libpq's passfile), creates
  * the schema in one transaction (the role needs CREATE on the database and CREATEROLE), a new
  * random team key and this member's key pair, stores the key (and the password, when given) in
@@ -97,16 +120,25 @@ KhTeam        *kh_team_create             (KhStore       *store,
                                            char         **join_code_out,
                                            GError       **error);
 
-/* Another member (a role an admin created and granted, see kh_team_grant_access; or a new
- * role not yet granted anything: it then sees nothing until an admin grants it). Exactly one of
- * join_code (from stdin) and key_file (a headless server: the key stays in that file, nothing
- * goes to the keyring) is given. The key is checked against the database's key check before
- * anything is written locally (wrong key: KH_ERROR_TEAM_KEY). A keyring member registers a
- * public key so that later key rotations reach it without a new join code. */
+/* Another member: a LOGIN role an admin made a member first (`team grant ROLE`, with or
+ * without clients: kh_team_grant_access), else KH_ERROR_TEAM_ACCESS naming that command.
+ * Exactly one of join_code (from stdin) and key_file (a headless server: the key stays in that
+ * file, nothing goes to the keyring) is given. The key is checked against the database's key
+ * check before anything is written locally (wrong key: KH_ERROR_TEAM_KEY). A keyring member
+ * registers a public key so that later key rotations reach it without a new join code. */
 KhTeam        *kh_team_join               (KhStore       *store,
                                            const char    *conninfo,
                                            const char    *password,
                                            const char    *join_code,
+                                           const char    *key_file,
+                                           GError       **error);
+
+/* kh_team_join with a key file for a headless server, without a KhStore (see
+ * kh_team_open_headless). The password comes from libpq's passfile (PGPASSFILE, ~/.pgpass, or a
+ * passfile= in the conninfo). */
+KhTeam        *kh_team_join_headless      (const char    *data_dir,
+                                           const char    *store_name,
+                                           const char    *conninfo,
                                            const char    *key_file,
                                            GError       **error);
 
@@ -204,7 +236,10 @@ gboolean       kh_team_remove_grant       (KhTeam        *self,
  * gave it) rolls back, leaving the stored tokens as they were; a connection lost midway is
  * KH_ERROR_TEAM_UNREACHABLE and also leaves the old tokens, which the next caller refreshes
  * again (TikTok's rotation grace answers a retried refresh with the current pair). A process
- * killed inside func: its connection drops, PostgreSQL rolls back and releases the lock. */
+ * killed inside func: its connection drops, PostgreSQL rolls back and releases the lock.
+ * A terminal TikTok error: func returns it; the caller then marks the grant
+ * (kh_grant_set_stored_status + kh_team_update_grant) and audits "refresh-failed", outside the
+ * rolled-back transaction. */
 typedef KhTokenSet *(*KhTeamRefreshFunc) (KhGrant          *grant,
                                           const KhTokenSet *current,
                                           gpointer          user_data,
@@ -265,7 +300,8 @@ guint          kh_team_watch              (KhTeam        *self,
                                            gpointer       user_data,
                                            GDestroyNotify notify,
                                            GError       **error);
-/* Ends a watch (closing its connection); unknown ids are ignored. */
+/* Ends a watch (closing its connection); unknown ids are ignored. Call kh_team_watch and
+ * kh_team_unwatch from the thread that runs context; disposing the KhTeam ends its watches. */
 void           kh_team_unwatch            (KhTeam        *self,
                                            guint          watch_id);
 
