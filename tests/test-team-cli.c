@@ -791,6 +791,62 @@ test_database_down (Fixture       *fixture,
                    ==, 0);
 }
 
+/* TikTok deauthorizes the shop: the server's refresh fails for good (exit 3), the grant is marked
+ * in the team, so Bob's desktop stops too without asking TikTok, and the audit says why. */
+static void
+test_deauthorized (Fixture       *fixture,
+                   gconstpointer  user_data)
+{
+  g_autoptr(JsonNode) list = NULL;
+  g_autoptr(JsonNode) status = NULL;
+  g_autoptr(JsonNode) audit = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  JsonArray *records;
+  gboolean failed = FALSE;
+  gboolean marked = FALSE;
+
+  join_others (fixture);
+  list = run_json (fixture, &fixture->a, "list");
+  body = g_strdup_printf ("{\"open_id\":\"%s\"}",
+                          kh_json_get_string (listed (list, fixture->grant_id), "open_id"));
+  g_assert_cmpuint (kh_test_cli_sandbox_request (&fixture->a, "POST", "/_sandbox/deauthorize", body,
+                                                 NULL), ==, 200);
+
+  g_assert_cmpint (run (fixture, &fixture->server, NULL, &out, &err, "refresh",
+                        fixture->grant_id), ==, 3);
+  assert_one_line_error (err);
+  g_assert_nonnull (strstr (err, "105001"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  g_assert_cmpint (run (fixture, &fixture->b, NULL, &out, &err, "token", fixture->grant_id,
+                        "--min-valid", "700000"), ==, 3);
+  g_assert_cmpstr (out, ==, "");
+  status = run_json (fixture, &fixture->b, "status");
+  g_assert_cmpstr (kh_json_get_string (kh_json_node_object (json_array_get_element (
+                     json_node_get_array (status), 0)), "status"), ==, "needs-reauth");
+
+  audit = run_json (fixture, &fixture->a, "audit");
+  records = json_node_get_array (audit);
+  for (guint i = 0; i < json_array_get_length (records); i++)
+    {
+      JsonObject *record = kh_json_node_object (json_array_get_element (records, i));
+      JsonObject *detail = kh_json_get_object (record, "detail");
+      gint64 code = 0;
+
+      if (g_strcmp0 (kh_json_get_string (record, "action"), "refresh-failed") == 0 &&
+          detail != NULL && kh_json_get_int (detail, "code", &code) && code == 105001)
+        failed = TRUE;
+      if (g_strcmp0 (kh_json_get_string (record, "action"), "needs-reauth") == 0 &&
+          g_strcmp0 (kh_json_get_string (record, "actor"), fixture->srv) == 0)
+        marked = TRUE;
+    }
+  g_assert_true (failed);
+  g_assert_true (marked);
+}
+
 /* Each bad input: one line with the fix, a non-zero exit, and nothing stored changes. */
 static void
 test_bad_input (Fixture       *fixture,
@@ -973,6 +1029,7 @@ main (int    argc,
   add ("member-removed", test_member_removed, NULL);
   add ("database-down", test_database_down, NULL);
   add ("bad-input", test_bad_input, NULL);
+  add ("deauthorized", test_deauthorized, NULL);
   add ("live-list", test_live_list, NULL);
 #undef add
 

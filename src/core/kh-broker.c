@@ -1324,9 +1324,18 @@ mark_shared_needs_reauth (Flight       *flight,
       return;
     }
 
+  /* What TikTok said, then what it means for the grant (HISTORY-FORMAT's two records). */
   detail = json_object_new ();
-  json_object_set_string_member (detail, "reason", why != NULL ? why->message : "");
-  if (!kh_shared_audit (team, "needs-reauth", flight->grant, detail, &error))
+  json_object_set_int_member (detail, "code",
+                              why != NULL && why->domain == KH_API_ERROR ? why->code : 0);
+  json_object_set_string_member (detail, "message", why != NULL ? why->message : "");
+  if (kh_shared_audit (team, "refresh-failed", flight->grant, detail, &error))
+    {
+      detail = json_object_new ();
+      json_object_set_string_member (detail, "reason", why != NULL ? why->message : "");
+      kh_shared_audit (team, "needs-reauth", flight->grant, detail, &error);
+    }
+  if (error != NULL)
     g_message ("Could not write the audit record of grant %s: %s", flight->grant_id,
                error->message);
 }
