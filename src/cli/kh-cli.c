@@ -1828,6 +1828,35 @@ print_join_code (const char *join_code,
                 "password manager, never by chat or mail; it is not shown again"));
 }
 
+/* team create and join: the options, the one URL argument, checked before anything else (a bad
+ * URL costs no password prompt), and the store. */
+static gboolean
+open_for_url (GOptionContext   *context,
+              int              *argc,
+              char           ***argv,
+              KhStore         **store_out,
+              int              *exit_code)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!parse_options (context, argc, argv, exit_code))
+    return FALSE;
+  if (*argc != 2)
+    {
+      *exit_code = usage_error (context, _("Give the database URL, e.g. "
+                                           "postgres://alice@db.example/keyhold"));
+      return FALSE;
+    }
+  if (!kh_team_check_conninfo ((*argv)[1], &error) ||
+      (*store_out = open_store (&error)) == NULL)
+    {
+      *exit_code = report_error (error);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
 static int
 cmd_team_create (int    argc,
                  char **argv)
@@ -1840,17 +1869,8 @@ cmd_team_create (int    argc,
   g_autofree char *join_code = NULL;
   int exit_code = EXIT_OK;
 
-  if (!parse_options (context, &argc, &argv, &exit_code))
+  if (!open_for_url (context, &argc, &argv, &store, &exit_code))
     return exit_code;
-  if (argc != 2)
-    return usage_error (context, _("Give the database URL, e.g. postgres://alice@db.example/keyhold"));
-  /* A bad URL costs no password prompt. */
-  if (!kh_team_check_conninfo (argv[1], &error))
-    return report_error (error);
-
-  store = open_store (&error);
-  if (store == NULL)
-    return report_error (error);
 
   password = read_optional_secret (_("Database password (empty: use ~/.pgpass): "));
   team = kh_team_create (store, argv[1], password, &join_code, &error);
@@ -1877,16 +1897,8 @@ cmd_team_join (int    argc,
   g_autofree char *password = NULL;
   int exit_code = EXIT_OK;
 
-  if (!parse_options (context, &argc, &argv, &exit_code))
+  if (!open_for_url (context, &argc, &argv, &store, &exit_code))
     return exit_code;
-  if (argc != 2)
-    return usage_error (context, _("Give the database URL, e.g. postgres://alice@db.example/keyhold"));
-  if (!kh_team_check_conninfo (argv[1], &error))
-    return report_error (error);
-
-  store = open_store (&error);
-  if (store == NULL)
-    return report_error (error);
 
   /* A headless server's key file already holds the join code. */
   if (key_file_option == NULL)

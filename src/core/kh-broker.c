@@ -1329,15 +1329,10 @@ mark_shared_needs_reauth (Flight       *flight,
   json_object_set_int_member (detail, "code",
                               why != NULL && why->domain == KH_API_ERROR ? why->code : 0);
   json_object_set_string_member (detail, "message", why != NULL ? why->message : "");
-  if (kh_shared_audit (team, "refresh-failed", flight->grant, detail, &error))
-    {
-      detail = json_object_new ();
-      json_object_set_string_member (detail, "reason", why != NULL ? why->message : "");
-      kh_shared_audit (team, "needs-reauth", flight->grant, detail, &error);
-    }
-  if (error != NULL)
-    g_message ("Could not write the audit record of grant %s: %s", flight->grant_id,
-               error->message);
+  kh_shared_note (team, "refresh-failed", flight->grant, detail);
+  detail = json_object_new ();
+  json_object_set_string_member (detail, "reason", why != NULL ? why->message : "");
+  kh_shared_note (team, "needs-reauth", flight->grant, detail);
 }
 
 /* Worker thread: the whole refresh of a shared grant. The row lock is held only inside
@@ -1830,12 +1825,7 @@ revoke_remove_thread (GTask        *task,
     }
   detail = json_object_new ();
   json_object_set_boolean_member (detail, "manual", revoke->manual);
-  if (!kh_shared_audit (lease.team, "revoked", revoke->grant, detail, &error))
-    {
-      g_message ("Could not write the audit record of grant %s: %s", revoke->grant_id,
-                 error->message);
-      g_clear_error (&error);
-    }
+  kh_shared_note (lease.team, "revoked", revoke->grant, detail);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -2137,12 +2127,7 @@ drift_store_thread (GTask        *task,
 
       json_object_set_array_member (detail, "added", g_steal_pointer (&added));
       json_object_set_array_member (detail, "removed", g_steal_pointer (&removed));
-      if (!kh_shared_audit (lease.team, "accounts-changed", drift->grant, detail, &error))
-        {
-          g_message ("Could not write the audit record of grant %s: %s", drift->grant_id,
-                     error->message);
-          g_clear_error (&error);
-        }
+      kh_shared_note (lease.team, "accounts-changed", drift->grant, detail);
     }
   g_task_return_boolean (task, TRUE);
 }

@@ -67,19 +67,19 @@ kh_shared_audit (KhTeam      *team,
   return kh_team_audit (team, record, error);
 }
 
-/* The audit of an operation that already happened: a failure to record it is worth a warning,
- * not undoing the operation. */
-static void
-audit_or_warn (KhTeam     *team,
-               const char *action,
-               KhGrant    *grant,
-               JsonObject *detail)
+void
+kh_shared_note (KhTeam     *team,
+                const char *action,
+                KhGrant    *grant,
+                JsonObject *detail)
 {
   g_autoptr(GError) error = NULL;
 
+  g_return_if_fail (KH_IS_TEAM (team));
+
   if (!kh_shared_audit (team, action, grant, detail, &error))
     g_message ("Could not write the “%s” audit record of grant %s: %s", action,
-               kh_grant_get_id (grant), error->message);
+               grant != NULL ? kh_grant_get_id (grant) : "-", error->message);
 }
 
 /* ---- listing and finding ------------------------------------------------------------------- */
@@ -181,7 +181,7 @@ kh_shared_remove_grant (KhStore  *store,
   g_return_val_if_fail (team != NULL, FALSE);
   if (!kh_team_remove_grant (team, kh_grant_get_id (grant), error))
     return FALSE;
-  audit_or_warn (team, "removed", grant, NULL);
+  kh_shared_note (team, "removed", grant, NULL);
 
   return TRUE;
 }
@@ -429,7 +429,7 @@ kh_shared_share (KhStore     *store,
 
   if (!kh_store_remove_grant (store, id, error))
     return FALSE;
-  audit_or_warn (team, "shared", team_grant, NULL);
+  kh_shared_note (team, "shared", team_grant, NULL);
 
   if (grant_out != NULL)
     *grant_out = g_steal_pointer (&team_grant);
@@ -498,7 +498,7 @@ kh_shared_unshare (KhStore     *store,
 
   if (!kh_team_remove_grant (team, id, error))
     return FALSE;
-  audit_or_warn (team, "unshared", grant, NULL);
+  kh_shared_note (team, "unshared", grant, NULL);
 
   if (grant_out != NULL)
     {

@@ -75,4 +75,11 @@ gboolean       kh_shared_audit            (KhTeam        *team,
                                            JsonObject    *detail,
                                            GError       **error);
 
+/* The audit record of an operation that already happened: a failure to write it is logged, not
+ * returned (the operation is not undone for it). */
+void           kh_shared_note             (KhTeam        *team,
+                                           const char    *action,
+                                           KhGrant       *grant,
+                                           JsonObject    *detail);
+
 G_END_DECLS
