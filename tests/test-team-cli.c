@@ -435,6 +435,8 @@ test_share_and_views (Fixture       *fixture,
   JsonArray *records;
   gboolean saw_shared = FALSE;
   gboolean saw_unshared = FALSE;
+  gboolean saw_authorized = FALSE;
+  gboolean saw_token_read = FALSE;
 
   join_others (fixture);
 
@@ -513,9 +515,18 @@ test_share_and_views (Fixture       *fixture,
         saw_shared = TRUE;
       if (g_strcmp0 (action, "unshared") == 0)
         saw_unshared = TRUE;
+      if (g_strcmp0 (action, "authorized") == 0 &&
+          g_strcmp0 (kh_json_get_string (kh_json_get_object (record, "detail"), "flow"), "link")
+          == 0)
+        saw_authorized = TRUE;
+      if (g_strcmp0 (action, "token-read") == 0 &&
+          g_strcmp0 (kh_json_get_string (record, "actor"), fixture->srv) == 0)
+        saw_token_read = TRUE;
     }
   g_assert_true (saw_shared);
   g_assert_true (saw_unshared);
+  g_assert_true (saw_authorized);
+  g_assert_true (saw_token_read);
   g_assert_cmpint (run (fixture, &fixture->a, NULL, &out, NULL, "audit", "--client", "Nobody"),
                    ==, 0);
   g_assert_cmpstr (out, ==, "");

@@ -608,10 +608,11 @@ new_flow (KhStore *store)
 
 /* share: then move the new grant into the team (--share). */
 static int
-finish_grant (KhFlow   *flow,
-              KhGrant  *grant,
-              gboolean  share,
-              GError   *error)
+finish_grant (KhFlow     *flow,
+              KhGrant    *grant,
+              gboolean    share,
+              const char *flow_name,
+              GError     *error)
 {
   g_autoptr(KhStore) store = NULL;
   g_autoptr(KhTeam) team = NULL;
@@ -630,6 +631,15 @@ finish_grant (KhFlow   *flow,
   if (!open_session (&store, &team, &share_error) ||
       !kh_shared_share (store, team, kh_grant_get_id (grant), NULL, &share_error))
     return report_error (share_error);
+  {
+    JsonObject *detail = json_object_new ();
+
+    /* The team learns of the authorization with the grant; its flow as HISTORY-FORMAT names
+     * it (authorize: the browser here; complete: a link sent to the account holder). */
+    json_object_set_string_member (detail, "flow", flow_name);
+    kh_json_set_strv (detail, "scopes", kh_grant_get_scopes (grant));
+    kh_shared_note (team, "authorized", grant, detail);
+  }
   g_print ("SHARED: %s\n", kh_grant_get_id (grant));
 
   return EXIT_OK;
@@ -718,7 +728,7 @@ cmd_authorize (int    argc,
   result = wait_for_result (&wait);
   grant = kh_flow_authorize_finish (flow, result, &error);
 
-  return finish_grant (flow, grant, share, error);
+  return finish_grant (flow, grant, share, "browser", error);
 }
 
 static int
@@ -832,7 +842,7 @@ cmd_complete (int    argc,
   result = wait_for_result (&wait);
   grant = kh_flow_complete_finish (flow, result, &error);
 
-  return finish_grant (flow, grant, share, error);
+  return finish_grant (flow, grant, share, "link", error);
 }
 
 static int
@@ -895,7 +905,7 @@ cmd_quick_connect (int    argc,
         }
     }
 
-  return finish_grant (flow, grant, FALSE, error);
+  return finish_grant (flow, grant, FALSE, "quick-connect", error);
 }
 
 /* ---- list / shops / remove ---------------------------------------------------------------- */
@@ -1115,6 +1125,7 @@ cmd_token (int    argc,
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
   g_autofree char *offline_note = NULL;
+  g_autoptr(KhGrant) shared = NULL;
   Wait wait = { NULL, cancellable };
   gint64 min_valid = KH_BROKER_DEFAULT_MIN_VALID;
   int exit_code = EXIT_OK;
@@ -1145,9 +1156,19 @@ cmd_token (int    argc,
       broker = new_broker (store, team, FALSE);
       kh_broker_get_token_async (broker, argv[1], min_valid, cancellable, wait_cb, &wait);
       result = wait_for_result (&wait);
-      tokens = kh_broker_get_token_finish_full (broker, result, &offline_note, &error);
+      tokens = kh_broker_get_token_finish_full (broker, result, &shared, &offline_note, &error);
       if (tokens == NULL)
         return report_error (error);
+    }
+
+  /* Who read a shared grant's token is the team's business (the audit); not while the
+   * database is down, which is when this machine answers alone. */
+  if (shared != NULL && offline_note == NULL)
+    {
+      JsonObject *detail = json_object_new ();
+
+      json_object_set_string_member (detail, "command", "token");
+      kh_shared_note (team, "token-read", shared, detail);
     }
 
   if (offline_note != NULL)

@@ -746,6 +746,7 @@ typedef struct
   gboolean    shared;        /* a grant of the team store */
   char       *app_name;      /* shared: the grant's app profile */
   char       *offline_note;  /* shared: answered from the cache, and why */
+  KhGrant    *shared_grant;  /* shared: the grant as the fast path read it */
 } Request;
 
 static void
@@ -755,6 +756,7 @@ request_free (Request *request)
   g_free (request->resolved_id);
   g_free (request->app_name);
   g_free (request->offline_note);
+  g_clear_object (&request->shared_grant);
   g_clear_pointer (&request->current, kh_token_set_free);
   g_free (request);
 }
@@ -821,6 +823,8 @@ shared_fast_path (GTask    *task,
   request->shared = TRUE;
   request->resolved_id = g_steal_pointer (&id);
   request->app_name = g_strdup (kh_grant_get_app_name (grant));
+  kh_grant_set_shared (grant, TRUE);
+  request->shared_grant = g_object_ref (grant);
   note_seen (request, grant);
 
   if (cached)
@@ -1621,15 +1625,17 @@ kh_broker_get_token_finish (KhBroker      *self,
                             GAsyncResult  *result,
                             GError       **error)
 {
-  return kh_broker_get_token_finish_full (self, result, NULL, error);
+  return kh_broker_get_token_finish_full (self, result, NULL, NULL, error);
 }
 
 KhTokenSet *
 kh_broker_get_token_finish_full (KhBroker      *self,
                                  GAsyncResult  *result,
+                                 KhGrant      **shared_out,
                                  char         **offline_note_out,
                                  GError       **error)
 {
+  Request *request;
   KhTokenSet *tokens;
 
   g_return_val_if_fail (KH_IS_BROKER (self), NULL);
@@ -1637,13 +1643,13 @@ kh_broker_get_token_finish_full (KhBroker      *self,
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == kh_broker_get_token_async,
                         NULL);
 
+  request = g_task_get_task_data (G_TASK (result));
   tokens = g_task_propagate_pointer (G_TASK (result), error);
   if (offline_note_out != NULL)
-    {
-      Request *request = g_task_get_task_data (G_TASK (result));
-
-      *offline_note_out = tokens != NULL ? g_strdup (request->offline_note) : NULL;
-    }
+    *offline_note_out = tokens != NULL ? g_strdup (request->offline_note) : NULL;
+  if (shared_out != NULL)
+    *shared_out = tokens != NULL && request->shared_grant != NULL
+                  ? g_object_ref (request->shared_grant) : NULL;
 
   return tokens;
 }

@@ -58,11 +58,13 @@ void           kh_broker_get_token_async     (KhBroker            *self,
 KhTokenSet    *kh_broker_get_token_finish    (KhBroker       *self,
                                               GAsyncResult   *result,
                                               GError        **error);
-/* The same, and *offline_note_out (optional) set to why, when a shared grant's token came from
- * this machine's cache because the team database is unreachable (never refreshed then; a
- * token too old for min_valid_seconds is KH_ERROR_TEAM_UNREACHABLE instead). */
+/* The same, and for a shared grant *shared_out (optional) set to it (else NULL), and
+ * *offline_note_out (optional) set to why when its token came from this machine's cache because
+ * the team database is unreachable (never refreshed then; a token too old for
+ * min_valid_seconds is KH_ERROR_TEAM_UNREACHABLE instead). */
 KhTokenSet    *kh_broker_get_token_finish_full (KhBroker     *self,
                                                 GAsyncResult *result,
+                                                KhGrant     **shared_out,
                                                 char        **offline_note_out,
                                                 GError      **error);
 
