@@ -5,7 +5,8 @@
  *   desktop A  the session's gnome-keyring (.ci/session), PostgreSQL role alice (the admin);
  *   desktop B  a D-Bus session and gnome-keyring of its own (dbus-run-session child), so that
  *              nothing of A's keyring is reachable from it: role bob, a member;
- *   server     no team key in any keyring: a 0600 key file and libpq's passfile, role srv.
+ *   server     no Secret Service at all (its session bus address points nowhere): a 0600 key
+ *              file and libpq's passfile, role srv.
  * Each machine has its own data dir and store name. Every test gets its own database, roles
  * and sandbox. */
 
@@ -322,6 +323,9 @@ fixture_set_up (Fixture       *fixture,
   kh_test_pg_create_role (pg, fixture->srv, "srv-pw", FALSE, fixture->db);
   passfile = kh_test_pg_write_passfile (pg, fixture->srv, "srv-pw", fixture->db);
   kh_test_cli_setenv (&fixture->server, "PGPASSFILE", passfile);
+  /* The server has no Secret Service at all: its key file and passfile are all it has. */
+  kh_test_cli_setenv (&fixture->server, "DBUS_SESSION_BUS_ADDRESS",
+                      "unix:path=/nonexistent/keyhold-test-no-bus");
   fixture->key_file = g_strdup_printf ("%s.key", fixture->server.data_dir);
 
   /* Alice creates the team; the password comes on stdin, the join code once on stdout. */

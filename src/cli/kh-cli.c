@@ -226,7 +226,9 @@ open_session (KhStore **store_out,
 {
   g_autoptr(GError) local_error = NULL;
 
-  *store_out = open_store (error);
+  /* A server with a key file needs no keyring: its grants are all the team's. */
+  *store_out = key_file_option != NULL ? kh_store_new_headless (NULL, NULL, error)
+                                       : open_store (error);
   if (*store_out == NULL)
     return FALSE;
 
@@ -1869,7 +1871,8 @@ open_for_url (GOptionContext   *context,
       return FALSE;
     }
   if (!kh_team_check_conninfo ((*argv)[1], &error) ||
-      (*store_out = open_store (&error)) == NULL)
+      (*store_out = key_file_option != NULL ? kh_store_new_headless (NULL, NULL, &error)
+                                            : open_store (&error)) == NULL)
     {
       *exit_code = report_error (error);
       return FALSE;

@@ -818,6 +818,9 @@ struct _KhStore
   GCond      commit_cond;
   GPtrArray *commit_queue;  /* Commit *, waiting for the next index write */
   gboolean   committing;    /* a thread is writing the index for a batch */
+
+  /* kh_store_new_headless: a missing index with no keyring to rebuild it from starts empty. */
+  gboolean   headless;
 };
 
 G_DEFINE_FINAL_TYPE (KhStore, kh_store, G_TYPE_OBJECT)
@@ -2115,6 +2118,9 @@ initial_load (KhStore *self,
         ReadResult again;
 
         items = keyring_search_store (self, &local_error);
+        if (local_error != NULL && self->headless &&
+            g_error_matches (local_error, KH_ERROR, KH_ERROR_NO_KEYRING))
+          g_clear_error (&local_error);
         if (local_error != NULL)
           {
             g_propagate_error (error, local_error);
@@ -2232,10 +2238,11 @@ kh_store_dup_dir (const char  *data_dir,
   return g_build_filename (base, dir_name, NULL);
 }
 
-KhStore *
-kh_store_new (const char  *data_dir,
-              const char  *store_name,
-              GError     **error)
+static KhStore *
+store_new (const char  *data_dir,
+           const char  *store_name,
+           gboolean     headless,
+           GError     **error)
 {
   g_autoptr(KhStore) self = NULL;
   char *dir;
@@ -2252,11 +2259,28 @@ kh_store_new (const char  *data_dir,
   self->index_path = g_build_filename (self->dir, "index.json", NULL);
   self->lock_path = g_build_filename (self->dir, "index.lock", NULL);
   self->items_lock_path = g_build_filename (self->dir, "items.lock", NULL);
+  self->headless = headless;
 
   if (!initial_load (self, error))
     return NULL;
 
   return g_steal_pointer (&self);
+}
+
+KhStore *
+kh_store_new (const char  *data_dir,
+              const char  *store_name,
+              GError     **error)
+{
+  return store_new (data_dir, store_name, FALSE, error);
+}
+
+KhStore *
+kh_store_new_headless (const char  *data_dir,
+                       const char  *store_name,
+                       GError     **error)
+{
+  return store_new (data_dir, store_name, TRUE, error);
 }
 
 const char *

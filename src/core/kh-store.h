@@ -34,6 +34,12 @@ KhStore       *kh_store_new                  (const char    *data_dir,
 char          *kh_store_dup_dir              (const char    *data_dir,
                                               const char    *store_name,
                                               GError       **error);
+/* For a headless team member (a team key file, no Secret Service, e.g. a systemd service): as
+ * kh_store_new, but a missing index with no keyring reachable starts empty, writing nothing.
+ * Every operation on a secret still fails with KH_ERROR_NO_KEYRING: only the team is usable. */
+KhStore       *kh_store_new_headless         (const char    *data_dir,
+                                              const char    *store_name,
+                                              GError       **error);
 const char    *kh_store_get_index_path       (KhStore       *self);
 /* The store name: the index folder's name and the keyring "store" attribute. */
 const char    *kh_store_get_name             (KhStore       *self);
