@@ -424,7 +424,9 @@ give_team (KhBroker *self,
            KhTeam   *team)
 {
   g_mutex_lock (&self->teams_lock);
-  if (self->idle_teams != NULL)
+  /* A connection of a team this computer has left meanwhile is not reused. */
+  if (self->idle_teams != NULL &&
+      g_strcmp0 (kh_team_get_id (team), kh_team_get_id (self->team)) == 0)
     g_ptr_array_add (self->idle_teams, team);
   else
     g_object_unref (team);
