@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define KH_TEST_WITH_SANDBOX 1
+#include "kh-test-pg.h"
 #include "kh-test-util.h"
 
 #include "kh-account-page.h"
@@ -27,6 +28,7 @@
 #include "kh-origin-map.h"
 #include "kh-preferences-window.h"
 #include "kh-provider.h"
+#include "kh-shared.h"
 #include "kh-util.h"
 #include "kh-window.h"
 
@@ -1848,6 +1850,35 @@ test_list_2000 (void)
     gtk_window_destroy (GTK_WINDOW (window));
   }
 
+  /* A shared grant says so (an icon, whose meaning the row's description also gives), and
+   * its menu leaves the client label, which decides who in the team sees it, to admins. */
+  {
+    KhGrantRow *row = kh_grant_row_new ();
+    g_autoptr(JsonNode) node = kh_grant_to_json (g_ptr_array_index (fakes, 0));
+    g_autoptr(KhGrant) shared = kh_grant_new_from_json (node, NULL);
+    GtkWidget *box;
+    GtkWidget *icon;
+    GMenuModel *menu;
+    guint n_items = 0;
+
+    g_object_ref_sink (row);
+    box = adw_bin_get_child (ADW_BIN (row));
+    icon = gtk_widget_get_next_sibling (gtk_widget_get_first_child (box));
+    kh_grant_row_set_grant (row, g_ptr_array_index (fakes, 0));
+    g_assert_true (GTK_IS_IMAGE (icon));
+    g_assert_false (gtk_widget_get_visible (icon));
+    kh_grant_set_shared (shared, TRUE);
+    kh_grant_row_set_grant (row, shared);
+    g_assert_true (gtk_widget_get_visible (icon));
+    g_assert_cmpstr (gtk_widget_get_tooltip_text (icon), ==, "Shared with the team");
+    menu = kh_grant_row_get_menu (row);
+    for (int s = 0; s < g_menu_model_get_n_items (menu); s++)
+      n_items += g_menu_model_get_n_items (g_menu_model_get_item_link (menu, s,
+                                                                       G_MENU_LINK_SECTION));
+    g_assert_cmpuint (n_items, ==, 7);
+    g_object_unref (row);
+  }
+
   /* Notifications: once per threshold, remembered in GSettings, for the grant that ends in 3
    * days (the 7-day threshold) and the one that needs re-authorization. */
   {
@@ -2048,6 +2079,191 @@ test_preferences_storage (void)
   save_widget_png (adw_window_get_content (ADW_WINDOW (prefs)), GTK_NATIVE (prefs),
                    "preferences-storage");
   gtk_window_destroy (GTK_WINDOW (prefs));
+}
+
+
+static gboolean
+team_is (gpointer user_data)
+{
+  return (kh_application_get_team (env.app) != NULL) == GPOINTER_TO_INT (user_data);
+}
+
+typedef struct
+{
+  GtkWidget  *row;
+  const char *prefix;
+} SubtitleWait;
+
+static gboolean
+subtitle_starts (gpointer user_data)
+{
+  SubtitleWait *wait = user_data;
+  const char *subtitle = adw_action_row_get_subtitle (ADW_ACTION_ROW (wait->row));
+
+  return subtitle != NULL && g_str_has_prefix (subtitle, wait->prefix);
+}
+
+static AdwMessageDialog *
+dialog_with_heading (const char *heading)
+{
+  AdwMessageDialog *dialog = ADW_MESSAGE_DIALOG (find_dialog (ADW_TYPE_MESSAGE_DIALOG));
+
+  g_assert_nonnull (dialog);
+  g_assert_cmpstr (adw_message_dialog_get_heading (dialog), ==, heading);
+
+  return dialog;
+}
+
+
+/* A row titled title somewhere under widget. */
+static gboolean
+has_row_titled (GtkWidget  *widget,
+                const char *title)
+{
+  if (ADW_IS_PREFERENCES_ROW (widget) &&
+      g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)), title) == 0 &&
+      gtk_widget_get_mapped (widget))
+    return TRUE;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (has_row_titled (child, title))
+      return TRUE;
+
+  return FALSE;
+}
+
+static gboolean
+history_shown (gpointer user_data)
+{
+  return has_row_titled (user_data, "Shared with the team");
+}
+
+/* Test_preferences_team's second half: a shared grant's details show the team's audit log. */
+static void
+check_shared_history (void)
+{
+  KhTeam *team = kh_application_get_team (env.app);
+  g_autoptr(KhGrant) grant = kh_grant_new (KH_ACCOUNT_SELLER, NULL, "history-app");
+  g_autoptr(KhTokenSet) tokens = kh_token_set_new ();
+  g_autoptr(GError) error = NULL;
+  KhGrantWindow *details;
+
+  tokens->access_token = g_strdup ("history-access-token");
+  tokens->refresh_token = g_strdup ("history-refresh-token");
+  tokens->access_expires_at = kh_now () + 3600;
+  tokens->refresh_expires_at = kh_now () + 100 * 86400;
+  kh_grant_set_display_name (grant, "History Shop");
+  kh_grant_set_shared (grant, TRUE);
+  g_assert_true (kh_team_put_grant (team, grant, tokens, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_shared_audit (team, "shared", grant, NULL, &error));
+  g_assert_no_error (error);
+
+  details = kh_grant_window_new (env.window, grant);
+  gtk_window_present (GTK_WINDOW (details));
+  kh_test_wait_until (history_shown, details, 30000);
+  gtk_window_destroy (GTK_WINDOW (details));
+}
+
+/* Preferences > Team against a real PostgreSQL cluster: not in a team, Create Team (the join
+ * code shown once), the status of the connection, Leave Team after a confirmation. */
+static void
+test_preferences_team (void)
+{
+  g_autofree char *db = NULL;
+  g_autofree char *url = NULL;
+  KhPreferencesWindow *prefs;
+  KhTestPg *pg;
+  GtkWidget *status;
+  AdwMessageDialog *dialog;
+  GtkWidget *code;
+  SubtitleWait connected = { NULL, "Connected as app_admin (admin) to 127.0.0.1/" };
+
+  if (!kh_test_pg_available (NULL))
+    {
+      g_test_skip ("PostgreSQL 15 is not installed");
+      return;
+    }
+  pg = kh_test_pg_new ();
+  db = kh_test_pg_create_database (pg, "appteam");
+  kh_test_pg_create_role (pg, "app_admin", "admin-pw", TRUE, db);
+  url = kh_test_pg_url (pg, "app_admin", db);
+
+  prefs = open_preferences ("preferences");
+  status = kh_preferences_window_get_control (prefs, "team_status_row");
+  connected.row = status;
+  g_assert_true (gtk_widget_get_visible (kh_preferences_window_get_control (prefs, "team_page")));
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (status)), ==, "Not in a team");
+  g_assert_true (gtk_widget_get_visible (kh_preferences_window_get_control (
+                                           prefs, "team_join_button")));
+  g_assert_false (gtk_widget_get_visible (kh_preferences_window_get_control (
+                                            prefs, "team_leave_button")));
+
+  /* A URL carrying a password is refused before anything is sent. */
+  g_signal_emit_by_name (kh_preferences_window_get_control (prefs, "team_create_button"), "clicked");
+  iterate (100);
+  dialog = dialog_with_heading ("Create a Team");
+  g_assert_false (gtk_widget_get_visible (kh_preferences_window_get_control (prefs,
+                                                                             "team_code_row")));
+  gtk_editable_set_text (GTK_EDITABLE (kh_preferences_window_get_control (prefs, "team_url_row")),
+                         "postgresql://app_admin:admin-pw@127.0.0.1/x");
+  adw_message_dialog_response (dialog, "create");
+  /* A click would close it too. */
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  iterate (100);
+  dialog = dialog_with_heading ("Could Not Create the Team");
+  g_assert_null (strstr (adw_message_dialog_get_body (dialog), "admin-pw"));
+  close_dialogs ();
+  g_assert_null (kh_application_get_team (env.app));
+
+  g_signal_emit_by_name (kh_preferences_window_get_control (prefs, "team_create_button"), "clicked");
+  iterate (100);
+  dialog = dialog_with_heading ("Create a Team");
+  gtk_editable_set_text (GTK_EDITABLE (kh_preferences_window_get_control (prefs, "team_url_row")),
+                         url);
+  gtk_editable_set_text (GTK_EDITABLE (kh_preferences_window_get_control (prefs,
+                                                                          "team_password_row")),
+                         "admin-pw");
+  adw_message_dialog_response (dialog, "create");
+  /* A click would close it too. */
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  kh_test_wait_until (team_is, GINT_TO_POINTER (TRUE), 30000);
+  iterate (100);
+
+  /* The join code, once, selectable; the password field is empty again. */
+  dialog = dialog_with_heading ("Team Created");
+  code = adw_message_dialog_get_extra_child (dialog);
+  g_assert_true (g_str_has_prefix (gtk_label_get_text (GTK_LABEL (code)), "khjoin1:"));
+  g_assert_true (gtk_label_get_selectable (GTK_LABEL (code)));
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (kh_preferences_window_get_control (
+                                            prefs, "team_password_row"))), ==, "");
+  close_dialogs ();
+
+  kh_test_wait_until (subtitle_starts, &connected, 30000);
+  g_assert_true (gtk_widget_get_visible (kh_preferences_window_get_control (
+                                           prefs, "team_leave_button")));
+  g_assert_false (gtk_widget_get_visible (kh_preferences_window_get_control (
+                                            prefs, "team_join_button")));
+  adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (prefs), "team");
+  iterate (200);
+  save_widget_png (adw_window_get_content (ADW_WINDOW (prefs)), GTK_NATIVE (prefs),
+                   "preferences-team");
+
+  check_shared_history ();
+
+  /* Leave, after saying yes. */
+  g_signal_emit_by_name (kh_preferences_window_get_control (prefs, "team_leave_button"), "clicked");
+  iterate (100);
+  dialog = dialog_with_heading ("Leave the Team?");
+  adw_message_dialog_response (dialog, "leave");
+  /* A click would close it too. */
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  kh_test_wait_until (team_is, GINT_TO_POINTER (FALSE), 30000);
+  iterate (100);
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (status)), ==, "Not in a team");
+
+  gtk_window_destroy (GTK_WINDOW (prefs));
+  kh_test_pg_free (pg);
 }
 
 static gboolean
@@ -2434,6 +2650,7 @@ main (int   argc,
 
   g_test_add_func ("/keyhold/app/page-icons", test_page_icons);
   g_test_add_func ("/keyhold/app/preferences-storage", test_preferences_storage);
+  g_test_add_func ("/keyhold/app/preferences-team", test_preferences_team);
   g_test_add_func ("/keyhold/app/forget-all-error", test_forget_all_error);
   g_test_add_func ("/keyhold/app/forget-all", test_forget_all);
   g_test_add_func ("/keyhold/app/destroy", test_destroy);

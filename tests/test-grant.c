@@ -369,6 +369,7 @@ test_grant_json_round_trip (void)
   g_assert_cmpstr (kh_json_get_string (object, "refresh_expires_at"), ==, "2125-05-25T14:47:56Z");
   g_assert_true (kh_json_get_bool (object, "without_state", &without_state));
   g_assert_true (without_state);
+  g_assert_cmpstr (kh_json_get_string (object, "storage"), ==, "local");
   array = kh_json_get_array (object, "shops");
   g_assert_cmpuint (json_array_get_length (array), ==, 2);
   g_assert_cmpstr (kh_json_get_string (json_array_get_object_element (array, 0), "cipher"), ==,
@@ -478,6 +479,7 @@ test_grant_json_invalid (void)
     "{\"id\":\"abc\",\"type\":\"seller\",\"app\":\"a\",\"advertisers\":[{\"name\":\"x\"}]}",
     "{\"id\":\"abc\",\"type\":\"seller\",\"app\":\"a\",\"without_state\":\"yes\"}",
     "{\"id\":\"abc\",\"type\":\"seller\",\"app\":\"a\",\"client\":7}",
+    "{\"id\":\"abc\",\"type\":\"seller\",\"app\":\"a\",\"storage\":\"cloud\"}",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
@@ -559,6 +561,37 @@ test_grant_status_reason (void)
   refused = kh_grant_new_from_json (bad, &error);
   g_assert_null (refused);
   g_assert_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT);
+}
+
+/* A shared grant says so in its JSON and keeps saying so; an index written before teams, with no
+ * "storage" member, loads as local. */
+static void
+test_grant_shared (void)
+{
+  g_autoptr(KhGrant) grant = kh_grant_new (KH_ACCOUNT_SELLER, NULL, "my-app");
+  g_autoptr(KhGrant) back = NULL;
+  g_autoptr(KhGrant) old = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(JsonNode) old_node = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) counts = g_hash_table_new (g_str_hash, g_str_equal);
+
+  g_assert_false (kh_grant_get_shared (grant));
+  g_signal_connect (grant, "notify", G_CALLBACK (count_notify), counts);
+  kh_grant_set_shared (grant, TRUE);
+  kh_grant_set_shared (grant, TRUE);
+  g_assert_cmpuint (notified (counts, "shared"), ==, 1);
+
+  node = kh_grant_to_json (grant);
+  g_assert_cmpstr (kh_json_get_string (kh_json_node_object (node), "storage"), ==, "team");
+  back = kh_grant_new_from_json (node, &error);
+  g_assert_no_error (error);
+  g_assert_true (kh_grant_get_shared (back));
+
+  old_node = parse ("{\"id\":\"abc\",\"type\":\"creator\",\"app\":\"a\"}");
+  old = kh_grant_new_from_json (old_node, &error);
+  g_assert_no_error (error);
+  g_assert_false (kh_grant_get_shared (old));
 }
 
 static void
@@ -658,6 +691,7 @@ main (int    argc,
   g_test_add_func ("/keyhold/grant/json-round-trip", test_grant_json_round_trip);
   g_test_add_func ("/keyhold/grant/json-advertisers", test_grant_json_advertisers);
   g_test_add_func ("/keyhold/grant/json-invalid", test_grant_json_invalid);
+  g_test_add_func ("/keyhold/grant/shared", test_grant_shared);
   g_test_add_func ("/keyhold/grant/status", test_grant_status);
   g_test_add_func ("/keyhold/grant/status-reason", test_grant_status_reason);
   g_test_add_func ("/keyhold/grant/shop-advertiser-copy", test_shop_advertiser_copy);

@@ -1418,6 +1418,20 @@ test_no_keyring (void)
       g_clear_error (&error);
       g_assert_false (g_file_test (fresh_index, G_FILE_TEST_EXISTS));
 
+      /* A headless team server's store opens empty, still writes nothing, and keeps no secret. */
+      {
+        g_autoptr(KhStore) headless = kh_store_new_headless (fresh_dir, name, &error);
+        g_autoptr(GPtrArray) none = NULL;
+
+        g_assert_no_error (error);
+        none = kh_store_list_grants (headless);
+        g_assert_cmpuint (none->len, ==, 0);
+        g_assert_false (kh_store_save_grant (headless, grant, tokens, &error));
+        assert_no_keyring (error);
+        g_clear_error (&error);
+        g_assert_false (g_file_test (fresh_index, G_FILE_TEST_EXISTS));
+      }
+
       /* An existing index still lists, but nothing can be saved or read. */
       store = kh_store_new (dir, name, &error);
       g_assert_no_error (error);

@@ -527,6 +527,12 @@ error_heading (const GError *error)
     case KH_ERROR_AMBIGUOUS:
     case KH_ERROR_EXISTS:
     case KH_ERROR_NEEDS_REAUTH:
+    case KH_ERROR_TEAM_URL:
+    case KH_ERROR_TEAM_AUTH:
+    case KH_ERROR_TEAM_UNREACHABLE:
+    case KH_ERROR_TEAM_SCHEMA:
+    case KH_ERROR_TEAM_KEY:
+    case KH_ERROR_TEAM_ACCESS:
     default:
       return _("Authorization Failed");
     }
@@ -571,6 +577,12 @@ explain_error (const GError *error)
       case KH_ERROR_NO_SHOPS:
       case KH_ERROR_WRONG_ACCOUNT:
       case KH_ERROR_NEEDS_REAUTH:
+      case KH_ERROR_TEAM_URL:
+      case KH_ERROR_TEAM_AUTH:
+      case KH_ERROR_TEAM_UNREACHABLE:
+      case KH_ERROR_TEAM_SCHEMA:
+      case KH_ERROR_TEAM_KEY:
+      case KH_ERROR_TEAM_ACCESS:
       default:
         break;
       }

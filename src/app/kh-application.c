@@ -21,6 +21,7 @@
 #include "kh-origin-map.h"
 #include "kh-preferences-window.h"
 #include "kh-provider.h"
+#include "kh-shared.h"
 #include "kh-util.h"
 #include "kh-window.h"
 
@@ -52,6 +53,7 @@ struct _KhApplication
   KhTokenClient  *client;
   GSettings      *settings;
   KhGrantList    *grants;          /* NULL without a store */
+  KhTeam         *team;            /* NULL: not in a team (or not read yet) */
   GListStore     *no_grants;       /* what the pages show without a store */
   GListStore     *apps;
   GCancellable   *cancellable;
@@ -72,6 +74,7 @@ G_DEFINE_FINAL_TYPE (KhApplication, kh_application, ADW_TYPE_APPLICATION)
 enum {
   PROP_0,
   PROP_DEMO_READY,
+  PROP_TEAM,
   N_PROPS
 };
 
@@ -221,6 +224,69 @@ kh_application_set_sandbox_mode (KhApplication *self,
   self->sandbox_mode = !!sandbox_mode;
 }
 
+KhTeam *
+kh_application_get_team (KhApplication *self)
+{
+  g_return_val_if_fail (KH_IS_APPLICATION (self), NULL);
+
+  return self->team;
+}
+
+void
+kh_application_set_team (KhApplication *self,
+                         KhTeam        *team)
+{
+  g_return_if_fail (KH_IS_APPLICATION (self));
+  g_return_if_fail (team == NULL || KH_IS_TEAM (team));
+
+  if (!g_set_object (&self->team, team))
+    return;
+
+  /* Background refresh goes through the broker, under the team's row locks like every other
+   * machine's; the list shows shared grants and follows the team's changes. */
+  if (self->broker != NULL)
+    kh_broker_set_team (self->broker, team, NULL);
+  if (self->grants != NULL)
+    kh_grant_list_set_team (self->grants, team);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TEAM]);
+}
+
+static void
+team_open_thread (GTask        *task,
+                  gpointer      source_object,
+                  gpointer      task_data,
+                  GCancellable *cancellable)
+{
+  KhApplication *self = source_object;
+  GError *error = NULL;
+  KhTeam *team = kh_team_open (self->store, NULL, &error);
+
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, team, team != NULL ? g_object_unref : NULL);
+}
+
+static void
+team_opened_cb (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  KhApplication *self = KH_APPLICATION (object);
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(GError) error = NULL;
+
+  team = g_task_propagate_pointer (G_TASK (result), &error);
+  if (error != NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_message ("Could not open the team: %s", error->message);
+      return;
+    }
+  if (team != NULL)
+    kh_application_set_team (self, team);
+}
+
 gboolean
 kh_application_get_demo_ready (KhApplication *self)
 {
@@ -326,6 +392,22 @@ refresh_cb (GObject      *object,
     }
 
   grant = kh_store_find_grant (self->store, grant_id, &error);
+  /* A shared grant: the list's copy (never the database from the main thread); the list
+   * shows the refreshed one once the team's change notification arrives. */
+  if (grant == NULL && self->team != NULL && g_error_matches (error, KH_ERROR, KH_ERROR_NOT_FOUND))
+    {
+      GListModel *grants = G_LIST_MODEL (self->grants);
+
+      for (guint i = 0; grant == NULL && i < g_list_model_get_n_items (grants); i++)
+        {
+          g_autoptr(KhGrant) candidate = g_list_model_get_item (grants, i);
+
+          if (g_str_equal (kh_grant_get_id (candidate), grant_id))
+            grant = g_steal_pointer (&candidate);
+        }
+      if (grant != NULL)
+        g_clear_error (&error);
+    }
   if (grant == NULL)
     g_task_return_error (task, g_steal_pointer (&error));
   else
@@ -395,8 +477,8 @@ remove_thread (GTask        *task,
   g_autoptr(KhGrant) grant = NULL;
   GError *error = NULL;
 
-  grant = kh_store_find_grant (self->store, grant_id, &error);
-  if (grant == NULL || !kh_store_remove_grant (self->store, kh_grant_get_id (grant), &error))
+  grant = kh_shared_find_grant (self->store, self->team, grant_id, &error);
+  if (grant == NULL || !kh_shared_remove_grant (self->store, self->team, grant, &error))
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
@@ -1060,6 +1142,13 @@ kh_application_startup (GApplication *app)
        * without a window. */
       reload_apps (self);
       self->first_load_id = g_timeout_add_seconds (1, first_load_cb, self);
+
+      /* team.json and the team key: a keyring lookup, so not on the main thread. */
+      {
+        g_autoptr(GTask) task = g_task_new (self, self->cancellable, team_opened_cb, NULL);
+
+        g_task_run_in_thread (task, team_open_thread);
+      }
     }
 
   if (self->sandbox_mode && self->store != NULL)
@@ -1127,6 +1216,7 @@ kh_application_dispose (GObject *object)
   if (self->grants != NULL)
     g_signal_handlers_disconnect_by_data (self->grants, self);
   g_clear_object (&self->grants);
+  g_clear_object (&self->team);
   g_clear_object (&self->no_grants);
   g_clear_object (&self->broker);
   g_clear_object (&self->store);
@@ -1166,6 +1256,10 @@ kh_application_get_property (GObject    *object,
       g_value_set_boolean (value, self->demo_ready);
       break;
 
+    case PROP_TEAM:
+      g_value_set_object (value, self->team);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1189,6 +1283,9 @@ kh_application_class_init (KhApplicationClass *klass)
   properties[PROP_DEMO_READY] =
     g_param_spec_boolean ("demo-ready", NULL, NULL, FALSE,
                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  properties[PROP_TEAM] =
+    g_param_spec_object ("team", NULL, NULL, KH_TYPE_TEAM,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 

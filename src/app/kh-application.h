@@ -10,6 +10,7 @@
 #include "kh-broker.h"
 #include "kh-grant-list.h"
 #include "kh-store.h"
+#include "kh-team.h"
 #include "kh-token-client.h"
 
 G_BEGIN_DECLS
@@ -31,6 +32,12 @@ GListModel    *kh_application_get_grants          (KhApplication *self);
 /* The one list of the store's grants (sorted by what needs attention, read in a worker thread,
  * following other processes); the pages show views of it. NULL without a store. */
 KhGrantList   *kh_application_get_grant_list      (KhApplication *self);
+/* The team this computer is in (kh-team.h), or NULL: opened in a worker thread at startup
+ * (notify::team), or set when the user creates, joins or leaves one. Setting it points the
+ * broker and the grant list at it. */
+KhTeam        *kh_application_get_team            (KhApplication *self);
+void           kh_application_set_team            (KhApplication *self,
+                                                   KhTeam        *team);
 /* KhAppProfile items, sorted by name. */
 GListModel    *kh_application_get_apps            (KhApplication *self);
 /* Re-reads the app profiles now and the grants in a worker thread (the grant list changes when

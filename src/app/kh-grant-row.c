@@ -21,6 +21,7 @@ struct _KhGrantRow
 
   /* child widgets */
   GtkLabel      *text_label;
+  GtkWidget     *shared_icon;
   GtkLabel      *status_label;
 
   /* owned */
@@ -186,7 +187,9 @@ kh_grant_menu_new (KhGrant *grant)
   else
     details = _("_Details");
   append_item (use, details, "grant.details", id);
-  append_item (use, _("Set Client _Label…"), "grant.set-label", id);
+  /* A shared grant's client label decides who in the team sees it: admins change it. */
+  if (!kh_grant_get_shared (grant))
+    append_item (use, _("Set Client _Label…"), "grant.set-label", id);
 
   append_item (renew, _("Renewal _Pack"), "grant.renewal-pack", id);
   append_item (renew, _("Re-_authorize"), "grant.reauthorize", id);
@@ -270,6 +273,7 @@ row_text_new (KhGrant *grant)
   const char *client = kh_grant_get_client_label (grant);
   GPtrArray *shops = kh_grant_get_shops (grant);
   GPtrArray *advertisers = kh_grant_get_advertisers (grant);
+  const char *storage;
   gint64 now = kh_now ();
 
   text->status = kh_grant_describe_status (grant, now);
@@ -328,10 +332,13 @@ row_text_new (KhGrant *grant)
   /* An interrupted refresh, a cancelled authorization: the row says why it needs attention. */
   if (kh_grant_compute_status (grant, now) == KH_GRANT_STATUS_NEEDS_REAUTH)
     text->reason = g_strdup (kh_grant_get_status_reason (grant));
+  /* Translators: the end of a grant row's description for screen readers. */
+  storage = kh_grant_get_shared (grant) ? _("Shared with the team") : _("Kept on this computer");
   if (text->reason != NULL)
-    text->description = g_strdup_printf ("%s. %s. %s", subtitle->str, expiry, text->reason);
+    text->description = g_strdup_printf ("%s. %s. %s. %s", subtitle->str, expiry, text->reason,
+                                         storage);
   else
-    text->description = g_strdup_printf ("%s. %s", subtitle->str, expiry);
+    text->description = g_strdup_printf ("%s. %s. %s", subtitle->str, expiry, storage);
 
   return text;
 }
@@ -364,6 +371,7 @@ kh_grant_row_set_grant (KhGrantRow *self,
     }
 
   gtk_label_set_markup (self->text_label, text->markup);
+  gtk_widget_set_visible (self->shared_icon, kh_grant_get_shared (grant));
   gtk_label_set_text (self->status_label, text->status);
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), text->reason);
   classes[1] = text->status_class;
@@ -422,6 +430,15 @@ kh_grant_row_init (KhGrantRow *self)
   gtk_label_set_ellipsize (self->text_label, PANGO_ELLIPSIZE_END);
   gtk_widget_set_hexpand (GTK_WIDGET (self->text_label), TRUE);
   gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->text_label));
+
+  /* Shared grants live in the team's database; the row's description says so in words. */
+  self->shared_icon = gtk_image_new_from_icon_name ("system-users-symbolic");
+  gtk_widget_set_tooltip_text (self->shared_icon, _("Shared with the team"));
+  gtk_widget_add_css_class (self->shared_icon, "dim-label");
+  gtk_widget_set_visible (self->shared_icon, FALSE);
+  gtk_accessible_update_state (GTK_ACCESSIBLE (self->shared_icon), GTK_ACCESSIBLE_STATE_HIDDEN,
+                               TRUE, -1);
+  gtk_box_append (GTK_BOX (box), self->shared_icon);
 
   self->status_label = GTK_LABEL (gtk_label_new (NULL));
   gtk_widget_set_valign (GTK_WIDGET (self->status_label), GTK_ALIGN_CENTER);

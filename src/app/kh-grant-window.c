@@ -17,6 +17,7 @@
 #include "kh-grant-row.h"
 #include "kh-history-group.h"
 #include "kh-history-log.h"
+#include "kh-json.h"
 #include "kh-provider.h"
 #include "kh-util.h"
 
@@ -142,13 +143,78 @@ history_loaded_cb (GObject      *object,
     kh_history_group_set_entries (self->history_group, entries);
 }
 
-/* Reads the grant's history in a worker thread (the file may be megabytes). */
+/* Worker thread: a shared grant's history is the team's audit log of it, read as the same
+ * records as the local file's. */
+static void
+audit_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  KhGrantWindow *self = source_object;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GPtrArray) entries = NULL;
+  GError *error = NULL;
+
+  records = kh_team_read_audit (task_data, kh_grant_get_id (self->grant), NULL, 0, &error);
+  if (records == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  entries = g_ptr_array_new_with_free_func ((GDestroyNotify) kh_history_entry_unref);
+  for (guint i = 0; i < records->len; i++)
+    {
+      g_autoptr(GError) record_error = NULL;
+      KhHistoryEntry *entry = kh_history_entry_from_json_node (g_ptr_array_index (records, i),
+                                                               &record_error);
+
+      /* A record a newer Keyhold wrote, with an action this one does not know, is skipped. */
+      if (entry == NULL)
+        g_debug ("Skipping an audit record: %s", record_error->message);
+      else
+        g_ptr_array_add (entries, entry);
+    }
+  g_task_return_pointer (task, g_steal_pointer (&entries), (GDestroyNotify) g_ptr_array_unref);
+}
+
+static void
+audit_loaded_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  KhGrantWindow *self = KH_GRANT_WINDOW (object);
+  g_autoptr(GPtrArray) entries = NULL;
+  g_autoptr(GError) error = NULL;
+
+  entries = g_task_propagate_pointer (G_TASK (result), &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (entries == NULL)
+    kh_history_group_set_error (self->history_group, error);
+  else
+    kh_history_group_set_entries (self->history_group, entries);
+}
+
+/* Reads the grant's history in a worker thread: the local file (it may be megabytes), or for a
+ * shared grant the team's audit log. */
 static void
 load_history (KhGrantWindow *self)
 {
-  KhStore *store = kh_application_get_store (kh_window_get_application (self->window));
+  KhApplication *app = kh_window_get_application (self->window);
+  KhStore *store = kh_application_get_store (app);
+  KhTeam *team = kh_application_get_team (app);
   g_autofree char *path = NULL;
 
+  if (kh_grant_get_shared (self->grant) && team != NULL)
+    {
+      g_autoptr(GTask) task = g_task_new (self, self->cancellable, audit_loaded_cb, NULL);
+
+      g_task_set_source_tag (task, load_history);
+      g_task_set_task_data (task, g_object_ref (team), g_object_unref);
+      g_task_run_in_thread (task, audit_thread);
+      return;
+    }
   if (store == NULL)
     {
       kh_history_group_set_entries (self->history_group, NULL);

@@ -2,7 +2,9 @@
 /* kh-preferences-window.c: every control is bound straight to its GSettings key, so the app
  * and the background refresh see a change at once. The Storage page says where the secrets are
  * (inside Flatpak libsecret keeps them in its own encrypted file, which Passwords and Keys never
- * shows, so this page is the only place a user learns of it) and offers "Forget All". */
+ * shows, so this page is the only place a user learns of it) and offers "Forget All". The Team
+ * page shows the team this computer is in and creates, joins or leaves one; everything that
+ * talks to the database runs in a worker thread. */
 
 #define G_LOG_DOMAIN "kh-preferences-window"
 
@@ -10,10 +12,13 @@
 
 #include <glib/gi18n.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kh-preferences-window.h"
 
 #include "kh-environment.h"
+#include "kh-json.h"
+#include "kh-team.h"
 
 struct _KhPreferencesWindow
 {
@@ -33,10 +38,25 @@ struct _KhPreferencesWindow
   GtkWidget            *forget_button;
   GtkWidget            *forget_spinner;
   GtkLabel             *forget_result_label;
+  AdwPreferencesPage   *team_page;
+  AdwActionRow         *team_status_row;
+  AdwActionRow         *team_schema_row;
+  AdwActionRow         *team_key_row;
+  AdwActionRow         *team_grants_row;
+  GtkWidget            *team_spinner;
+  GtkWidget            *team_create_button;
+  GtkWidget            *team_join_button;
+  GtkWidget            *team_leave_button;
+  GtkWidget            *team_fields;
+  AdwEntryRow          *team_url_row;
+  AdwPasswordEntryRow  *team_password_row;
+  AdwPasswordEntryRow  *team_code_row;
 
   /* owned */
   GSettings            *settings;
   KhApplication        *application;
+  GCancellable         *cancellable;
+  gboolean              team_busy;
   char                 *secrets_dir;
   char                 *index_dir;
   gboolean              busy;
@@ -397,6 +417,385 @@ kh_preferences_window_get_control (KhPreferencesWindow *self,
                                                     KH_TYPE_PREFERENCES_WINDOW, id));
 }
 
+/* ---- team ---------------------------------------------------------------------------------- */
+
+static void
+set_team_busy (KhPreferencesWindow *self,
+               gboolean             busy)
+{
+  KhTeam *team = kh_application_get_team (self->application);
+
+  self->team_busy = busy;
+  gtk_widget_set_visible (self->team_spinner, busy);
+  gtk_spinner_set_spinning (GTK_SPINNER (self->team_spinner), busy);
+  gtk_widget_set_visible (self->team_create_button, team == NULL);
+  gtk_widget_set_visible (self->team_join_button, team == NULL);
+  gtk_widget_set_visible (self->team_leave_button, team != NULL);
+  gtk_widget_set_sensitive (self->team_create_button, !busy);
+  gtk_widget_set_sensitive (self->team_join_button, !busy);
+  gtk_widget_set_sensitive (self->team_leave_button, !busy);
+}
+
+static void
+show_team_error (KhPreferencesWindow *self,
+                 const char          *heading,
+                 const GError        *error)
+{
+  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (self), heading, error->message);
+
+  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+describe_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  GError *error = NULL;
+  JsonObject *status = kh_team_describe (task_data, &error);
+
+  if (status == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, status, (GDestroyNotify) json_object_unref);
+}
+
+static char *
+status_text (JsonObject *status,
+             const char *member)
+{
+  JsonNode *node = json_object_get_member (status, member);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
+    return g_strdup ("");
+  if (json_node_get_value_type (node) == G_TYPE_INT64)
+    return g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (node));
+
+  return g_strdup (json_node_get_string (node));
+}
+
+static void
+described_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  KhPreferencesWindow *self = KH_PREFERENCES_WINDOW (object);
+  g_autoptr(JsonObject) status = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *role = NULL;
+  g_autofree char *host = NULL;
+  g_autofree char *database = NULL;
+  g_autofree char *schema = NULL;
+  g_autofree char *key_id = NULL;
+  g_autofree char *where = NULL;
+  g_autofree char *grants_text = NULL;
+  g_autofree char *connected = NULL;
+  gint64 grants;
+
+  status = g_task_propagate_pointer (G_TASK (result), &error);
+  if (status == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        adw_action_row_set_subtitle (self->team_status_row, error->message);
+      return;
+    }
+
+  role = status_text (status, "role");
+  host = status_text (status, "host");
+  database = status_text (status, "database");
+  schema = status_text (status, "schema_version");
+  key_id = status_text (status, "key_id");
+  grants = json_object_get_int_member_with_default (status, "grants", 0);
+  where = g_strdup_printf ("%s/%s", host, database);
+  /* Translators: "Connected as alice to db.example/keyhold"; the admin variant says so. */
+  connected = g_strdup_printf (json_object_get_boolean_member_with_default (status, "admin",
+                                                                            FALSE)
+                               ? _("Connected as %s (admin) to %s")
+                               : _("Connected as %s to %s"), role, where);
+  adw_action_row_set_subtitle (self->team_status_row, connected);
+  adw_action_row_set_subtitle (self->team_schema_row, schema);
+  adw_action_row_set_subtitle (self->team_key_row, key_id);
+  grants_text = g_strdup_printf ("%" G_GINT64_FORMAT, grants);
+  adw_action_row_set_subtitle (self->team_grants_row, grants_text);
+  gtk_widget_set_visible (GTK_WIDGET (self->team_schema_row), TRUE);
+  gtk_widget_set_visible (GTK_WIDGET (self->team_key_row), TRUE);
+  gtk_widget_set_visible (GTK_WIDGET (self->team_grants_row), TRUE);
+}
+
+static void
+show_team (KhPreferencesWindow *self)
+{
+  KhTeam *team = kh_application_get_team (self->application);
+  g_autoptr(GTask) task = NULL;
+
+  set_team_busy (self, self->team_busy);
+  gtk_widget_set_visible (GTK_WIDGET (self->team_schema_row), FALSE);
+  gtk_widget_set_visible (GTK_WIDGET (self->team_key_row), FALSE);
+  gtk_widget_set_visible (GTK_WIDGET (self->team_grants_row), FALSE);
+  if (team == NULL)
+    {
+      adw_action_row_set_subtitle (self->team_status_row, _("Not in a team"));
+      return;
+    }
+
+  adw_action_row_set_subtitle (self->team_status_row, _("Connecting…"));
+  task = g_task_new (self, self->cancellable, described_cb, NULL);
+  g_task_set_task_data (task, g_object_ref (team), g_object_unref);
+  g_task_run_in_thread (task, describe_thread);
+}
+
+typedef struct
+{
+  KhStore *store;
+  char    *url;
+  char    *password;   /* NULL: libpq's passfile */
+  char    *join_code;  /* NULL: create */
+  char    *created_code;
+} TeamJob;
+
+static void
+wipe_free (char *secret)
+{
+  if (secret != NULL)
+    memset (secret, 0, strlen (secret));
+  g_free (secret);
+}
+
+static void
+team_job_free (TeamJob *job)
+{
+  g_object_unref (job->store);
+  g_free (job->url);
+  wipe_free (job->password);
+  wipe_free (job->join_code);
+  wipe_free (job->created_code);
+  g_free (job);
+}
+
+static void
+connect_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  TeamJob *job = task_data;
+  GError *error = NULL;
+  KhTeam *team;
+
+  if (job->join_code == NULL)
+    team = kh_team_create (job->store, job->url, job->password, &job->created_code, &error);
+  else
+    team = kh_team_join (job->store, job->url, job->password, job->join_code, NULL, &error);
+
+  if (team == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, team, g_object_unref);
+}
+
+static void
+show_join_code (KhPreferencesWindow *self,
+                const char          *join_code)
+{
+  GtkWidget *dialog;
+  GtkWidget *label = gtk_label_new (join_code);
+
+  /* Shown once: the user copies it into a password manager or reads it out. */
+  gtk_label_set_selectable (GTK_LABEL (label), TRUE);
+  gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_wrap_mode (GTK_LABEL (label), PANGO_WRAP_CHAR);
+  gtk_widget_add_css_class (label, "monospace");
+  gtk_accessible_update_property (GTK_ACCESSIBLE (label), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Join code"), -1);
+  dialog = adw_message_dialog_new (GTK_WINDOW (self), _("Team Created"),
+                                   _("The join code is the team key: give it to a new member in "
+                                     "person or through a password manager, never by chat or "
+                                     "mail; it is not shown again"));
+  adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), label);
+  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+connected_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  KhPreferencesWindow *self = KH_PREFERENCES_WINDOW (object);
+  TeamJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean create = job->join_code == NULL;
+
+  team = g_task_propagate_pointer (G_TASK (result), &error);
+  set_team_busy (self, FALSE);
+  if (team == NULL)
+    {
+      show_team_error (self, create ? _("Could Not Create the Team")
+                                    : _("Could Not Join the Team"), error);
+      return;
+    }
+
+  kh_application_set_team (self->application, team);
+  if (create && job->created_code != NULL)
+    show_join_code (self, job->created_code);
+}
+
+static void
+connect_response_cb (AdwMessageDialog    *dialog,
+                     const char          *response,
+                     KhPreferencesWindow *self)
+{
+  gboolean create = g_str_equal (response, "create");
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *url = gtk_editable_get_text (GTK_EDITABLE (self->team_url_row));
+  const char *password = gtk_editable_get_text (GTK_EDITABLE (self->team_password_row));
+  const char *code = gtk_editable_get_text (GTK_EDITABLE (self->team_code_row));
+  TeamJob *job;
+
+  adw_message_dialog_set_extra_child (dialog, NULL);
+  if ((!create && !g_str_equal (response, "join")) || self->team_busy)
+    return;
+
+  /* What can be checked here is, before anything goes over the network. */
+  if (!kh_team_check_conninfo (url, &error))
+    {
+      show_team_error (self, create ? _("Could Not Create the Team")
+                                    : _("Could Not Join the Team"), error);
+      return;
+    }
+
+  job = g_new0 (TeamJob, 1);
+  job->store = g_object_ref (kh_application_get_store (self->application));
+  job->url = g_strstrip (g_strdup (url));
+  job->password = *password != '\0' ? g_strdup (password) : NULL;
+  job->join_code = create ? NULL : g_strstrip (g_strdup (code));
+  gtk_editable_set_text (GTK_EDITABLE (self->team_password_row), "");
+  gtk_editable_set_text (GTK_EDITABLE (self->team_code_row), "");
+
+  set_team_busy (self, TRUE);
+  task = g_task_new (self, NULL, connected_cb, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) team_job_free);
+  g_task_run_in_thread (task, connect_thread);
+}
+
+/* Create (join FALSE) or Join Team: the URL, the password and, to join, the join code. */
+static void
+ask_connect (KhPreferencesWindow *self,
+             gboolean             join)
+{
+  GtkWidget *dialog;
+
+  if (self->team_busy || kh_application_get_store (self->application) == NULL)
+    return;
+
+  dialog = adw_message_dialog_new (GTK_WINDOW (self),
+                                   join ? _("Join a Team") : _("Create a Team"),
+                                   join ? _("The database URL and join code come from the team's "
+                                            "admin.")
+                                        : _("Your PostgreSQL role needs CREATEROLE and CREATE on "
+                                            "the database. You become the team's first admin."));
+  gtk_widget_set_visible (GTK_WIDGET (self->team_code_row), join);
+  adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), self->team_fields);
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
+                                    "cancel", _("_Cancel"),
+                                    join ? "join" : "create", join ? _("_Join") : _("C_reate"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog),
+                                              join ? "join" : "create",
+                                              ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  g_signal_connect_object (dialog, "response", G_CALLBACK (connect_response_cb), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+on_team_create_clicked (KhPreferencesWindow *self)
+{
+  ask_connect (self, FALSE);
+}
+
+static void
+on_team_join_clicked (KhPreferencesWindow *self)
+{
+  ask_connect (self, TRUE);
+}
+
+static void
+leave_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  GError *error = NULL;
+
+  if (!kh_team_leave (task_data, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+left_cb (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  KhPreferencesWindow *self = KH_PREFERENCES_WINDOW (object);
+  g_autoptr(GError) error = NULL;
+
+  set_team_busy (self, FALSE);
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      show_team_error (self, _("Could Not Leave the Team"), error);
+      return;
+    }
+  kh_application_set_team (self->application, NULL);
+}
+
+static void
+leave_response_cb (AdwMessageDialog    *dialog,
+                   const char          *response,
+                   KhPreferencesWindow *self)
+{
+  KhTeam *team = kh_application_get_team (self->application);
+  g_autoptr(GTask) task = NULL;
+
+  if (!g_str_equal (response, "leave") || team == NULL || self->team_busy)
+    return;
+
+  set_team_busy (self, TRUE);
+  task = g_task_new (self, NULL, left_cb, NULL);
+  g_task_set_task_data (task, g_object_ref (team), g_object_unref);
+  g_task_run_in_thread (task, leave_thread);
+}
+
+static void
+on_team_leave_clicked (KhPreferencesWindow *self)
+{
+  GtkWidget *dialog;
+
+  if (self->team_busy)
+    return;
+
+  dialog = adw_message_dialog_new (GTK_WINDOW (self), _("Leave the Team?"),
+                                   _("This computer forgets the team, its key and its password. "
+                                     "Shared grants stay in the team for the others, and your "
+                                     "role keeps its access until an admin removes it."));
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
+                                    "cancel", _("_Cancel"),
+                                    "leave", _("_Leave Team"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "leave",
+                                              ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  g_signal_connect_object (dialog, "response", G_CALLBACK (leave_response_cb), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
 /* ---- GObject ------------------------------------------------------------------------------- */
 
 static void
@@ -404,6 +803,8 @@ kh_preferences_window_dispose (GObject *object)
 {
   KhPreferencesWindow *self = KH_PREFERENCES_WINDOW (object);
 
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
   gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_PREFERENCES_WINDOW);
   g_clear_object (&self->settings);
   g_clear_object (&self->application);
@@ -451,12 +852,29 @@ kh_preferences_window_class_init (KhPreferencesWindowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_secrets_folder_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_index_folder_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_forget_clicked);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_page);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_status_row);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_schema_row);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_key_row);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_grants_row);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_spinner);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_create_button);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_join_button);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_leave_button);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_fields);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_url_row);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_password_row);
+  gtk_widget_class_bind_template_child (widget_class, KhPreferencesWindow, team_code_row);
+  gtk_widget_class_bind_template_callback (widget_class, on_team_create_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_team_join_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_team_leave_clicked);
 }
 
 static void
 kh_preferences_window_init (KhPreferencesWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->cancellable = g_cancellable_new ();
 }
 
 KhPreferencesWindow *
@@ -478,8 +896,9 @@ kh_preferences_window_new (GSettings *settings)
   g_settings_bind (settings, "notify", self->thresholds_row, "sensitive",
                    G_SETTINGS_BIND_GET);
   show_thresholds (self);
-  /* Without the application there is no store to describe or forget. */
+  /* Without the application there is no store to describe or forget, nor a team. */
   gtk_widget_set_visible (GTK_WIDGET (self->storage_page), FALSE);
+  gtk_widget_set_visible (GTK_WIDGET (self->team_page), FALSE);
 
   return self;
 }
@@ -495,6 +914,12 @@ kh_preferences_window_new_for_application (KhApplication *application)
   self->application = g_object_ref (application);
   gtk_widget_set_visible (GTK_WIDGET (self->storage_page), TRUE);
   show_storage (self);
+  /* Without a store (no keyring) there is nowhere to keep a team's key. */
+  gtk_widget_set_visible (GTK_WIDGET (self->team_page),
+                          kh_application_get_store (application) != NULL);
+  g_signal_connect_object (application, "notify::team", G_CALLBACK (show_team), self,
+                           G_CONNECT_SWAPPED);
+  show_team (self);
 
   return self;
 }

@@ -29,7 +29,9 @@
 #include "kh-log.h"
 #include "kh-origin-map.h"
 #include "kh-provider.h"
+#include "kh-shared.h"
 #include "kh-store.h"
+#include "kh-team.h"
 #include "kh-token-client.h"
 #include "kh-util.h"
 
@@ -44,6 +46,10 @@ typedef struct
   const char *summary;
   int       (*run) (int argc, char **argv);
 } Command;
+
+/* --key-file FILE, which every command accepts (a headless server's team key); NULL: the
+ * keyring, or $KEYHOLD_TEAM_KEY_FILE. */
+static char *key_file_option;
 
 /* ---- reporting ------------------------------------------------------------------------- */
 
@@ -215,13 +221,63 @@ open_store (GError **error)
   return kh_store_new (NULL, NULL, error);
 }
 
-/* The store, and the grant its one argument names (id, id prefix or display name). FALSE with
- * *exit_code set, the problem reported, when either is missing. */
+/* The store and its team (*team_out NULL when this computer is in none). */
+static gboolean
+open_session (KhStore **store_out,
+              KhTeam  **team_out,
+              GError  **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  /* A server with a key file needs no keyring: its grants are all the team's. */
+  *store_out = key_file_option != NULL ? kh_store_new_headless (NULL, NULL, error)
+                                       : open_store (error);
+  if (*store_out == NULL)
+    return FALSE;
+
+  *team_out = kh_team_open (*store_out, key_file_option, &local_error);
+  if (*team_out == NULL && local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* The store and its team; KH_ERROR_INVALID_INPUT when this computer is in none. */
+static gboolean
+open_team (KhStore **store_out,
+           KhTeam  **team_out,
+           int      *exit_code)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!open_session (store_out, team_out, &error))
+    {
+      *exit_code = report_error (error);
+      return FALSE;
+    }
+  if (*team_out == NULL)
+    {
+      g_set_error_literal (&error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                           _("This computer is not in a team: run “keyhold-cli team create” or "
+                             "“keyhold-cli team join” first"));
+      *exit_code = report_error (error);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* The store, its team, and the grant its one argument names (id, id prefix or display name),
+ * local or shared. FALSE with *exit_code set, the problem reported, when one is missing. */
 static gboolean
 open_grant (GOptionContext  *context,
             int              argc,
             char           **argv,
             KhStore        **store_out,
+            KhTeam         **team_out,
             KhGrant        **grant_out,
             int             *exit_code)
 {
@@ -233,14 +289,13 @@ open_grant (GOptionContext  *context,
       return FALSE;
     }
 
-  *store_out = open_store (&error);
-  if (*store_out == NULL)
+  if (!open_session (store_out, team_out, &error))
     {
       *exit_code = report_error (error);
       return FALSE;
     }
 
-  *grant_out = kh_store_find_grant (*store_out, argv[1], &error);
+  *grant_out = kh_shared_find_grant (*store_out, *team_out, argv[1], &error);
   if (*grant_out == NULL)
     {
       *exit_code = report_error (error);
@@ -556,16 +611,41 @@ new_flow (KhStore *store)
   return kh_flow_new (store, client);
 }
 
+/* share: then move the new grant into the team (--share). */
 static int
-finish_grant (KhFlow   *flow,
-              KhGrant  *grant,
-              GError   *error)
+finish_grant (KhFlow     *flow,
+              KhGrant    *grant,
+              gboolean    share,
+              const char *flow_name,
+              GError     *error)
 {
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(GError) share_error = NULL;
+
   if (grant == NULL)
     return report_error (error);
 
   print_warnings (kh_flow_get_warnings (flow));
   g_print ("GRANT: %s\n", kh_grant_get_id (grant));
+  if (!share)
+    return EXIT_OK;
+
+  /* The grant is stored here already: a failure to share leaves it local, and says so. */
+  fflush (stdout);
+  if (!open_session (&store, &team, &share_error) ||
+      !kh_shared_share (store, team, kh_grant_get_id (grant), NULL, &share_error))
+    return report_error (share_error);
+  {
+    JsonObject *detail = json_object_new ();
+
+    /* The team learns of the authorization with the grant; its flow as HISTORY-FORMAT names
+     * it (authorize: the browser here; complete: a link sent to the account holder). */
+    json_object_set_string_member (detail, "flow", flow_name);
+    kh_json_set_strv (detail, "scopes", kh_grant_get_scopes (grant));
+    kh_shared_note (team, "authorized", grant, detail);
+  }
+  g_print ("SHARED: %s\n", kh_grant_get_id (grant));
 
   return EXIT_OK;
 }
@@ -671,6 +751,16 @@ cmd_browsers (int    argc,
   return EXIT_OK;
 }
 
+/* --share, checked before a flow starts so that a user not in a team learns it first. */
+static gboolean
+check_can_share (int *exit_code)
+{
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
+
+  return open_team (&store, &team, exit_code);
+}
+
 static int
 cmd_authorize (int    argc,
                char **argv)
@@ -684,6 +774,7 @@ cmd_authorize (int    argc,
   g_autofree char *browser_id = NULL;
   gboolean no_browser = FALSE;
   gboolean force_consent = FALSE;
+  gboolean share = FALSE;
   int timeout = 600;
   g_autoptr(KhBrowserProfile) browser = NULL;
   g_autoptr(KhStore) store = NULL;
@@ -708,6 +799,7 @@ cmd_authorize (int    argc,
     { "browser-profile", 0, 0, G_OPTION_ARG_STRING, &browser_id, N_("Open this browser profile instead of the system browser (see “keyhold-cli browsers”)"), "ID" },
     { "force-consent", 0, 0, G_OPTION_ARG_NONE, &force_consent, N_("Show the consent screen again (TikTok account)"), NULL },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, N_("Seconds to wait for the browser (default 600)"), "SECONDS" },
+    { "share", 0, 0, G_OPTION_ARG_NONE, &share, N_("Then move the grant into the team"), NULL },
     { NULL }
   };
 
@@ -722,6 +814,8 @@ cmd_authorize (int    argc,
     return usage_error (context, _("--timeout must be zero or more seconds"));
   if (browser_id != NULL && no_browser)
     return usage_error (context, _("--browser-profile and --no-browser exclude each other"));
+  if (share && !check_can_share (&exit_code))
+    return exit_code;
 
   warn_if_test_endpoints ();
 
@@ -753,7 +847,7 @@ cmd_authorize (int    argc,
   result = wait_for_result (&wait);
   grant = kh_flow_authorize_finish (flow, result, &error);
 
-  return finish_grant (flow, grant, error);
+  return finish_grant (flow, grant, share, "browser", error);
 }
 
 static int
@@ -824,6 +918,7 @@ cmd_complete (int    argc,
 {
   g_autoptr(GOptionContext) context = g_option_context_new (_("[URL | -] — complete a pending authorization from the redirected URL"));
   gboolean no_state = FALSE;
+  gboolean share = FALSE;
   g_autofree char *url = NULL;
   g_autoptr(KhStore) store = NULL;
   g_autoptr(KhFlow) flow = NULL;
@@ -836,6 +931,7 @@ cmd_complete (int    argc,
   GOptionEntry entries[] = {
     { "no-state", 0, 0, G_OPTION_ARG_NONE, &no_state,
       N_("Accept a URL without state (a Seller Center App Store installation)"), NULL },
+    { "share", 0, 0, G_OPTION_ARG_NONE, &share, N_("Then move the grant into the team"), NULL },
     { NULL }
   };
 
@@ -844,6 +940,8 @@ cmd_complete (int    argc,
     return exit_code;
   if (argc > 2)
     return usage_error (context, _("Give one URL, or - to read it from stdin"));
+  if (share && !check_can_share (&exit_code))
+    return exit_code;
 
   warn_if_test_endpoints ();
 
@@ -863,7 +961,7 @@ cmd_complete (int    argc,
   result = wait_for_result (&wait);
   grant = kh_flow_complete_finish (flow, result, &error);
 
-  return finish_grant (flow, grant, error);
+  return finish_grant (flow, grant, share, "link", error);
 }
 
 static int
@@ -926,7 +1024,7 @@ cmd_quick_connect (int    argc,
         }
     }
 
-  return finish_grant (flow, grant, error);
+  return finish_grant (flow, grant, FALSE, "quick-connect", error);
 }
 
 /* ---- list / shops / remove ---------------------------------------------------------------- */
@@ -949,6 +1047,7 @@ cmd_list (int    argc,
   g_autofree char *client = NULL;
   gboolean json = FALSE;
   g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
   g_autoptr(GPtrArray) grants = NULL;
   g_autoptr(JsonArray) array = NULL;
   g_autoptr(GError) error = NULL;
@@ -970,11 +1069,12 @@ cmd_list (int    argc,
   if (type_str != NULL && !parse_type (type_str, &type, &error))
     return usage_error (context, error->message);
 
-  store = open_store (&error);
-  if (store == NULL)
+  if (!open_session (&store, &team, &error))
     return report_error (error);
 
-  grants = kh_store_list_grants (store);
+  grants = kh_shared_list_grants (store, team, &error);
+  if (grants == NULL)
+    return report_error (error);
   array = json_array_new ();
 
   for (guint i = 0; i < grants->len; i++)
@@ -1020,6 +1120,7 @@ cmd_list (int    argc,
 }
 
 static int update_accounts (KhStore    *store,
+                            KhTeam     *team,
                             const char *grant_id);
 
 static int
@@ -1030,6 +1131,7 @@ cmd_shops (int    argc,
   gboolean json = FALSE;
   gboolean update = FALSE;
   g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
   g_autoptr(KhGrant) grant = NULL;
   GPtrArray *shops;
   GPtrArray *advertisers;
@@ -1044,11 +1146,11 @@ cmd_shops (int    argc,
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!parse_options (context, &argc, &argv, &exit_code))
     return exit_code;
-  if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
+  if (!open_grant (context, argc, argv, &store, &team, &grant, &exit_code))
     return exit_code;
 
   if (update)
-    return update_accounts (store, kh_grant_get_id (grant));
+    return update_accounts (store, team, kh_grant_get_id (grant));
 
   shops = kh_grant_get_shops (grant);
   advertisers = kh_grant_get_advertisers (grant);
@@ -1099,15 +1201,16 @@ cmd_remove (int    argc,
 {
   g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — remove a grant and its tokens from this computer"));
   g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
   g_autoptr(KhGrant) grant = NULL;
   g_autoptr(GError) error = NULL;
   int exit_code = EXIT_OK;
 
   if (!parse_options (context, &argc, &argv, &exit_code))
     return exit_code;
-  if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
+  if (!open_grant (context, argc, argv, &store, &team, &grant, &exit_code))
     return exit_code;
-  if (!kh_store_remove_grant (store, kh_grant_get_id (grant), &error))
+  if (!kh_shared_remove_grant (store, team, grant, &error))
     return report_error (error);
 
   return EXIT_OK;
@@ -1115,12 +1218,17 @@ cmd_remove (int    argc,
 
 /* ---- token / refresh ---------------------------------------------------------------------- */
 
+/* client_now FALSE: no HTTP session unless a refresh turns out to be needed. */
 static KhBroker *
-new_broker (KhStore *store)
+new_broker (KhStore  *store,
+            KhTeam   *team,
+            gboolean  client_now)
 {
-  g_autoptr(KhTokenClient) client = kh_token_client_new ();
+  g_autoptr(KhTokenClient) client = client_now ? kh_token_client_new () : NULL;
+  KhBroker *broker = kh_broker_new (store, client);
 
-  return kh_broker_new (store, client);
+  kh_broker_set_team (broker, team, key_file_option);
+  return broker;
 }
 
 static int
@@ -1129,13 +1237,16 @@ cmd_token (int    argc,
 {
   g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — print a valid access token, refreshing it if needed"));
   g_autoptr(KhStore) store = NULL;
-  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(KhTeam) team = NULL;
   g_autoptr(KhBroker) broker = NULL;
   g_autoptr(KhTokenSet) tokens = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
   g_autoptr(KhHistoryEntry) entry = NULL;
+  g_autofree char *offline_note = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(KhGrant) shared = NULL;
   Wait wait = { NULL, cancellable };
   gint64 min_valid = KH_BROKER_DEFAULT_MIN_VALID;
   int exit_code = EXIT_OK;
@@ -1158,23 +1269,51 @@ cmd_token (int    argc,
   tokens = kh_broker_peek_token_full (NULL, argv[1], min_valid, &grant);
   if (tokens == NULL)
     {
-      if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
-        return exit_code;
+      if (!open_session (&store, &team, &error))
+        return report_error (error);
 
-      /* No HTTP session unless the token turns out to need a refresh. */
-      broker = kh_broker_new (store, NULL);
-      kh_broker_get_token_async (broker, kh_grant_get_id (grant), min_valid, cancellable,
-                                 wait_cb, &wait);
+      /* The broker finds the grant, local or shared; a shared one named by its id is found
+       * even while the team's database is unreachable. */
+      broker = new_broker (store, team, FALSE);
+      kh_broker_get_token_async (broker, argv[1], min_valid, cancellable, wait_cb, &wait);
       result = wait_for_result (&wait);
-      tokens = kh_broker_get_token_finish (broker, result, &error);
+      tokens = kh_broker_get_token_finish_full (broker, result, &shared, &offline_note, &error);
       if (tokens == NULL)
         return report_error (error);
     }
 
+  /* Who read a shared grant's token is the team's business (the audit); not while the
+   * database is down, which is when this machine answers alone. */
+  if (shared != NULL && offline_note == NULL)
+    {
+      JsonObject *detail = json_object_new ();
+
+      json_object_set_string_member (detail, "command", "token");
+      kh_shared_note (team, "token-read", shared, detail);
+    }
+
+  if (offline_note != NULL)
+    {
+      g_autofree char *until = format_expiry (tokens->access_expires_at);
+
+      /* One line, so that a script's log shows why the token did not change. */
+      g_strdelimit (offline_note, "\r\n", ' ');
+      g_printerr ("keyhold-cli: ");
+      g_printerr (_("note: the team database is unreachable (%s): this is the last token this "
+                    "computer saw, valid until %s; nothing was refreshed"), offline_note, until);
+      g_printerr ("\n");
+    }
+
   /* The contract: the token alone on stdout, one line. */
   g_print ("%s\n", tokens->access_token);
-  entry = kh_history_entry_new_token_read (grant, "token");
-  kh_history_record_in_store_name (NULL, entry);
+  /* A local grant's reads go to this computer's history (a shared one's to the audit above). */
+  if (grant == NULL && shared == NULL && store != NULL)
+    grant = kh_store_find_grant (store, argv[1], NULL);
+  if (grant != NULL)
+    {
+      entry = kh_history_entry_new_token_read (grant, "token");
+      kh_history_record_in_store_name (NULL, entry);
+    }
   return EXIT_OK;
 }
 
@@ -1205,7 +1344,7 @@ typedef struct
 {
   KhBroker   *broker;
   GPtrArray  *apps;       /* char *: app names in the order they were first seen */
-  GHashTable *queues;     /* app name -> GQueue of char * grant ids, not started yet */
+  GHashTable *queues;     /* app name -> GQueue of KhGrant (as listed), not started yet */
   GHashTable *running_by_app; /* app name -> refreshes in flight */
   guint       next_app;
   guint       waiting;
@@ -1218,15 +1357,15 @@ typedef struct
 
 typedef struct
 {
-  Batch *batch;
-  char  *id;
-  char  *app;
+  Batch   *batch;
+  KhGrant *grant;
+  char    *app;
 } BatchItem;
 
 static void
 queue_free (gpointer data)
 {
-  g_queue_free_full (data, g_free);
+  g_queue_free_full (data, g_object_unref);
 }
 
 static void
@@ -1255,10 +1394,10 @@ batch_clear (Batch *batch)
 }
 
 static void
-batch_add (Batch      *batch,
-           const char *grant_id,
-           const char *app)
+batch_add (Batch   *batch,
+           KhGrant *grant)
 {
+  const char *app = kh_grant_get_app_name (grant);
   GQueue *queue;
 
   if (app == NULL)
@@ -1270,7 +1409,7 @@ batch_add (Batch      *batch,
       g_hash_table_insert (batch->queues, g_strdup (app), queue);
       g_ptr_array_add (batch->apps, g_strdup (app));
     }
-  g_queue_push_tail (queue, g_strdup (grant_id));
+  g_queue_push_tail (queue, g_object_ref (grant));
   batch->waiting++;
 }
 
@@ -1310,15 +1449,15 @@ batch_item_cb (GObject      *object,
   tokens = kh_broker_refresh_finish (batch->broker, result, &error);
   if (tokens != NULL)
     {
-      g_print ("REFRESHED: %s\n", item->id);
+      g_print ("REFRESHED: %s\n", kh_grant_get_id (item->grant));
       fflush (stdout);
     }
   else
-    batch_note_failure (batch, item->id, error);
+    batch_note_failure (batch, kh_grant_get_id (item->grant), error);
 
   g_hash_table_insert (batch->running_by_app, g_strdup (item->app),
                        GUINT_TO_POINTER (batch_running_for (batch, item->app) - 1));
-  g_free (item->id);
+  g_object_unref (item->grant);
   g_free (item->app);
   g_free (item);
   batch->running--;
@@ -1351,14 +1490,40 @@ batch_start_next (Batch *batch)
 
       item = g_new0 (BatchItem, 1);
       item->batch = batch;
-      item->id = g_queue_pop_head (g_hash_table_lookup (batch->queues, app));
+      item->grant = g_queue_pop_head (g_hash_table_lookup (batch->queues, app));
       item->app = g_strdup (app);
       g_hash_table_insert (batch->running_by_app, g_strdup (app),
                            GUINT_TO_POINTER (batch_running_for (batch, app) + 1));
       batch->waiting--;
       batch->running++;
-      kh_broker_refresh_async (batch->broker, item->id, batch->force, NULL, batch_item_cb, item);
+      kh_broker_refresh_listed_async (batch->broker, item->grant, batch->force, NULL,
+                                      batch_item_cb, item);
     }
+}
+
+/* Shared grants in a random order of their own (local ones keep theirs): two servers running
+ * `refresh --due` at once then mostly work on different grants instead of queueing on the same
+ * row locks, and share the work. */
+static void
+shuffle_shared (GPtrArray *grants)
+{
+  g_autoptr(GPtrArray) shared = g_ptr_array_new ();
+  guint next = 0;
+
+  for (guint i = 0; i < grants->len; i++)
+    if (kh_grant_get_shared (g_ptr_array_index (grants, i)))
+      g_ptr_array_add (shared, g_ptr_array_index (grants, i));
+  for (guint i = shared->len; i > 1; i--)
+    {
+      guint j = (guint) g_random_int_range (0, (gint32) i);
+      gpointer swap = shared->pdata[i - 1];
+
+      shared->pdata[i - 1] = shared->pdata[j];
+      shared->pdata[j] = swap;
+    }
+  for (guint i = 0; i < grants->len; i++)
+    if (kh_grant_get_shared (g_ptr_array_index (grants, i)))
+      grants->pdata[i] = shared->pdata[next++];
 }
 
 /* Settles the refreshes a killed keyhold-cli or app left unfinished (kh_broker_recover_async):
@@ -1418,7 +1583,7 @@ cmd_recover (int    argc,
   store = open_store (&error);
   if (store == NULL)
     return report_error (error);
-  broker = new_broker (store);
+  broker = new_broker (store, NULL, TRUE);
 
   return recover_interrupted (broker, TRUE);
 }
@@ -1442,6 +1607,7 @@ cmd_refresh (int    argc,
   int jobs = 8;
   int per_app = 2;
   g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
   g_autoptr(KhBroker) broker = NULL;
   g_autoptr(GPtrArray) grants_to_refresh = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GError) error = NULL;
@@ -1470,17 +1636,16 @@ cmd_refresh (int    argc,
   if (per_app < 1 || per_app > 256)
     return usage_error (context, _("--per-app must be from 1 to 256"));
 
-  store = open_store (&error);
-  if (store == NULL)
+  if (!open_session (&store, &team, &error))
     return report_error (error);
-  broker = new_broker (store);
+  broker = new_broker (store, team, TRUE);
   /* First what a killed run left unfinished, inside TikTok's grace; the grants are listed
    * after it, so that one it marked is seen marked. */
   recovered = recover_interrupted (broker, FALSE);
 
   if (argc == 2)
     {
-      g_autoptr(KhGrant) grant = kh_store_find_grant (store, argv[1], &error);
+      g_autoptr(KhGrant) grant = kh_shared_find_grant (store, team, argv[1], &error);
 
       if (grant == NULL)
         return report_error (error);
@@ -1488,8 +1653,10 @@ cmd_refresh (int    argc,
     }
   else
     {
-      g_autoptr(GPtrArray) grants = kh_store_list_grants (store);
+      g_autoptr(GPtrArray) grants = kh_shared_list_grants (store, team, &error);
 
+      if (grants == NULL)
+        return report_error (error);
       for (guint i = 0; i < grants->len; i++)
         {
           KhGrant *grant = g_ptr_array_index (grants, i);
@@ -1510,12 +1677,9 @@ cmd_refresh (int    argc,
   /* A named grant or --all: refresh now. --due: only what is still due under the lock. */
   batch_init (&batch, broker, (guint) jobs, (guint) per_app, !due);
   batch.worst = recovered;
+  shuffle_shared (grants_to_refresh);
   for (guint i = 0; i < grants_to_refresh->len; i++)
-    {
-      KhGrant *grant = g_ptr_array_index (grants_to_refresh, i);
-
-      batch_add (&batch, kh_grant_get_id (grant), kh_grant_get_app_name (grant));
-    }
+    batch_add (&batch, g_ptr_array_index (grants_to_refresh, i));
   batch_start_next (&batch);
   while (batch.running > 0)
     g_main_context_iteration (NULL, TRUE);
@@ -1613,9 +1777,12 @@ create_renewal_link (KhStore *store,
 
 static int
 print_renewal (KhStore *store,
+               KhTeam  *team,
                KhGrant *grant)
 {
-  g_autoptr(KhAppProfile) app = kh_store_get_app (store, kh_grant_get_app_name (grant));
+  /* A shared grant's app profile may be the team's only. */
+  g_autoptr(KhAppProfile) app = kh_shared_get_app (store, team, kh_grant_get_app_name (grant),
+                                                   NULL, NULL);
   g_autofree char *url = create_renewal_link (store, grant, app);
   g_autofree char *pack = kh_grant_renewal_pack (grant, app, url, kh_now ());
 
@@ -1654,6 +1821,7 @@ cmd_status (int    argc,
   gboolean json = FALSE;
   gboolean renewal = FALSE;
   g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
   g_autoptr(GPtrArray) grants = NULL;
   g_autoptr(GError) error = NULL;
   gint64 now = kh_now ();
@@ -1674,23 +1842,26 @@ cmd_status (int    argc,
   if (renewal && argc != 2)
     return usage_error (context, _("--renewal needs a grant"));
 
-  store = open_store (&error);
-  if (store == NULL)
+  if (!open_session (&store, &team, &error))
     return report_error (error);
 
   if (argc == 2)
     {
-      g_autoptr(KhGrant) grant = kh_store_find_grant (store, argv[1], &error);
+      g_autoptr(KhGrant) grant = kh_shared_find_grant (store, team, argv[1], &error);
 
       if (grant == NULL)
         return report_error (error);
       if (renewal)
-        return print_renewal (store, grant);
+        return print_renewal (store, team, grant);
       grants = g_ptr_array_new_with_free_func (g_object_unref);
       g_ptr_array_add (grants, g_steal_pointer (&grant));
     }
   else
-    grants = kh_store_list_grants (store);
+    {
+      grants = kh_shared_list_grants (store, team, &error);
+      if (grants == NULL)
+        return report_error (error);
+    }
 
   g_ptr_array_sort_with_data (grants, compare_status, &now);
 
@@ -1753,15 +1924,16 @@ cmd_renewal (int    argc,
 {
   g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — the message to send the owner so that they renew"));
   g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
   g_autoptr(KhGrant) grant = NULL;
   int exit_code = EXIT_OK;
 
   if (!parse_options (context, &argc, &argv, &exit_code))
     return exit_code;
-  if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
+  if (!open_grant (context, argc, argv, &store, &team, &grant, &exit_code))
     return exit_code;
 
-  return print_renewal (store, grant);
+  return print_renewal (store, team, grant);
 }
 
 /* ---- revoke / shops --update ------------------------------------------------------------------ */
@@ -1772,6 +1944,7 @@ cmd_revoke (int    argc,
 {
   g_autoptr(GOptionContext) context = g_option_context_new (_("GRANT — revoke at TikTok (or show where), then remove"));
   g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
   g_autoptr(KhGrant) grant = NULL;
   g_autoptr(KhBroker) broker = NULL;
   g_autoptr(GAsyncResult) result = NULL;
@@ -1784,12 +1957,12 @@ cmd_revoke (int    argc,
 
   if (!parse_options (context, &argc, &argv, &exit_code))
     return exit_code;
-  if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
+  if (!open_grant (context, argc, argv, &store, &team, &grant, &exit_code))
     return exit_code;
   provider = kh_provider_get (kh_grant_get_account_type (grant));
 
   /* Scripts call this: it asks nothing. */
-  broker = new_broker (store);
+  broker = new_broker (store, team, TRUE);
   kh_broker_revoke_async (broker, kh_grant_get_id (grant), cancellable, wait_cb, &wait);
   result = wait_for_result (&wait);
   if (!kh_broker_revoke_finish (broker, result, &manual, &error))
@@ -1811,9 +1984,10 @@ cmd_revoke (int    argc,
 
 static int
 update_accounts (KhStore    *store,
+                 KhTeam     *team,
                  const char *grant_id)
 {
-  g_autoptr(KhBroker) broker = new_broker (store);
+  g_autoptr(KhBroker) broker = new_broker (store, team, TRUE);
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
@@ -1964,6 +2138,7 @@ cmd_export (int    argc,
   g_autofree char *text = NULL;
   g_autofree char *stale = NULL;
   g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
   g_autoptr(KhGrant) grant = NULL;
   g_autoptr(KhAppProfile) app = NULL;
   g_autoptr(KhBroker) broker = NULL;
@@ -1990,21 +2165,16 @@ cmd_export (int    argc,
     return usage_error (context, _("--format is required: n8n, mcp-shops or env"));
   if (!kh_export_format_from_string (format_str, &format))
     return usage_error (context, _("Unknown --format: use n8n, mcp-shops or env"));
-  if (!open_grant (context, argc, argv, &store, &grant, &exit_code))
+  if (!open_grant (context, argc, argv, &store, &team, &grant, &exit_code))
     return exit_code;
 
-  app = kh_store_get_app (store, kh_grant_get_app_name (grant));
+  /* This desktop's app profile, else the team's (a shared grant of an app only the team has). */
+  app = kh_shared_get_app (store, team, kh_grant_get_app_name (grant), NULL, &error);
   if (app == NULL)
-    {
-      g_set_error (&error, KH_ERROR, KH_ERROR_NOT_FOUND,
-                   _("Grant %s belongs to the app profile “%s”, which is gone: add it again with "
-                     "keyhold-cli app add"), kh_grant_get_id (grant),
-                   kh_grant_get_app_name (grant));
-      return report_error (error);
-    }
+    return report_error (error);
 
   /* A copy that starts fresh: refreshed first if it would go stale within the usual margin. */
-  broker = kh_broker_new (store, NULL);
+  broker = new_broker (store, team, TRUE);
   kh_broker_get_token_async (broker, kh_grant_get_id (grant), KH_BROKER_DEFAULT_MIN_VALID,
                              cancellable, wait_cb, &wait);
   result = wait_for_result (&wait);
@@ -2044,6 +2214,506 @@ cmd_export (int    argc,
   return EXIT_OK;
 }
 
+/* ---- team ------------------------------------------------------------------------------------ */
+
+static void
+wipe (char *secret)
+{
+  if (secret != NULL)
+    memset (secret, 0, strlen (secret));
+}
+
+/* A secret line from stdin that may be absent: NULL when stdin is empty or the line is blank
+ * (then libpq's passfile is used). */
+static char *
+read_optional_secret (const char *prompt)
+{
+  g_autoptr(GError) error = NULL;
+  char *line = read_stdin_line (prompt, TRUE, &error);
+
+  if (line != NULL && *g_strstrip (line) == '\0')
+    g_clear_pointer (&line, g_free);
+
+  return line;
+}
+
+/* The join code, once, on stdout (the only secret the CLI prints besides `token`), and how to
+ * pass it on. */
+static void
+print_join_code (const char *join_code,
+                 gboolean    rotated)
+{
+  g_print ("JOIN-CODE: %s\n", join_code);
+  fflush (stdout);
+  if (rotated)
+    g_printerr ("keyhold-cli: %s\n",
+                _("The team key changed: members with a keyring pick it up by themselves; put "
+                  "this new join code in each server's key file (mode 0600)"));
+  g_printerr ("keyhold-cli: %s\n",
+              _("The join code is the team key: give it to a new member in person or through a "
+                "password manager, never by chat or mail; it is not shown again"));
+}
+
+/* team create and join: the options, the one URL argument, checked before anything else (a bad
+ * URL costs no password prompt), and the store. */
+static gboolean
+open_for_url (GOptionContext   *context,
+              int              *argc,
+              char           ***argv,
+              KhStore         **store_out,
+              int              *exit_code)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!parse_options (context, argc, argv, exit_code))
+    return FALSE;
+  if (*argc != 2)
+    {
+      *exit_code = usage_error (context, _("Give the database URL, e.g. "
+                                           "postgres://alice@db.example/keyhold"));
+      return FALSE;
+    }
+  if (!kh_team_check_conninfo ((*argv)[1], &error) ||
+      (*store_out = key_file_option != NULL ? kh_store_new_headless (NULL, NULL, &error)
+                                            : open_store (&error)) == NULL)
+    {
+      *exit_code = report_error (error);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static int
+cmd_team_create (int    argc,
+                 char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("URL — create a team in a PostgreSQL database (password on stdin, or ~/.pgpass)"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *password = NULL;
+  g_autofree char *join_code = NULL;
+  int exit_code = EXIT_OK;
+
+  if (!open_for_url (context, &argc, &argv, &store, &exit_code))
+    return exit_code;
+
+  password = read_optional_secret (_("Database password (empty: use ~/.pgpass): "));
+  team = kh_team_create (store, argv[1], password, &join_code, &error);
+  wipe (password);
+  if (team == NULL)
+    return report_error (error);
+
+  g_print ("TEAM: %s\n", kh_team_get_id (team));
+  print_join_code (join_code, FALSE);
+  wipe (join_code);
+
+  return EXIT_OK;
+}
+
+static int
+cmd_team_join (int    argc,
+               char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("URL — join a team (join code, then password, on stdin)"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *join_code = NULL;
+  g_autofree char *password = NULL;
+  int exit_code = EXIT_OK;
+
+  if (!open_for_url (context, &argc, &argv, &store, &exit_code))
+    return exit_code;
+
+  /* A headless server's key file already holds the join code. */
+  if (key_file_option == NULL)
+    {
+      join_code = read_optional_secret (_("Join code: "));
+      if (join_code == NULL)
+        {
+          g_set_error_literal (&error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                               _("No join code on standard input: pipe in the code the team's "
+                                 "admin gave you, or give --key-file"));
+          return report_error (error);
+        }
+    }
+  password = read_optional_secret (_("Database password (empty: use ~/.pgpass): "));
+
+  team = kh_team_join (store, argv[1], password, join_code, key_file_option, &error);
+  wipe (password);
+  wipe (join_code);
+  if (team == NULL)
+    return report_error (error);
+
+  g_print ("TEAM: %s\n", kh_team_get_id (team));
+  return EXIT_OK;
+}
+
+/* A string or number member as text ("" when absent). */
+static char *
+member_text (JsonObject *object,
+             const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
+    return g_strdup ("");
+  if (json_node_get_value_type (node) == G_TYPE_STRING)
+    return g_strdup (json_node_get_string (node));
+  if (json_node_get_value_type (node) == G_TYPE_INT64)
+    return g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (node));
+
+  return g_strdup ("");
+}
+
+static int
+cmd_team_status (int    argc,
+                 char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("— the team this computer is in"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(JsonObject) status = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *port = NULL;
+  gboolean json = FALSE;
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 1)
+    return usage_error (context, _("Unexpected argument"));
+
+  if (!open_session (&store, &team, &error))
+    return report_error (error);
+  if (team == NULL)
+    {
+      if (json)
+        g_print ("{\n  \"team\" : null\n}\n");
+      else
+        g_print ("%s\n", _("Not in a team"));
+      return EXIT_OK;
+    }
+
+  status = kh_team_describe (team, &error);
+  if (status == NULL)
+    return report_error (error);
+
+  if (json)
+    {
+      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+      g_autofree char *text = NULL;
+
+      json_node_set_object (root, status);
+      text = kh_json_to_string (root, TRUE);
+      g_print ("%s\n", text);
+      return EXIT_OK;
+    }
+
+  port = member_text (status, "port");
+  g_print (_("Team %s: connected as %s%s to %s:%s/%s\n"),
+           kh_json_get_string (status, "team_id"), kh_json_get_string (status, "role"),
+           json_object_get_boolean_member_with_default (status, "admin", FALSE) ? _(" (admin)")
+                                                                              : "",
+           kh_json_get_string (status, "host"), port, kh_json_get_string (status, "database"));
+  {
+    int schema = (int) json_object_get_int_member_with_default (status, "schema_version", 0);
+    int grants = (int) json_object_get_int_member_with_default (status, "grants", 0);
+    g_autofree char *key_id = member_text (status, "key_id");
+
+    g_print (_("Schema version %d, key %s (%s)\n"), schema, key_id,
+             kh_json_get_string (status, "key_source"));
+    g_print (g_dngettext (GETTEXT_PACKAGE, "%d shared grant visible\n",
+                          "%d shared grants visible\n", grants), grants);
+  }
+
+  return EXIT_OK;
+}
+
+static int
+cmd_team_leave (int    argc,
+                char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("— forget the team on this computer (shared grants stay in the team)"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(GError) error = NULL;
+  int exit_code = EXIT_OK;
+
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 1)
+    return usage_error (context, _("Unexpected argument"));
+  if (!open_team (&store, &team, &exit_code))
+    return exit_code;
+  if (!kh_team_leave (team, &error))
+    return report_error (error);
+
+  g_print ("LEFT: %s\n", kh_team_get_id (team));
+  return EXIT_OK;
+}
+
+static int
+cmd_team_grant (int    argc,
+                char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("ROLE --client LABEL... — let a member's PostgreSQL role see these clients' grants"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) clients = NULL;
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "client", 0, 0, G_OPTION_ARG_STRING_ARRAY, &clients, N_("A client label (repeat for more)"), "LABEL" },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc != 2)
+    return usage_error (context, _("Name one PostgreSQL role"));
+  if (clients == NULL || clients[0] == NULL)
+    return usage_error (context, _("Give at least one --client LABEL"));
+  if (!open_team (&store, &team, &exit_code))
+    return exit_code;
+  if (!kh_team_grant_access (team, argv[1], (const char * const *) clients, &error))
+    return report_error (error);
+
+  for (guint i = 0; clients[i] != NULL; i++)
+    g_print ("GRANTED: %s\t%s\n", argv[1], clients[i]);
+  return EXIT_OK;
+}
+
+/* revoke-member and rotate-key: both change the team key. */
+static int
+team_rekey (int       argc,
+            char    **argv,
+            gboolean  member)
+{
+  g_autoptr(GOptionContext) context =
+    g_option_context_new (member ? _("ROLE — remove a member and rotate the team key")
+                                 : _("— rotate the team key"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *join_code = NULL;
+  int exit_code = EXIT_OK;
+  gboolean ok;
+
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc != (member ? 2 : 1))
+    return usage_error (context, member ? _("Name one PostgreSQL role") : _("Unexpected argument"));
+  if (!open_team (&store, &team, &exit_code))
+    return exit_code;
+
+  ok = member ? kh_team_revoke_member (team, argv[1], &join_code, &error)
+              : kh_team_rotate_key (team, &join_code, &error);
+  if (!ok)
+    return report_error (error);
+
+  if (member)
+    g_print ("REMOVED-MEMBER: %s\n", argv[1]);
+  if (join_code != NULL)
+    print_join_code (join_code, TRUE);
+  wipe (join_code);
+
+  return EXIT_OK;
+}
+
+static int
+cmd_team_revoke_member (int    argc,
+                        char **argv)
+{
+  return team_rekey (argc, argv, TRUE);
+}
+
+static int
+cmd_team_rotate_key (int    argc,
+                     char **argv)
+{
+  return team_rekey (argc, argv, FALSE);
+}
+
+static const Command team_commands[] = {
+  { "create", "team create URL", N_("Create a team (first admin); the password is read from stdin"), cmd_team_create },
+  { "join", "team join URL", N_("Join a team; the join code and password are read from stdin"), cmd_team_join },
+  { "status", "team status [--json]", N_("The team this computer is in"), cmd_team_status },
+  { "leave", "team leave", N_("Forget the team on this computer"), cmd_team_leave },
+  { "grant", "team grant ROLE --client LABEL...", N_("Let a member see these clients' grants"), cmd_team_grant },
+  { "revoke-member", "team revoke-member ROLE", N_("Remove a member and rotate the team key"), cmd_team_revoke_member },
+  { "rotate-key", "team rotate-key", N_("Rotate the team key"), cmd_team_rotate_key },
+};
+
+static int
+cmd_team (int    argc,
+          char **argv)
+{
+  if (argc >= 2)
+    for (guint i = 0; i < G_N_ELEMENTS (team_commands); i++)
+      if (g_str_equal (argv[1], team_commands[i].name))
+        return team_commands[i].run (argc - 1, argv + 1);
+
+  g_printerr ("keyhold-cli: %s\n", _("team needs a subcommand: create, join, status, leave, "
+                                     "grant, revoke-member or rotate-key"));
+  for (guint i = 0; i < G_N_ELEMENTS (team_commands); i++)
+    g_printerr ("  keyhold-cli %s\n", team_commands[i].synopsis);
+
+  return EXIT_USAGE;
+}
+
+/* share and unshare. */
+static int
+move_grant (int       argc,
+            char    **argv,
+            gboolean  share)
+{
+  g_autoptr(GOptionContext) context =
+    g_option_context_new (share ? _("GRANT — move a grant from this computer into the team")
+                                : _("GRANT — move a shared grant to this computer only"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GError) error = NULL;
+  int exit_code = EXIT_OK;
+  gboolean ok;
+
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc != 2)
+    return usage_error (context, _("Name one grant (its id or display name)"));
+  if (!open_team (&store, &team, &exit_code))
+    return exit_code;
+
+  ok = share ? kh_shared_share (store, team, argv[1], &grant, &error)
+             : kh_shared_unshare (store, team, argv[1], &grant, &error);
+  if (!ok)
+    return report_error (error);
+
+  g_print ("%s: %s\n", share ? "SHARED" : "UNSHARED", kh_grant_get_id (grant));
+  return EXIT_OK;
+}
+
+static int
+cmd_share (int    argc,
+           char **argv)
+{
+  return move_grant (argc, argv, TRUE);
+}
+
+static int
+cmd_unshare (int    argc,
+             char **argv)
+{
+  return move_grant (argc, argv, FALSE);
+}
+
+/* ISO 8601 ("2026-12-04T21:00:00Z") or a date ("2026-12-04", midnight UTC). */
+static gboolean
+parse_since (const char *text,
+             gint64     *out)
+{
+  g_autofree char *midnight = NULL;
+
+  if (kh_unix_from_iso8601 (text, out))
+    return TRUE;
+  midnight = g_strconcat (text, "T00:00:00Z", NULL);
+
+  return strlen (text) == 10 && kh_unix_from_iso8601 (midnight, out);
+}
+
+static int
+cmd_audit (int    argc,
+           char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("[GRANT] — the team's audit log"));
+  g_autoptr(KhStore) store = NULL;
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *client = NULL;
+  g_autofree char *since_text = NULL;
+  gboolean json = FALSE;
+  gint64 since = 0;
+  int exit_code = EXIT_OK;
+  GOptionEntry entries[] = {
+    { "client", 0, 0, G_OPTION_ARG_STRING, &client, N_("Only this client label"), "LABEL" },
+    { "since", 0, 0, G_OPTION_ARG_STRING, &since_text, N_("Only from this date or ISO 8601 time on"), "DATE" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv, &exit_code))
+    return exit_code;
+  if (argc > 2)
+    return usage_error (context, _("Name at most one grant"));
+  if (since_text != NULL && !parse_since (since_text, &since))
+    return usage_error (context, _("--since must be a date (2026-12-04) or an ISO 8601 time "
+                                   "(2026-12-04T21:00:00Z)"));
+  if (!open_team (&store, &team, &exit_code))
+    return exit_code;
+  if (argc == 2)
+    {
+      grant = kh_shared_find_grant (store, team, argv[1], &error);
+      if (grant == NULL)
+        return report_error (error);
+    }
+
+  records = kh_team_read_audit (team, grant != NULL ? kh_grant_get_id (grant) : NULL, client,
+                                since, &error);
+  if (records == NULL)
+    return report_error (error);
+
+  if (json)
+    {
+      g_autoptr(JsonArray) array = json_array_new ();
+      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_ARRAY);
+      g_autofree char *text = NULL;
+
+      for (guint i = 0; i < records->len; i++)
+        json_array_add_element (array, json_node_copy (g_ptr_array_index (records, i)));
+      json_node_set_array (root, array);
+      text = kh_json_to_string (root, TRUE);
+      g_print ("%s\n", text);
+      return EXIT_OK;
+    }
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      JsonObject *record = kh_json_node_object (g_ptr_array_index (records, i));
+      JsonObject *detail = kh_json_get_object (record, "detail");
+      g_autofree char *detail_text = NULL;
+      const char *fields[] = { "at", "actor", "machine", "action", "grant", "client" };
+
+      for (guint f = 0; f < G_N_ELEMENTS (fields); f++)
+        {
+          const char *value = kh_json_get_string (record, fields[f]);
+
+          g_print ("%s\t", value != NULL ? value : "-");
+        }
+      if (detail != NULL && json_object_get_size (detail) > 0)
+        {
+          g_autoptr(JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+
+          json_node_set_object (node, detail);
+          detail_text = kh_json_to_string (node, FALSE);
+        }
+      g_print ("%s\n", detail_text != NULL ? detail_text : "-");
+    }
+
+  return EXIT_OK;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 static const Command commands[] = {
@@ -2070,6 +2740,11 @@ static const Command commands[] = {
     N_("What happened to each grant: authorized, refreshed, failed, exported..."), cmd_history },
   { "export", "export GRANT --format n8n|mcp-shops|env [--output FILE]",
     N_("Write a copy of the grant’s token for n8n, an MCP server or a dotenv file"), cmd_export },
+  { "team", "team create|join|status|leave|grant|revoke-member|rotate-key ...",
+    N_("A team store in PostgreSQL that staff share grants through"), cmd_team },
+  { "share", "share GRANT", N_("Move a grant into the team"), cmd_share },
+  { "unshare", "unshare GRANT", N_("Move a shared grant back to this computer"), cmd_unshare },
+  { "audit", "audit [GRANT] [--client LABEL] [--since DATE] [--json]", N_("The team's audit log"), cmd_audit },
 };
 
 static void
@@ -2084,6 +2759,43 @@ print_usage (FILE *stream)
   fprintf (stream, "%s\n", _("Exit codes: 0 ok, 1 error, 2 usage, 3 needs re-authorization, "
                              "4 transient (network, rate limit) after retries."));
   fprintf (stream, "%s\n", _("Run “keyhold-cli COMMAND --help” for a command’s options."));
+  fprintf (stream, "%s\n", _("Every command takes --key-file FILE (or KEYHOLD_TEAM_KEY_FILE): "
+                             "a headless server's team key file, mode 0600."));
+}
+
+/* Takes --key-file FILE (or --key-file=FILE) out of argv wherever it is, for every command;
+ * FALSE when it lacks its value. */
+static gboolean
+take_key_file_option (int    *argc,
+                      char  **argv)
+{
+  int out = 1;
+
+  for (int i = 1; i < *argc; i++)
+    {
+      if (g_str_equal (argv[i], "--key-file"))
+        {
+          if (i + 1 >= *argc)
+            return FALSE;
+          g_free (key_file_option);
+          key_file_option = g_strdup (argv[++i]);
+        }
+      else if (g_str_has_prefix (argv[i], "--key-file="))
+        {
+          g_free (key_file_option);
+          key_file_option = g_strdup (argv[i] + strlen ("--key-file="));
+        }
+      else
+        argv[out++] = argv[i];
+    }
+  *argc = out;
+  argv[out] = NULL;
+
+  if (key_file_option == NULL && g_getenv (KH_TEAM_KEY_FILE_ENV) != NULL &&
+      *g_getenv (KH_TEAM_KEY_FILE_ENV) != '\0')
+    key_file_option = g_strdup (g_getenv (KH_TEAM_KEY_FILE_ENV));
+
+  return key_file_option == NULL || *key_file_option != '\0';
 }
 
 int
@@ -2096,6 +2808,12 @@ kh_cli_main (int    argc,
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("keyhold-cli");
+
+  if (!take_key_file_option (&argc, argv))
+    {
+      g_printerr ("keyhold-cli: %s\n", _("--key-file needs a file name"));
+      return EXIT_USAGE;
+    }
 
   if (argc < 2)
     {

@@ -21,6 +21,7 @@
 #include "kh-json.h"
 #include "kh-provider.h"
 #include "kh-refresh-journal.h"
+#include "kh-shared.h"
 #include "kh-util.h"
 
 #include <errno.h>
@@ -48,6 +49,16 @@ struct _KhBroker
    * for an app when a refresh fails for another reason than the network. */
   GMutex         secrets_lock;
   GHashTable    *secrets;
+  GHashTable    *team_apps;  /* app name -> KhAppProfile of the team, beside their secrets */
+  /* The context the token client runs in: refreshes of shared grants, which happen in a
+   * worker thread under the team's row lock, ask it to call TikTok. */
+  GMainContext  *context;
+  KhTeam        *team;       /* NULL: not in a team */
+  char          *key_file;
+  /* Team connections not in use: one call at a time each, so refreshes that run at once take
+   * one apiece, opening more as needed. */
+  GMutex         teams_lock;
+  GPtrArray     *idle_teams;
 };
 
 G_DEFINE_FINAL_TYPE (KhBroker, kh_broker, G_TYPE_OBJECT)
@@ -283,8 +294,12 @@ static void
 forget_app_secret (KhBroker   *self,
                    const char *name)
 {
+  g_autofree char *key = g_strconcat ("team:", name, NULL);
+
   g_mutex_lock (&self->secrets_lock);
   g_hash_table_remove (self->secrets, name);
+  g_hash_table_remove (self->secrets, key);
+  g_hash_table_remove (self->team_apps, name);
   g_mutex_unlock (&self->secrets_lock);
 }
 
@@ -298,6 +313,8 @@ kh_broker_dispose (GObject *object)
   g_clear_object (&self->store);
   g_clear_object (&self->client);
   g_clear_object (&self->journal);
+  g_clear_object (&self->team);
+  g_clear_pointer (&self->idle_teams, g_ptr_array_unref);
 
   G_OBJECT_CLASS (kh_broker_parent_class)->dispose (object);
 }
@@ -310,7 +327,11 @@ kh_broker_finalize (GObject *object)
   g_hash_table_unref (self->flights);
   g_hash_table_unref (self->backoff);
   g_hash_table_unref (self->secrets);
+  g_hash_table_unref (self->team_apps);
   g_mutex_clear (&self->secrets_lock);
+  g_main_context_unref (self->context);
+  g_free (self->key_file);
+  g_mutex_clear (&self->teams_lock);
 
   G_OBJECT_CLASS (kh_broker_parent_class)->finalize (object);
 }
@@ -331,7 +352,10 @@ kh_broker_init (KhBroker *self)
   self->flights = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->backoff = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->secrets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, free_secret);
+  self->team_apps = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   g_mutex_init (&self->secrets_lock);
+  g_mutex_init (&self->teams_lock);
+  self->context = g_main_context_ref_thread_default ();
 }
 
 KhBroker *
@@ -349,6 +373,100 @@ kh_broker_new (KhStore       *store,
   self->journal = kh_refresh_journal_new_for_store (store);
 
   return self;
+}
+
+void
+kh_broker_set_team (KhBroker   *self,
+                    KhTeam     *team,
+                    const char *key_file)
+{
+  g_autoptr(GMutexLocker) locker = NULL;
+
+  g_return_if_fail (KH_IS_BROKER (self));
+  g_return_if_fail (team == NULL || KH_IS_TEAM (team));
+
+  locker = g_mutex_locker_new (&self->teams_lock);
+  g_set_object (&self->team, team);
+  g_free (self->key_file);
+  self->key_file = g_strdup (key_file);
+  g_clear_pointer (&self->idle_teams, g_ptr_array_unref);
+  if (team != NULL)
+    {
+      self->idle_teams = g_ptr_array_new_with_free_func (g_object_unref);
+      g_ptr_array_add (self->idle_teams, g_object_ref (team));
+    }
+}
+
+KhTeam *
+kh_broker_get_team (KhBroker *self)
+{
+  g_return_val_if_fail (KH_IS_BROKER (self), NULL);
+
+  return self->team;
+}
+
+/* Worker threads: a team connection for this thread's call alone; give it back after. */
+static KhTeam *
+take_team (KhBroker  *self,
+           GError   **error)
+{
+  KhTeam *team = NULL;
+
+  g_mutex_lock (&self->teams_lock);
+  if (self->idle_teams != NULL && self->idle_teams->len > 0)
+    team = g_ptr_array_steal_index_fast (self->idle_teams, self->idle_teams->len - 1);
+  g_mutex_unlock (&self->teams_lock);
+  if (team != NULL)
+    return team;
+
+  team = kh_team_open (self->store, self->key_file, error);
+  if (team == NULL && (error == NULL || *error == NULL))
+    g_set_error_literal (error, KH_ERROR, KH_ERROR_TEAM_URL,
+                         _("This computer left the team meanwhile: join it again with "
+                           "keyhold-cli team join"));
+
+  return team;
+}
+
+static void
+give_team (KhBroker *self,
+           KhTeam   *team)
+{
+  g_mutex_lock (&self->teams_lock);
+  /* A connection of a team this computer has left meanwhile is not reused. */
+  if (self->idle_teams != NULL &&
+      g_strcmp0 (kh_team_get_id (team), kh_team_get_id (self->team)) == 0)
+    g_ptr_array_add (self->idle_teams, team);
+  else
+    g_object_unref (team);
+  g_mutex_unlock (&self->teams_lock);
+}
+
+/* A team connection that goes back to the broker's pool when it goes out of scope. */
+typedef struct
+{
+  KhBroker *broker;
+  KhTeam   *team;
+} TeamLease;
+
+static void
+team_lease_clear (TeamLease *lease)
+{
+  if (lease->team != NULL)
+    give_team (lease->broker, g_steal_pointer (&lease->team));
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (TeamLease, team_lease_clear)
+
+static gboolean
+team_lease_take (TeamLease  *lease,
+                 KhBroker   *self,
+                 GError    **error)
+{
+  lease->broker = self;
+  lease->team = take_team (self, error);
+
+  return lease->team != NULL;
 }
 
 /* Main thread only: the token client, created on first use when none was given (a fresh
@@ -454,33 +572,137 @@ unlock_grant (int *fd)
 
 /* ---- loading ---------------------------------------------------------------------------------- */
 
-static KhGrant *
-load_grant (KhStore     *store,
-            const char  *grant_id,
-            GError     **error)
+/* FALSE (with the error to show) for a grant marked needs-reauth or revoked. */
+static gboolean
+check_usable (KhGrant  *grant,
+              GError  **error)
 {
-  g_autoptr(KhGrant) grant = NULL;
-  KhGrantStatus stored;
+  KhGrantStatus stored = kh_grant_get_stored_status (grant);
 
-  /* Another process may have changed the index (a status, a removal) since we read it. */
-  if (!kh_store_reload (store, error))
-    return NULL;
-
-  grant = kh_store_find_grant (store, grant_id, error);
-  if (grant == NULL)
-    return NULL;
-
-  stored = kh_grant_get_stored_status (grant);
   if (stored == KH_GRANT_STATUS_NEEDS_REAUTH || stored == KH_GRANT_STATUS_REVOKED)
     {
       g_set_error (error, KH_ERROR, KH_ERROR_NEEDS_REAUTH,
                    _("Grant %s is marked %s: authorize the account again (keyhold-cli link or "
                      "authorize), or see “keyhold-cli status”"),
                    kh_grant_get_id (grant), kh_grant_status_to_string (stored));
-      return NULL;
+      return FALSE;
     }
 
+  return TRUE;
+}
+
+static KhGrant *
+load_grant (KhStore     *store,
+            const char  *grant_id,
+            GError     **error)
+{
+  g_autoptr(KhGrant) grant = NULL;
+
+  /* Another process may have changed the index (a status, a removal) since we read it. */
+  if (!kh_store_reload (store, error))
+    return NULL;
+
+  grant = kh_store_find_grant (store, grant_id, error);
+  if (grant == NULL || !check_usable (grant, error))
+    return NULL;
+
   return g_steal_pointer (&grant);
+}
+
+/* Worker threads: the grant named grant_id, from the store or else the team (then marked
+ * shared). usable: refuse grants marked needs-reauth or revoked. */
+static KhGrant *
+find_any_grant (KhBroker    *self,
+                const char  *grant_id,
+                gboolean     usable,
+                GError     **error)
+{
+  g_auto(TeamLease) lease = { NULL, };
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(KhGrant) grant = NULL;
+
+  if (!kh_store_reload (self->store, error))
+    return NULL;
+  grant = kh_store_find_grant (self->store, grant_id, &local_error);
+  if (grant == NULL && self->team != NULL &&
+      g_error_matches (local_error, KH_ERROR, KH_ERROR_NOT_FOUND))
+    {
+      g_clear_error (&local_error);
+      if (!team_lease_take (&lease, self, error))
+        return NULL;
+      grant = kh_team_find_grant (lease.team, grant_id, &local_error);
+      if (grant != NULL)
+        kh_grant_set_shared (grant, TRUE);
+    }
+  if (grant == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  if (usable && !check_usable (grant, error))
+    return NULL;
+
+  return g_steal_pointer (&grant);
+}
+
+/* Worker threads: the app profile name of grant grant_id and its secret: this desktop's, else
+ * (team not NULL) the team's. */
+static gboolean
+load_app (KhBroker      *self,
+          const char    *name,
+          const char    *grant_id,
+          KhTeam        *team,
+          KhAppProfile **app_out,
+          char         **secret_out,
+          GError       **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  *app_out = kh_store_get_app (self->store, name);
+  if (*app_out != NULL)
+    {
+      *secret_out = dup_app_secret (self, *app_out, error);
+      if (*secret_out == NULL)
+        g_clear_object (app_out);
+      return *secret_out != NULL;
+    }
+
+  if (team != NULL)
+    {
+      g_autofree char *key = g_strconcat ("team:", name, NULL);
+
+      /* A bulk refresh of many shared grants of one app reads the team's app once. */
+      g_mutex_lock (&self->secrets_lock);
+      *secret_out = g_strdup (g_hash_table_lookup (self->secrets, key));
+      *app_out = g_hash_table_lookup (self->team_apps, name);
+      if (*app_out != NULL)
+        g_object_ref (*app_out);
+      g_mutex_unlock (&self->secrets_lock);
+      if (*app_out != NULL && *secret_out != NULL)
+        return TRUE;
+      g_clear_object (app_out);
+      free_secret (g_steal_pointer (secret_out));
+
+      *app_out = kh_team_get_app (team, name, secret_out, &local_error);
+      if (*app_out != NULL)
+        {
+          g_mutex_lock (&self->secrets_lock);
+          g_hash_table_replace (self->secrets, g_steal_pointer (&key), g_strdup (*secret_out));
+          g_hash_table_replace (self->team_apps, g_strdup (name), g_object_ref (*app_out));
+          g_mutex_unlock (&self->secrets_lock);
+          return TRUE;
+        }
+      if (!g_error_matches (local_error, KH_ERROR, KH_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+    }
+
+  g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND,
+               _("Grant %s belongs to the app profile “%s”, which is gone: add it again with "
+                 "keyhold-cli app add"), grant_id, name);
+  return FALSE;
 }
 
 /* ---- the one-lookup path ---------------------------------------------------------------------- */
@@ -546,7 +768,12 @@ typedef struct
   gboolean    force;
   gint64      seen_updated;  /* the index's updated_at and access expiry when we looked */
   gint64      seen_expiry;
+  gboolean    seen_listed;   /* seen_* come from the caller's listing, not the fast path */
   KhTokenSet *current;       /* what the fast path found (stale) */
+  gboolean    shared;        /* a grant of the team store */
+  char       *app_name;      /* shared: the grant's app profile */
+  char       *offline_note;  /* shared: answered from the cache, and why */
+  KhGrant    *shared_grant;  /* shared: the grant as the fast path read it */
 } Request;
 
 static void
@@ -554,8 +781,105 @@ request_free (Request *request)
 {
   g_free (request->grant_id);
   g_free (request->resolved_id);
+  g_free (request->app_name);
+  g_free (request->offline_note);
+  g_clear_object (&request->shared_grant);
   g_clear_pointer (&request->current, kh_token_set_free);
   g_free (request);
+}
+
+/* What a forced refresh compares the locked row with: the grant as first seen, or as the
+ * caller's listing showed it. */
+static void
+note_seen (Request *request,
+           KhGrant *grant)
+{
+  if (request->seen_listed)
+    return;
+  request->seen_updated = kh_grant_get_updated_at (grant);
+  request->seen_expiry = kh_grant_get_access_expires_at (grant);
+}
+
+/* The fast path of a grant the store does not have: the team's row (one query), or, while the
+ * database is unreachable, the last row this machine saw, which may answer but never refresh. */
+static void
+shared_fast_path (GTask    *task,
+                  KhBroker *self,
+                  Request  *request)
+{
+  g_auto(TeamLease) lease = { NULL, };
+  g_autoptr(KhGrant) grant = NULL;
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autofree char *id = NULL;
+  gboolean cached = FALSE;
+  GError *error = NULL;
+
+  if (!team_lease_take (&lease, self, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  /* A full id needs no lookup by name, which would need the database. */
+  if (looks_like_grant_id (request->grant_id))
+    id = g_strdup (request->grant_id);
+  else
+    {
+      grant = kh_team_find_grant (lease.team, request->grant_id, &error);
+      if (grant == NULL)
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      id = g_strdup (kh_grant_get_id (grant));
+      g_clear_object (&grant);
+    }
+
+  tokens = kh_team_load_tokens (lease.team, id, &grant, &cached, &error);
+  if (tokens == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (!check_usable (grant, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  request->shared = TRUE;
+  request->resolved_id = g_steal_pointer (&id);
+  request->app_name = g_strdup (kh_grant_get_app_name (grant));
+  kh_grant_set_shared (grant, TRUE);
+  request->shared_grant = g_object_ref (grant);
+  note_seen (request, grant);
+
+  if (cached)
+    {
+      const char *why = kh_team_get_last_error_message (lease.team);
+
+      if (!request->force && !kh_token_set_needs_refresh (tokens, request->min_valid, kh_now ()))
+        {
+          request->offline_note = g_strdup (why);
+          g_task_return_pointer (task, g_steal_pointer (&tokens),
+                                 (GDestroyNotify) kh_token_set_free);
+          return;
+        }
+      g_task_return_new_error (task, KH_ERROR, KH_ERROR_TEAM_UNREACHABLE,
+                               _("The team database is unreachable (%s), and grant %s can only be "
+                                 "refreshed through it: try again when it is back"),
+                               why != NULL ? why : "?", request->resolved_id);
+      return;
+    }
+
+  if (!request->force && !kh_token_set_needs_refresh (tokens, request->min_valid, kh_now ()))
+    {
+      g_task_return_pointer (task, g_steal_pointer (&tokens), (GDestroyNotify) kh_token_set_free);
+      return;
+    }
+
+  request->current = g_steal_pointer (&tokens);
+  g_task_return_pointer (task, NULL, NULL);
 }
 
 static void
@@ -571,14 +895,19 @@ fast_path_thread (GTask        *task,
   GError *error = NULL;
 
   grant = load_grant (self->store, request->grant_id, &error);
+  if (grant == NULL && self->team != NULL && g_error_matches (error, KH_ERROR, KH_ERROR_NOT_FOUND))
+    {
+      g_clear_error (&error);
+      shared_fast_path (task, self, request);
+      return;
+    }
   if (grant == NULL)
     {
       g_task_return_error (task, error);
       return;
     }
   request->resolved_id = g_strdup (kh_grant_get_id (grant));
-  request->seen_updated = kh_grant_get_updated_at (grant);
-  request->seen_expiry = kh_grant_get_access_expires_at (grant);
+  note_seen (request, grant);
 
   /* A forced refresh reads the tokens under the lock anyway: no lookup here. */
   if (request->force)
@@ -625,6 +954,10 @@ typedef struct
   GError          *refresh_error;
   KhRefreshIntent *interrupted;   /* an earlier refresh of the same token that did not finish */
   gboolean         network;       /* the flight called TikTok */
+  gboolean         shared;        /* refreshes under the team's row lock */
+  char            *app_name;      /* shared: the app profile, known before the lock */
+  GError          *app_error;     /* shared: why there is no app profile, if a refresh needs it */
+  gboolean         mark;          /* shared: mark needs-reauth once the row is unlocked */
 } Flight;
 
 static void
@@ -644,6 +977,8 @@ flight_free (Flight *flight)
   g_clear_pointer (&flight->response, kh_token_response_free);
   g_clear_error (&flight->refresh_error);
   g_clear_pointer (&flight->interrupted, kh_refresh_intent_free);
+  g_free (flight->app_name);
+  g_clear_error (&flight->app_error);
   g_free (flight);
 }
 
@@ -747,6 +1082,65 @@ mark_needs_reauth (Flight     *flight,
   return TRUE;
 }
 
+typedef enum
+{
+  DECISION_CURRENT,   /* the tokens read under the lock do */
+  DECISION_REFRESH,   /* call TikTok */
+  DECISION_ENDED,     /* the authorization has ended: mark the grant needs-reauth */
+  DECISION_FAILED,    /* nothing to refresh with */
+} Decision;
+
+/* Under the grant's lock, with flight->grant and flight->current just read again. */
+static Decision
+flight_decide (Flight  *flight,
+               GError **error)
+{
+  gint64 now = kh_now ();
+  const char *refresh = flight->current->refresh_token;
+  gboolean fresh = TRUE;
+  gboolean adopted;
+
+  for (guint i = 0; i < flight->waiters->len; i++)
+    {
+      Request *request = g_task_get_task_data (g_ptr_array_index (flight->waiters, i));
+
+      fresh = fresh && !kh_token_set_needs_refresh (flight->current, request->min_valid, now);
+    }
+  /* A forced refresh adopts a refresh another process completed while we waited. */
+  adopted = flight->force &&
+            (kh_grant_get_updated_at (flight->grant) != flight->seen_updated ||
+             kh_grant_get_access_expires_at (flight->grant) != flight->seen_expiry);
+
+  if ((!flight->force && fresh) || adopted)
+    return DECISION_CURRENT;
+
+  if (refresh == NULL || *refresh == '\0' ||
+      kh_grant_get_token_kind (flight->grant) == KH_TOKEN_KIND_ADVERTISER)
+    {
+      if (flight->current->access_expires_at == 0 && !flight->force)
+        return DECISION_CURRENT;
+      if (flight->current->access_expires_at == 0)
+        g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                     _("Grant %s has a token that never expires and cannot be refreshed"),
+                     flight->grant_id);
+      else
+        g_set_error (error, KH_ERROR, KH_ERROR_NEEDS_REAUTH,
+                     _("Grant %s has no refresh token: authorize the account again"),
+                     flight->grant_id);
+      return DECISION_FAILED;
+    }
+
+  if (flight->current->refresh_expires_at != 0 && flight->current->refresh_expires_at <= now)
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_NEEDS_REAUTH,
+                   _("The authorization of grant %s has ended: the account holder must authorize "
+                     "again"), flight->grant_id);
+      return DECISION_ENDED;
+    }
+
+  return DECISION_REFRESH;
+}
+
 /* Worker thread: take the lock, re-read, decide. Returns TRUE when TikTok must be called (the
  * lock stays held), FALSE with flight->result set when the stored tokens do. */
 static void
@@ -759,10 +1153,6 @@ flight_lock_thread (GTask        *task,
   Flight *flight = task_data;
   g_autoptr(KhGrant) grant = NULL;
   GError *error = NULL;
-  gint64 now;
-  const char *refresh;
-  gboolean fresh;
-  gboolean adopted;
 
   flight->lock_fd = lock_grant (self, flight->grant_id, TRUE, &error);
   if (flight->lock_fd < 0)
@@ -786,75 +1176,34 @@ flight_lock_thread (GTask        *task,
       return;
     }
 
-  now = kh_now ();
-  refresh = flight->current->refresh_token;
-  fresh = TRUE;
-  for (guint i = 0; i < flight->waiters->len; i++)
+  switch (flight_decide (flight, &error))
     {
-      Request *request = g_task_get_task_data (g_ptr_array_index (flight->waiters, i));
-
-      fresh = fresh && !kh_token_set_needs_refresh (flight->current, request->min_valid, now);
-    }
-  /* A forced refresh adopts a refresh another process completed while we waited. */
-  adopted = flight->force &&
-            (kh_grant_get_updated_at (flight->grant) != flight->seen_updated ||
-             kh_grant_get_access_expires_at (flight->grant) != flight->seen_expiry);
-
-  if ((!flight->force && fresh) || adopted)
-    {
+    case DECISION_CURRENT:
       flight->result = kh_token_set_copy (flight->current);
       g_task_return_boolean (task, FALSE);
       return;
-    }
-
-  if (refresh == NULL || *refresh == '\0' ||
-      kh_grant_get_token_kind (flight->grant) == KH_TOKEN_KIND_ADVERTISER)
-    {
-      if (flight->current->access_expires_at == 0 && !flight->force)
-        {
-          flight->result = kh_token_set_copy (flight->current);
-          g_task_return_boolean (task, FALSE);
-          return;
-        }
-      if (flight->current->access_expires_at == 0)
-        g_task_return_new_error (task, KH_ERROR, KH_ERROR_INVALID_INPUT,
-                                 _("Grant %s has a token that never expires and cannot be "
-                                   "refreshed"), flight->grant_id);
-      else
-        g_task_return_new_error (task, KH_ERROR, KH_ERROR_NEEDS_REAUTH,
-                                 _("Grant %s has no refresh token: authorize the account again"),
-                                 flight->grant_id);
-      return;
-    }
-
-  if (flight->current->refresh_expires_at != 0 && flight->current->refresh_expires_at <= now)
-    {
+    case DECISION_ENDED:
       mark_needs_reauth (flight, N_("the authorization has ended"));
-      g_task_return_new_error (task, KH_ERROR, KH_ERROR_NEEDS_REAUTH,
-                               _("The authorization of grant %s has ended: the account holder "
-                                 "must authorize again"), flight->grant_id);
+      g_task_return_error (task, error);
       return;
+    case DECISION_FAILED:
+      g_task_return_error (task, error);
+      return;
+    case DECISION_REFRESH:
+    default:
+      break;
     }
 
-  flight->app = kh_store_get_app (self->store, kh_grant_get_app_name (flight->grant));
-  if (flight->app == NULL)
-    {
-      g_task_return_new_error (task, KH_ERROR, KH_ERROR_NOT_FOUND,
-                               _("Grant %s belongs to the app profile “%s”, which is gone: add it "
-                                 "again with keyhold-cli app add"), flight->grant_id,
-                               kh_grant_get_app_name (flight->grant));
-      return;
-    }
-  flight->app_secret = dup_app_secret (self, flight->app, &error);
-  if (flight->app_secret == NULL)
+  if (!load_app (self, kh_grant_get_app_name (flight->grant), flight->grant_id, NULL,
+                 &flight->app, &flight->app_secret, &error))
     {
       g_task_return_error (task, error);
       return;
     }
 
   /* On disk before TikTok sees the token: from here on a kill leaves a recoverable trace. */
-  if (!kh_refresh_journal_begin (self->journal, flight->grant_id, refresh, &flight->interrupted,
-                                 &error))
+  if (!kh_refresh_journal_begin (self->journal, flight->grant_id, flight->current->refresh_token,
+                                 &flight->interrupted, &error))
     {
       g_task_return_error (task, error);
       return;
@@ -871,6 +1220,216 @@ end_intent (Flight *flight)
 
   if (!kh_refresh_journal_end (flight->broker->journal, flight->grant_id, &error))
     g_warning ("%s", error->message);
+}
+
+/* The tokens to store after TikTok's answer: a response without a new refresh token keeps the
+ * old one valid (never delete first). */
+static KhTokenSet *
+tokens_from_response (Flight          *flight,
+                      KhTokenResponse *response)
+{
+  KhTokenSet *tokens = kh_token_set_copy (response->tokens);
+
+  if (tokens->refresh_token == NULL || *tokens->refresh_token == '\0')
+    {
+      g_free (tokens->refresh_token);
+      tokens->refresh_token = g_strdup (flight->current->refresh_token);
+      tokens->refresh_expires_at = flight->current->refresh_expires_at;
+    }
+
+  return tokens;
+}
+
+/* ---- shared grants: the refresh under the team's row lock ------------------------------------ */
+
+typedef struct
+{
+  Flight          *flight;
+  GMutex           mutex;
+  GCond            cond;
+  gboolean         done;
+  KhTokenResponse *response;
+  GError          *error;
+} MainCall;
+
+static void
+main_call_done (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  MainCall *call = user_data;
+  GError *error = NULL;
+  KhTokenResponse *response;
+
+  response = kh_token_client_refresh_finish (KH_TOKEN_CLIENT (object), result, &error);
+  g_mutex_lock (&call->mutex);
+  call->response = response;
+  call->error = error;
+  call->done = TRUE;
+  g_cond_signal (&call->cond);
+  /* The waiting thread frees call once it has the mutex back: nothing touches it after this. */
+  g_mutex_unlock (&call->mutex);
+}
+
+static gboolean
+main_call_start (gpointer user_data)
+{
+  MainCall *call = user_data;
+  Flight *flight = call->flight;
+
+  kh_token_client_refresh_async (get_client (flight->broker), flight->app, flight->app_secret,
+                                 kh_grant_get_token_kind (flight->grant),
+                                 flight->current->refresh_token, NULL, main_call_done, call);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Worker thread, holding the row lock: TikTok's refresh, made by the broker's token client in
+ * the broker's context (where its session and retry timers live) while this thread waits. */
+static KhTokenResponse *
+refresh_in_context (Flight  *flight,
+                    GError **error)
+{
+  MainCall call = { flight, };
+
+  g_mutex_init (&call.mutex);
+  g_cond_init (&call.cond);
+  g_main_context_invoke (flight->broker->context, main_call_start, &call);
+  g_mutex_lock (&call.mutex);
+  while (!call.done)
+    g_cond_wait (&call.cond, &call.mutex);
+  g_mutex_unlock (&call.mutex);
+  g_mutex_clear (&call.mutex);
+  g_cond_clear (&call.cond);
+
+  if (call.response == NULL)
+    g_propagate_error (error, call.error);
+
+  return call.response;
+}
+
+/* kh_team_refresh_locked's decision, with the row locked: the current tokens (nothing is
+ * written) or TikTok's new ones (written and audited in the same transaction). */
+static KhTokenSet *
+team_refresh_func (KhGrant          *grant,
+                   const KhTokenSet *current,
+                   gpointer          user_data,
+                   GError          **error)
+{
+  Flight *flight = user_data;
+  g_autoptr(KhTokenResponse) response = NULL;
+  GError *local_error = NULL;
+
+  g_set_object (&flight->grant, grant);
+  g_clear_pointer (&flight->current, kh_token_set_free);
+  flight->current = kh_token_set_copy (current);
+
+  /* Marked needs-reauth or revoked on another machine meanwhile (or before a bulk refresh,
+   * which skips the fast path). */
+  if (!check_usable (grant, error))
+    return NULL;
+
+  switch (flight_decide (flight, error))
+    {
+    case DECISION_CURRENT:
+      return kh_token_set_copy (current);
+    case DECISION_ENDED:
+      flight->mark = TRUE;
+      return NULL;
+    case DECISION_FAILED:
+      return NULL;
+    case DECISION_REFRESH:
+    default:
+      break;
+    }
+
+  if (flight->app == NULL)
+    {
+      g_propagate_error (error, g_error_copy (flight->app_error));
+      return NULL;
+    }
+
+  flight->network = TRUE;
+  response = refresh_in_context (flight, &local_error);
+  if (response == NULL)
+    {
+      KhErrorClass klass = kh_error_classify (local_error);
+
+      /* The app secret may have changed since it was cached (a replaced app profile). */
+      if (klass != KH_ERROR_CLASS_TRANSIENT)
+        forget_app_secret (flight->broker, kh_app_profile_get_name (flight->app));
+      flight->mark = klass == KH_ERROR_CLASS_TERMINAL;
+      g_propagate_error (error, local_error);
+      return NULL;
+    }
+
+  return tokens_from_response (flight, response);
+}
+
+/* Terminal: TikTok will not refresh this shared grant again; every member sees so. */
+static void
+mark_shared_needs_reauth (Flight       *flight,
+                          KhTeam       *team,
+                          const GError *why)
+{
+  g_autoptr(GError) error = NULL;
+  JsonObject *detail;
+
+  kh_grant_set_stored_status (flight->grant, KH_GRANT_STATUS_NEEDS_REAUTH);
+  kh_grant_touch (flight->grant, kh_now ());
+  if (!kh_team_update_grant (team, flight->grant, &error))
+    {
+      g_message ("Could not mark grant %s as needing re-authorization: %s", flight->grant_id,
+                 error->message);
+      return;
+    }
+
+  /* What TikTok said, then what it means for the grant (HISTORY-FORMAT's two records). */
+  detail = json_object_new ();
+  json_object_set_int_member (detail, "code",
+                              why != NULL && why->domain == KH_API_ERROR ? why->code : 0);
+  json_object_set_string_member (detail, "message", why != NULL ? why->message : "");
+  kh_shared_note (team, "refresh-failed", flight->grant, detail);
+  detail = json_object_new ();
+  json_object_set_string_member (detail, "reason", why != NULL ? why->message : "");
+  kh_shared_note (team, "needs-reauth", flight->grant, detail);
+}
+
+/* Worker thread: the whole refresh of a shared grant. The row lock is held only inside
+ * kh_team_refresh_locked; flight->result is set, or the error returned. */
+static void
+flight_team_thread (GTask        *task,
+                    gpointer      source_object,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  KhBroker *self = source_object;
+  Flight *flight = task_data;
+  g_auto(TeamLease) lease = { NULL, };
+  GError *error = NULL;
+
+  if (!team_lease_take (&lease, self, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  /* Before the row lock, whose callback must not use the connection; an error here matters
+   * only if a refresh turns out to be needed. */
+  load_app (self, flight->app_name, flight->grant_id, lease.team, &flight->app,
+            &flight->app_secret, &flight->app_error);
+
+  flight->result = kh_team_refresh_locked (lease.team, flight->grant_id, team_refresh_func,
+                                           flight, &error);
+  if (flight->mark && flight->grant != NULL)
+    mark_shared_needs_reauth (flight, lease.team, error);
+  if (flight->result == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  g_task_return_boolean (task, FALSE);
 }
 
 /* Worker thread: store what TikTok answered (keyring first, then the index), still locked. */
@@ -907,14 +1466,7 @@ flight_store_thread (GTask        *task,
       return;
     }
 
-  tokens = kh_token_set_copy (response->tokens);
-  /* A response without a new refresh token keeps the old one valid (never delete first). */
-  if (tokens->refresh_token == NULL || *tokens->refresh_token == '\0')
-    {
-      g_free (tokens->refresh_token);
-      tokens->refresh_token = g_strdup (flight->current->refresh_token);
-      tokens->refresh_expires_at = flight->current->refresh_expires_at;
-    }
+  tokens = tokens_from_response (flight, response);
 
   kh_grant_set_expiries_from_tokens (flight->grant, tokens);
   if (response->scopes != NULL && response->scopes[0] != NULL)
@@ -1028,13 +1580,15 @@ join_flight (KhBroker *self,
   flight->force = request->force;
   flight->seen_updated = request->seen_updated;
   flight->seen_expiry = request->seen_expiry;
+  flight->shared = request->shared;
+  flight->app_name = g_strdup (request->app_name);
   g_ptr_array_add (flight->waiters, g_object_ref (task));
   g_hash_table_insert (self->flights, g_strdup (flight->grant_id), flight);
 
   lock_task = g_task_new (self, NULL, flight_locked_cb, flight);
   g_task_set_source_tag (lock_task, join_flight);
   g_task_set_task_data (lock_task, flight, NULL);
-  g_task_run_in_thread (lock_task, flight_lock_thread);
+  g_task_run_in_thread (lock_task, flight->shared ? flight_team_thread : flight_lock_thread);
 }
 
 static void
@@ -1075,6 +1629,7 @@ fast_path_cb (GObject      *object,
 static void
 start_request (KhBroker            *self,
                const char          *grant_id,
+               KhGrant             *listed,
                gint64               min_valid,
                gboolean             force,
                gpointer             source_tag,
@@ -1092,7 +1647,23 @@ start_request (KhBroker            *self,
   request->grant_id = g_strdup (grant_id);
   request->min_valid = MAX (min_valid, 0);
   request->force = force;
+  if (listed != NULL)
+    {
+      note_seen (request, listed);
+      request->seen_listed = TRUE;
+    }
   g_task_set_task_data (task, request, (GDestroyNotify) request_free);
+
+  /* A shared grant as listed goes straight to its flight: the row lock decides anyway, and a
+   * bulk refresh saves a query per grant. */
+  if (listed != NULL && kh_grant_get_shared (listed) && self->team != NULL)
+    {
+      request->shared = TRUE;
+      request->resolved_id = g_strdup (kh_grant_get_id (listed));
+      request->app_name = g_strdup (kh_grant_get_app_name (listed));
+      join_flight (self, task);
+      return;
+    }
 
   /* The fast path's task shares the Request; it finishes before the outer task does. */
   fast = g_task_new (self, cancellable, fast_path_cb, g_steal_pointer (&task));
@@ -1113,7 +1684,7 @@ kh_broker_get_token_async (KhBroker            *self,
   g_return_if_fail (grant_id != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  start_request (self, grant_id, min_valid_seconds, FALSE, kh_broker_get_token_async,
+  start_request (self, grant_id, NULL, min_valid_seconds, FALSE, kh_broker_get_token_async,
                  cancellable, callback, user_data);
 }
 
@@ -1122,12 +1693,33 @@ kh_broker_get_token_finish (KhBroker      *self,
                             GAsyncResult  *result,
                             GError       **error)
 {
+  return kh_broker_get_token_finish_full (self, result, NULL, NULL, error);
+}
+
+KhTokenSet *
+kh_broker_get_token_finish_full (KhBroker      *self,
+                                 GAsyncResult  *result,
+                                 KhGrant      **shared_out,
+                                 char         **offline_note_out,
+                                 GError       **error)
+{
+  Request *request;
+  KhTokenSet *tokens;
+
   g_return_val_if_fail (KH_IS_BROKER (self), NULL);
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == kh_broker_get_token_async,
                         NULL);
 
-  return g_task_propagate_pointer (G_TASK (result), error);
+  request = g_task_get_task_data (G_TASK (result));
+  tokens = g_task_propagate_pointer (G_TASK (result), error);
+  if (offline_note_out != NULL)
+    *offline_note_out = tokens != NULL ? g_strdup (request->offline_note) : NULL;
+  if (shared_out != NULL)
+    *shared_out = tokens != NULL && request->shared_grant != NULL
+                  ? g_object_ref (request->shared_grant) : NULL;
+
+  return tokens;
 }
 
 void
@@ -1142,8 +1734,24 @@ kh_broker_refresh_async (KhBroker            *self,
   g_return_if_fail (grant_id != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  start_request (self, grant_id, KH_BROKER_DEFAULT_MIN_VALID, force, kh_broker_refresh_async,
-                 cancellable, callback, user_data);
+  start_request (self, grant_id, NULL, KH_BROKER_DEFAULT_MIN_VALID, force,
+                 kh_broker_refresh_async, cancellable, callback, user_data);
+}
+
+void
+kh_broker_refresh_listed_async (KhBroker            *self,
+                                KhGrant             *listed,
+                                gboolean             force,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_return_if_fail (KH_IS_BROKER (self));
+  g_return_if_fail (KH_IS_GRANT (listed));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  start_request (self, kh_grant_get_id (listed), listed, KH_BROKER_DEFAULT_MIN_VALID, force,
+                 kh_broker_refresh_async, cancellable, callback, user_data);
 }
 
 KhTokenSet *
@@ -1411,14 +2019,11 @@ revoke_prepare_thread (GTask        *task,
 {
   KhBroker *self = source_object;
   Revoke *revoke = task_data;
+  g_auto(TeamLease) lease = { NULL, };
+  gboolean cached = FALSE;
   GError *error = NULL;
 
-  if (!kh_store_reload (self->store, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  revoke->grant = kh_store_find_grant (self->store, revoke->grant_id, &error);
+  revoke->grant = find_any_grant (self, revoke->grant_id, FALSE, &error);
   if (revoke->grant == NULL)
     {
       g_task_return_error (task, error);
@@ -1434,24 +2039,32 @@ revoke_prepare_thread (GTask        *task,
       return;
     }
 
-  revoke->tokens = kh_store_load_tokens (self->store, revoke->grant_id, &error);
+  if (kh_grant_get_shared (revoke->grant))
+    {
+      if (!team_lease_take (&lease, self, &error))
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      revoke->tokens = kh_team_load_tokens (lease.team, revoke->grant_id, NULL, &cached, &error);
+      /* Revoking needs the database: the cached row is not enough to remove it there. */
+      if (revoke->tokens != NULL && cached)
+        {
+          g_clear_pointer (&revoke->tokens, kh_token_set_free);
+          g_set_error (&error, KH_ERROR, KH_ERROR_TEAM_UNREACHABLE,
+                       _("The team database is unreachable (%s): try again when it is back"),
+                       kh_team_get_last_error_message (lease.team));
+        }
+    }
+  else
+    revoke->tokens = kh_store_load_tokens (self->store, revoke->grant_id, &error);
   if (revoke->tokens == NULL)
     {
       g_task_return_error (task, error);
       return;
     }
-  revoke->app = kh_store_get_app (self->store, kh_grant_get_app_name (revoke->grant));
-  if (revoke->app == NULL)
-    {
-      g_task_return_new_error (task, KH_ERROR, KH_ERROR_NOT_FOUND,
-                               _("Grant %s belongs to the app profile “%s”, which is gone: add it "
-                                 "again with keyhold-cli app add"), revoke->grant_id,
-                               kh_grant_get_app_name (revoke->grant));
-      return;
-    }
-  revoke->app_secret = kh_store_load_app_secret (self->store,
-                                                 kh_app_profile_get_name (revoke->app), &error);
-  if (revoke->app_secret == NULL)
+  if (!load_app (self, kh_grant_get_app_name (revoke->grant), revoke->grant_id, lease.team,
+                 &revoke->app, &revoke->app_secret, &error))
     {
       g_task_return_error (task, error);
       return;
@@ -1469,13 +2082,30 @@ revoke_remove_thread (GTask        *task,
   KhBroker *self = source_object;
   Revoke *revoke = task_data;
   g_autoptr(KhHistoryEntry) entry = kh_history_entry_new_revoked (revoke->grant, revoke->manual);
+  g_auto(TeamLease) lease = { NULL, };
   GError *error = NULL;
+  JsonObject *detail;
 
-  kh_history_record (self->store, entry);
-  if (!kh_store_remove_grant (self->store, revoke->grant_id, &error))
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
+  if (!kh_grant_get_shared (revoke->grant))
+    {
+      kh_history_record (self->store, entry);
+      if (!kh_store_remove_grant (self->store, revoke->grant_id, &error))
+        g_task_return_error (task, error);
+      else
+        g_task_return_boolean (task, TRUE);
+      return;
+    }
+
+  if (!team_lease_take (&lease, self, &error) ||
+      !kh_team_remove_grant (lease.team, revoke->grant_id, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  detail = json_object_new ();
+  json_object_set_boolean_member (detail, "manual", revoke->manual);
+  kh_shared_note (lease.team, "revoked", revoke->grant, detail);
+  g_task_return_boolean (task, TRUE);
 }
 
 static void
@@ -1639,10 +2269,11 @@ drift_prepare_thread (GTask        *task,
 {
   KhBroker *self = source_object;
   Drift *drift = task_data;
+  g_auto(TeamLease) lease = { NULL, };
   KhAccountType type;
   GError *error = NULL;
 
-  drift->grant = load_grant (self->store, drift->grant_id, &error);
+  drift->grant = find_any_grant (self, drift->grant_id, TRUE, &error);
   if (drift->grant == NULL)
     {
       g_task_return_error (task, error);
@@ -1663,18 +2294,13 @@ drift_prepare_thread (GTask        *task,
       return;
     }
 
-  drift->app = kh_store_get_app (self->store, kh_grant_get_app_name (drift->grant));
-  if (drift->app == NULL)
+  if (kh_grant_get_shared (drift->grant) && !team_lease_take (&lease, self, &error))
     {
-      g_task_return_new_error (task, KH_ERROR, KH_ERROR_NOT_FOUND,
-                               _("Grant %s belongs to the app profile “%s”, which is gone: add it "
-                                 "again with keyhold-cli app add"), drift->grant_id,
-                               kh_grant_get_app_name (drift->grant));
+      g_task_return_error (task, error);
       return;
     }
-  drift->app_secret = kh_store_load_app_secret (self->store,
-                                                kh_app_profile_get_name (drift->app), &error);
-  if (drift->app_secret == NULL)
+  if (!load_app (self, kh_grant_get_app_name (drift->grant), drift->grant_id, lease.team,
+                 &drift->app, &drift->app_secret, &error))
     {
       g_task_return_error (task, error);
       return;
@@ -1723,30 +2349,32 @@ drift_store_thread (GTask        *task,
   GPtrArray *old = shops ? kh_grant_get_shops (drift->grant)
                          : kh_grant_get_advertisers (drift->grant);
   g_autoptr(GStrvBuilder) changes = g_strv_builder_new ();
+  g_autoptr(JsonArray) added = json_array_new ();
+  g_autoptr(JsonArray) removed = json_array_new ();
+  g_auto(TeamLease) lease = { NULL, };
   GError *error = NULL;
 
-  for (guint i = 0; i < drift->fetched->len; i++)
+  for (guint pass = 0; pass < 2; pass++)
     {
-      gpointer item = g_ptr_array_index (drift->fetched, i);
+      /* First what TikTok lists and the grant did not, then the other way round. */
+      GPtrArray *from = pass == 0 ? drift->fetched : old;
+      GPtrArray *against = pass == 0 ? old : drift->fetched;
 
-      if (find_item (old, item_id (item, shops), shops) == NULL)
+      for (guint i = 0; from != NULL && i < from->len; i++)
         {
-          g_autofree char *line = g_strdup_printf ("+%s\t%s", item_id (item, shops),
-                                                   item_name (item, shops));
+          gpointer item = g_ptr_array_index (from, i);
+          g_autofree char *line = NULL;
+          JsonObject *entry;
 
+          if (find_item (against, item_id (item, shops), shops) != NULL)
+            continue;
+          line = g_strdup_printf ("%c%s\t%s", pass == 0 ? '+' : '-', item_id (item, shops),
+                                  item_name (item, shops));
           g_strv_builder_add (changes, line);
-        }
-    }
-  for (guint i = 0; old != NULL && i < old->len; i++)
-    {
-      gpointer item = g_ptr_array_index (old, i);
-
-      if (find_item (drift->fetched, item_id (item, shops), shops) == NULL)
-        {
-          g_autofree char *line = g_strdup_printf ("-%s\t%s", item_id (item, shops),
-                                                   item_name (item, shops));
-
-          g_strv_builder_add (changes, line);
+          entry = json_object_new ();
+          json_object_set_string_member (entry, "id", item_id (item, shops));
+          json_object_set_string_member (entry, "name", item_name (item, shops));
+          json_array_add_object_element (pass == 0 ? added : removed, entry);
         }
     }
   drift->changes = g_strv_builder_end (changes);
@@ -1757,18 +2385,32 @@ drift_store_thread (GTask        *task,
     kh_grant_set_advertisers (drift->grant, drift->fetched);
   kh_grant_touch (drift->grant, kh_now ());
 
-  if (!kh_store_update_grant (self->store, drift->grant, &error))
+  if (!kh_grant_get_shared (drift->grant)
+      ? !kh_store_update_grant (self->store, drift->grant, &error)
+      : !team_lease_take (&lease, self, &error) ||
+        !kh_team_update_grant (lease.team, drift->grant, &error))
     {
       g_task_return_error (task, error);
       return;
     }
   if (drift->changes[0] != NULL)
     {
-      g_autoptr(KhHistoryEntry) entry = NULL;
+      if (lease.team == NULL)
+        {
+          g_autoptr(KhHistoryEntry) entry = NULL;
 
-      entry = kh_history_entry_new_accounts_changed (drift->grant,
-                                                     (const char * const *) drift->changes);
-      kh_history_record (self->store, entry);
+          entry = kh_history_entry_new_accounts_changed (drift->grant,
+                                                         (const char * const *) drift->changes);
+          kh_history_record (self->store, entry);
+        }
+      else
+        {
+          JsonObject *detail = json_object_new ();
+
+          json_object_set_array_member (detail, "added", g_steal_pointer (&added));
+          json_object_set_array_member (detail, "removed", g_steal_pointer (&removed));
+          kh_shared_note (lease.team, "accounts-changed", drift->grant, detail);
+        }
     }
   g_task_return_boolean (task, TRUE);
 }

@@ -14,6 +14,7 @@
 #include "kh-app-profile.h"
 #include "kh-grant.h"
 #include "kh-store.h"
+#include "kh-team.h"
 #include "kh-token-client.h"
 
 G_BEGIN_DECLS
@@ -30,6 +31,17 @@ G_DECLARE_FINAL_TYPE (KhBroker, kh_broker, KH, BROKER, GObject)
 KhBroker      *kh_broker_new                 (KhStore        *store,
                                               KhTokenClient  *client);
 KhStore       *kh_broker_get_store           (KhBroker       *self);
+
+/* Shared grants (kh-shared.h): grants the store does not have are looked for in team (NULL:
+ * not in a team, the behaviour without teams). key_file is what team was opened with (NULL:
+ * the keyring or $KEYHOLD_TEAM_KEY_FILE); refreshes that run at once open more connections
+ * with it. A shared grant refreshes inside kh_team_refresh_locked: the row lock is the one
+ * writer across processes and machines, and the in-process single flight still holds. Its
+ * revoke, removal and account updates write audit records. */
+void           kh_broker_set_team            (KhBroker       *self,
+                                              KhTeam         *team,
+                                              const char     *key_file);
+KhTeam        *kh_broker_get_team            (KhBroker       *self);
 
 /* The directory of the grant lock files: $KEYHOLD_RUNTIME_DIR or the user runtime dir, then
  * keyhold/<store name>. */
@@ -48,6 +60,15 @@ void           kh_broker_get_token_async     (KhBroker            *self,
 KhTokenSet    *kh_broker_get_token_finish    (KhBroker       *self,
                                               GAsyncResult   *result,
                                               GError        **error);
+/* The same, and for a shared grant *shared_out (optional) set to it (else NULL), and
+ * *offline_note_out (optional) set to why when its token came from this machine's cache because
+ * the team database is unreachable (never refreshed then; a token too old for
+ * min_valid_seconds is KH_ERROR_TEAM_UNREACHABLE instead). */
+KhTokenSet    *kh_broker_get_token_finish_full (KhBroker     *self,
+                                                GAsyncResult *result,
+                                                KhGrant     **shared_out,
+                                                char        **offline_note_out,
+                                                GError      **error);
 
 /* The one-lookup path for `keyhold-cli token`: reads the grant's keyring item directly (store_name
  * NULL: $KEYHOLD_STORE or "default") and returns its tokens when grant_id is a full grant id,
@@ -74,6 +95,15 @@ void           kh_broker_refresh_async       (KhBroker            *self,
                                               GCancellable        *cancellable,
                                               GAsyncReadyCallback  callback,
                                               gpointer             user_data);
+/* The same for a grant as a listing showed it (finish with kh_broker_refresh_finish): a forced
+ * refresh adopts a refresh another process completed since that listing instead of repeating
+ * it, so two `refresh --all` at once call TikTok once per grant. */
+void           kh_broker_refresh_listed_async (KhBroker           *self,
+                                               KhGrant            *listed,
+                                               gboolean            force,
+                                               GCancellable       *cancellable,
+                                               GAsyncReadyCallback callback,
+                                               gpointer            user_data);
 KhTokenSet    *kh_broker_refresh_finish      (KhBroker       *self,
                                               GAsyncResult   *result,
                                               GError        **error);

@@ -300,6 +300,7 @@ classify_kh_error (int code)
     case KH_ERROR_NETWORK:
     case KH_ERROR_BAD_RESPONSE:
     case KH_ERROR_TIMEOUT:
+    case KH_ERROR_TEAM_UNREACHABLE:
       return KH_ERROR_CLASS_TRANSIENT;
 
     case KH_ERROR_NEEDS_REAUTH:

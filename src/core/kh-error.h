@@ -30,6 +30,13 @@ typedef enum {
   KH_ERROR_NO_SHOPS,          /* a seller grant that covers no shop */
   KH_ERROR_WRONG_ACCOUNT,     /* user_type or app_key of the callback does not fit the request */
   KH_ERROR_NEEDS_REAUTH,      /* the grant is marked needs-reauth or revoked locally */
+  /* The team store (kh-team.h). */
+  KH_ERROR_TEAM_URL,          /* bad conninfo, unknown host or database, another team's database */
+  KH_ERROR_TEAM_AUTH,         /* the database refused the role's password */
+  KH_ERROR_TEAM_UNREACHABLE,  /* transient: the database is down or the connection was lost */
+  KH_ERROR_TEAM_SCHEMA,       /* no Keyhold schema, or one from a newer Keyhold */
+  KH_ERROR_TEAM_KEY,          /* wrong team key, bad join code, unsafe key file */
+  KH_ERROR_TEAM_ACCESS,       /* the role may not see or change this (row-level security) */
 } KhErrorCode;
 
 typedef enum {

@@ -15,6 +15,7 @@
 #include "kh-grant-list.h"
 
 #include "kh-provider.h"
+#include "kh-shared.h"
 #include "kh-util.h"
 
 #include <string.h>
@@ -36,6 +37,9 @@ struct _KhGrantList
   KhStore      *store;
   KhGrantList  *source;   /* views only */
   GFileMonitor *monitor;  /* sources only */
+  KhTeam       *team;     /* sources only; NULL: not in a team */
+  guint         watch_id; /* the team's LISTEN connection, once it is up */
+  guint         rewatch_id;
   GCancellable *cancellable;
   GArray       *all;      /* Entry, sorted; shared with the views of a source */
   GPtrArray    *items;    /* KhGrant (refs), the filtered view */
@@ -236,6 +240,7 @@ same_grant (KhGrant *a,
          kh_grant_get_access_expires_at (a) == kh_grant_get_access_expires_at (b) &&
          kh_grant_get_refresh_expires_at (a) == kh_grant_get_refresh_expires_at (b) &&
          kh_grant_get_stored_status (a) == kh_grant_get_stored_status (b) &&
+         kh_grant_get_shared (a) == kh_grant_get_shared (b) &&
          g_strcmp0 (kh_grant_get_display_name (a), kh_grant_get_display_name (b)) == 0 &&
          g_strcmp0 (kh_grant_get_client_label (a), kh_grant_get_client_label (b)) == 0 &&
          g_strcmp0 (kh_grant_get_region (a), kh_grant_get_region (b)) == 0 &&
@@ -362,13 +367,17 @@ adopt (KhGrantList *self,
 }
 
 /* Takes the grants of the store's current index. */
-static void
-rebuild (KhGrantList *self)
+static gboolean
+rebuild (KhGrantList  *self,
+         GError      **error)
 {
-  g_autoptr(GPtrArray) grants = kh_store_list_grants (self->store);
+  g_autoptr(GPtrArray) grants = kh_shared_list_grants (self->store, self->team, error);
 
+  if (grants == NULL)
+    return FALSE;
   self->load_serial++;
   adopt (self, entries_new (grants, self->sort));
+  return TRUE;
 }
 
 gboolean
@@ -384,8 +393,7 @@ kh_grant_list_reload (KhGrantList  *self,
   if (!kh_store_reload (self->store, error))
     return FALSE;
 
-  rebuild (self);
-  return TRUE;
+  return rebuild (self, error);
 }
 
 void
@@ -409,6 +417,7 @@ kh_grant_list_set_grants (KhGrantList *self,
 typedef struct
 {
   KhStore         *store;
+  KhTeam          *team;
   KhGrantListSort  sort;
   guint            serial;
 } LoadData;
@@ -417,6 +426,7 @@ static void
 load_data_free (LoadData *data)
 {
   g_object_unref (data->store);
+  g_clear_object (&data->team);
   g_free (data);
 }
 
@@ -436,7 +446,12 @@ load_thread (GTask        *task,
       return;
     }
 
-  grants = kh_store_list_grants (data->store);
+  grants = kh_shared_list_grants (data->store, data->team, &error);
+  if (grants == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
   g_task_return_pointer (task, entries_new (grants, data->sort), (GDestroyNotify) g_array_unref);
 }
 
@@ -485,6 +500,7 @@ kh_grant_list_load_async (KhGrantList        *self,
 
   data = g_new0 (LoadData, 1);
   data->store = g_object_ref (self->store);
+  data->team = self->team != NULL ? g_object_ref (self->team) : NULL;
   data->sort = self->sort;
   data->serial = ++self->load_serial;
   worker = g_task_new (self, cancellable, load_done_cb, g_steal_pointer (&task));
@@ -547,6 +563,162 @@ on_index_changed (GFileMonitor      *monitor,
   /* An atomic replace arrives as several events: read the file once they have settled. */
   if (self->reload_id == 0)
     self->reload_id = g_timeout_add (50, reload_timeout_cb, self);
+}
+
+/* -- the team -- */
+
+static void start_watch (KhGrantList *self);
+
+static void
+weak_ref_free (GWeakRef *ref)
+{
+  g_weak_ref_clear (ref);
+  g_free (ref);
+}
+
+static gboolean
+rewatch_cb (gpointer user_data)
+{
+  KhGrantList *self = user_data;
+
+  self->rewatch_id = 0;
+  start_watch (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* A change committed by anyone, anywhere (grant_id NULL: the watch's connection was lost). */
+static void
+team_changed_cb (const char *grant_id,
+                 gpointer    user_data)
+{
+  g_autoptr(KhGrantList) self = g_weak_ref_get (user_data);
+
+  if (self == NULL)
+    return;
+  if (self->reload_id == 0)
+    self->reload_id = g_timeout_add (50, reload_timeout_cb, self);
+  if (grant_id == NULL)
+    {
+      /* kh_team_watch ended the watch: try again in a while, without polling meanwhile. */
+      self->watch_id = 0;
+      if (self->rewatch_id == 0)
+        self->rewatch_id = g_timeout_add_seconds (10, rewatch_cb, self);
+    }
+}
+
+static void
+watch_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  KhGrantList *self = source_object;
+  GWeakRef *ref = g_new0 (GWeakRef, 1);
+  GError *error = NULL;
+  guint id;
+
+  g_weak_ref_init (ref, self);
+  /* Connecting blocks, so here; the watch itself runs in the list's context. */
+  id = kh_team_watch (task_data, g_task_get_context (task), team_changed_cb, ref,
+                      (GDestroyNotify) weak_ref_free, &error);
+  if (id == 0)
+    {
+      weak_ref_free (ref);
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_int (task, id);
+}
+
+static void
+watch_started_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  KhGrantList *self = KH_GRANT_LIST (object);
+  KhTeam *team = g_task_get_task_data (G_TASK (result));
+  g_autoptr(GError) error = NULL;
+  gssize id = g_task_propagate_int (G_TASK (result), &error);
+
+  if (id <= 0)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_message ("Could not watch the team for changes: %s", error->message);
+          if (self->rewatch_id == 0 && self->team == team)
+            self->rewatch_id = g_timeout_add_seconds (10, rewatch_cb, self);
+        }
+      return;
+    }
+
+  /* The team changed (or went) while the watch was starting. */
+  if (self->team != team)
+    {
+      kh_team_unwatch (team, (guint) id);
+      return;
+    }
+  self->watch_id = (guint) id;
+}
+
+static void
+start_watch (KhGrantList *self)
+{
+  g_autoptr(GTask) task = NULL;
+
+  if (self->team == NULL || self->watch_id != 0)
+    return;
+
+  task = g_task_new (self, self->cancellable, watch_started_cb, NULL);
+  g_task_set_source_tag (task, start_watch);
+  g_task_set_task_data (task, g_object_ref (self->team), g_object_unref);
+  g_task_run_in_thread (task, watch_thread);
+}
+
+static void
+stop_watch (KhGrantList *self)
+{
+  g_clear_handle_id (&self->rewatch_id, g_source_remove);
+  if (self->team != NULL && self->watch_id != 0)
+    kh_team_unwatch (self->team, self->watch_id);
+  self->watch_id = 0;
+}
+
+void
+kh_grant_list_set_team (KhGrantList *self,
+                        KhTeam      *team)
+{
+  g_return_if_fail (KH_IS_GRANT_LIST (self));
+  g_return_if_fail (self->source == NULL);
+  g_return_if_fail (team == NULL || KH_IS_TEAM (team));
+
+  if (self->team == team)
+    return;
+
+  stop_watch (self);
+  g_set_object (&self->team, team);
+  start_watch (self);
+
+  /* Shared grants appear (or go) with the next read; a deferred list reads on its own. */
+  if (self->loaded && self->reload_id == 0)
+    self->reload_id = g_timeout_add (50, reload_timeout_cb, self);
+}
+
+gboolean
+kh_grant_list_get_following_team (KhGrantList *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), FALSE);
+
+  return self->source != NULL ? kh_grant_list_get_following_team (self->source)
+                              : self->watch_id != 0;
+}
+
+KhTeam *
+kh_grant_list_get_team (KhGrantList *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT_LIST (self), NULL);
+
+  return self->source != NULL ? kh_grant_list_get_team (self->source) : self->team;
 }
 
 /* -- views -- */
@@ -639,8 +811,9 @@ kh_grant_list_constructed (GObject *object)
   else
     g_signal_connect (self->monitor, "changed", G_CALLBACK (on_index_changed), self);
 
+  /* No team yet at construction: listing the store alone cannot fail. */
   if (!self->deferred)
-    rebuild (self);
+    rebuild (self, NULL);
 }
 
 static void
@@ -654,6 +827,8 @@ kh_grant_list_dispose (GObject *object)
       g_file_monitor_cancel (self->monitor);
     }
   g_clear_object (&self->monitor);
+  stop_watch (self);
+  g_clear_object (&self->team);
   g_clear_handle_id (&self->reload_id, g_source_remove);
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);

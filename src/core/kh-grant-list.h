@@ -9,6 +9,7 @@
 
 #include "kh-grant.h"
 #include "kh-store.h"
+#include "kh-team.h"
 
 G_BEGIN_DECLS
 
@@ -87,6 +88,15 @@ gboolean       kh_grant_list_load_finish      (KhGrantList  *self,
  * that has the grants already (a preview, a test). Sources only. */
 void           kh_grant_list_set_grants       (KhGrantList  *self,
                                                GPtrArray    *grants);
+
+/* Sources only: list the team's shared grants too (kh_shared_list_grants), and follow the
+ * team's changes as they are committed (kh_team_watch, started in a worker thread; if its
+ * connection is lost it is started again after ten seconds). team NULL: local grants only. */
+void           kh_grant_list_set_team         (KhGrantList  *self,
+                                               KhTeam       *team);
+KhTeam        *kh_grant_list_get_team         (KhGrantList  *self);
+/* TRUE while the team's changes arrive (the watch is connected). */
+gboolean       kh_grant_list_get_following_team (KhGrantList *self);
 
 /* The sort key: the authorization's end, else the access token's; G_MAXINT64 for never. */
 gint64         kh_grant_get_relevant_expiry   (KhGrant      *grant);

@@ -432,6 +432,7 @@ struct _KhGrant
   KhGrantStatus  stored_status;
   char          *status_reason;
   gboolean       without_state;
+  gboolean       shared;
   char         **warnings;
   gint64         created_at;
   gint64         updated_at;
@@ -458,6 +459,7 @@ enum {
   PROP_STORED_STATUS,
   PROP_STATUS_REASON,
   PROP_WITHOUT_STATE,
+  PROP_SHARED,
   PROP_WARNINGS,
   PROP_CREATED_AT,
   PROP_UPDATED_AT,
@@ -561,6 +563,9 @@ kh_grant_get_property (GObject    *object,
     case PROP_WITHOUT_STATE:
       g_value_set_boolean (value, self->without_state);
       break;
+    case PROP_SHARED:
+      g_value_set_boolean (value, self->shared);
+      break;
     case PROP_WARNINGS:
       g_value_set_boxed (value, self->warnings);
       break;
@@ -624,6 +629,9 @@ kh_grant_set_property (GObject      *object,
     case PROP_WITHOUT_STATE:
       kh_grant_set_without_state (self, g_value_get_boolean (value));
       break;
+    case PROP_SHARED:
+      kh_grant_set_shared (self, g_value_get_boolean (value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -679,6 +687,8 @@ kh_grant_class_init (KhGrantClass *klass)
     g_param_spec_string ("status-reason", NULL, NULL, NULL, rw);
   properties[PROP_WITHOUT_STATE] =
     g_param_spec_boolean ("without-state", NULL, NULL, FALSE, rw);
+  properties[PROP_SHARED] =
+    g_param_spec_boolean ("shared", NULL, NULL, FALSE, rw);
   properties[PROP_WARNINGS] =
     g_param_spec_boxed ("warnings", NULL, NULL, G_TYPE_STRV, ro);
   properties[PROP_CREATED_AT] =
@@ -1066,6 +1076,26 @@ kh_grant_set_without_state (KhGrant  *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WITHOUT_STATE]);
 }
 
+gboolean
+kh_grant_get_shared (KhGrant *self)
+{
+  g_return_val_if_fail (KH_IS_GRANT (self), FALSE);
+  return self->shared;
+}
+
+void
+kh_grant_set_shared (KhGrant  *self,
+                     gboolean  shared)
+{
+  g_return_if_fail (KH_IS_GRANT (self));
+
+  shared = !!shared;
+  if (self->shared == shared)
+    return;
+  self->shared = shared;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SHARED]);
+}
+
 const char * const *
 kh_grant_get_warnings (KhGrant *self)
 {
@@ -1187,6 +1217,8 @@ kh_grant_to_json (KhGrant *self)
 
   json_builder_set_member_name (builder, "without_state");
   json_builder_add_boolean_value (builder, self->without_state);
+  json_builder_set_member_name (builder, "storage");
+  json_builder_add_string_value (builder, self->shared ? "team" : "local");
   builder_add_strv (builder, "warnings", (const char * const *) self->warnings);
   builder_add_iso_time (builder, "created_at", self->created_at);
   builder_add_iso_time (builder, "updated_at", self->updated_at);
@@ -1317,6 +1349,7 @@ kh_grant_new_from_json_object (JsonObject  *object,
   g_autoptr(GPtrArray) advertisers = NULL;
   gint64 access_expires_at, refresh_expires_at, created_at, updated_at;
   gboolean without_state = FALSE;
+  const char *storage;
   const KhProvider *provider;
   const KhProviderRole *provider_role;
   KhGrantStatus stored_status = KH_GRANT_STATUS_ACTIVE;
@@ -1392,6 +1425,15 @@ kh_grant_new_from_json_object (JsonObject  *object,
       return NULL;
     }
 
+  /* Indexes written before teams have no "storage": those grants are local. */
+  storage = kh_json_get_string (object, "storage");
+  if (storage != NULL && g_strcmp0 (storage, "local") != 0 && g_strcmp0 (storage, "team") != 0)
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_INVALID_INPUT,
+                   _("Unknown grant storage “%s” (local or team)"), storage);
+      return NULL;
+    }
+
   shops = shops_from_json (object, error);
   if (shops == NULL)
     return NULL;
@@ -1427,6 +1469,7 @@ kh_grant_new_from_json_object (JsonObject  *object,
   if (stored_status == KH_GRANT_STATUS_NEEDS_REAUTH || stored_status == KH_GRANT_STATUS_REVOKED)
     self->status_reason = g_steal_pointer (&status_reason);
   self->without_state = without_state;
+  self->shared = g_strcmp0 (storage, "team") == 0;
   self->created_at = created_at;
   self->updated_at = updated_at;
 

@@ -112,6 +112,11 @@ KhGrantStatus  kh_grant_compute_status           (KhGrant       *self,
 gboolean       kh_grant_get_without_state        (KhGrant       *self);
 void           kh_grant_set_without_state        (KhGrant       *self,
                                                   gboolean       without_state);
+/* Kept in the team store (PostgreSQL) rather than this desktop's keyring; never a secret.
+ * `list --json` shows it as "storage": "local" | "team". */
+gboolean       kh_grant_get_shared               (KhGrant       *self);
+void           kh_grant_set_shared               (KhGrant       *self,
+                                                  gboolean       shared);
 /* Human-readable warnings gathered during authorization (region mismatch, missing scopes...). */
 const char * const *kh_grant_get_warnings        (KhGrant       *self);
 void           kh_grant_add_warning              (KhGrant       *self,
@@ -125,7 +130,8 @@ void           kh_grant_touch                    (KhGrant       *self,
  * display_name region open_id status (computed at kh_now()) stored_status status_reason
  * (string or null) access_expires_at
  * refresh_expires_at (ISO 8601 UTC or null for never) scopes missing_scopes shops advertisers
- * without_state warnings created_at updated_at. from_json reads stored_status, not status. */
+ * without_state storage ("local" or "team") warnings created_at updated_at. from_json reads
+ * stored_status, not status. */
 JsonNode      *kh_grant_to_json                  (KhGrant       *self);
 KhGrant       *kh_grant_new_from_json            (JsonNode      *node,
                                                   GError       **error);

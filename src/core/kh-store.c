@@ -807,6 +807,9 @@ struct _KhStore
   GCond      commit_cond;
   GPtrArray *commit_queue;  /* Commit *, waiting for the next index write */
   gboolean   committing;    /* a thread is writing the index for a batch */
+
+  /* kh_store_new_headless: a missing index with no keyring to rebuild it from starts empty. */
+  gboolean   headless;
 };
 
 G_DEFINE_FINAL_TYPE (KhStore, kh_store, G_TYPE_OBJECT)
@@ -1238,6 +1241,27 @@ parse_doc (Section     section,
   return json_object_ref (doc);
 }
 
+/* The secret of the item of this generation matching attributes (to wipe and free), or NULL:
+ * without an error when there is none. */
+static char *
+keyring_lookup_secret (GHashTable  *attributes,
+                       GError     **error)
+{
+  GError *local_error = NULL;
+  char *secret;
+
+  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
+  secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
+      return NULL;
+    }
+  if (secret == NULL && keyring_has_locked (attributes))
+    g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+  return secret;
+}
+
 /* Looks up the document of one item of the store named store_name and parses it. NULL without
  * error when there is no item. Needs no KhStore: kh_store_peek_grant reads without an index. */
 static JsonObject *
@@ -1253,17 +1277,11 @@ lookup_doc_by_name (const char *store_name,
 
   if (damaged != NULL)
     *damaged = FALSE;
-  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
-  secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
-  if (local_error != NULL)
-    {
-      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
-      return NULL;
-    }
+  secret = keyring_lookup_secret (attributes, &local_error);
   if (secret == NULL)
     {
-      if (keyring_has_locked (attributes))
-        g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+      if (local_error != NULL)
+        g_propagate_error (error, local_error);
       return NULL;
     }
 
@@ -1539,6 +1557,12 @@ entry_from_item (SecretRetrievable *item,
   gint64 version;
 
   *section_out = section;
+  if (section == N_SECTIONS && kind != NULL)
+    {
+      /* A plain secret (kh_store_save_secret): not an index entry. */
+      g_debug ("Keyring item of kind \"%s\" is not an index entry", kind);
+      return NULL;
+    }
   if (section == N_SECTIONS || id == NULL || *id == '\0')
     {
       g_message ("Skipped a keyring item of kind \"%s\" without id", kind ? kind : "");
@@ -2083,6 +2107,9 @@ initial_load (KhStore *self,
         ReadResult again;
 
         items = keyring_search_store (self, &local_error);
+        if (local_error != NULL && self->headless &&
+            g_error_matches (local_error, KH_ERROR, KH_ERROR_NO_KEYRING))
+          g_clear_error (&local_error);
         if (local_error != NULL)
           {
             g_propagate_error (error, local_error);
@@ -2119,7 +2146,11 @@ initial_load (KhStore *self,
         index = index_from_items (self, items, NULL, error);
         if (index == NULL)
           return FALSE;
-        g_message ("Rebuilt the missing index of store \"%s\" from the keyring", self->store_name);
+        /* Only a team's plain secrets (kh_store_save_secret) is no index lost: nothing to say. */
+        if (index->entries[SECTION_GRANTS]->len + index->entries[SECTION_APPS]->len +
+            index->entries[SECTION_PENDING]->len > 0)
+          g_message ("Rebuilt the missing index of store \"%s\" from the keyring",
+                     self->store_name);
         if (!write_index (self, index, &stamp, error))
           return FALSE;
         publish (self, index, &stamp);
@@ -2196,32 +2227,49 @@ kh_store_dup_dir (const char  *data_dir,
   return g_build_filename (base, dir_name, NULL);
 }
 
-KhStore *
-kh_store_new (const char  *data_dir,
-              const char  *store_name,
-              GError     **error)
+static KhStore *
+store_new (const char  *data_dir,
+           const char  *store_name,
+           gboolean     headless,
+           GError     **error)
 {
   g_autoptr(KhStore) self = NULL;
-  g_autofree char *dir = NULL;
+  char *dir;
 
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   dir = kh_store_dup_dir (data_dir, store_name, error);
   if (dir == NULL)
     return NULL;
-  store_name = resolve_store_name (store_name, NULL);
 
   self = g_object_new (KH_TYPE_STORE, NULL);
-  self->store_name = g_strdup (store_name);
-  self->dir = g_steal_pointer (&dir);
+  self->store_name = g_strdup (resolve_store_name (store_name, NULL));
+  self->dir = dir;
   self->index_path = g_build_filename (self->dir, "index.json", NULL);
   self->lock_path = g_build_filename (self->dir, "index.lock", NULL);
   self->items_lock_path = g_build_filename (self->dir, "items.lock", NULL);
+  self->headless = headless;
 
   if (!initial_load (self, error))
     return NULL;
 
   return g_steal_pointer (&self);
+}
+
+KhStore *
+kh_store_new (const char  *data_dir,
+              const char  *store_name,
+              GError     **error)
+{
+  return store_new (data_dir, store_name, FALSE, error);
+}
+
+KhStore *
+kh_store_new_headless (const char  *data_dir,
+                       const char  *store_name,
+                       GError     **error)
+{
+  return store_new (data_dir, store_name, TRUE, error);
 }
 
 const char *
@@ -2236,6 +2284,80 @@ const SecretSchema *
 kh_store_get_item_schema (void)
 {
   return &item_schema;
+}
+
+static gboolean
+kind_is_plain_secret (const char *kind)
+{
+  return kind != NULL && *kind != '\0' && section_from_kind (kind) == N_SECTIONS;
+}
+
+gboolean
+kh_store_save_secret (KhStore     *self,
+                      const char  *kind,
+                      const char  *id,
+                      const char  *label,
+                      const char  *secret,
+                      GError     **error)
+{
+  g_autoptr(GHashTable) attributes = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (kind_is_plain_secret (kind), FALSE);
+  g_return_val_if_fail (id != NULL && label != NULL && secret != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  attributes = item_attributes (self, kind, id);
+  return keyring_store (self, attributes, label, secret, error);
+}
+
+char *
+kh_store_load_secret (KhStore     *self,
+                      const char  *kind,
+                      const char  *id,
+                      GError     **error)
+{
+  g_autoptr(GHashTable) attributes = NULL;
+  char *secret;
+  char *copy;
+
+  g_return_val_if_fail (KH_IS_STORE (self), NULL);
+  g_return_val_if_fail (kind_is_plain_secret (kind), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  attributes = item_attributes (self, kind, id);
+  secret = keyring_lookup_secret (attributes, error);
+  if (secret == NULL)
+    return NULL;
+  /* libsecret may hand out its own secure memory; callers get plain GLib memory. */
+  copy = g_strdup (secret);
+  secret_password_free (secret);
+  return copy;
+}
+
+gboolean
+kh_store_remove_secret (KhStore     *self,
+                        const char  *kind,
+                        const char  *id,
+                        GError     **error)
+{
+  g_autoptr(GHashTable) attributes = NULL;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (kind_is_plain_secret (kind), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  attributes = item_attributes (self, kind, id);
+  secret_password_clearv_sync (&item_schema, attributes, NULL, &local_error);
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not delete from the keyring"));
+      return FALSE;
+    }
+  return TRUE;
 }
 
 const char *

@@ -29,17 +29,46 @@ G_DECLARE_FINAL_TYPE (KhStore, kh_store, KH, STORE, GObject)
 KhStore       *kh_store_new                  (const char    *data_dir,
                                               const char    *store_name,
                                               GError       **error);
-const char    *kh_store_get_index_path       (KhStore       *self);
-/* The folder of a store's index (and of its neighbours, such as the history file) without
- * opening the store: data_dir and store_name as for kh_store_new. NULL for a bad store name. */
+/* The folder a store of that name keeps its index in (and its neighbours: team.json, see
+ * kh-team.h, the history file), computed as kh_store_new does but without opening the store: no
+ * index read, no keyring touched. NULL for a bad store name. */
 char          *kh_store_dup_dir              (const char    *data_dir,
                                               const char    *store_name,
                                               GError       **error);
+/* For a headless team member (a team key file, no Secret Service, e.g. a systemd service): as
+ * kh_store_new, but a missing index with no keyring reachable starts empty, writing nothing.
+ * Every operation on a secret still fails with KH_ERROR_NO_KEYRING: only the team is usable. */
+KhStore       *kh_store_new_headless         (const char    *data_dir,
+                                              const char    *store_name,
+                                              GError       **error);
+const char    *kh_store_get_index_path       (KhStore       *self);
 /* The store name: the index folder's name and the keyring "store" attribute. */
 const char    *kh_store_get_name             (KhStore       *self);
 /* The libsecret schema of every item a store writes (any store, any kind). Clearing or
  * searching by its "store" attribute alone reaches items of every kind and generation. */
 const SecretSchema *kh_store_get_item_schema   (void);
+/* Secrets that are not index entries (the team key, a team's database password): one keyring
+ * item of the item schema per (kind, id) in this store, whose secret is the given text. kind
+ * must not be one of the index's kinds ("grant", "app", "pending"); index rebuilds ignore these
+ * items, and kh_environment_forget_all removes them with everything else. label is what
+ * Passwords and Keys shows. */
+gboolean       kh_store_save_secret          (KhStore       *self,
+                                              const char    *kind,
+                                              const char    *id,
+                                              const char    *label,
+                                              const char    *secret,
+                                              GError       **error);
+/* The secret (wipe it with secret_password_wipe, then g_free it), or NULL: without an error when
+ * there is no such item, with one when the keyring fails or stays locked. */
+char          *kh_store_load_secret          (KhStore       *self,
+                                              const char    *kind,
+                                              const char    *id,
+                                              GError       **error);
+/* Removing an absent item is not an error. */
+gboolean       kh_store_remove_secret        (KhStore       *self,
+                                              const char    *kind,
+                                              const char    *id,
+                                              GError       **error);
 /* Re-reads the index from disk if another process changed it. */
 gboolean       kh_store_reload               (KhStore       *self,
                                               GError       **error);

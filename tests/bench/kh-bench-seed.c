@@ -4,7 +4,9 @@
  * (consent approved, code exchanged), so that its refresh token works, spread over A apps so
  * that a bulk refresh stays under the sandbox's per-app rate limit.
  *   kh-bench-seed SANDBOX_ORIGIN N APPS
- * Environment: KEYHOLD_ORIGIN_MAP, KEYHOLD_DATA_DIR, KEYHOLD_STORE. Prints the grant ids. */
+ * Environment: KEYHOLD_ORIGIN_MAP, KEYHOLD_DATA_DIR, KEYHOLD_STORE. Prints the grant ids.
+ * KEYHOLD_BENCH_TEAM=1: the grants and apps go into the store's team (kh_team_put_grant and
+ * kh_team_put_app) instead of the keyring, for tests/bench/run-team. */
 
 #define G_LOG_DOMAIN "kh-bench-seed"
 
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "kh-store.h"
+#include "kh-team.h"
 #include "kh-token-client.h"
 #include "kh-util.h"
 
@@ -26,6 +29,7 @@ typedef struct
   SoupSession   *session;
   KhTokenClient *client;
   KhStore       *store;
+  KhTeam        *team;       /* NULL: into the keyring */
   GPtrArray     *apps;       /* KhAppProfile */
   GPtrArray     *secrets;    /* char * */
   GAsyncQueue   *to_store;   /* Item */
@@ -162,7 +166,10 @@ store_thread (gpointer data)
       kh_grant_set_region (grant, "GB");
       kh_grant_set_open_id (grant, item->response->open_id);
       kh_grant_set_expiries_from_tokens (grant, item->response->tokens);
-      if (!kh_store_save_grant (seed->store, grant, item->response->tokens, &error))
+      kh_grant_set_shared (grant, seed->team != NULL);
+      if (seed->team != NULL
+          ? !kh_team_put_grant (seed->team, grant, item->response->tokens, &error)
+          : !kh_store_save_grant (seed->store, grant, item->response->tokens, &error))
         g_printerr ("kh-bench-seed: store %u: %s\n", item->index, error->message);
       else
         g_print ("%s\n", kh_grant_get_id (grant));
@@ -212,6 +219,16 @@ main (int   argc,
       return 1;
     }
 
+  if (g_strcmp0 (g_getenv ("KEYHOLD_BENCH_TEAM"), "1") == 0)
+    {
+      seed.team = kh_team_open (seed.store, NULL, &error);
+      if (seed.team == NULL)
+        {
+          g_printerr ("kh-bench-seed: not in a team: %s\n", error != NULL ? error->message : "");
+          return 1;
+        }
+    }
+
   for (guint i = 0; i < n_apps; i++)
     {
       g_autofree char *name = g_strdup_printf ("bench-%u", i);
@@ -227,7 +244,9 @@ main (int   argc,
 
       kh_app_profile_set_service_id (app, service);
       kh_app_profile_set_redirect_uri (app, seed.redirect_uri);
-      if (!kh_store_save_app (seed.store, app, secret, TRUE, &error))
+      if (seed.team != NULL
+          ? !kh_team_put_app (seed.team, app, secret, &error)
+          : !kh_store_save_app (seed.store, app, secret, TRUE, &error))
         {
           g_printerr ("kh-bench-seed: %s\n", error->message);
           return 1;
