@@ -2135,7 +2135,7 @@ has_row_titled (GtkWidget  *widget,
 static gboolean
 history_shown (gpointer user_data)
 {
-  return has_row_titled (user_data, "Shared with the team");
+  return has_row_titled (user_data, "Shared with the team.");
 }
 
 /* Test_preferences_team's second half: a shared grant's details show the team's audit log. */
