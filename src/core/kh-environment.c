@@ -201,17 +201,10 @@ kh_environment_forget_all (KhStore  *store,
       removed++;
     }
 
-  /* Items the index never knew about (an interrupted save, an older index) go as well. */
-  secret_password_clear_sync (kh_store_get_item_schema (), NULL, &local_error,
-                              "store", kh_store_get_name (store),
-                              NULL);
-  if (local_error != NULL)
-    {
-      g_set_error (error, KH_ERROR, KH_ERROR_STORE,
-                   _("Could not delete from the keyring: %s"), local_error->message);
-      g_clear_error (&local_error);
-      return FALSE;
-    }
+  /* Items the index never knew about (an interrupted save, an older index, grant items of an
+   * earlier layout, empty buckets) go as well. */
+  if (!kh_store_clear_keyring (store, error))
+    return FALSE;
 
   if (n_removed != NULL)
     *n_removed = removed;

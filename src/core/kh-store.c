@@ -44,6 +44,7 @@
 
 #include "kh-store.h"
 
+#include "kh-environment.h"
 #include "kh-error.h"
 #include "kh-json.h"
 #include "kh-provider.h"
@@ -1107,6 +1108,123 @@ snapshot (KhStore *self)
   return index_ref (self->index);
 }
 
+/* ---- libsecret's file backend ---------------------------------------------------------------- */
+
+/* libsecret's file backend (inside Flatpak, or SECRET_BACKEND=file) reads its file once per
+ * process and writes its whole in-memory copy back on every change, and its collection is not
+ * safe to use from two threads at once. Two Keyhold processes (the app and a script's
+ * keyhold-cli, or the broker's many refreshers) would each write back a stale copy and lose the
+ * other's tokens. So with that backend every keyring call of this process runs under one
+ * recursive mutex and an flock beside the keyring file, and a call that finds the file changed
+ * by another process since this one last saw it first drops libsecret's copy
+ * (secret_service_disconnect), which reloads the file. With the Secret Service none of this is
+ * needed: gnome-keyring serializes its clients itself. */
+
+typedef struct {
+  GRecMutex mutex;
+  guint     depth;      /* nesting of keyring_enter in the thread holding mutex */
+  int       lock_fd;
+  char     *path;
+  Stamp     seen;       /* of the keyring file as this process's libsecret copy knows it */
+} FileGuard;
+
+static FileGuard *
+file_guard_get (void)
+{
+  static FileGuard *guard = NULL;
+  static gsize once = 0;
+
+  if (g_once_init_enter (&once))
+    {
+      if (kh_environment_get_secret_backend () == KH_SECRET_BACKEND_FILE)
+        {
+          FileGuard *new_guard = g_new0 (FileGuard, 1);
+
+          g_rec_mutex_init (&new_guard->mutex);
+          new_guard->lock_fd = -1;
+          new_guard->path = kh_environment_get_secret_file_path ();
+          guard = new_guard;
+        }
+      g_once_init_leave (&once, 1);
+    }
+  return guard;
+}
+
+static void
+file_guard_stat (FileGuard *guard,
+                 Stamp     *stamp)
+{
+  struct stat st;
+
+  memset (stamp, 0, sizeof *stamp);
+  if (g_stat (guard->path, &st) == 0)
+    stamp_from_stat (stamp, &st);
+}
+
+static void
+keyring_enter (void)
+{
+  FileGuard *guard = file_guard_get ();
+  Stamp now;
+
+  if (guard == NULL)
+    return;
+  g_rec_mutex_lock (&guard->mutex);
+  if (guard->depth++ > 0)
+    return;
+
+  if (guard->lock_fd < 0)
+    {
+      g_autofree char *dir = g_path_get_dirname (guard->path);
+      g_autofree char *lock_path = g_strconcat (guard->path, ".keyhold-lock", NULL);
+
+      g_mkdir_with_parents (dir, 0700);
+      guard->lock_fd = g_open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (guard->lock_fd < 0)
+        g_debug ("could not open %s: %s", lock_path, g_strerror (errno));
+    }
+  if (guard->lock_fd >= 0)
+    while (flock (guard->lock_fd, LOCK_EX) != 0 && errno == EINTR)
+      ;
+
+  file_guard_stat (guard, &now);
+  if (guard->seen.exists && !stamp_equal (&now, &guard->seen))
+    {
+      g_debug ("the keyring file changed in another process: reloading it");
+      secret_service_disconnect ();
+    }
+}
+
+static void
+keyring_leave (void)
+{
+  FileGuard *guard = file_guard_get ();
+
+  if (guard == NULL)
+    return;
+  if (--guard->depth == 0)
+    {
+      /* Under the flock: what is on disk now is what this process's copy holds. */
+      file_guard_stat (guard, &guard->seen);
+      if (guard->lock_fd >= 0)
+        flock (guard->lock_fd, LOCK_UN);
+    }
+  g_rec_mutex_unlock (&guard->mutex);
+}
+
+typedef gboolean KeyringGuard;
+
+static void
+keyring_guard_clear (KeyringGuard *entered)
+{
+  if (*entered)
+    keyring_leave ();
+}
+
+/* Holds the file backend's guard until the end of the scope (nothing with the Secret Service). */
+#define KEYRING_GUARD() \
+  __attribute__ ((cleanup (keyring_guard_clear))) KeyringGuard keyring_guard_ = (keyring_enter (), TRUE)
+
 /* ---- the keyring --------------------------------------------------------------------------- */
 
 /* Turns a libsecret/GDBus error into a KH_ERROR. Errors that mean "there is no Secret Service
@@ -1206,6 +1324,7 @@ keyring_store (KhStore    *self,
                GError    **error)
 {
   GError *local_error = NULL;
+  KEYRING_GUARD ();
 
   g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
   if (!secret_password_storev_sync (&item_schema, attributes, SECRET_COLLECTION_DEFAULT, label,
@@ -1225,6 +1344,7 @@ keyring_has_locked (GHashTable *attributes)
   g_autoptr(GError) error = NULL;
   GList *items;
   gboolean locked = FALSE;
+  KEYRING_GUARD ();
 
   items = secret_password_searchv_sync (&item_schema, attributes, SECRET_SEARCH_ALL, NULL,
                                         &error);
@@ -1285,6 +1405,7 @@ lookup_doc_by_name (const char *store_name,
   g_autoptr(GHashTable) attributes = attributes_for (store_name, sections[section].kind, id);
   GError *local_error = NULL;
   kh_autosecret char *secret = NULL;
+  KEYRING_GUARD ();
 
   if (damaged != NULL)
     *damaged = FALSE;
@@ -1303,6 +1424,40 @@ lookup_doc_by_name (const char *store_name,
     }
 
   return parse_doc (section, id, secret, -1, damaged, error);
+}
+
+/* The secret of an item a search found. Items from the Secret Service come with their secret
+ * loaded by the search; reading it from the item avoids a D-Bus round trip per item. Other
+ * backends retrieve it. NULL with error when the keyring is locked or fails. */
+static SecretValue *
+item_secret (SecretRetrievable *item,
+             GError           **error)
+{
+  SecretValue *value = NULL;
+  GError *retrieve_error = NULL;
+  KEYRING_GUARD ();
+
+  if (SECRET_IS_ITEM (item))
+    {
+      if (secret_item_get_locked (SECRET_ITEM (item)))
+        {
+          g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+          return NULL;
+        }
+      value = secret_item_get_secret (SECRET_ITEM (item));
+    }
+  if (value != NULL)
+    return value;
+
+  value = secret_retrievable_retrieve_secret_sync (item, NULL, &retrieve_error);
+  if (value == NULL)
+    {
+      if (retrieve_error != NULL)
+        propagate_keyring_error (error, retrieve_error, _("Could not read from the keyring"));
+      else
+        g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+    }
+  return value;
 }
 
 /* ---- grant buckets ------------------------------------------------------------------------- */
@@ -1484,6 +1639,21 @@ set_bucket_damaged (GError **error,
                  "nothing in it was changed"), bucket + 1);
 }
 
+/* Parses a bucket's document into entries; FALSE (entries emptied) when it is damaged. */
+static gboolean
+bucket_parse (const char *text,
+              gsize       length,
+              guint       bucket,
+              GPtrArray  *entries,
+              GError    **error)
+{
+  if (bucket_split (text, length, entries))
+    return TRUE;
+  g_ptr_array_set_size (entries, 0);
+  set_bucket_damaged (error, bucket);
+  return FALSE;
+}
+
 /* Reads one bucket of the store named store_name into entries. FALSE with error when the keyring
  * fails or the item is damaged; TRUE with no entries when there is no such item. */
 static gboolean
@@ -1495,6 +1665,7 @@ read_bucket (const char *store_name,
   g_autoptr(GHashTable) attributes = bucket_attributes (store_name, bucket);
   GError *local_error = NULL;
   kh_autosecret char *secret = NULL;
+  KEYRING_GUARD ();
 
   secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
   if (local_error != NULL)
@@ -1511,30 +1682,70 @@ read_bucket (const char *store_name,
         }
       return TRUE;
     }
-  if (!bucket_split (secret, strlen (secret), entries))
+  return bucket_parse (secret, strlen (secret), bucket, entries, error);
+}
+
+/* Like read_bucket, for a read-modify-write: through a search that also hands back the item, so
+ * that the write can set its secret (one write of gnome-keyring's file, where libsecret's store
+ * asks it to create the item with replace). *item_out is NULL when there is no item, and with
+ * backends other than the Secret Service. */
+static gboolean
+read_bucket_for_write (const char  *store_name,
+                       guint        bucket,
+                       GPtrArray   *entries,
+                       SecretItem **item_out,
+                       GError     **error)
+{
+  g_autoptr(GHashTable) attributes = bucket_attributes (store_name, bucket);
+  g_autoptr(ItemList) items = NULL;
+  g_autoptr(SecretValue) value = NULL;
+  GError *local_error = NULL;
+  const char *text;
+  gsize length;
+  KEYRING_GUARD ();
+
+  *item_out = NULL;
+  items = secret_password_searchv_sync (&item_schema, attributes, SECRET_SEARCH_LOAD_SECRETS,
+                                        NULL, &local_error);
+  if (local_error != NULL)
     {
-      g_ptr_array_set_size (entries, 0);
-      set_bucket_damaged (error, bucket);
+      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
       return FALSE;
     }
+  if (items == NULL)
+    return TRUE;
+  value = item_secret (items->data, error);
+  if (value == NULL)
+    return FALSE;
+  text = secret_value_get (value, &length);
+  if (!bucket_parse (text, length, bucket, entries, error))
+    return FALSE;
+  if (SECRET_IS_ITEM (items->data))
+    *item_out = g_object_ref (items->data);
   return TRUE;
 }
 
-/* Writes entries as the bucket's item, or deletes the item when no grant is left in it. */
+/* Writes entries as the bucket's item, or deletes the item when no grant is left in it. item is
+ * the bucket's item as read_bucket_for_write found it under the bucket's lock, or NULL. */
 static gboolean
 write_bucket (const char *store_name,
               guint       bucket,
               GPtrArray  *entries,
+              SecretItem *item,
               GError    **error)
 {
   g_autoptr(GHashTable) attributes = bucket_attributes (store_name, bucket);
   g_autofree char *label = NULL;
   kh_autosecret char *doc = NULL;
   GError *local_error = NULL;
+  KEYRING_GUARD ();
 
   if (entries->len == 0)
     {
-      secret_password_clearv_sync (&item_schema, attributes, NULL, &local_error);
+      if (item != NULL)
+        secret_item_delete_sync (item, NULL, &local_error);
+      else
+        secret_password_clearv_sync (&item_schema, attributes, NULL, &local_error);
       if (local_error != NULL)
         {
           propagate_keyring_error (error, local_error, _("Could not delete from the keyring"));
@@ -1544,9 +1755,18 @@ write_bucket (const char *store_name,
     }
 
   doc = bucket_join (entries);
+  if (item != NULL)
+    {
+      g_autoptr(SecretValue) value = secret_value_new (doc, -1, "text/plain");
+
+      if (secret_item_set_secret_sync (item, value, NULL, &local_error))
+        return TRUE;
+      g_debug ("setting the secret of grants part %u failed: %s", bucket + 1,
+               local_error->message);
+      g_clear_error (&local_error);
+    }
+
   label = g_strdup_printf (_("Keyhold grants, part %u of %u"), bucket + 1, N_BUCKETS);
-  /* The collection holds a few dozen Keyhold items, so gnome-keyring's search for the item to
-   * replace is cheap; the write itself rewrites the keyring file once. */
   if (!secret_password_storev_sync (&item_schema, attributes, SECRET_COLLECTION_DEFAULT, label,
                                     doc, NULL, &local_error))
     {
@@ -1617,6 +1837,7 @@ keyring_clear (KhStore    *self,
 {
   g_autoptr(GHashTable) attributes = item_attributes (self, sections[section].kind, id);
   GError *local_error = NULL;
+  KEYRING_GUARD ();
 
   *deleted = secret_password_clearv_sync (&item_schema, attributes, NULL, &local_error);
   if (local_error != NULL)
@@ -1634,6 +1855,7 @@ keyring_search_store (KhStore *self,
   g_autoptr(GHashTable) attributes = item_attributes (self, NULL, NULL);
   GError *local_error = NULL;
   GList *items;
+  KEYRING_GUARD ();
 
   items = secret_password_searchv_sync (&item_schema, attributes,
                                         SECRET_SEARCH_ALL | SECRET_SEARCH_UNLOCK |
@@ -1654,39 +1876,6 @@ section_from_kind (const char *kind)
     if (g_strcmp0 (kind, sections[s].kind) == 0)
       return s;
   return N_SECTIONS;
-}
-
-/* The secret of an item a search found. Items from the Secret Service come with their secret
- * loaded by the search; reading it from the item avoids a D-Bus round trip per item. Other
- * backends retrieve it. NULL with error when the keyring is locked or fails. */
-static SecretValue *
-item_secret (SecretRetrievable *item,
-             GError           **error)
-{
-  SecretValue *value = NULL;
-  GError *retrieve_error = NULL;
-
-  if (SECRET_IS_ITEM (item))
-    {
-      if (secret_item_get_locked (SECRET_ITEM (item)))
-        {
-          g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
-          return NULL;
-        }
-      value = secret_item_get_secret (SECRET_ITEM (item));
-    }
-  if (value != NULL)
-    return value;
-
-  value = secret_retrievable_retrieve_secret_sync (item, NULL, &retrieve_error);
-  if (value == NULL)
-    {
-      if (retrieve_error != NULL)
-        propagate_keyring_error (error, retrieve_error, _("Could not read from the keyring"));
-      else
-        g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
-    }
-  return value;
 }
 
 /* Adds the grants of a bucket item to found, except those found has already. FALSE with error
@@ -2261,11 +2450,12 @@ bucket_batch (KhStore   *self,
 {
   g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func (bucket_entry_free);
   g_autoptr(GError) error = NULL;
+  g_autoptr(SecretItem) item = NULL;
   kh_autolock StoreLock fd = -1;
   gboolean changed = FALSE;
 
   fd = lock_byte (self, GRANT_LOCKS + bucket, &error);
-  if (fd < 0 || !read_bucket (self->store_name, bucket, entries, &error))
+  if (fd < 0 || !read_bucket_for_write (self->store_name, bucket, entries, &item, &error))
     {
       batch_fail (batch, error);
       return;
@@ -2281,7 +2471,7 @@ bucket_batch (KhStore   *self,
         changed = changed || this_changed;
     }
 
-  if (changed && !write_bucket (self->store_name, bucket, entries, &error))
+  if (changed && !write_bucket (self->store_name, bucket, entries, item, &error))
     batch_fail (batch, error);
   else if (changed)
     g_debug ("wrote grants part %u once for %u changes", bucket + 1, batch->len);
@@ -2400,6 +2590,7 @@ delete_item (SecretRetrievable *item,
              GError           **error)
 {
   GError *local_error = NULL;
+  KEYRING_GUARD ();
 
   if (SECRET_IS_ITEM (item))
     secret_item_delete_sync (SECRET_ITEM (item), NULL, &local_error);
@@ -2428,6 +2619,7 @@ collect_moves (KhStore    *self,
   g_autoptr(GHashTable) attributes = item_attributes (self, sections[SECTION_GRANTS].kind, NULL);
   g_autoptr(ItemList) items = NULL;
   GError *local_error = NULL;
+  KEYRING_GUARD ();
 
   g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
   items = secret_password_searchv_sync (&item_schema, attributes,
@@ -2848,6 +3040,30 @@ kh_store_get_name (KhStore *self)
   g_return_val_if_fail (KH_IS_STORE (self), NULL);
 
   return self->store_name;
+}
+
+gboolean
+kh_store_clear_keyring (KhStore *self,
+                        GError **error)
+{
+  g_autoptr(GHashTable) attributes = NULL;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  attributes = item_attributes (self, NULL, NULL);
+  {
+    KEYRING_GUARD ();
+
+    secret_password_clearv_sync (&item_schema, attributes, NULL, &local_error);
+  }
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not delete from the keyring"));
+      return FALSE;
+    }
+  return TRUE;
 }
 
 gboolean

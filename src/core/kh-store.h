@@ -35,6 +35,10 @@ const char    *kh_store_get_name             (KhStore       *self);
 /* The libsecret schema of every item a store writes (any store, any kind). Clearing or
  * searching by its "store" attribute alone reaches items of every kind and generation. */
 const SecretSchema *kh_store_get_item_schema   (void);
+/* Deletes every keyring item of this store, of any kind and generation (Forget All's last step,
+ * after the removals that keep the index in step). */
+gboolean       kh_store_clear_keyring        (KhStore       *self,
+                                              GError       **error);
 /* Re-reads the index from disk if another process changed it. */
 gboolean       kh_store_reload               (KhStore       *self,
                                               GError       **error);
