@@ -114,7 +114,9 @@ kh_environment_describe_secret_storage (KhStore *store)
       /* Translators: "Passwords and Keys" is the GNOME app (Seahorse). */
       secrets = g_strdup (_("Tokens and app secrets are kept in the desktop keyring’s default "
                             "collection, where Passwords and Keys lists them as “Keyhold” "
-                            "items."));
+                            "items: the tokens of many accounts share each of up to 32 items "
+                            "“Keyhold grants, part … of 32”, and each app secret and pending "
+                            "authorization has an item of its own."));
       break;
     default:
       g_assert_not_reached ();

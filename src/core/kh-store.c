@@ -2,34 +2,38 @@
 /* kh-store.c: KhStore keeps every secret in the desktop keyring (libsecret) and a non-secret
  * index on disk so that listing 2,000 grants never enumerates the keyring.
  *
- * Keyring items (schema "io.github.keyhold.Keyhold.Item", default collection) hold a small JSON
- * document, so that the index can be rebuilt from the keyring alone:
- *   grant:   {"v":1,"tokens":<KhTokenSet>,"grant":<kh_grant_to_json>}
- *   app:     {"v":1,"secret":"...","app":<kh_app_profile_to_json>}
- *   pending: {"v":1,"request":<kh_auth_request_to_json, state included>}
- * Attributes carry only identifiers (gen store kind id type app), never a secret.
+ * Keyring items (schema "io.github.keyhold.Keyhold.Item", default collection) hold small JSON
+ * documents, so that the index can be rebuilt from the keyring alone:
+ *   grants:  32 bucket items (kind "grants", gen 2, id "00".."31"): a grant lives in bucket
+ *            FNV-1a(grant id) mod 32, {"v":2,"grants":{<id>:{"tokens":<KhTokenSet>,
+ *            "grant":<kh_grant_to_json>},...}}
+ *   app:     {"v":1,"secret":"...","app":<kh_app_profile_to_json>}            (gen 1)
+ *   pending: {"v":1,"request":<kh_auth_request_to_json, state included>}      (gen 1)
+ * Attributes carry only identifiers (gen store kind id type app), never a secret. gnome-keyring
+ * and libsecret's file backend rewrite and re-encrypt their whole file on every write, at a
+ * cost that grows with the number of items (tests/bench/RESULTS.md): a few dozen items instead
+ * of one per grant make each write cheaper, and refreshes that end together in one bucket share
+ * one write. Earlier Keyholds kept one item per grant (kind "grant", gen 1); those move into
+ * their buckets on the first start (migrate_grant_items), crash-safe at every step.
  *
  * The index (<data_dir>/<store>/index.json, 0600 in a 0700 directory) is replaced atomically
  * under an exclusive flock on index.lock. Every change takes the lock, re-reads the index when the
  * file changed, applies the change and writes it back, so concurrent processes never lose each
- * other's changes.
+ * other's changes. Format 2; format 1 is the same list written before the grants moved.
  *
- * Order of writes: a save writes the keyring item first and the index second, so a crash leaves
- * at worst a keyring item that the next rebuild picks up ("nothing is deleted until its
- * replacement is stored"), or a grant whose index entry is older than its item, which the next
- * kh_store_load_tokens of that grant brings up to date. A grant save holds that grant's item
- * lock (a byte of items.lock) across both writes and the store lock only for the index write,
- * which concurrent saves share (group commit): gnome-keyring takes a tenth of a second or more
- * per write at 2,000 items, and the index is written once per batch rather than once per grant.
- * A store that has read a grant's item keeps the SecretItem until the next save of that grant,
- * which then sets the item's secret: less than half the work for gnome-keyring of libsecret's
- * store, which always asks it to create the item with replace (a search of the collection). A
- * removal deletes the keyring item first: the user asked for the
- * secret to go, and a crash then leaves an index entry without secret, which reads as "not in
- * the keyring" and can be removed again or dropped by a rebuild; the secret is never resurrected.
- * kh_store_update_grant touches the index only: rewriting the keyring item would need the tokens,
- * and reading them back could undo a concurrent refresh, so the metadata copy in the keyring is
- * the one of the last kh_store_save_grant (every refresh saves).
+ * Order of writes: a save writes the grant's bucket first and the index second, so a crash
+ * leaves at worst a keyring entry that the next rebuild picks up ("nothing is deleted until its
+ * replacement is stored"), or a grant whose index entry is older than its bucket entry, which the
+ * next kh_store_load_tokens of that grant brings up to date. A grant save holds that grant's item
+ * lock (a byte of items.lock) across both writes; the bucket's read-modify-write holds the
+ * bucket's byte of items.lock (another process may write the same bucket), and the index write
+ * the store lock. Both writes are shared by concurrent saves (group commit). A removal takes the
+ * grant out of its bucket first (deleting the bucket item with its last grant): the user asked
+ * for the secret to go, and a crash then leaves an index entry without secret, which reads as
+ * "not in the keyring" and can be removed again or dropped by a rebuild; the secret is never
+ * resurrected. kh_store_update_grant touches the index only: rewriting the keyring entry would
+ * need the tokens, and reading them back could undo a concurrent refresh, so the metadata copy
+ * in the keyring is the one of the last kh_store_save_grant (every refresh saves).
  *
  * In memory the index is an immutable, reference-counted snapshot: readers take a reference
  * under the mutex and read without holding it, changes publish a new snapshot. Entries keep
