@@ -149,6 +149,16 @@ kh_test_count_items (const char *store_name,
 }
 
 void
+kh_test_assert_tokens_equal (const KhTokenSet *a,
+                             const KhTokenSet *b)
+{
+  g_assert_cmpstr (a->access_token, ==, b->access_token);
+  g_assert_cmpstr (a->refresh_token, ==, b->refresh_token);
+  g_assert_cmpint (a->access_expires_at, ==, b->access_expires_at);
+  g_assert_cmpint (a->refresh_expires_at, ==, b->refresh_expires_at);
+}
+
+void
 kh_test_write_grant_item (const char       *store_name,
                           const char       *gen,
                           KhGrant          *grant,

@@ -35,6 +35,8 @@ guint        kh_test_count_bucket_grants  (const char       *store_name);
 /* Items of the store of one kind (NULL: any). */
 guint        kh_test_count_items          (const char       *store_name,
                                            const char       *kind);
+void         kh_test_assert_tokens_equal  (const KhTokenSet *a,
+                                           const KhTokenSet *b);
 /* A per-grant item of an earlier Keyhold, under generation gen. */
 void         kh_test_write_grant_item     (const char       *store_name,
                                            const char       *gen,

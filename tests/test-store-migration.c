@@ -78,15 +78,6 @@ seed_old_store (Fixture *fixture,
   kh_test_write_old_index (fixture->data_dir, fixture->store_name, fixture->grants);
 }
 
-static void
-assert_tokens_equal (const KhTokenSet *a,
-                     const KhTokenSet *b)
-{
-  g_assert_cmpstr (a->access_token, ==, b->access_token);
-  g_assert_cmpstr (a->refresh_token, ==, b->refresh_token);
-  g_assert_cmpint (a->access_expires_at, ==, b->access_expires_at);
-  g_assert_cmpint (a->refresh_expires_at, ==, b->refresh_expires_at);
-}
 
 /* Every grant is readable the way `keyhold-cli token` reads it (no store opened, so nothing
  * moves meanwhile), with the tokens it was given. */
@@ -105,7 +96,7 @@ assert_all_readable (Fixture *fixture)
       g_assert_no_error (error);
       g_assert_cmpstr (kh_grant_get_display_name (peeked), ==,
                        kh_grant_get_display_name (grant));
-      assert_tokens_equal (tokens, g_ptr_array_index (fixture->tokens, i));
+      kh_test_assert_tokens_equal (tokens, g_ptr_array_index (fixture->tokens, i));
     }
 }
 
@@ -152,7 +143,7 @@ assert_moved (Fixture *fixture,
                                                            &error);
 
       g_assert_no_error (error);
-      assert_tokens_equal (tokens, g_ptr_array_index (fixture->tokens, i));
+      kh_test_assert_tokens_equal (tokens, g_ptr_array_index (fixture->tokens, i));
     }
 }
 

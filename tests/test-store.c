@@ -61,25 +61,6 @@ clear_keyring_store (const char *store_name)
   g_assert_no_error (error);
 }
 
-static guint
-count_keyring_items (const char *store_name,
-                     const char *kind)
-{
-  g_autoptr(GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GError) error = NULL;
-  GList *items;
-  guint n;
-
-  g_hash_table_insert (attributes, (char *) "store", (char *) store_name);
-  if (kind != NULL)
-    g_hash_table_insert (attributes, (char *) "kind", (char *) kind);
-  items = secret_password_searchv_sync (&test_schema, attributes, SECRET_SEARCH_ALL, NULL,
-                                        &error);
-  g_assert_no_error (error);
-  n = g_list_length (items);
-  g_list_free_full (items, g_object_unref);
-  return n;
-}
 
 static void
 fixture_setup (Fixture       *fixture,
@@ -218,15 +199,6 @@ request_public_json (KhAuthRequest *request)
   return node_to_string (kh_auth_request_to_public_json (request));
 }
 
-static void
-assert_tokens_equal (const KhTokenSet *a,
-                     const KhTokenSet *b)
-{
-  g_assert_cmpstr (a->access_token, ==, b->access_token);
-  g_assert_cmpstr (a->refresh_token, ==, b->refresh_token);
-  g_assert_cmpint (a->access_expires_at, ==, b->access_expires_at);
-  g_assert_cmpint (a->refresh_expires_at, ==, b->refresh_expires_at);
-}
 
 static char *
 read_index_text (KhStore *store)
@@ -261,7 +233,7 @@ test_apps (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_true (kh_store_save_app (store, ads, "ads-secret-1", FALSE, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "app"), ==, 2);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "app"), ==, 2);
 
   got = kh_store_get_app (store, "shop-app");
   g_assert_nonnull (got);
@@ -306,7 +278,7 @@ test_apps (Fixture       *fixture,
   g_clear_object (&got);
   got = kh_store_get_app (store, "shop-app");
   g_assert_cmpstr (kh_app_profile_get_redirect_uri (got), ==, "http://localhost:9999/other");
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "app"), ==, 2);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "app"), ==, 2);
 
   /* Replacing the secret. */
   g_assert_true (kh_store_save_app (store, dup, "shop-secret-2", TRUE, &error));
@@ -339,7 +311,7 @@ test_apps (Fixture       *fixture,
   g_assert_false (kh_store_remove_app (store, "shop-app", &error));
   g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
   g_clear_error (&error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "app"), ==, 1);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "app"), ==, 1);
 
   g_clear_pointer (&apps, g_ptr_array_unref);
   apps = kh_store_list_apps (store);
@@ -375,7 +347,7 @@ test_grants (Fixture       *fixture,
   g_assert_true (kh_store_save_grant (store, twin2, twin_tokens, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (kh_test_count_bucket_grants (fixture->store_name), ==, 4);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 0);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grant"), ==, 0);
 
   /* The index mirrors the tokens' expiry times. */
   g_assert_cmpint (kh_grant_get_access_expires_at (acme), ==, acme_tokens->access_expires_at);
@@ -434,7 +406,7 @@ test_grants (Fixture       *fixture,
 
   loaded = kh_store_load_tokens (store, kh_grant_get_id (acme), &error);
   g_assert_no_error (error);
-  assert_tokens_equal (loaded, acme_tokens);
+  kh_test_assert_tokens_equal (loaded, acme_tokens);
   g_clear_pointer (&loaded, kh_token_set_free);
 
   /* Updating changes the index entry, not the tokens. */
@@ -449,7 +421,7 @@ test_grants (Fixture       *fixture,
   g_clear_object (&found);
   loaded = kh_store_load_tokens (store, kh_grant_get_id (beta), &error);
   g_assert_no_error (error);
-  assert_tokens_equal (loaded, beta_tokens);
+  kh_test_assert_tokens_equal (loaded, beta_tokens);
   g_clear_pointer (&loaded, kh_token_set_free);
 
   /* Updating a grant that was never saved is an error, not a new entry. */
@@ -469,7 +441,7 @@ test_grants (Fixture       *fixture,
     g_assert_no_error (error);
     loaded = kh_store_load_tokens (store, kh_grant_get_id (acme), &error);
     g_assert_no_error (error);
-    assert_tokens_equal (loaded, fresh);
+    kh_test_assert_tokens_equal (loaded, fresh);
     g_clear_pointer (&loaded, kh_token_set_free);
     g_assert_cmpuint (kh_test_count_bucket_grants (fixture->store_name), ==, 4);
   }
@@ -545,7 +517,7 @@ test_pending (Fixture       *fixture,
   g_assert_false (kh_store_remove_pending (store, kh_auth_request_get_id (two), &error));
   g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
   g_clear_error (&error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "pending"), ==, 1);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "pending"), ==, 1);
 }
 
 /* ---- rebuilding ---------------------------------------------------------------------------- */
@@ -1290,7 +1262,7 @@ test_async (Fixture       *fixture,
   result = kh_test_wait_result (&pending, 10000);
   loaded = kh_store_load_tokens_finish (fixture->store, result, &error);
   g_assert_no_error (error);
-  assert_tokens_equal (loaded, tokens);
+  kh_test_assert_tokens_equal (loaded, tokens);
   g_clear_object (&result);
 
   kh_store_load_tokens_async (fixture->store, "0000000000000000", NULL,
@@ -1468,7 +1440,7 @@ test_file_backend (void)
       loaded = kh_store_load_tokens (store, kh_grant_get_id (g_ptr_array_index (grants, 0)),
                                      &error);
       g_assert_no_error (error);
-      assert_tokens_equal (loaded, tokens);
+      kh_test_assert_tokens_equal (loaded, tokens);
 
       {
         g_autoptr(GPtrArray) pending = kh_store_list_pending (store);
@@ -1724,7 +1696,7 @@ test_large_index (Fixture       *fixture,
   g_assert_true (kh_store_save_app (big, app, "big-secret", FALSE, &error));
   t_save = g_get_monotonic_time () - start;
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, NULL), ==, 1);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, NULL), ==, 1);
 
   g_test_message ("2,000 grants (%zu bytes): open %.1f ms, find by id %.1f ms, list %.1f ms, "
                   "find by name %.1f ms, save an app %.1f ms", text->len, t_open / 1000.,
@@ -1752,7 +1724,7 @@ assert_stored_tokens (KhStore          *store,
 
   loaded = kh_store_load_tokens (store, grant_id, &error);
   g_assert_no_error (error);
-  assert_tokens_equal (loaded, expected);
+  kh_test_assert_tokens_equal (loaded, expected);
 }
 
 /* Two ids that fall into the same bucket, found among fresh grants. */
@@ -1814,8 +1786,8 @@ test_buckets (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_true (kh_store_save_grant (fixture->store, elsewhere, first_tokens, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grants"), ==, 2);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, NULL), ==, 2);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grants"), ==, 2);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, NULL), ==, 2);
   grants = kh_test_read_bucket (fixture->store_name, bucket);
   g_assert_cmpuint (json_object_get_size (grants), ==, 2);
   g_clear_pointer (&grants, json_object_unref);
@@ -1889,7 +1861,7 @@ test_buckets (Fixture       *fixture,
   /* The last grant out of a bucket takes its item with it. */
   g_assert_true (kh_store_remove_grant (fixture->store, kh_grant_get_id (elsewhere), &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grants"), ==, 1);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grants"), ==, 1);
 }
 
 /* A save that stopped after its keyring write and before its index write: the next reader of
@@ -2084,7 +2056,7 @@ test_schema_generation (Fixture       *fixture,
   kh_test_write_grant_item (fixture->store_name, "2", newer, newer_tokens);
   /* A newer Keyhold's item for a grant this one knows too. */
   kh_test_write_grant_item (fixture->store_name, "2", current, beside);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 3);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grant"), ==, 3);
 
   /* Reading: only this store's buckets (generation 2) and per-grant items of generation 1. */
   loaded = kh_store_load_tokens (fixture->store, kh_grant_get_id (older), &error);
@@ -2105,18 +2077,18 @@ test_schema_generation (Fixture       *fixture,
   g_assert_cmpuint (grants->len, ==, 1);
   g_assert_cmpstr (kh_grant_get_id (g_ptr_array_index (grants, 0)), ==,
                    kh_grant_get_id (current));
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 3);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grant"), ==, 3);
 
   /* A save writes the grant's bucket and leaves the other generations' items alone. */
   g_assert_true (kh_store_save_grant (fixture->store, current, older_tokens, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 3);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grant"), ==, 3);
   assert_stored_tokens (fixture->store, kh_grant_get_id (current), older_tokens);
 
   /* Removing the grant removes it from its bucket and its items of every generation. */
   g_assert_true (kh_store_remove_grant (fixture->store, kh_grant_get_id (current), &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 2);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grant"), ==, 2);
   g_assert_cmpuint (kh_test_count_bucket_grants (fixture->store_name), ==, 0);
 }
 
