@@ -1227,7 +1227,8 @@ keyring_guard_clear (KeyringGuard *entered)
 
 /* Holds the file backend's guard until the end of the scope (nothing with the Secret Service). */
 #define KEYRING_GUARD() \
-  __attribute__ ((cleanup (keyring_guard_clear))) KeyringGuard keyring_guard_ = (keyring_enter (), TRUE)
+  __attribute__ ((cleanup (keyring_guard_clear))) KeyringGuard keyring_guard_ = \
+    (keyring_enter (), TRUE)
 
 /* ---- the keyring --------------------------------------------------------------------------- */
 
