@@ -362,6 +362,58 @@ test_peek (Fixture       *fixture,
   g_assert_null (marked);
 }
 
+typedef struct {
+  GPtrArray    *answered;   /* char *: grant ids, in order */
+  GAsyncResult *result;     /* set when the refresh completes */
+  gboolean      answered_before_done;
+} AnsweredData;
+
+static void
+answered_cb (KhBroker   *broker,
+             const char *grant_id,
+             gpointer    user_data)
+{
+  AnsweredData *data = user_data;
+
+  g_ptr_array_add (data->answered, g_strdup (grant_id));
+  data->answered_before_done = data->result == NULL;
+}
+
+/* "answered" comes once per call to TikTok, before the refresh completes (its tokens are stored
+ * then); a refresh that needs no call says nothing. refresh --all hands a slot on at it. */
+static void
+test_answered (Fixture       *fixture,
+               gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) grant = authorize (fixture, KH_ACCOUNT_SELLER, NULL);
+  g_autoptr(KhTokenSet) tokens = NULL;
+  g_autoptr(KhTokenSet) stored = NULL;
+  g_autoptr(GAsyncResult) done = NULL;
+  g_autoptr(GError) error = NULL;
+  AnsweredData data = { g_ptr_array_new_with_free_func (g_free), NULL, FALSE };
+  gulong id = g_signal_connect (fixture->broker, "answered", G_CALLBACK (answered_cb), &data);
+
+  kh_broker_refresh_async (fixture->broker, kh_grant_get_id (grant), TRUE, NULL,
+                           kh_test_store_result_cb, &data.result);
+  done = kh_test_wait_result (&data.result, TIMEOUT_MS);
+  tokens = kh_broker_refresh_finish (fixture->broker, done, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (data.answered->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (data.answered, 0), ==, kh_grant_get_id (grant));
+  g_assert_true (data.answered_before_done);
+  stored = stored_tokens (fixture, grant);
+  g_assert_cmpstr (stored->access_token, ==, tokens->access_token);
+
+  /* Fresh: no call, no signal. */
+  g_clear_pointer (&tokens, kh_token_set_free);
+  tokens = get_token (fixture, grant, KH_BROKER_DEFAULT_MIN_VALID, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (data.answered->len, ==, 1);
+
+  g_signal_handler_disconnect (fixture->broker, id);
+  g_ptr_array_unref (data.answered);
+}
+
 static void
 test_refresh_when_needed (Fixture       *fixture,
                           gconstpointer  user_data)
@@ -1253,6 +1305,7 @@ main (int   argc,
   ADD ("fast-path", test_fast_path);
   ADD ("peek", test_peek);
   ADD ("refresh-when-needed", test_refresh_when_needed);
+  ADD ("answered", test_answered);
   ADD ("single-flight", test_single_flight);
   ADD ("adopt-stored", test_adopt_stored);
   ADD ("terminal", test_terminal);

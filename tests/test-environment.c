@@ -100,6 +100,7 @@ test_describe_service (void)
   index_dir = g_path_get_dirname (kh_store_get_index_path (store));
   g_assert_nonnull (strstr (text, "Passwords and Keys"));
   g_assert_nonnull (strstr (text, "desktop keyring"));
+  g_assert_nonnull (strstr (text, "Keyhold grants, part … of 32"));
   g_assert_nonnull (strstr (text, index_dir));
 }
 

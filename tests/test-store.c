@@ -14,6 +14,7 @@
 #include "kh-error.h"
 #include "kh-json.h"
 #include "kh-store.h"
+#include "kh-test-keyring.h"
 #include "kh-test-util.h"
 #include "kh-util.h"
 
@@ -60,25 +61,6 @@ clear_keyring_store (const char *store_name)
   g_assert_no_error (error);
 }
 
-static guint
-count_keyring_items (const char *store_name,
-                     const char *kind)
-{
-  g_autoptr(GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GError) error = NULL;
-  GList *items;
-  guint n;
-
-  g_hash_table_insert (attributes, (char *) "store", (char *) store_name);
-  if (kind != NULL)
-    g_hash_table_insert (attributes, (char *) "kind", (char *) kind);
-  items = secret_password_searchv_sync (&test_schema, attributes, SECRET_SEARCH_ALL, NULL,
-                                        &error);
-  g_assert_no_error (error);
-  n = g_list_length (items);
-  g_list_free_full (items, g_object_unref);
-  return n;
-}
 
 static void
 fixture_setup (Fixture       *fixture,
@@ -217,15 +199,6 @@ request_public_json (KhAuthRequest *request)
   return node_to_string (kh_auth_request_to_public_json (request));
 }
 
-static void
-assert_tokens_equal (const KhTokenSet *a,
-                     const KhTokenSet *b)
-{
-  g_assert_cmpstr (a->access_token, ==, b->access_token);
-  g_assert_cmpstr (a->refresh_token, ==, b->refresh_token);
-  g_assert_cmpint (a->access_expires_at, ==, b->access_expires_at);
-  g_assert_cmpint (a->refresh_expires_at, ==, b->refresh_expires_at);
-}
 
 static char *
 read_index_text (KhStore *store)
@@ -260,7 +233,7 @@ test_apps (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_true (kh_store_save_app (store, ads, "ads-secret-1", FALSE, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "app"), ==, 2);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "app"), ==, 2);
 
   got = kh_store_get_app (store, "shop-app");
   g_assert_nonnull (got);
@@ -305,7 +278,7 @@ test_apps (Fixture       *fixture,
   g_clear_object (&got);
   got = kh_store_get_app (store, "shop-app");
   g_assert_cmpstr (kh_app_profile_get_redirect_uri (got), ==, "http://localhost:9999/other");
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "app"), ==, 2);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "app"), ==, 2);
 
   /* Replacing the secret. */
   g_assert_true (kh_store_save_app (store, dup, "shop-secret-2", TRUE, &error));
@@ -338,7 +311,7 @@ test_apps (Fixture       *fixture,
   g_assert_false (kh_store_remove_app (store, "shop-app", &error));
   g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
   g_clear_error (&error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "app"), ==, 1);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "app"), ==, 1);
 
   g_clear_pointer (&apps, g_ptr_array_unref);
   apps = kh_store_list_apps (store);
@@ -373,7 +346,8 @@ test_grants (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_true (kh_store_save_grant (store, twin2, twin_tokens, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 4);
+  g_assert_cmpuint (kh_test_count_bucket_grants (fixture->store_name), ==, 4);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grant"), ==, 0);
 
   /* The index mirrors the tokens' expiry times. */
   g_assert_cmpint (kh_grant_get_access_expires_at (acme), ==, acme_tokens->access_expires_at);
@@ -432,7 +406,7 @@ test_grants (Fixture       *fixture,
 
   loaded = kh_store_load_tokens (store, kh_grant_get_id (acme), &error);
   g_assert_no_error (error);
-  assert_tokens_equal (loaded, acme_tokens);
+  kh_test_assert_tokens_equal (loaded, acme_tokens);
   g_clear_pointer (&loaded, kh_token_set_free);
 
   /* Updating changes the index entry, not the tokens. */
@@ -447,7 +421,7 @@ test_grants (Fixture       *fixture,
   g_clear_object (&found);
   loaded = kh_store_load_tokens (store, kh_grant_get_id (beta), &error);
   g_assert_no_error (error);
-  assert_tokens_equal (loaded, beta_tokens);
+  kh_test_assert_tokens_equal (loaded, beta_tokens);
   g_clear_pointer (&loaded, kh_token_set_free);
 
   /* Updating a grant that was never saved is an error, not a new entry. */
@@ -467,14 +441,14 @@ test_grants (Fixture       *fixture,
     g_assert_no_error (error);
     loaded = kh_store_load_tokens (store, kh_grant_get_id (acme), &error);
     g_assert_no_error (error);
-    assert_tokens_equal (loaded, fresh);
+    kh_test_assert_tokens_equal (loaded, fresh);
     g_clear_pointer (&loaded, kh_token_set_free);
-    g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 4);
+    g_assert_cmpuint (kh_test_count_bucket_grants (fixture->store_name), ==, 4);
   }
 
   g_assert_true (kh_store_remove_grant (store, kh_grant_get_id (acme), &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 3);
+  g_assert_cmpuint (kh_test_count_bucket_grants (fixture->store_name), ==, 3);
   g_clear_pointer (&grants, g_ptr_array_unref);
   grants = kh_store_list_grants (store);
   g_assert_cmpuint (grants->len, ==, 3);
@@ -543,7 +517,7 @@ test_pending (Fixture       *fixture,
   g_assert_false (kh_store_remove_pending (store, kh_auth_request_get_id (two), &error));
   g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
   g_clear_error (&error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "pending"), ==, 1);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "pending"), ==, 1);
 }
 
 /* ---- rebuilding ---------------------------------------------------------------------------- */
@@ -702,14 +676,9 @@ test_rebuild_explicit (Fixture       *fixture,
    * back; an index entry whose secret is gone is dropped. */
   {
     g_autoptr(KhGrant) alpha = kh_store_find_grant (fixture->store, "Alpha", &error);
-    g_autoptr(GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
 
     g_assert_no_error (error);
-    g_hash_table_insert (attributes, (char *) "store", fixture->store_name);
-    g_hash_table_insert (attributes, (char *) "kind", (char *) "grant");
-    g_hash_table_insert (attributes, (char *) "id", (char *) kh_grant_get_id (alpha));
-    g_assert_true (secret_password_clearv_sync (&test_schema, attributes, NULL, &error));
-    g_assert_no_error (error);
+    kh_test_remove_bucket_entry (fixture->store_name, kh_grant_get_id (alpha));
   }
 
   g_assert_true (kh_store_rebuild_index (fixture->store, &error));
@@ -865,7 +834,7 @@ test_corrupt (Fixture       *fixture,
   {
     guint n_aside = count_corrupt_files (dir);
 
-    g_assert_true (g_file_set_contents (index_path, "{\"version\":2,\"grants\":[]}", -1,
+    g_assert_true (g_file_set_contents (index_path, "{\"version\":3,\"grants\":[]}", -1,
                                         &error));
     g_assert_no_error (error);
     again = kh_store_new (fixture->data_dir, fixture->store_name, &error);
@@ -1337,7 +1306,7 @@ test_async (Fixture       *fixture,
   result = kh_test_wait_result (&pending, 10000);
   loaded = kh_store_load_tokens_finish (fixture->store, result, &error);
   g_assert_no_error (error);
-  assert_tokens_equal (loaded, tokens);
+  kh_test_assert_tokens_equal (loaded, tokens);
   g_clear_object (&result);
 
   kh_store_load_tokens_async (fixture->store, "0000000000000000", NULL,
@@ -1529,7 +1498,7 @@ test_file_backend (void)
       loaded = kh_store_load_tokens (store, kh_grant_get_id (g_ptr_array_index (grants, 0)),
                                      &error);
       g_assert_no_error (error);
-      assert_tokens_equal (loaded, tokens);
+      kh_test_assert_tokens_equal (loaded, tokens);
 
       {
         g_autoptr(GPtrArray) pending = kh_store_list_pending (store);
@@ -1785,7 +1754,7 @@ test_large_index (Fixture       *fixture,
   g_assert_true (kh_store_save_app (big, app, "big-secret", FALSE, &error));
   t_save = g_get_monotonic_time () - start;
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, NULL), ==, 1);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, NULL), ==, 1);
 
   g_test_message ("2,000 grants (%zu bytes): open %.1f ms, find by id %.1f ms, list %.1f ms, "
                   "find by name %.1f ms, save an app %.1f ms", text->len, t_open / 1000.,
@@ -1803,64 +1772,6 @@ test_large_index (Fixture       *fixture,
 
 /* ---- keyring writes ------------------------------------------------------------------------ */
 
-/* Writes a grant's keyring item behind the store's back, as another Keyhold (or a save that
- * stopped half way) would have: the document KhStore writes, under generation gen. */
-static void
-write_grant_item (const char       *store_name,
-                  const char       *gen,
-                  KhGrant          *grant,
-                  const KhTokenSet *tokens)
-{
-  g_autoptr(GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *grant_text = grant_json (grant);
-  g_autofree char *tokens_text = node_to_string (kh_token_set_to_json (tokens));
-  g_autofree char *doc = g_strdup_printf ("{\"v\":1,\"tokens\":%s,\"grant\":%s}", tokens_text,
-                                          grant_text);
-
-  g_hash_table_insert (attributes, (char *) "gen", (char *) gen);
-  g_hash_table_insert (attributes, (char *) "store", (char *) store_name);
-  g_hash_table_insert (attributes, (char *) "kind", (char *) "grant");
-  g_hash_table_insert (attributes, (char *) "id", (char *) kh_grant_get_id (grant));
-  g_hash_table_insert (attributes, (char *) "type", (char *) "seller");
-  g_hash_table_insert (attributes, (char *) "app", (char *) kh_grant_get_app_name (grant));
-  g_assert_true (secret_password_storev_sync (&test_schema, attributes, SECRET_COLLECTION_DEFAULT,
-                                              "test item", doc, NULL, &error));
-  g_assert_no_error (error);
-}
-
-static void
-clear_grant_item (const char *store_name,
-                  const char *grant_id)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (secret_password_clear_sync (&test_schema, NULL, &error, "store", store_name,
-                                             "kind", "grant", "id", grant_id, NULL));
-  g_assert_no_error (error);
-}
-
-static char *
-item_label (const char *store_name,
-            const char *grant_id)
-{
-  g_autoptr(GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GError) error = NULL;
-  GList *items;
-  char *label;
-
-  g_hash_table_insert (attributes, (char *) "store", (char *) store_name);
-  g_hash_table_insert (attributes, (char *) "id", (char *) grant_id);
-  items = secret_password_searchv_sync (&test_schema, attributes, SECRET_SEARCH_ALL, NULL,
-                                        &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (g_list_length (items), ==, 1);
-  g_assert_true (SECRET_IS_ITEM (items->data));
-  label = secret_item_get_label (items->data);
-  g_list_free_full (items, g_object_unref);
-  return label;
-}
-
 static void
 assert_stored_tokens (KhStore          *store,
                       const char       *grant_id,
@@ -1871,67 +1782,144 @@ assert_stored_tokens (KhStore          *store,
 
   loaded = kh_store_load_tokens (store, grant_id, &error);
   g_assert_no_error (error);
-  assert_tokens_equal (loaded, expected);
+  kh_test_assert_tokens_equal (loaded, expected);
 }
 
-/* A grant whose item the store has read is saved by setting that item's secret; an item that
- * went away, or whose object path now belongs to another item, falls back to a full store. */
+/* Two ids that fall into the same bucket, found among fresh grants. */
 static void
-test_remembered_item (Fixture       *fixture,
-                      gconstpointer  user_data)
+make_bucket_mates (KhGrant **first,
+                   KhGrant **second)
 {
-  g_autoptr(KhGrant) grant = make_grant ("Remembered", NULL);
-  g_autoptr(KhGrant) other = make_grant ("Other", NULL);
-  g_autoptr(KhTokenSet) first = make_tokens ("first");
-  g_autoptr(KhTokenSet) second = make_tokens ("second");
-  g_autoptr(KhTokenSet) third = make_tokens ("third");
-  g_autoptr(KhTokenSet) fourth = make_tokens ("fourth");
-  g_autoptr(KhTokenSet) others = make_tokens ("others");
-  g_autoptr(KhTokenSet) fifth = make_tokens ("fifth");
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
+                                                      g_object_unref);
+
+  for (guint i = 0;; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("Mate %u", i);
+      KhGrant *grant = make_grant (name, NULL);
+      gpointer bucket = GUINT_TO_POINTER (kh_test_grant_bucket (kh_grant_get_id (grant)) + 1);
+      KhGrant *mate = g_hash_table_lookup (seen, bucket);
+
+      if (mate != NULL)
+        {
+          *first = g_object_ref (mate);
+          *second = grant;
+          return;
+        }
+      g_hash_table_insert (seen, bucket, grant);
+    }
+}
+
+/* Grants' tokens live in at most 32 bucket items: grants of one bucket share its item, which a
+ * save rewrites with the other grants kept; an item deleted behind the store's back is written
+ * afresh; a damaged one is never overwritten; the last grant out deletes its item. */
+static void
+test_buckets (Fixture       *fixture,
+              gconstpointer  user_data)
+{
+  g_autoptr(KhGrant) first = NULL;
+  g_autoptr(KhGrant) second = NULL;
+  g_autoptr(KhGrant) elsewhere = NULL;
+  g_autoptr(KhTokenSet) first_tokens = make_tokens ("first");
+  g_autoptr(KhTokenSet) second_tokens = make_tokens ("second");
+  g_autoptr(KhTokenSet) again = make_tokens ("again");
+  g_autoptr(KhTokenSet) loaded = NULL;
+  g_autoptr(JsonObject) grants = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *label = NULL;
-  const char *id = kh_grant_get_id (grant);
+  guint bucket;
 
-  g_assert_true (kh_store_save_grant (fixture->store, grant, first, &error));
-  g_assert_no_error (error);
-  assert_stored_tokens (fixture->store, id, first);
+  make_bucket_mates (&first, &second);
+  bucket = kh_test_grant_bucket (kh_grant_get_id (first));
+  for (guint i = 0; elsewhere == NULL || kh_test_grant_bucket (kh_grant_get_id (elsewhere)) ==
+                                         bucket; i++)
+    {
+      g_clear_object (&elsewhere);
+      elsewhere = make_grant ("Elsewhere", NULL);
+    }
 
-  /* Read, then saved: the same single item holds the new tokens. */
-  g_assert_true (kh_store_save_grant (fixture->store, grant, second, &error));
+  g_assert_true (kh_store_save_grant (fixture->store, first, first_tokens, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 1);
-  assert_stored_tokens (fixture->store, id, second);
+  g_assert_true (kh_store_save_grant (fixture->store, second, second_tokens, &error));
+  g_assert_no_error (error);
+  g_assert_true (kh_store_save_grant (fixture->store, elsewhere, first_tokens, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grants"), ==, 2);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, NULL), ==, 2);
+  grants = kh_test_read_bucket (fixture->store_name, bucket);
+  g_assert_cmpuint (json_object_get_size (grants), ==, 2);
+  g_clear_pointer (&grants, json_object_unref);
 
-  /* A new display name is a new label: the item gets it. */
-  kh_grant_set_display_name (grant, "Remembered, renamed");
-  g_assert_true (kh_store_save_grant (fixture->store, grant, third, &error));
+  /* A refresh of one keeps the other. */
+  g_assert_true (kh_store_save_grant (fixture->store, first, again, &error));
   g_assert_no_error (error);
-  label = item_label (fixture->store_name, id);
-  g_assert_cmpstr (label, ==, "Keyhold grant Remembered, renamed");
-  assert_stored_tokens (fixture->store, id, third);
+  assert_stored_tokens (fixture->store, kh_grant_get_id (first), again);
+  assert_stored_tokens (fixture->store, kh_grant_get_id (second), second_tokens);
 
-  /* Deleted behind the store's back after it was read: the save stores it afresh. */
-  clear_grant_item (fixture->store_name, id);
-  g_assert_true (kh_store_save_grant (fixture->store, grant, fourth, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 1);
-  assert_stored_tokens (fixture->store, id, fourth);
+  /* The bucket's label names it, not a grant. */
+  {
+    g_autoptr(GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
+    g_autofree char *id = g_strdup_printf ("%02u", bucket);
+    GList *items;
 
-  /* Deleted and another item created at once (it may get the freed object path): the other
-   * item keeps its secret and the grant gets an item of its own. */
-  clear_grant_item (fixture->store_name, id);
-  write_grant_item (fixture->store_name, "1", other, others);
-  g_assert_true (kh_store_save_grant (fixture->store, grant, fifth, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 2);
-  assert_stored_tokens (fixture->store, id, fifth);
-  assert_stored_tokens (fixture->store, kh_grant_get_id (other), others);
+    g_hash_table_insert (attributes, (char *) "store", fixture->store_name);
+    g_hash_table_insert (attributes, (char *) "kind", (char *) "grants");
+    g_hash_table_insert (attributes, (char *) "id", id);
+    items = secret_password_searchv_sync (&test_schema, attributes, SECRET_SEARCH_ALL, NULL,
+                                          &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_list_length (items), ==, 1);
+    label = secret_item_get_label (items->data);
+    g_list_free_full (items, g_object_unref);
+  }
+  {
+    g_autofree char *expected = g_strdup_printf ("Keyhold grants, part %u of 32", bucket + 1);
 
-  /* And the healed cache serves the next save. */
-  g_assert_true (kh_store_save_grant (fixture->store, grant, first, &error));
+    g_assert_cmpstr (label, ==, expected);
+  }
+
+  /* Deleted behind the store's back: the next save writes it afresh, with what it knows. */
+  {
+    g_autofree char *id = g_strdup_printf ("%02u", bucket);
+
+    secret_password_clear_sync (&test_schema, NULL, &error, "store", fixture->store_name,
+                                "kind", "grants", "id", id, NULL);
+    g_assert_no_error (error);
+  }
+  g_assert_true (kh_store_save_grant (fixture->store, second, second_tokens, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 2);
-  assert_stored_tokens (fixture->store, id, first);
+  assert_stored_tokens (fixture->store, kh_grant_get_id (second), second_tokens);
+  loaded = kh_store_load_tokens (fixture->store, kh_grant_get_id (first), &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
+  g_assert_null (loaded);
+  g_clear_error (&error);
+
+  /* A damaged bucket: saves into it fail and leave it as it is; other buckets still work. */
+  kh_test_write_bucket (fixture->store_name, bucket, NULL, "{\"v\":2,\"grants\":{\"x\":");
+  g_assert_false (kh_store_save_grant (fixture->store, first, first_tokens, &error));
+  g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+  g_clear_error (&error);
+  {
+    g_autofree char *id = g_strdup_printf ("%02u", bucket);
+    g_autofree char *raw = secret_password_lookup_sync (&test_schema, NULL, &error,
+                                                        "store", fixture->store_name,
+                                                        "kind", "grants", "id", id, NULL);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (raw, ==, "{\"v\":2,\"grants\":{\"x\":");
+  }
+  loaded = kh_store_load_tokens (fixture->store, kh_grant_get_id (second), &error);
+  g_assert_error (error, KH_ERROR, KH_ERROR_STORE);
+  g_assert_null (loaded);
+  g_clear_error (&error);
+  g_assert_true (kh_store_save_grant (fixture->store, elsewhere, again, &error));
+  g_assert_no_error (error);
+  assert_stored_tokens (fixture->store, kh_grant_get_id (elsewhere), again);
+
+  /* The last grant out of a bucket takes its item with it. */
+  g_assert_true (kh_store_remove_grant (fixture->store, kh_grant_get_id (elsewhere), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grants"), ==, 1);
 }
 
 /* A save that stopped after its keyring write and before its index write: the next reader of
@@ -1958,7 +1946,7 @@ test_crash_between_writes (Fixture       *fixture,
   after->access_expires_at += 3600;
   kh_grant_set_expiries_from_tokens (grant, after);
   kh_grant_touch (grant, kh_grant_get_updated_at (grant) + 5);
-  write_grant_item (fixture->store_name, "1", grant, after);
+  kh_test_put_bucket_entry (fixture->store_name, grant, after);
   expected = grant_json (grant);
 
   again = kh_store_new (fixture->data_dir, fixture->store_name, &error);
@@ -2072,7 +2060,7 @@ test_group_commit (Fixture       *fixture,
 
   g_assert_true (kh_store_reload (fixture->store, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, n);
+  g_assert_cmpuint (kh_test_count_bucket_grants (fixture->store_name), ==, n);
   for (guint i = 0; i < n; i++)
     {
       KhGrant *grant = g_ptr_array_index (grants, i);
@@ -2181,11 +2169,11 @@ test_shared_readers (Fixture       *fixture,
 
 /* ---- schema generations -------------------------------------------------------------------- */
 
-/* Items carry the schema generation ("gen") they were written under. This Keyhold reads and
- * lists only its own generation (1): an item of another generation (an older layout, or a newer
- * Keyhold's) is never read as this one's, never listed by a rebuild (which reports it), and
- * never deleted by a rebuild or a save; removing a grant removes its items of every generation,
- * so that no token outlives its grant. */
+/* Items carry the schema generation ("gen") they were written under. This Keyhold reads grant
+ * buckets of generation 2 and, until they have moved, per-grant items of generation 1: an item
+ * of another generation (a newer Keyhold's) is never read as this one's, never listed by a
+ * rebuild (which reports it), and never deleted by a rebuild or a save; removing a grant removes
+ * its items of every generation, so that no token outlives its grant. */
 static void
 test_schema_generation (Fixture       *fixture,
                         gconstpointer  user_data)
@@ -2205,13 +2193,13 @@ test_schema_generation (Fixture       *fixture,
 
   g_assert_true (kh_store_save_grant (fixture->store, current, current_tokens, &error));
   g_assert_no_error (error);
-  write_grant_item (fixture->store_name, "0", older, older_tokens);
-  write_grant_item (fixture->store_name, "2", newer, newer_tokens);
+  kh_test_write_grant_item (fixture->store_name, "0", older, older_tokens);
+  kh_test_write_grant_item (fixture->store_name, "2", newer, newer_tokens);
   /* A newer Keyhold's item for a grant this one knows too. */
-  write_grant_item (fixture->store_name, "2", current, beside);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 4);
+  kh_test_write_grant_item (fixture->store_name, "2", current, beside);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grant"), ==, 3);
 
-  /* Reading: only generation 1 is this store's. */
+  /* Reading: only this store's buckets (generation 2) and per-grant items of generation 1. */
   loaded = kh_store_load_tokens (fixture->store, kh_grant_get_id (older), &error);
   g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
   g_assert_null (loaded);
@@ -2222,7 +2210,7 @@ test_schema_generation (Fixture       *fixture,
   g_assert_null (peeked);
   assert_stored_tokens (fixture->store, kh_grant_get_id (current), current_tokens);
 
-  /* A rebuild lists generation 1 only and deletes nothing. */
+  /* A rebuild lists what this Keyhold reads only and deletes nothing. */
   g_assert_cmpint (g_unlink (kh_store_get_index_path (fixture->store)), ==, 0);
   g_assert_true (kh_store_rebuild_index (fixture->store, &error));
   g_assert_no_error (error);
@@ -2230,18 +2218,19 @@ test_schema_generation (Fixture       *fixture,
   g_assert_cmpuint (grants->len, ==, 1);
   g_assert_cmpstr (kh_grant_get_id (g_ptr_array_index (grants, 0)), ==,
                    kh_grant_get_id (current));
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 4);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grant"), ==, 3);
 
-  /* A save replaces the generation-1 item and leaves the other generation's alone. */
+  /* A save writes the grant's bucket and leaves the other generations' items alone. */
   g_assert_true (kh_store_save_grant (fixture->store, current, older_tokens, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 4);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grant"), ==, 3);
   assert_stored_tokens (fixture->store, kh_grant_get_id (current), older_tokens);
 
-  /* Removing the grant removes its items of every generation. */
+  /* Removing the grant removes it from its bucket and its items of every generation. */
   g_assert_true (kh_store_remove_grant (fixture->store, kh_grant_get_id (current), &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (count_keyring_items (fixture->store_name, "grant"), ==, 2);
+  g_assert_cmpuint (kh_test_count_items (fixture->store_name, "grant"), ==, 2);
+  g_assert_cmpuint (kh_test_count_bucket_grants (fixture->store_name), ==, 0);
 }
 
 /* The keyring items' schema is a contract with other tools (secret-tool, Seahorse searches, older
@@ -2285,7 +2274,7 @@ main (int   argc,
   ADD ("no-secret-in-index", test_no_secret_in_index);
   ADD ("async", test_async);
   ADD ("large-index", test_large_index);
-  ADD ("remembered-item", test_remembered_item);
+  ADD ("buckets", test_buckets);
   ADD ("crash-between-writes", test_crash_between_writes);
   ADD ("group-commit", test_group_commit);
   ADD ("shared-readers", test_shared_readers);

@@ -1335,11 +1335,13 @@ exit_rank (int code)
     }
 }
 
-/* The grants of one refresh --all or --due: at most `jobs` refreshes at once, and at most
+/* The grants of one refresh --all or --due: at most `jobs` calls to TikTok at once, and at most
  * `per_app` of them for one app profile, taking the apps in turn. TikTok limits calls per app
  * (the sandbox: 50 a second), and an agency's grants may all belong to one app: two at a time
- * per app stays under that limit at any latency above 40 ms, while the keyring, which takes a
- * tenth of a second or more per write at 2,000 items, sets the pace anyway. */
+ * per app stays under that limit at any latency above 40 ms. A refresh leaves its slot when
+ * TikTok has answered (the broker's "answered"): its tokens are then stored while the next call
+ * waits for TikTok, and at most `jobs` refreshes are storing at once, whose keyring writes the
+ * store shares when they fall into one bucket. */
 typedef struct
 {
   KhBroker   *broker;
@@ -1348,7 +1350,9 @@ typedef struct
   GHashTable *running_by_app; /* app name -> refreshes in flight */
   guint       next_app;
   guint       waiting;
-  guint       running;
+  guint       running;    /* waiting for TikTok */
+  guint       storing;    /* answered, storing the new tokens */
+  GHashTable *in_flight;  /* grant id -> BatchItem waiting for TikTok */
   guint       jobs;
   guint       per_app;
   gboolean    force;
@@ -1360,6 +1364,7 @@ typedef struct
   Batch   *batch;
   KhGrant *grant;
   char    *app;
+  gboolean answered;
 } BatchItem;
 
 static void
@@ -1379,6 +1384,7 @@ batch_init (Batch    *batch,
   batch->apps = g_ptr_array_new_with_free_func (g_free);
   batch->queues = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, queue_free);
   batch->running_by_app = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  batch->in_flight = g_hash_table_new (g_str_hash, g_str_equal);
   batch->jobs = jobs;
   batch->per_app = per_app;
   batch->force = force;
@@ -1391,6 +1397,7 @@ batch_clear (Batch *batch)
   g_clear_pointer (&batch->apps, g_ptr_array_unref);
   g_clear_pointer (&batch->queues, g_hash_table_unref);
   g_clear_pointer (&batch->running_by_app, g_hash_table_unref);
+  g_clear_pointer (&batch->in_flight, g_hash_table_unref);
 }
 
 static void
@@ -1436,6 +1443,34 @@ batch_note_failure (Batch        *batch,
 
 static void batch_start_next (Batch *batch);
 
+/* The item's call to TikTok is over: its slot (and its app's) goes to the next grant. */
+static void
+batch_item_answered (BatchItem *item)
+{
+  Batch *batch = item->batch;
+
+  g_hash_table_remove (batch->in_flight, kh_grant_get_id (item->grant));
+  g_hash_table_insert (batch->running_by_app, g_strdup (item->app),
+                       GUINT_TO_POINTER (batch_running_for (batch, item->app) - 1));
+  batch->running--;
+  batch->storing++;
+  item->answered = TRUE;
+}
+
+static void
+batch_answered_cb (KhBroker   *broker,
+                   const char *grant_id,
+                   gpointer    user_data)
+{
+  Batch *batch = user_data;
+  BatchItem *item = g_hash_table_lookup (batch->in_flight, grant_id);
+
+  if (item == NULL)
+    return;
+  batch_item_answered (item);
+  batch_start_next (batch);
+}
+
 static void
 batch_item_cb (GObject      *object,
                GAsyncResult *result,
@@ -1455,19 +1490,20 @@ batch_item_cb (GObject      *object,
   else
     batch_note_failure (batch, kh_grant_get_id (item->grant), error);
 
-  g_hash_table_insert (batch->running_by_app, g_strdup (item->app),
-                       GUINT_TO_POINTER (batch_running_for (batch, item->app) - 1));
+  /* Refreshes that never called TikTok (fresh, failed before) end here. */
+  if (!item->answered)
+    batch_item_answered (item);
+  batch->storing--;
   g_object_unref (item->grant);
   g_free (item->app);
   g_free (item);
-  batch->running--;
   batch_start_next (batch);
 }
 
 static void
 batch_start_next (Batch *batch)
 {
-  while (batch->running < batch->jobs && batch->waiting > 0)
+  while (batch->running < batch->jobs && batch->storing < batch->jobs && batch->waiting > 0)
     {
       BatchItem *item;
       const char *app = NULL;
@@ -1496,34 +1532,11 @@ batch_start_next (Batch *batch)
                            GUINT_TO_POINTER (batch_running_for (batch, app) + 1));
       batch->waiting--;
       batch->running++;
+      g_hash_table_insert (batch->in_flight, (char *) kh_grant_get_id (item->grant), item);
+      /* The grant as listed: a refresh another process completed since then is adopted. */
       kh_broker_refresh_listed_async (batch->broker, item->grant, batch->force, NULL,
                                       batch_item_cb, item);
     }
-}
-
-/* Shared grants in a random order of their own (local ones keep theirs): two servers running
- * `refresh --due` at once then mostly work on different grants instead of queueing on the same
- * row locks, and share the work. */
-static void
-shuffle_shared (GPtrArray *grants)
-{
-  g_autoptr(GPtrArray) shared = g_ptr_array_new ();
-  guint next = 0;
-
-  for (guint i = 0; i < grants->len; i++)
-    if (kh_grant_get_shared (g_ptr_array_index (grants, i)))
-      g_ptr_array_add (shared, g_ptr_array_index (grants, i));
-  for (guint i = shared->len; i > 1; i--)
-    {
-      guint j = (guint) g_random_int_range (0, (gint32) i);
-      gpointer swap = shared->pdata[i - 1];
-
-      shared->pdata[i - 1] = shared->pdata[j];
-      shared->pdata[j] = swap;
-    }
-  for (guint i = 0; i < grants->len; i++)
-    if (kh_grant_get_shared (g_ptr_array_index (grants, i)))
-      grants->pdata[i] = shared->pdata[next++];
 }
 
 /* Settles the refreshes a killed keyhold-cli or app left unfinished (kh_broker_recover_async):
@@ -1588,6 +1601,31 @@ cmd_recover (int    argc,
   return recover_interrupted (broker, TRUE);
 }
 
+/* Shared grants in a random order of their own (local ones keep theirs): two servers running
+ * `refresh --due` at once then mostly work on different grants instead of queueing on the same
+ * row locks, and share the work. */
+static void
+shuffle_shared (GPtrArray *grants)
+{
+  g_autoptr(GPtrArray) shared = g_ptr_array_new ();
+  guint next = 0;
+
+  for (guint i = 0; i < grants->len; i++)
+    if (kh_grant_get_shared (g_ptr_array_index (grants, i)))
+      g_ptr_array_add (shared, g_ptr_array_index (grants, i));
+  for (guint i = shared->len; i > 1; i--)
+    {
+      guint j = (guint) g_random_int_range (0, (gint32) i);
+      gpointer swap = shared->pdata[i - 1];
+
+      shared->pdata[i - 1] = shared->pdata[j];
+      shared->pdata[j] = swap;
+    }
+  for (guint i = 0; i < grants->len; i++)
+    if (kh_grant_get_shared (g_ptr_array_index (grants, i)))
+      grants->pdata[i] = shared->pdata[next++];
+}
+
 static gboolean
 grant_can_refresh (KhGrant *grant)
 {
@@ -1615,6 +1653,7 @@ cmd_refresh (int    argc,
   Batch batch = { NULL, };
   int exit_code = EXIT_OK;
   int recovered;
+  gulong answered_id;
   GOptionEntry entries[] = {
     { "all", 0, 0, G_OPTION_ARG_NONE, &all, N_("Refresh every grant that has a refresh token"), NULL },
     { "due", 0, 0, G_OPTION_ARG_NONE, &due, N_("Refresh the grants whose access token expires within the margin"), NULL },
@@ -1680,9 +1719,12 @@ cmd_refresh (int    argc,
   shuffle_shared (grants_to_refresh);
   for (guint i = 0; i < grants_to_refresh->len; i++)
     batch_add (&batch, g_ptr_array_index (grants_to_refresh, i));
+  answered_id = g_signal_connect (broker, "answered", G_CALLBACK (batch_answered_cb), &batch);
   batch_start_next (&batch);
-  while (batch.running > 0)
+  /* Every refresh ends with its tokens stored. */
+  while (batch.running > 0 || batch.storing > 0)
     g_main_context_iteration (NULL, TRUE);
+  g_signal_handler_disconnect (broker, answered_id);
 
   exit_code = batch.worst;
   batch_clear (&batch);

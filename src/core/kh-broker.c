@@ -63,6 +63,13 @@ struct _KhBroker
 
 G_DEFINE_FINAL_TYPE (KhBroker, kh_broker, G_TYPE_OBJECT)
 
+enum {
+  SIGNAL_ANSWERED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
 typedef struct
 {
   gint64 not_before;   /* monotonic microseconds */
@@ -343,6 +350,10 @@ kh_broker_class_init (KhBrokerClass *klass)
 
   object_class->dispose = kh_broker_dispose;
   object_class->finalize = kh_broker_finalize;
+
+  signals[SIGNAL_ANSWERED] = g_signal_new ("answered", G_TYPE_FROM_CLASS (klass),
+                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
+                                           1, G_TYPE_STRING);
 }
 
 static void
@@ -1522,6 +1533,7 @@ flight_refreshed_cb (GObject      *object,
     }
 
   task = g_task_new (flight->broker, NULL, flight_stored_cb, flight);
+  g_signal_emit (flight->broker, signals[SIGNAL_ANSWERED], 0, flight->grant_id);
   g_task_set_source_tag (task, flight_refreshed_cb);
   g_task_set_task_data (task, flight, NULL);
   g_task_run_in_thread (task, flight_store_thread);

@@ -27,6 +27,11 @@ G_BEGIN_DECLS
 #define KH_TYPE_BROKER (kh_broker_get_type ())
 G_DECLARE_FINAL_TYPE (KhBroker, kh_broker, KH, BROKER, GObject)
 
+/* Signal "answered" (const char *grant_id), on the main context: TikTok answered a refresh of
+ * that grant and its new tokens are now being stored (the refresh completes once they are). A
+ * batch of refreshes may start its next call to TikTok then, so that the keyring writes of one
+ * refresh overlap the network wait of the next and concurrent writes share one keyring write. */
+
 /* client NULL: a default KhTokenClient is created when the first call to TikTok needs one. */
 KhBroker      *kh_broker_new                 (KhStore        *store,
                                               KhTokenClient  *client);

@@ -115,7 +115,9 @@ kh_environment_describe_secret_storage (KhStore *store)
       /* Translators: "Passwords and Keys" is the GNOME app (Seahorse). */
       secrets = g_strdup (_("Tokens and app secrets are kept in the desktop keyring’s default "
                             "collection, where Passwords and Keys lists them as “Keyhold” "
-                            "items."));
+                            "items: the tokens of many accounts share each of up to 32 items "
+                            "“Keyhold grants, part … of 32”, and each app secret and pending "
+                            "authorization has an item of its own."));
       break;
     default:
       g_assert_not_reached ();
@@ -203,17 +205,10 @@ kh_environment_forget_all (KhStore  *store,
       removed++;
     }
 
-  /* Items the index never knew about (an interrupted save, an older index) go as well. */
-  secret_password_clear_sync (kh_store_get_item_schema (), NULL, &local_error,
-                              "store", kh_store_get_name (store),
-                              NULL);
-  if (local_error != NULL)
-    {
-      g_set_error (error, KH_ERROR, KH_ERROR_STORE,
-                   _("Could not delete from the keyring: %s"), local_error->message);
-      g_clear_error (&local_error);
-      return FALSE;
-    }
+  /* Items the index never knew about (an interrupted save, an older index, grant items of an
+   * earlier layout, empty buckets) go as well. */
+  if (!kh_store_clear_keyring (store, error))
+    return FALSE;
 
   /* Forgetting everything includes what happened to it: the history names clients and shops. */
   history = kh_history_log_path_for_store (store);

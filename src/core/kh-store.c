@@ -2,34 +2,38 @@
 /* kh-store.c: KhStore keeps every secret in the desktop keyring (libsecret) and a non-secret
  * index on disk so that listing 2,000 grants never enumerates the keyring.
  *
- * Keyring items (schema "io.github.keyhold.Keyhold.Item", default collection) hold a small JSON
- * document, so that the index can be rebuilt from the keyring alone:
- *   grant:   {"v":1,"tokens":<KhTokenSet>,"grant":<kh_grant_to_json>}
- *   app:     {"v":1,"secret":"...","app":<kh_app_profile_to_json>}
- *   pending: {"v":1,"request":<kh_auth_request_to_json, state included>}
- * Attributes carry only identifiers (gen store kind id type app), never a secret.
+ * Keyring items (schema "io.github.keyhold.Keyhold.Item", default collection) hold small JSON
+ * documents, so that the index can be rebuilt from the keyring alone:
+ *   grants:  32 bucket items (kind "grants", gen 2, id "00".."31"): a grant lives in bucket
+ *            FNV-1a(grant id) mod 32, {"v":2,"grants":{<id>:{"tokens":<KhTokenSet>,
+ *            "grant":<kh_grant_to_json>},...}}
+ *   app:     {"v":1,"secret":"...","app":<kh_app_profile_to_json>}            (gen 1)
+ *   pending: {"v":1,"request":<kh_auth_request_to_json, state included>}      (gen 1)
+ * Attributes carry only identifiers (gen store kind id type app), never a secret. gnome-keyring
+ * and libsecret's file backend rewrite and re-encrypt their whole file on every write, at a
+ * cost that grows with the number of items (tests/bench/RESULTS.md): a few dozen items instead
+ * of one per grant make each write cheaper, and refreshes that end together in one bucket share
+ * one write. Earlier Keyholds kept one item per grant (kind "grant", gen 1); those move into
+ * their buckets on the first start (migrate_grant_items), crash-safe at every step.
  *
  * The index (<data_dir>/<store>/index.json, 0600 in a 0700 directory) is replaced atomically
  * under an exclusive flock on index.lock. Every change takes the lock, re-reads the index when the
  * file changed, applies the change and writes it back, so concurrent processes never lose each
- * other's changes.
+ * other's changes. Format 2; format 1 is the same list written before the grants moved.
  *
- * Order of writes: a save writes the keyring item first and the index second, so a crash leaves
- * at worst a keyring item that the next rebuild picks up ("nothing is deleted until its
- * replacement is stored"), or a grant whose index entry is older than its item, which the next
- * kh_store_load_tokens of that grant brings up to date. A grant save holds that grant's item
- * lock (a byte of items.lock) across both writes and the store lock only for the index write,
- * which concurrent saves share (group commit): gnome-keyring takes a tenth of a second or more
- * per write at 2,000 items, and the index is written once per batch rather than once per grant.
- * A store that has read a grant's item keeps the SecretItem until the next save of that grant,
- * which then sets the item's secret: less than half the work for gnome-keyring of libsecret's
- * store, which always asks it to create the item with replace (a search of the collection). A
- * removal deletes the keyring item first: the user asked for the
- * secret to go, and a crash then leaves an index entry without secret, which reads as "not in
- * the keyring" and can be removed again or dropped by a rebuild; the secret is never resurrected.
- * kh_store_update_grant touches the index only: rewriting the keyring item would need the tokens,
- * and reading them back could undo a concurrent refresh, so the metadata copy in the keyring is
- * the one of the last kh_store_save_grant (every refresh saves).
+ * Order of writes: a save writes the grant's bucket first and the index second, so a crash
+ * leaves at worst a keyring entry that the next rebuild picks up ("nothing is deleted until its
+ * replacement is stored"), or a grant whose index entry is older than its bucket entry, which the
+ * next kh_store_load_tokens of that grant brings up to date. A grant save holds that grant's item
+ * lock (a byte of items.lock) across both writes; the bucket's read-modify-write holds the
+ * bucket's byte of items.lock (another process may write the same bucket), and the index write
+ * the store lock. Both writes are shared by concurrent saves (group commit). A removal takes the
+ * grant out of its bucket first (deleting the bucket item with its last grant): the user asked
+ * for the secret to go, and a crash then leaves an index entry without secret, which reads as
+ * "not in the keyring" and can be removed again or dropped by a rebuild; the secret is never
+ * resurrected. kh_store_update_grant touches the index only: rewriting the keyring entry would
+ * need the tokens, and reading them back could undo a concurrent refresh, so the metadata copy
+ * in the keyring is the one of the last kh_store_save_grant (every refresh saves).
  *
  * In memory the index is an immutable, reference-counted snapshot: readers take a reference
  * under the mutex and read without holding it, changes publish a new snapshot. Entries keep
@@ -44,6 +48,7 @@
 
 #include "kh-store.h"
 
+#include "kh-environment.h"
 #include "kh-error.h"
 #include "kh-history-log.h"
 #include "kh-json.h"
@@ -59,9 +64,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define INDEX_VERSION 1
+/* Index format 2 is format 1 once the store's grants live in bucket items: an index of
+ * format 1 says that per-grant items may still be waiting to move (see migrate_grant_items). */
+#define INDEX_VERSION 2
+#define INDEX_VERSION_PER_GRANT_ITEMS 1
 #define ITEM_DOC_VERSION 1
+/* App and pending items, and the per-grant items of earlier Keyholds, are generation 1. */
 #define SCHEMA_GEN "1"
+/* Grants' tokens live in N_BUCKETS items of kind "grants", generation 2, id the bucket number:
+ * each holds {"v":2,"grants":{<grant id>:{"tokens":...,"grant":...}}} for the grants whose id
+ * hashes to it. gnome-keyring and libsecret's file backend rewrite and re-encrypt their whole
+ * file on every write, and that cost grows with the number of items: a few dozen items keep
+ * each write cheap, and one write can carry several refreshes of one bucket. */
+#define BUCKET_GEN "2"
+#define BUCKET_KIND "grants"
+#define BUCKET_DOC_VERSION 2
+#define N_BUCKETS 32
 #define PREFIX_MIN_LENGTH 6
 
 /* SECRET_SCHEMA_NONE: libsecret adds xdg:schema to every item and matches on it, so items of
@@ -224,6 +242,7 @@ entry_get_object (Entry *entry)
 typedef struct {
   GPtrArray  *entries[N_SECTIONS];  /* Entry, in file order */
   GHashTable *by_id[N_SECTIONS];    /* id -> Entry (borrowed from entries) */
+  int         version;              /* INDEX_VERSION, or 1 while grant items wait to move */
 } Index;
 
 static void
@@ -248,6 +267,7 @@ index_new (void)
       index->entries[s] = g_ptr_array_new_with_free_func (entry_unref);
       index->by_id[s] = g_hash_table_new (g_str_hash, g_str_equal);
     }
+  index->version = INDEX_VERSION;
   return index;
 }
 
@@ -270,6 +290,7 @@ index_copy (Index *index)
 {
   Index *copy = index_new ();
 
+  copy->version = index->version;
   for (int s = 0; s < N_SECTIONS; s++)
     {
       g_ptr_array_set_size (copy->entries[s], 0);
@@ -338,7 +359,7 @@ index_serialize (Index *index)
 {
   GString *out = g_string_sized_new (4096);
 
-  g_string_append_printf (out, "{\"version\":%d", INDEX_VERSION);
+  g_string_append_printf (out, "{\"version\":%d", index->version);
   for (int s = 0; s < N_SECTIONS; s++)
     {
       g_string_append_printf (out, ",\n\"%s\":[", sections[s].member);
@@ -643,8 +664,9 @@ index_scan (const char *data,
     }
 
   scan_ws (&sc);
-  if (sc.p != sc.end || version != INDEX_VERSION)
+  if (sc.p != sc.end || version < INDEX_VERSION_PER_GRANT_ITEMS || version > INDEX_VERSION)
     return NULL;
+  index->version = (int) version;
   return g_steal_pointer (&index);
 }
 
@@ -697,7 +719,7 @@ index_parse (const char  *data,
                      "Keyhold to use it"), (int) version);
       return NULL;
     }
-  if (version != INDEX_VERSION)
+  if (version < INDEX_VERSION_PER_GRANT_ITEMS)
     {
       g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("The index has an unknown format (%d)"),
                    (int) version);
@@ -705,6 +727,7 @@ index_parse (const char  *data,
     }
 
   index = index_new ();
+  index->version = (int) version;
   for (int s = 0; s < N_SECTIONS; s++)
     {
       JsonArray *array;
@@ -784,6 +807,15 @@ typedef enum {
   READ_FAILED,    /* a newer format or an I/O problem that moving aside would not fix */
 } ReadResult;
 
+/* Changes that wait for one shared write: of the index (one committer), or of one grant bucket
+ * (one committer per bucket). */
+typedef struct {
+  GMutex     mutex;
+  GCond      cond;
+  GPtrArray *queue;     /* Commit *, waiting for the next write */
+  gboolean   busy;      /* a thread is writing a batch */
+} Committer;
+
 struct _KhStore
 {
   GObject parent_instance;
@@ -795,18 +827,15 @@ struct _KhStore
 
   char   *items_lock_path;
 
-  GMutex  mutex;      /* guards index, stamp and items */
+  char   *migrate_lock_path;
+
+  GMutex  mutex;      /* guards index and stamp */
   Index  *index;
   Stamp   stamp;      /* of the file index was read from or written to */
-  /* Grant id -> the SecretItem its tokens were last read from, until the next save of that
-   * grant, which sets that item's secret directly (every refresh reads before it saves). */
-  GHashTable *items;
 
-  /* Group commit of index changes (see commit_index). */
-  GMutex     commit_mutex;
-  GCond      commit_cond;
-  GPtrArray *commit_queue;  /* Commit *, waiting for the next index write */
-  gboolean   committing;    /* a thread is writing the index for a batch */
+  /* Group commit (see group_commit): of index changes, and of each bucket's changes. */
+  Committer index_committer;
+  Committer bucket_committers[N_BUCKETS];
 
   /* kh_store_new_headless: a missing index with no keyring to rebuild it from starts empty. */
   gboolean   headless;
@@ -1075,6 +1104,124 @@ snapshot (KhStore *self)
   return index_ref (self->index);
 }
 
+/* ---- libsecret's file backend ---------------------------------------------------------------- */
+
+/* libsecret's file backend (inside Flatpak, or SECRET_BACKEND=file) reads its file once per
+ * process and writes its whole in-memory copy back on every change, and its collection is not
+ * safe to use from two threads at once. Two Keyhold processes (the app and a script's
+ * keyhold-cli, or the broker's many refreshers) would each write back a stale copy and lose the
+ * other's tokens. So with that backend every keyring call of this process runs under one
+ * recursive mutex and an flock beside the keyring file, and a call that finds the file changed
+ * by another process since this one last saw it first drops libsecret's copy
+ * (secret_service_disconnect), which reloads the file. With the Secret Service none of this is
+ * needed: gnome-keyring serializes its clients itself. */
+
+typedef struct {
+  GRecMutex mutex;
+  guint     depth;      /* nesting of keyring_enter in the thread holding mutex */
+  int       lock_fd;
+  char     *path;
+  Stamp     seen;       /* of the keyring file as this process's libsecret copy knows it */
+} FileGuard;
+
+static FileGuard *
+file_guard_get (void)
+{
+  static FileGuard *guard = NULL;
+  static gsize once = 0;
+
+  if (g_once_init_enter (&once))
+    {
+      if (kh_environment_get_secret_backend () == KH_SECRET_BACKEND_FILE)
+        {
+          FileGuard *new_guard = g_new0 (FileGuard, 1);
+
+          g_rec_mutex_init (&new_guard->mutex);
+          new_guard->lock_fd = -1;
+          new_guard->path = kh_environment_get_secret_file_path ();
+          guard = new_guard;
+        }
+      g_once_init_leave (&once, 1);
+    }
+  return guard;
+}
+
+static void
+file_guard_stat (FileGuard *guard,
+                 Stamp     *stamp)
+{
+  struct stat st;
+
+  memset (stamp, 0, sizeof *stamp);
+  if (g_stat (guard->path, &st) == 0)
+    stamp_from_stat (stamp, &st);
+}
+
+static void
+keyring_enter (void)
+{
+  FileGuard *guard = file_guard_get ();
+  Stamp now;
+
+  if (guard == NULL)
+    return;
+  g_rec_mutex_lock (&guard->mutex);
+  if (guard->depth++ > 0)
+    return;
+
+  if (guard->lock_fd < 0)
+    {
+      g_autofree char *dir = g_path_get_dirname (guard->path);
+      g_autofree char *lock_path = g_strconcat (guard->path, ".keyhold-lock", NULL);
+
+      g_mkdir_with_parents (dir, 0700);
+      guard->lock_fd = g_open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (guard->lock_fd < 0)
+        g_debug ("could not open %s: %s", lock_path, g_strerror (errno));
+    }
+  if (guard->lock_fd >= 0)
+    while (flock (guard->lock_fd, LOCK_EX) != 0 && errno == EINTR)
+      ;
+
+  file_guard_stat (guard, &now);
+  if (guard->seen.exists && !stamp_equal (&now, &guard->seen))
+    {
+      g_debug ("the keyring file changed in another process: reloading it");
+      secret_service_disconnect ();
+    }
+}
+
+static void
+keyring_leave (void)
+{
+  FileGuard *guard = file_guard_get ();
+
+  if (guard == NULL)
+    return;
+  if (--guard->depth == 0)
+    {
+      /* Under the flock: what is on disk now is what this process's copy holds. */
+      file_guard_stat (guard, &guard->seen);
+      if (guard->lock_fd >= 0)
+        flock (guard->lock_fd, LOCK_UN);
+    }
+  g_rec_mutex_unlock (&guard->mutex);
+}
+
+typedef gboolean KeyringGuard;
+
+static void
+keyring_guard_clear (KeyringGuard *entered)
+{
+  if (*entered)
+    keyring_leave ();
+}
+
+/* Holds the file backend's guard until the end of the scope (nothing with the Secret Service). */
+#define KEYRING_GUARD() \
+  __attribute__ ((cleanup (keyring_guard_clear))) KeyringGuard keyring_guard_ = \
+    (keyring_enter (), TRUE)
+
 /* ---- the keyring --------------------------------------------------------------------------- */
 
 /* Turns a libsecret/GDBus error into a KH_ERROR. Errors that mean "there is no Secret Service
@@ -1174,6 +1321,7 @@ keyring_store (KhStore    *self,
                GError    **error)
 {
   GError *local_error = NULL;
+  KEYRING_GUARD ();
 
   g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
   if (!secret_password_storev_sync (&item_schema, attributes, SECRET_COLLECTION_DEFAULT, label,
@@ -1193,6 +1341,7 @@ keyring_has_locked (GHashTable *attributes)
   g_autoptr(GError) error = NULL;
   GList *items;
   gboolean locked = FALSE;
+  KEYRING_GUARD ();
 
   items = secret_password_searchv_sync (&item_schema, attributes, SECRET_SEARCH_ALL, NULL,
                                         &error);
@@ -1274,6 +1423,7 @@ lookup_doc_by_name (const char *store_name,
   g_autoptr(GHashTable) attributes = attributes_for (store_name, sections[section].kind, id);
   GError *local_error = NULL;
   kh_autosecret char *secret = NULL;
+  KEYRING_GUARD ();
 
   if (damaged != NULL)
     *damaged = FALSE;
@@ -1288,70 +1438,17 @@ lookup_doc_by_name (const char *store_name,
   return parse_doc (section, id, secret, -1, damaged, error);
 }
 
-/* ---- the item cache -------------------------------------------------------------------------- */
-
-static void
-remember_item (KhStore    *self,
-               const char *id,
-               SecretItem *item)
+/* The secret of an item a search found. Items from the Secret Service come with their secret
+ * loaded by the search; reading it from the item avoids a D-Bus round trip per item. Other
+ * backends retrieve it. NULL with error when the keyring is locked or fails. */
+static SecretValue *
+item_secret (SecretRetrievable *item,
+             GError           **error)
 {
-  G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
+  SecretValue *value = NULL;
+  GError *retrieve_error = NULL;
+  KEYRING_GUARD ();
 
-  g_hash_table_replace (self->items, g_strdup (id), g_object_ref (item));
-}
-
-static void
-forget_item (KhStore    *self,
-             const char *id)
-{
-  G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
-
-  g_hash_table_remove (self->items, id);
-}
-
-/* Takes the remembered item out of the cache: a save uses it once, so that the cache holds only
- * the grants read and not yet saved, not one D-Bus proxy per grant of a long `refresh --all`. */
-static SecretItem *
-take_item (KhStore    *self,
-           const char *id)
-{
-  G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
-  gpointer key = NULL;
-  gpointer item = NULL;
-
-  if (!g_hash_table_steal_extended (self->items, id, &key, &item))
-    return NULL;
-  g_free (key);
-  return item;
-}
-
-/* Reads a grant's document like lookup_doc_by_name, through a search that hands back the item
- * itself, which is remembered for the next save of that grant. */
-static JsonObject *
-keyring_lookup_grant_doc (KhStore    *self,
-                          const char *id,
-                          GError    **error)
-{
-  g_autoptr(GHashTable) attributes = item_attributes (self, sections[SECTION_GRANTS].kind, id);
-  g_autoptr(ItemList) items = NULL;
-  g_autoptr(SecretValue) value = NULL;
-  GError *local_error = NULL;
-  SecretRetrievable *item;
-  const char *text;
-  gsize length;
-
-  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
-  items = secret_password_searchv_sync (&item_schema, attributes, SECRET_SEARCH_LOAD_SECRETS,
-                                        NULL, &local_error);
-  if (local_error != NULL)
-    {
-      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
-      return NULL;
-    }
-  if (items == NULL)
-    return NULL;
-
-  item = items->data;
   if (SECRET_IS_ITEM (item))
     {
       if (secret_item_get_locked (SECRET_ITEM (item)))
@@ -1361,119 +1458,375 @@ keyring_lookup_grant_doc (KhStore    *self,
         }
       value = secret_item_get_secret (SECRET_ITEM (item));
     }
+  if (value != NULL)
+    return value;
+
+  value = secret_retrievable_retrieve_secret_sync (item, NULL, &retrieve_error);
   if (value == NULL)
     {
-      value = secret_retrievable_retrieve_secret_sync (item, NULL, &local_error);
-      if (value == NULL)
+      if (retrieve_error != NULL)
+        propagate_keyring_error (error, retrieve_error, _("Could not read from the keyring"));
+      else
+        g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
+    }
+  return value;
+}
+
+/* ---- grant buckets ------------------------------------------------------------------------- */
+
+/* FNV-1a of the grant id: stable across versions and platforms, unlike g_str_hash's promise. */
+static guint
+grant_bucket (const char *grant_id)
+{
+  guint32 hash = 2166136261u;
+
+  for (const guchar *p = (const guchar *) grant_id; *p != '\0'; p++)
+    hash = (hash ^ *p) * 16777619u;
+  return hash % N_BUCKETS;
+}
+
+static char *
+bucket_item_id (guint bucket)
+{
+  return g_strdup_printf ("%02u", bucket);
+}
+
+static GHashTable *
+bucket_attributes (const char *store_name,
+                   guint       bucket)
+{
+  GHashTable *attributes = attributes_for (store_name, BUCKET_KIND, NULL);
+
+  g_hash_table_insert (attributes, (char *) "id", bucket_item_id (bucket));
+  g_hash_table_insert (attributes, (char *) "gen", g_strdup (BUCKET_GEN));
+  return attributes;
+}
+
+/* One grant of a bucket: its id and the exact text of {"tokens":...,"grant":...}, wiped when
+ * freed since it holds the grant's tokens. */
+typedef struct {
+  char *id;
+  char *text;
+} BucketEntry;
+
+static void
+bucket_entry_free (gpointer data)
+{
+  BucketEntry *entry = data;
+
+  g_free (entry->id);
+  secret_str_free (entry->text);
+  g_free (entry);
+}
+
+static BucketEntry *
+bucket_entry_new (const char *id,
+                  char       *text)
+{
+  BucketEntry *entry = g_new0 (BucketEntry, 1);
+
+  entry->id = g_strdup (id);
+  entry->text = text;
+  return entry;
+}
+
+/* Splits a bucket document into its entries (BucketEntry, in document order) without building
+ * a JSON tree of the whole bucket: reading one grant parses that grant alone. FALSE when text is
+ * not a bucket document of this format. */
+static gboolean
+bucket_split (const char *text,
+              gsize       length,
+              GPtrArray  *entries)
+{
+  Scanner sc = { text, text + length, 0 };
+  gboolean seen_version = FALSE;
+  gboolean seen_grants = FALSE;
+
+  if (!scan_char (&sc, '{'))
+    return FALSE;
+  for (;;)
+    {
+      const char *key_start;
+      const char *key_stop;
+      gboolean simple;
+
+      if (!scan_string (&sc, &key_start, &key_stop, &simple) || !simple || !scan_char (&sc, ':'))
+        return FALSE;
+      if (literal_equal (key_start, key_stop, "v"))
         {
-          if (local_error != NULL)
-            propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
-          else
-            g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
-          return NULL;
+          const char *start;
+
+          scan_ws (&sc);
+          start = sc.p;
+          if (seen_version || !scan_literal (&sc) || sc.p - start != 1 ||
+              *start != '0' + BUCKET_DOC_VERSION)
+            return FALSE;
+          seen_version = TRUE;
+        }
+      else if (literal_equal (key_start, key_stop, "grants"))
+        {
+          if (seen_grants || !scan_char (&sc, '{'))
+            return FALSE;
+          seen_grants = TRUE;
+          if (!scan_char (&sc, '}'))
+            for (;;)
+              {
+                const char *id_start;
+                const char *id_stop;
+                const char *start;
+                g_autofree char *id = NULL;
+
+                if (!scan_string (&sc, &id_start, &id_stop, &simple) || !simple ||
+                    id_start == id_stop || !scan_char (&sc, ':'))
+                  return FALSE;
+                scan_ws (&sc);
+                start = sc.p;
+                if (sc.p >= sc.end || *sc.p != '{' || !scan_value (&sc))
+                  return FALSE;
+                id = g_strndup (id_start, id_stop - id_start);
+                g_ptr_array_add (entries, bucket_entry_new (id, g_strndup (start, sc.p - start)));
+                if (scan_char (&sc, ','))
+                  continue;
+                if (scan_char (&sc, '}'))
+                  break;
+                return FALSE;
+              }
+        }
+      else if (!scan_value (&sc))
+        return FALSE;
+
+      if (scan_char (&sc, ','))
+        continue;
+      if (scan_char (&sc, '}'))
+        break;
+      return FALSE;
+    }
+  scan_ws (&sc);
+  return sc.p == sc.end && seen_version && seen_grants;
+}
+
+/* The document text of a bucket; wipe it when done. */
+static char *
+bucket_join (GPtrArray *entries)
+{
+  GString *out = g_string_sized_new (4096);
+
+  g_string_append_printf (out, "{\"v\":%d,\"grants\":{", BUCKET_DOC_VERSION);
+  for (guint i = 0; i < entries->len; i++)
+    {
+      BucketEntry *entry = g_ptr_array_index (entries, i);
+
+      /* Grant ids are Keyhold's own hex strings: nothing to escape. */
+      g_string_append_printf (out, "%s\"%s\":%s", i > 0 ? "," : "", entry->id, entry->text);
+    }
+  g_string_append (out, "}}");
+  return g_string_free (out, FALSE);
+}
+
+static BucketEntry *
+bucket_find (GPtrArray  *entries,
+             const char *id,
+             guint      *pos_out)
+{
+  for (guint i = 0; i < entries->len; i++)
+    {
+      BucketEntry *entry = g_ptr_array_index (entries, i);
+
+      if (g_str_equal (entry->id, id))
+        {
+          if (pos_out != NULL)
+            *pos_out = i;
+          return entry;
         }
     }
-
-  if (SECRET_IS_ITEM (item))
-    remember_item (self, id, SECRET_ITEM (item));
-  text = secret_value_get (value, &length);
-  return parse_doc (SECTION_GRANTS, id, text, length, NULL, error);
+  return NULL;
 }
 
-/* TRUE when item is still the keyring item described by attributes and label: asks the Secret
- * Service (not libsecret's cached copy), because the Secret Service may hand the object path of
- * a deleted item to a new one. */
-static gboolean
-item_still_matches (SecretItem *item,
-                    GHashTable *attributes,
-                    const char *label)
+static void
+set_bucket_damaged (GError **error,
+                    guint    bucket)
 {
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GVariant) value = NULL;
-  g_autofree char *cached_label = secret_item_get_label (item);
-  g_autoptr(GError) error = NULL;
-  GHashTableIter iter;
-  gpointer key;
-  gpointer wanted;
-  guint n_live;
+  g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+               _("The keyring item of grants part %u is damaged or of an unknown format: "
+                 "nothing in it was changed"), bucket + 1);
+}
 
-  /* A renamed grant needs a new label, which only a full store writes. */
-  if (g_strcmp0 (cached_label, label) != 0)
-    return FALSE;
+/* Parses a bucket's document into entries; FALSE (entries emptied) when it is damaged. */
+static gboolean
+bucket_parse (const char *text,
+              gsize       length,
+              guint       bucket,
+              GPtrArray  *entries,
+              GError    **error)
+{
+  if (bucket_split (text, length, entries))
+    return TRUE;
+  g_ptr_array_set_size (entries, 0);
+  set_bucket_damaged (error, bucket);
+  return FALSE;
+}
 
-  reply = g_dbus_connection_call_sync (g_dbus_proxy_get_connection (G_DBUS_PROXY (item)),
-                                       g_dbus_proxy_get_name (G_DBUS_PROXY (item)),
-                                       g_dbus_proxy_get_object_path (G_DBUS_PROXY (item)),
-                                       "org.freedesktop.DBus.Properties", "Get",
-                                       g_variant_new ("(ss)", "org.freedesktop.Secret.Item",
-                                                      "Attributes"),
-                                       G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-                                       &error);
-  if (reply == NULL)
+/* Reads one bucket of the store named store_name into entries. FALSE with error when the keyring
+ * fails or the item is damaged; TRUE with no entries when there is no such item. */
+static gboolean
+read_bucket (const char *store_name,
+             guint       bucket,
+             GPtrArray  *entries,
+             GError    **error)
+{
+  g_autoptr(GHashTable) attributes = bucket_attributes (store_name, bucket);
+  GError *local_error = NULL;
+  kh_autosecret char *secret = NULL;
+  KEYRING_GUARD ();
+
+  secret = secret_password_lookupv_sync (&item_schema, attributes, NULL, &local_error);
+  if (local_error != NULL)
     {
-      g_debug ("the remembered keyring item is gone: %s", error->message);
+      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
       return FALSE;
     }
-  g_variant_get (reply, "(v)", &value);
-  if (!g_variant_is_of_type (value, G_VARIANT_TYPE ("a{ss}")))
-    return FALSE;
-
-  n_live = 0;
-  {
-    GVariantIter live;
-    const char *name;
-    const char *text;
-
-    g_variant_iter_init (&live, value);
-    while (g_variant_iter_next (&live, "{&s&s}", &name, &text))
-      {
-        n_live++;
-        if (g_str_equal (name, "xdg:schema"))
-          {
-            if (!g_str_equal (text, item_schema.name))
-              return FALSE;
-            continue;
-          }
-        if (g_strcmp0 (g_hash_table_lookup (attributes, name), text) != 0)
+  if (secret == NULL)
+    {
+      if (keyring_has_locked (attributes))
+        {
+          g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
           return FALSE;
-      }
-  }
-
-  /* Every wanted attribute present (each live one matched one above). */
-  g_hash_table_iter_init (&iter, attributes);
-  while (g_hash_table_iter_next (&iter, &key, &wanted))
-    if (wanted == NULL)
-      return FALSE;
-  return n_live == g_hash_table_size (attributes) + 1;
+        }
+      return TRUE;
+    }
+  return bucket_parse (secret, strlen (secret), bucket, entries, error);
 }
 
-/* Stores a grant's document. When this store read the grant's item before, its secret is set
- * directly: libsecret's store always asks gnome-keyring to create the item with replace, and
- * gnome-keyring then searches its whole collection for the item to replace. A remembered item
- * that is gone or changed falls back to that full store, which also heals the cache on the next
- * read. */
+/* Like read_bucket, for a read-modify-write: through a search that also hands back the item, so
+ * that the write can set its secret (one write of gnome-keyring's file, where libsecret's store
+ * asks it to create the item with replace). *item_out is NULL when there is no item, and with
+ * backends other than the Secret Service. */
 static gboolean
-keyring_store_grant (KhStore    *self,
-                     const char *id,
-                     GHashTable *attributes,
-                     const char *label,
-                     const char *secret,
-                     GError    **error)
+read_bucket_for_write (const char  *store_name,
+                       guint        bucket,
+                       GPtrArray   *entries,
+                       SecretItem **item_out,
+                       GError     **error)
 {
-  g_autoptr(SecretItem) item = take_item (self, id);
+  g_autoptr(GHashTable) attributes = bucket_attributes (store_name, bucket);
+  g_autoptr(ItemList) items = NULL;
+  g_autoptr(SecretValue) value = NULL;
+  GError *local_error = NULL;
+  const char *text;
+  gsize length;
+  KEYRING_GUARD ();
 
-  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
-  if (item != NULL && item_still_matches (item, attributes, label))
+  *item_out = NULL;
+  items = secret_password_searchv_sync (&item_schema, attributes, SECRET_SEARCH_LOAD_SECRETS,
+                                        NULL, &local_error);
+  if (local_error != NULL)
     {
-      g_autoptr(SecretValue) value = secret_value_new (secret, -1, "text/plain");
-      g_autoptr(GError) local_error = NULL;
+      propagate_keyring_error (error, local_error, _("Could not read from the keyring"));
+      return FALSE;
+    }
+  if (items == NULL)
+    return TRUE;
+  value = item_secret (items->data, error);
+  if (value == NULL)
+    return FALSE;
+  text = secret_value_get (value, &length);
+  if (!bucket_parse (text, length, bucket, entries, error))
+    return FALSE;
+  if (SECRET_IS_ITEM (items->data))
+    *item_out = g_object_ref (items->data);
+  return TRUE;
+}
+
+/* Writes entries as the bucket's item, or deletes the item when no grant is left in it. item is
+ * the bucket's item as read_bucket_for_write found it under the bucket's lock, or NULL. */
+static gboolean
+write_bucket (const char *store_name,
+              guint       bucket,
+              GPtrArray  *entries,
+              SecretItem *item,
+              GError    **error)
+{
+  g_autoptr(GHashTable) attributes = bucket_attributes (store_name, bucket);
+  g_autofree char *label = NULL;
+  kh_autosecret char *doc = NULL;
+  GError *local_error = NULL;
+  KEYRING_GUARD ();
+
+  if (entries->len == 0)
+    {
+      if (item != NULL)
+        secret_item_delete_sync (item, NULL, &local_error);
+      else
+        secret_password_clearv_sync (&item_schema, attributes, NULL, &local_error);
+      if (local_error != NULL)
+        {
+          propagate_keyring_error (error, local_error, _("Could not delete from the keyring"));
+          return FALSE;
+        }
+      return TRUE;
+    }
+
+  doc = bucket_join (entries);
+  if (item != NULL)
+    {
+      g_autoptr(SecretValue) value = secret_value_new (doc, -1, "text/plain");
 
       if (secret_item_set_secret_sync (item, value, NULL, &local_error))
         return TRUE;
-      g_debug ("setting the secret of the remembered item failed: %s", local_error->message);
+      g_debug ("setting the secret of grants part %u failed: %s", bucket + 1,
+               local_error->message);
+      g_clear_error (&local_error);
     }
 
-  return keyring_store (self, attributes, label, secret, error);
+  label = g_strdup_printf (_("Keyhold grants, part %u of %u"), bucket + 1, N_BUCKETS);
+  if (!secret_password_storev_sync (&item_schema, attributes, SECRET_COLLECTION_DEFAULT, label,
+                                    doc, NULL, &local_error))
+    {
+      propagate_keyring_error (error, local_error, _("Could not write to the keyring"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The document ({"tokens":...,"grant":...}) of one grant. Looks in its bucket first, then for the
+ * grant's own item of an earlier Keyhold that has not moved yet. NULL without error when
+ * neither exists. Needs no KhStore: kh_store_peek_grant reads without an index. */
+static JsonObject *
+lookup_grant_doc (const char *store_name,
+                  const char *grant_id,
+                  GError    **error)
+{
+  g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func (bucket_entry_free);
+  guint bucket = grant_bucket (grant_id);
+  BucketEntry *entry;
+
+  if (!read_bucket (store_name, bucket, entries, error))
+    return NULL;
+  entry = bucket_find (entries, grant_id, NULL);
+  if (entry != NULL)
+    {
+      g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+      JsonObject *doc = NULL;
+
+      if (json_parser_load_from_data (parser, entry->text, -1, NULL))
+        doc = kh_json_node_object (json_parser_get_root (parser));
+      if (doc == NULL)
+        {
+          set_bucket_damaged (error, bucket);
+          return NULL;
+        }
+      return json_object_ref (doc);
+    }
+
+  return lookup_doc_by_name (store_name, SECTION_GRANTS, grant_id, NULL, error);
+}
+
+/* The grant's tokens and metadata copy as the text of its bucket entry; wipe it when done. */
+static char *
+grant_entry_text (const char *tokens_text,
+                  const char *grant_text)
+{
+  return g_strdup_printf ("{\"tokens\":%s,\"grant\":%s}", tokens_text, grant_text);
 }
 
 static JsonObject *
@@ -1496,6 +1849,7 @@ keyring_clear (KhStore    *self,
 {
   g_autoptr(GHashTable) attributes = item_attributes (self, sections[section].kind, id);
   GError *local_error = NULL;
+  KEYRING_GUARD ();
 
   *deleted = secret_password_clearv_sync (&item_schema, attributes, NULL, &local_error);
   if (local_error != NULL)
@@ -1513,6 +1867,7 @@ keyring_search_store (KhStore *self,
   g_autoptr(GHashTable) attributes = item_attributes (self, NULL, NULL);
   GError *local_error = NULL;
   GList *items;
+  KEYRING_GUARD ();
 
   items = secret_password_searchv_sync (&item_schema, attributes,
                                         SECRET_SEARCH_ALL | SECRET_SEARCH_UNLOCK |
@@ -1533,6 +1888,51 @@ section_from_kind (const char *kind)
     if (g_strcmp0 (kind, sections[s].kind) == 0)
       return s;
   return N_SECTIONS;
+}
+
+/* Adds the grants of a bucket item to found, except those found has already. FALSE with error
+ * only when the keyring cannot be read; a damaged bucket is reported and skipped. */
+static gboolean
+add_bucket_entries (SecretRetrievable *item,
+                    const char        *bucket_id,
+                    Index             *found,
+                    GError           **error)
+{
+  g_autoptr(SecretValue) value = item_secret (item, error);
+  g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func (bucket_entry_free);
+  const char *text;
+  gsize length;
+
+  if (value == NULL)
+    return FALSE;
+  text = secret_value_get (value, &length);
+  if (!bucket_split (text, length, entries))
+    {
+      g_message ("Skipped keyring item grants \"%s\": its contents are damaged", bucket_id);
+      return TRUE;
+    }
+
+  for (guint i = 0; i < entries->len; i++)
+    {
+      BucketEntry *bucket_entry = g_ptr_array_index (entries, i);
+      g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+      JsonObject *doc = NULL;
+      JsonObject *meta;
+
+      if (index_lookup (found, SECTION_GRANTS, bucket_entry->id) != NULL)
+        continue;
+      if (json_parser_load_from_data (parser, bucket_entry->text, -1, NULL))
+        doc = kh_json_node_object (json_parser_get_root (parser));
+      meta = doc != NULL ? kh_json_get_object (doc, "grant") : NULL;
+      if (meta == NULL || g_strcmp0 (kh_json_get_string (meta, "id"), bucket_entry->id) != 0)
+        {
+          g_message ("Skipped grant %s of keyring item grants \"%s\": its contents are damaged",
+                     bucket_entry->id, bucket_id);
+          continue;
+        }
+      index_take_entry (found, SECTION_GRANTS, entry_new (bucket_entry->id, meta, NULL));
+    }
+  return TRUE;
 }
 
 /* The index entry a keyring item describes, or NULL (with a message) when it cannot be used. */
@@ -1575,31 +1975,9 @@ entry_from_item (SecretRetrievable *item,
       return NULL;
     }
 
-  /* Items from the Secret Service come with their secret loaded by the search; reading it from
-   * the item avoids a D-Bus round trip per item. Other backends retrieve it. */
-  if (SECRET_IS_ITEM (item))
-    {
-      if (secret_item_get_locked (SECRET_ITEM (item)))
-        {
-          g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
-          return NULL;
-        }
-      value = secret_item_get_secret (SECRET_ITEM (item));
-    }
+  value = item_secret (item, error);
   if (value == NULL)
-    {
-      GError *retrieve_error = NULL;
-
-      value = secret_retrievable_retrieve_secret_sync (item, NULL, &retrieve_error);
-      if (value == NULL)
-        {
-          if (retrieve_error != NULL)
-            propagate_keyring_error (error, retrieve_error, _("Could not read from the keyring"));
-          else
-            g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
-          return NULL;
-        }
-    }
+    return NULL;
 
   text = secret_value_get (value, &length);
   if (json_parser_load_from_data (parser, text, length, &local_error))
@@ -1652,45 +2030,66 @@ index_from_items (KhStore *self,
   g_autoptr(Index) found = index_new ();
   guint dropped = 0;
 
-  for (GList *l = items; l != NULL; l = l->next)
-    {
-      GHashTable *attributes;
-      const char *kind;
-      const char *id;
-      Section section;
-      Entry *entry;
+  /* Buckets first: a grant also found in an item of its own of an earlier Keyhold (a move that
+   * stopped before deleting it) is described by its bucket, which was written last. */
+  for (guint pass = 0; pass < 2; pass++)
+    for (GList *l = items; l != NULL; l = l->next)
+      {
+        g_autoptr(GHashTable) attributes = NULL;
+        const char *kind;
+        const char *id;
+        gboolean is_bucket;
+        Section section;
+        Entry *entry;
 
-      /* A locked item (unlock prompt dismissed) proves nothing either way: stop rather than
-       * drop the entries it may stand for. */
-      if (SECRET_IS_ITEM (l->data) && secret_item_get_locked (SECRET_ITEM (l->data)))
-        {
-          g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
-          return NULL;
-        }
-
-      attributes = secret_retrievable_get_attributes (l->data);
-      kind = g_hash_table_lookup (attributes, "kind");
-      id = g_hash_table_lookup (attributes, "id");
-      section = section_from_kind (kind);
-
-      if (base != NULL && section != N_SECTIONS && id != NULL &&
-          (entry = index_lookup (base, section, id)) != NULL)
-        {
-          index_take_entry (found, section, entry_ref (entry));
-          g_hash_table_unref (attributes);
-          continue;
-        }
-      g_hash_table_unref (attributes);
-
-      entry = entry_from_item (l->data, &section, error);
-      if (entry == NULL)
-        {
-          if (error != NULL && *error != NULL)
+        /* A locked item (unlock prompt dismissed) proves nothing either way: stop rather than
+         * drop the entries it may stand for. */
+        if (SECRET_IS_ITEM (l->data) && secret_item_get_locked (SECRET_ITEM (l->data)))
+          {
+            g_set_error_literal (error, KH_ERROR, KH_ERROR_STORE, _("The keyring is locked"));
             return NULL;
+          }
+
+        attributes = secret_retrievable_get_attributes (l->data);
+        kind = g_hash_table_lookup (attributes, "kind");
+        id = g_hash_table_lookup (attributes, "id");
+        is_bucket = g_strcmp0 (kind, BUCKET_KIND) == 0 &&
+                    g_strcmp0 (g_hash_table_lookup (attributes, "gen"), BUCKET_GEN) == 0;
+        if (is_bucket != (pass == 0))
           continue;
-        }
-      index_take_entry (found, section, entry);
-    }
+        if (is_bucket)
+          {
+            if (!add_bucket_entries (l->data, id, found, error))
+              return NULL;
+            continue;
+          }
+
+        section = section_from_kind (kind);
+        if (section == SECTION_GRANTS && id != NULL &&
+            g_strcmp0 (g_hash_table_lookup (attributes, "gen"), SCHEMA_GEN) == 0)
+          {
+            /* Not moved into its bucket yet: the index says so until it is. */
+            index->version = INDEX_VERSION_PER_GRANT_ITEMS;
+            if (index_lookup (found, section, id) != NULL)
+              continue;
+          }
+
+        if (base != NULL && section != N_SECTIONS && id != NULL &&
+            (entry = index_lookup (base, section, id)) != NULL)
+          {
+            index_take_entry (found, section, entry_ref (entry));
+            continue;
+          }
+
+        entry = entry_from_item (l->data, &section, error);
+        if (entry == NULL)
+          {
+            if (error != NULL && *error != NULL)
+              return NULL;
+            continue;
+          }
+        index_take_entry (found, section, entry);
+      }
 
   /* Keep base's order for what it had, then append what only the keyring had. */
   for (int s = 0; s < N_SECTIONS; s++)
@@ -1843,22 +2242,108 @@ mutate (KhStore    *self,
   return TRUE;
 }
 
-/* ---- group commit of index changes ----------------------------------------------------------- */
+/* ---- group commit -------------------------------------------------------------------------- */
 
-/* A change that touches only the index (the keyring was written before, if at all). */
 typedef struct {
-  MutateFunc  func;
-  gpointer    user_data;
-  gboolean    done;
-  GError     *error;
+  gpointer  func;       /* MutateFunc for the index, BucketFunc for a bucket */
+  gpointer  user_data;
+  gboolean  done;
+  GError   *error;
 } Commit;
+
+/* Writes batch (Commit *, in their order) to target (a bucket number, or 0 for the index). */
+typedef void (*BatchFunc) (KhStore   *self,
+                           guint      target,
+                           GPtrArray *batch);
+
+static void
+committer_init (Committer *committer)
+{
+  g_mutex_init (&committer->mutex);
+  g_cond_init (&committer->cond);
+  committer->queue = g_ptr_array_new ();
+}
+
+static void
+committer_clear (Committer *committer)
+{
+  g_mutex_clear (&committer->mutex);
+  g_cond_clear (&committer->cond);
+  g_clear_pointer (&committer->queue, g_ptr_array_unref);
+}
+
+/* Gives every change of batch without an error of its own a copy of error. */
+static void
+batch_fail (GPtrArray    *batch,
+            const GError *error)
+{
+  for (guint i = 0; i < batch->len; i++)
+    {
+      Commit *commit = g_ptr_array_index (batch, i);
+
+      if (commit->error == NULL)
+        commit->error = g_error_copy (error);
+    }
+}
+
+/* Applies one change and returns once it is written. Changes from threads that arrive while a
+ * write of the same target is under way are merged into the next one: with many refreshes at
+ * once, the 2,000-entry index and each keyring bucket are written once per batch instead of once
+ * per grant, and no lock is held while the network is waited on. Every caller still returns only
+ * after its change is stored. */
+static gboolean
+group_commit (KhStore    *self,
+              Committer  *committer,
+              BatchFunc   run,
+              guint       target,
+              gpointer    func,
+              gpointer    user_data,
+              GError    **error)
+{
+  Commit commit = { func, user_data, FALSE, NULL };
+
+  g_mutex_lock (&committer->mutex);
+  g_ptr_array_add (committer->queue, &commit);
+  while (!commit.done)
+    {
+      g_autoptr(GPtrArray) batch = NULL;
+
+      if (committer->busy)
+        {
+          g_cond_wait (&committer->cond, &committer->mutex);
+          continue;
+        }
+
+      committer->busy = TRUE;
+      batch = g_steal_pointer (&committer->queue);
+      committer->queue = g_ptr_array_new ();
+      g_mutex_unlock (&committer->mutex);
+
+      run (self, target, batch);
+
+      g_mutex_lock (&committer->mutex);
+      for (guint i = 0; i < batch->len; i++)
+        ((Commit *) g_ptr_array_index (batch, i))->done = TRUE;
+      committer->busy = FALSE;
+      g_cond_broadcast (&committer->cond);
+    }
+  g_mutex_unlock (&committer->mutex);
+
+  if (commit.error != NULL)
+    {
+      g_propagate_error (error, commit.error);
+      return FALSE;
+    }
+  return TRUE;
+}
 
 /* One index write for every change in batch, in their order: lock, bring the index up to date,
  * apply each change (a failing one is reported to its caller and changes nothing), write once,
  * publish, unlock. */
 static void
-commit_batch (KhStore   *self,
-              GPtrArray *batch)
+index_batch (KhStore   *self,
+             guint      target,
+             GPtrArray *batch)
 {
   kh_autolock StoreLock fd = -1;
   g_autoptr(Index) current = NULL;
@@ -1873,8 +2358,7 @@ commit_batch (KhStore   *self,
     current = load_locked (self, &needs_write, &stamp, &error);
   if (current == NULL)
     {
-      for (guint i = 0; i < batch->len; i++)
-        ((Commit *) g_ptr_array_index (batch, i))->error = g_error_copy (error);
+      batch_fail (batch, error);
       return;
     }
 
@@ -1883,7 +2367,7 @@ commit_batch (KhStore   *self,
     {
       Commit *commit = g_ptr_array_index (batch, i);
 
-      if (commit->func (self, next, commit->user_data, &commit->error))
+      if (((MutateFunc) commit->func) (self, next, commit->user_data, &commit->error))
         changed = TRUE;
     }
 
@@ -1894,84 +2378,39 @@ commit_batch (KhStore   *self,
     }
   if (!write_index (self, next, &stamp, &error))
     {
-      for (guint i = 0; i < batch->len; i++)
-        {
-          Commit *commit = g_ptr_array_index (batch, i);
-
-          if (commit->error == NULL)
-            commit->error = g_error_copy (error);
-        }
+      batch_fail (batch, error);
       return;
     }
   publish (self, next, &stamp);
   g_debug ("wrote the index once for %u changes", batch->len);
 }
 
-/* Applies an index-only change and returns once it is written. Changes from threads that arrive
- * while an index write is under way are merged into the next one: with many refreshes at once,
- * the 2,000-entry index is written once per batch instead of once per grant, and the store lock
- * is held only while the index is read and written, never while the keyring or the network is
- * waited on. Every caller still returns only after its change is on disk. */
+/* An index-only change (the keyring was written before, if at all). */
 static gboolean
 commit_index (KhStore    *self,
               MutateFunc  func,
               gpointer    user_data,
               GError    **error)
 {
-  Commit commit = { func, user_data, FALSE, NULL };
-
-  g_mutex_lock (&self->commit_mutex);
-  g_ptr_array_add (self->commit_queue, &commit);
-  while (!commit.done)
-    {
-      g_autoptr(GPtrArray) batch = NULL;
-
-      if (self->committing)
-        {
-          g_cond_wait (&self->commit_cond, &self->commit_mutex);
-          continue;
-        }
-
-      self->committing = TRUE;
-      batch = g_steal_pointer (&self->commit_queue);
-      self->commit_queue = g_ptr_array_new ();
-      g_mutex_unlock (&self->commit_mutex);
-
-      commit_batch (self, batch);
-
-      g_mutex_lock (&self->commit_mutex);
-      for (guint i = 0; i < batch->len; i++)
-        ((Commit *) g_ptr_array_index (batch, i))->done = TRUE;
-      self->committing = FALSE;
-      g_cond_broadcast (&self->commit_cond);
-    }
-  g_mutex_unlock (&self->commit_mutex);
-
-  if (commit.error != NULL)
-    {
-      g_propagate_error (error, commit.error);
-      return FALSE;
-    }
-  return TRUE;
+  return group_commit (self, &self->index_committer, index_batch, 0, func, user_data, error);
 }
 
-/* ---- per-grant item locks ------------------------------------------------------------------- */
+/* ---- item locks ---------------------------------------------------------------------------- */
 
 #ifndef F_OFD_SETLKW
 /* Linux's open-file-description locks (glibc defines the name only with _GNU_SOURCE). */
 #define F_OFD_SETLKW 38
 #endif
 
-/* Takes the lock of one grant's keyring item: a write lock on one byte of items.lock chosen by
- * the id. Saving a grant writes the keyring and then the index without the store lock held
- * across both, so this keeps two saves (or a save and a removal) of the same grant from
- * interleaving, across threads (each call has its own open file description) and processes.
- * Two grants that share a byte just wait for each other. Returns the descriptor; close it to
- * unlock. */
+/* Bytes of items.lock: [0, GRANT_LOCKS) one per grant id hash, then one per bucket. */
+#define GRANT_LOCKS 65521
+
+/* Takes a write lock on one byte of items.lock, across threads (each call has its own open file
+ * description) and processes. Returns the descriptor; close it to unlock. */
 static int
-lock_item (KhStore    *self,
-           const char *id,
-           GError    **error)
+lock_byte (KhStore *self,
+           off_t    offset,
+           GError **error)
 {
   struct flock lock = { 0, };
   int fd;
@@ -1982,7 +2421,7 @@ lock_item (KhStore    *self,
 
   lock.l_type = F_WRLCK;
   lock.l_whence = SEEK_SET;
-  lock.l_start = g_str_hash (id) % 65521;
+  lock.l_start = offset;
   lock.l_len = 1;
   while (fcntl (fd, F_OFD_SETLKW, &lock) != 0)
     {
@@ -1999,6 +2438,373 @@ lock_item (KhStore    *self,
   return fd;
 }
 
+/* The lock of one grant: saving a grant writes its bucket and then the index without the store
+ * lock held across both, so this keeps two saves (or a save and a removal) of the same grant
+ * from interleaving. Two grants that share a byte just wait for each other. */
+static int
+lock_item (KhStore    *self,
+           const char *id,
+           GError    **error)
+{
+  return lock_byte (self, g_str_hash (id) % GRANT_LOCKS, error);
+}
+
+/* ---- writing buckets ----------------------------------------------------------------------- */
+
+/* A change to one bucket's entries; *changed says whether it changed them. */
+typedef gboolean (*BucketFunc) (KhStore   *self,
+                                GPtrArray *entries,
+                                gpointer   user_data,
+                                gboolean  *changed,
+                                GError   **error);
+
+/* One keyring write for every change of batch to one bucket: under the bucket's lock (another
+ * process may write it too), read the bucket as the keyring has it now, apply each change, and
+ * write it once. A bucket that cannot be read (damaged, locked keyring) is never overwritten. */
+static void
+bucket_batch (KhStore   *self,
+              guint      bucket,
+              GPtrArray *batch)
+{
+  g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func (bucket_entry_free);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SecretItem) item = NULL;
+  kh_autolock StoreLock fd = -1;
+  gboolean changed = FALSE;
+
+  fd = lock_byte (self, GRANT_LOCKS + bucket, &error);
+  if (fd < 0 || !read_bucket_for_write (self->store_name, bucket, entries, &item, &error))
+    {
+      batch_fail (batch, error);
+      return;
+    }
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      Commit *commit = g_ptr_array_index (batch, i);
+      gboolean this_changed = FALSE;
+
+      if (((BucketFunc) commit->func) (self, entries, commit->user_data, &this_changed,
+                                       &commit->error))
+        changed = changed || this_changed;
+    }
+
+  if (changed && !write_bucket (self->store_name, bucket, entries, item, &error))
+    batch_fail (batch, error);
+  else if (changed)
+    g_debug ("wrote grants part %u once for %u changes", bucket + 1, batch->len);
+}
+
+static gboolean
+commit_bucket (KhStore    *self,
+               guint       bucket,
+               BucketFunc  func,
+               gpointer    user_data,
+               GError    **error)
+{
+  return group_commit (self, &self->bucket_committers[bucket], bucket_batch, bucket, func,
+                       user_data, error);
+}
+
+/* ---- moving per-grant items into buckets --------------------------------------------------- */
+
+/* Which of two copies of a grant is newer: the later touched, then the later access expiry.
+ * Negative, zero or positive as a is older than, as old as, or newer than b. */
+static int
+grant_compare (KhGrant *a,
+               KhGrant *b)
+{
+  if (kh_grant_get_updated_at (a) != kh_grant_get_updated_at (b))
+    return kh_grant_get_updated_at (a) < kh_grant_get_updated_at (b) ? -1 : 1;
+  if (kh_grant_get_access_expires_at (a) != kh_grant_get_access_expires_at (b))
+    return kh_grant_get_access_expires_at (a) < kh_grant_get_access_expires_at (b) ? -1 : 1;
+  return 0;
+}
+
+/* The grant a bucket entry's text describes, or NULL when it is damaged. */
+static KhGrant *
+grant_from_entry_text (const char *text)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  JsonObject *doc = NULL;
+  JsonNode *node;
+
+  if (json_parser_load_from_data (parser, text, -1, NULL))
+    doc = kh_json_node_object (json_parser_get_root (parser));
+  node = doc != NULL ? json_object_get_member (doc, "grant") : NULL;
+  return node != NULL ? kh_grant_new_from_json (node, NULL) : NULL;
+}
+
+/* One grant item of an earlier Keyhold on its way into its bucket. */
+typedef struct {
+  char              *id;
+  char              *text;    /* its bucket entry: wiped */
+  KhGrant           *grant;
+  SecretRetrievable *item;
+} Move;
+
+static void
+move_free (gpointer data)
+{
+  Move *move = data;
+
+  g_free (move->id);
+  secret_str_free (move->text);
+  g_clear_object (&move->grant);
+  g_clear_object (&move->item);
+  g_free (move);
+}
+
+/* Adds each move (GPtrArray of Move) to the bucket unless the bucket has the grant already in
+ * the same or a newer state (a refresh by this Keyhold since, or a move that stopped before it
+ * deleted the old item). */
+static gboolean
+merge_moves_func (KhStore   *self,
+                  GPtrArray *entries,
+                  gpointer   user_data,
+                  gboolean  *changed,
+                  GError   **error)
+{
+  GPtrArray *moves = user_data;
+
+  for (guint i = 0; i < moves->len; i++)
+    {
+      Move *move = g_ptr_array_index (moves, i);
+      guint pos;
+      BucketEntry *entry = bucket_find (entries, move->id, &pos);
+      g_autoptr(KhGrant) present = entry != NULL ? grant_from_entry_text (entry->text) : NULL;
+
+      if (present != NULL && grant_compare (move->grant, present) <= 0)
+        continue;
+      if (entry != NULL)
+        {
+          entries->pdata[pos] = bucket_entry_new (move->id, g_strdup (move->text));
+          bucket_entry_free (entry);
+        }
+      else
+        g_ptr_array_add (entries, bucket_entry_new (move->id, g_strdup (move->text)));
+      *changed = TRUE;
+    }
+  return TRUE;
+}
+
+/* TRUE when the bucket, read back from the keyring, holds move's grant in its state or newer. */
+static gboolean
+move_verified (GPtrArray *entries,
+               Move      *move)
+{
+  BucketEntry *entry = bucket_find (entries, move->id, NULL);
+  g_autoptr(KhGrant) stored = entry != NULL ? grant_from_entry_text (entry->text) : NULL;
+
+  if (stored == NULL)
+    return FALSE;
+  if (grant_compare (stored, move->grant) > 0)
+    return TRUE;
+  return g_str_equal (entry->text, move->text);
+}
+
+static gboolean
+delete_item (SecretRetrievable *item,
+             GError           **error)
+{
+  GError *local_error = NULL;
+  KEYRING_GUARD ();
+
+  if (SECRET_IS_ITEM (item))
+    secret_item_delete_sync (SECRET_ITEM (item), NULL, &local_error);
+  else
+    {
+      g_autoptr(GHashTable) attributes = secret_retrievable_get_attributes (item);
+
+      secret_password_clearv_sync (&item_schema, attributes, NULL, &local_error);
+    }
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not delete from the keyring"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Reads the store's per-grant items of an earlier Keyhold into moves per bucket. A damaged item
+ * stays where it is (it was unreadable before too) and is counted in *n_damaged. */
+static gboolean
+collect_moves (KhStore    *self,
+               GPtrArray **by_bucket,
+               guint      *n_damaged,
+               GError    **error)
+{
+  g_autoptr(GHashTable) attributes = item_attributes (self, sections[SECTION_GRANTS].kind, NULL);
+  g_autoptr(ItemList) items = NULL;
+  GError *local_error = NULL;
+  KEYRING_GUARD ();
+
+  g_hash_table_insert (attributes, (char *) "gen", g_strdup (SCHEMA_GEN));
+  items = secret_password_searchv_sync (&item_schema, attributes,
+                                        SECRET_SEARCH_ALL | SECRET_SEARCH_UNLOCK |
+                                        SECRET_SEARCH_LOAD_SECRETS, NULL, &local_error);
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not search the keyring"));
+      return FALSE;
+    }
+
+  for (GList *l = items; l != NULL; l = l->next)
+    {
+      g_autoptr(GHashTable) item_attributes = secret_retrievable_get_attributes (l->data);
+      g_autoptr(SecretValue) value = item_secret (l->data, error);
+      g_autoptr(JsonObject) doc = NULL;
+      g_autoptr(JsonNode) tokens_node = NULL;
+      g_autoptr(KhTokenSet) tokens = NULL;
+      const char *id = g_hash_table_lookup (item_attributes, "id");
+      kh_autosecret char *tokens_text = NULL;
+      JsonNode *grant_node;
+      Move *move;
+
+      if (value == NULL)
+        return FALSE;
+      doc = id != NULL ? parse_doc (SECTION_GRANTS, id, secret_value_get_text (value), -1, NULL,
+                                    NULL) : NULL;
+      grant_node = doc != NULL ? json_object_get_member (doc, "grant") : NULL;
+      if (doc != NULL && json_object_get_member (doc, "tokens") != NULL)
+        tokens = kh_token_set_new_from_json (json_object_get_member (doc, "tokens"), NULL);
+      move = g_new0 (Move, 1);
+      move->grant = grant_node != NULL ? kh_grant_new_from_json (grant_node, NULL) : NULL;
+      if (tokens == NULL || move->grant == NULL ||
+          g_strcmp0 (kh_grant_get_id (move->grant), id) != 0)
+        {
+          g_message ("Left keyring item grant \"%s\" where it is: its contents are damaged",
+                     id != NULL ? id : "");
+          (*n_damaged)++;
+          move_free (move);
+          continue;
+        }
+
+      /* Re-serialized from the parsed copies: exactly what this Keyhold writes for them. */
+      tokens_node = kh_token_set_to_json (tokens);
+      tokens_text = json_to_string (tokens_node, FALSE);
+      {
+        g_autofree char *grant_text = json_to_string (grant_node, FALSE);
+
+        move->text = grant_entry_text (tokens_text, grant_text);
+      }
+      move->id = g_strdup (id);
+      move->item = g_object_ref (l->data);
+      g_ptr_array_add (by_bucket[grant_bucket (id)], move);
+    }
+  return TRUE;
+}
+
+/* Moves the store's per-grant items (an earlier Keyhold's layout) into their buckets, crash-safe
+ * at every step: each bucket is written and read back before any of its grants' old items is
+ * deleted, and the index says "format 2" only once no old item is left. Until then readers look
+ * in the bucket first and then for the old item, so every grant stays readable whenever this is
+ * interrupted; the next start carries on. One process moves at a time (migrate.lock). */
+static gboolean
+migrate_grant_items (KhStore *self,
+                     GError **error)
+{
+  GPtrArray *by_bucket[N_BUCKETS] = { NULL, };
+  kh_autolock StoreLock fd = -1;
+  guint n_moved = 0;
+  guint n_damaged = 0;
+  gboolean ok = TRUE;
+
+  fd = open_lock_file (self, self->migrate_lock_path, error);
+  if (fd < 0)
+    return FALSE;
+  while (flock (fd, LOCK_EX) != 0)
+    if (errno != EINTR)
+      {
+        g_set_error (error, KH_ERROR, KH_ERROR_STORE, _("Could not lock %s: %s"),
+                     self->migrate_lock_path, g_strerror (errno));
+        return FALSE;
+      }
+  /* Another process may have finished the move while we waited. */
+  if (!kh_store_reload (self, error))
+    return FALSE;
+  {
+    g_autoptr(Index) index = snapshot (self);
+
+    if (index->version == INDEX_VERSION)
+      return TRUE;
+  }
+
+  for (guint b = 0; b < N_BUCKETS; b++)
+    by_bucket[b] = g_ptr_array_new_with_free_func (move_free);
+  ok = collect_moves (self, by_bucket, &n_damaged, error);
+
+  for (guint b = 0; ok && b < N_BUCKETS; b++)
+    {
+      g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func (bucket_entry_free);
+
+      if (by_bucket[b]->len == 0)
+        continue;
+      ok = commit_bucket (self, b, merge_moves_func, by_bucket[b], error) &&
+           read_bucket (self->store_name, b, entries, error);
+      for (guint i = 0; ok && i < by_bucket[b]->len; i++)
+        {
+          Move *move = g_ptr_array_index (by_bucket[b], i);
+
+          if (!move_verified (entries, move))
+            {
+              g_set_error (error, KH_ERROR, KH_ERROR_STORE,
+                           _("Grant %s could not be moved into its keyring item: its old item "
+                             "stays"), move->id);
+              ok = FALSE;
+            }
+          else if ((ok = delete_item (move->item, error)))
+            n_moved++;
+        }
+    }
+  for (guint b = 0; b < N_BUCKETS; b++)
+    g_ptr_array_unref (by_bucket[b]);
+  if (!ok)
+    return FALSE;
+
+  {
+    kh_autolock StoreLock store_fd = lock_store (self, error);
+    g_autoptr(Index) current = NULL;
+    g_autoptr(Index) next = NULL;
+    gboolean needs_write;
+    Stamp stamp;
+
+    if (store_fd < 0)
+      return FALSE;
+    current = load_locked (self, &needs_write, &stamp, error);
+    if (current == NULL)
+      return FALSE;
+    next = index_copy (current);
+    next->version = INDEX_VERSION;
+    if (!write_index (self, next, &stamp, error))
+      return FALSE;
+    publish (self, next, &stamp);
+  }
+
+  g_message ("Moved %u grants of store \"%s\" into its %u keyring items of grants%s", n_moved,
+             self->store_name, N_BUCKETS,
+             n_damaged > 0 ? " (damaged items left where they were)" : "");
+  return TRUE;
+}
+
+/* After opening or rebuilding: an index of format 1 means per-grant items may wait to move. A
+ * move that fails is reported and tried again at the next start; reading works meanwhile. */
+static void
+maybe_migrate (KhStore *self)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean old;
+
+  {
+    g_autoptr(Index) index = snapshot (self);
+
+    old = index->version < INDEX_VERSION;
+  }
+  if (old && !migrate_grant_items (self, &error))
+    g_message ("Could not move the grants of store \"%s\" into their new keyring items yet: %s",
+               self->store_name, error->message);
+}
+
 /* ---- object -------------------------------------------------------------------------------- */
 
 static void
@@ -2007,16 +2813,16 @@ kh_store_finalize (GObject *object)
   KhStore *self = KH_STORE (object);
 
   g_clear_pointer (&self->index, index_unref);
-  g_clear_pointer (&self->items, g_hash_table_unref);
-  g_clear_pointer (&self->commit_queue, g_ptr_array_unref);
+  committer_clear (&self->index_committer);
+  for (guint b = 0; b < N_BUCKETS; b++)
+    committer_clear (&self->bucket_committers[b]);
   g_mutex_clear (&self->mutex);
-  g_mutex_clear (&self->commit_mutex);
-  g_cond_clear (&self->commit_cond);
   g_free (self->store_name);
   g_free (self->dir);
   g_free (self->index_path);
   g_free (self->lock_path);
   g_free (self->items_lock_path);
+  g_free (self->migrate_lock_path);
 
   G_OBJECT_CLASS (kh_store_parent_class)->finalize (object);
 }
@@ -2033,11 +2839,10 @@ static void
 kh_store_init (KhStore *self)
 {
   g_mutex_init (&self->mutex);
-  g_mutex_init (&self->commit_mutex);
-  g_cond_init (&self->commit_cond);
   self->index = index_new ();
-  self->items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
-  self->commit_queue = g_ptr_array_new ();
+  committer_init (&self->index_committer);
+  for (guint b = 0; b < N_BUCKETS; b++)
+    committer_init (&self->bucket_committers[b]);
 }
 
 /* A store name is the keyring "store" attribute, verbatim, and one directory under the data
@@ -2249,9 +3054,11 @@ store_new (const char  *data_dir,
   self->lock_path = g_build_filename (self->dir, "index.lock", NULL);
   self->items_lock_path = g_build_filename (self->dir, "items.lock", NULL);
   self->headless = headless;
+  self->migrate_lock_path = g_build_filename (self->dir, "migrate.lock", NULL);
 
   if (!initial_load (self, error))
     return NULL;
+  maybe_migrate (self);
 
   return g_steal_pointer (&self);
 }
@@ -2289,7 +3096,8 @@ kh_store_get_item_schema (void)
 static gboolean
 kind_is_plain_secret (const char *kind)
 {
-  return kind != NULL && *kind != '\0' && section_from_kind (kind) == N_SECTIONS;
+  return kind != NULL && *kind != '\0' && section_from_kind (kind) == N_SECTIONS &&
+         strcmp (kind, BUCKET_KIND) != 0;
 }
 
 gboolean
@@ -2369,6 +3177,30 @@ kh_store_get_name (KhStore *self)
 }
 
 gboolean
+kh_store_clear_keyring (KhStore *self,
+                        GError **error)
+{
+  g_autoptr(GHashTable) attributes = NULL;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (KH_IS_STORE (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  attributes = item_attributes (self, NULL, NULL);
+  {
+    KEYRING_GUARD ();
+
+    secret_password_clearv_sync (&item_schema, attributes, NULL, &local_error);
+  }
+  if (local_error != NULL)
+    {
+      propagate_keyring_error (error, local_error, _("Could not delete from the keyring"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 kh_store_reload (KhStore *self,
                  GError **error)
 {
@@ -2428,6 +3260,7 @@ rebuild_func (KhStore  *self,
       rebuilt->entries[s] = entries;
       rebuilt->by_id[s] = by_id;
     }
+  index->version = rebuilt->version;
   return TRUE;
 }
 
@@ -2438,7 +3271,10 @@ kh_store_rebuild_index (KhStore *self,
   g_return_val_if_fail (KH_IS_STORE (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  return mutate (self, rebuild_func, NULL, error);
+  if (!mutate (self, rebuild_func, NULL, error))
+    return FALSE;
+  maybe_migrate (self);
+  return TRUE;
 }
 
 /* ---- entries to objects -------------------------------------------------------------------- */
@@ -3038,24 +3874,20 @@ kh_store_remove_pending (KhStore     *self,
  * touches the caller's KhGrant from the worker thread. */
 typedef struct {
   char       *id;
-  char       *type;
-  char       *app;
-  char       *label;
   char       *grant_text;
   JsonNode   *grant_node;
   KhTokenSet *tokens;
+  char       *entry_text;   /* the bucket entry, tokens included: wiped */
 } GrantSave;
 
 static void
 grant_save_free (GrantSave *save)
 {
   g_free (save->id);
-  g_free (save->type);
-  g_free (save->app);
-  g_free (save->label);
   g_free (save->grant_text);
   g_clear_pointer (&save->grant_node, json_node_unref);
   g_clear_pointer (&save->tokens, kh_token_set_free);
+  secret_str_free (save->entry_text);
   g_free (save);
 }
 
@@ -3071,9 +3903,6 @@ grant_save_new (KhGrant          *grant,
   kh_grant_set_expiries_from_tokens (grant, tokens);
 
   save->id = g_strdup (kh_grant_get_id (grant));
-  save->type = g_strdup (account_type_id (kh_grant_get_account_type (grant)));
-  save->app = g_strdup (kh_grant_get_app_name (grant));
-  save->label = g_strdup_printf (_("Keyhold grant %s"), kh_grant_get_display_name (grant));
   save->grant_node = kh_grant_to_json (grant);
   save->grant_text = json_to_string (save->grant_node, FALSE);
   save->tokens = tokens ? kh_token_set_copy (tokens) : NULL;
@@ -3095,9 +3924,33 @@ put_grant_entry_func (KhStore  *self,
   return TRUE;
 }
 
+/* Bucket part of a grant save: its entry holds the new tokens. */
+static gboolean
+put_grant_bucket_func (KhStore   *self,
+                       GPtrArray *entries,
+                       gpointer   user_data,
+                       gboolean  *changed,
+                       GError   **error)
+{
+  GrantSave *save = user_data;
+  guint pos;
+  BucketEntry *entry = bucket_find (entries, save->id, &pos);
+  BucketEntry *next = bucket_entry_new (save->id, g_strdup (save->entry_text));
+
+  if (entry != NULL)
+    {
+      entries->pdata[pos] = next;
+      bucket_entry_free (entry);
+    }
+  else
+    g_ptr_array_add (entries, next);
+  *changed = TRUE;
+  return TRUE;
+}
+
 /* Keyring first, then the index (see the top of this file), under the grant's item lock only:
- * the store lock is taken for the index write alone, which commit_index shares between
- * concurrent saves. */
+ * the bucket's lock is taken for its read-modify-write alone and the store lock for the index
+ * write alone, and both writes are shared between concurrent saves (group commit). */
 static gboolean
 save_grant (KhStore    *self,
             GrantSave  *save,
@@ -3105,9 +3958,7 @@ save_grant (KhStore    *self,
 {
   kh_autolock StoreLock item_fd = -1;
   g_autoptr(JsonNode) tokens_node = kh_token_set_to_json (save->tokens);
-  g_autoptr(GHashTable) attributes = NULL;
   kh_autosecret char *tokens_text = NULL;
-  kh_autosecret char *doc = NULL;
 
   if (kh_json_node_object (save->grant_node) == NULL)
     {
@@ -3116,18 +3967,13 @@ save_grant (KhStore    *self,
     }
 
   tokens_text = json_to_string (tokens_node, FALSE);
-  doc = g_strdup_printf ("{\"v\":%d,\"tokens\":%s,\"grant\":%s}", ITEM_DOC_VERSION, tokens_text,
-                         save->grant_text);
-
-  attributes = item_attributes (self, sections[SECTION_GRANTS].kind, save->id);
-  g_hash_table_insert (attributes, (char *) "type", g_strdup (save->type));
-  if (save->app != NULL)
-    g_hash_table_insert (attributes, (char *) "app", g_strdup (save->app));
+  secret_str_clear (&save->entry_text);
+  save->entry_text = grant_entry_text (tokens_text, save->grant_text);
 
   item_fd = lock_item (self, save->id, error);
   if (item_fd < 0)
     return FALSE;
-  if (!keyring_store_grant (self, save->id, attributes, save->label, doc, error))
+  if (!commit_bucket (self, grant_bucket (save->id), put_grant_bucket_func, save, error))
     return FALSE;
 
   return commit_index (self, put_grant_entry_func, save, error);
@@ -3353,7 +4199,7 @@ kh_store_load_tokens (KhStore     *self,
   g_return_val_if_fail (grant_id != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  doc = keyring_lookup_grant_doc (self, grant_id, &local_error);
+  doc = lookup_grant_doc (self->store_name, grant_id, &local_error);
   if (doc == NULL)
     {
       if (local_error != NULL)
@@ -3397,7 +4243,7 @@ kh_store_peek_grant (const char   *store_name,
   if (store_name == NULL)
     return FALSE;
 
-  doc = lookup_doc_by_name (store_name, SECTION_GRANTS, grant_id, NULL, error);
+  doc = lookup_grant_doc (store_name, grant_id, error);
   if (doc == NULL)
     return FALSE;
 
@@ -3422,26 +4268,73 @@ kh_store_peek_grant (const char   *store_name,
   return TRUE;
 }
 
+typedef struct {
+  const char *id;
+  gboolean    removed;   /* the bucket had the grant, or an item of an earlier Keyhold did */
+} RemoveGrantData;
+
+static gboolean
+remove_grant_bucket_func (KhStore   *self,
+                          GPtrArray *entries,
+                          gpointer   user_data,
+                          gboolean  *changed,
+                          GError   **error)
+{
+  RemoveGrantData *data = user_data;
+  guint pos;
+
+  if (bucket_find (entries, data->id, &pos) != NULL)
+    {
+      g_ptr_array_remove_index (entries, pos);
+      data->removed = TRUE;
+      *changed = TRUE;
+    }
+  return TRUE;
+}
+
+static gboolean
+remove_grant_entry_func (KhStore  *self,
+                         Index    *index,
+                         gpointer  user_data,
+                         GError  **error)
+{
+  RemoveGrantData *data = user_data;
+
+  if (!index_remove (index, SECTION_GRANTS, data->id) && !data->removed)
+    {
+      g_set_error (error, KH_ERROR, KH_ERROR_NOT_FOUND, _("No grant matches “%s”"), data->id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 kh_store_remove_grant (KhStore     *self,
                        const char  *grant_id,
                        GError     **error)
 {
-  RemoveData data = { SECTION_GRANTS, grant_id };
+  RemoveGrantData data = { grant_id, FALSE };
   kh_autolock StoreLock item_fd = -1;
   g_autoptr(KhGrant) grant = NULL;
+  gboolean deleted = FALSE;
 
   g_return_val_if_fail (KH_IS_STORE (self), FALSE);
   g_return_val_if_fail (grant_id != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  /* Not between a save's keyring write and its index entry. */
+  /* Not between a save's keyring write and its index entry. The secret goes first (see the top
+   * of this file): out of its bucket, and any item of its own an earlier Keyhold wrote (of any
+   * generation), then the index entry. */
   item_fd = lock_item (self, grant_id, error);
   if (item_fd < 0)
     return FALSE;
-  forget_item (self, grant_id);
   grant = kh_store_find_grant (self, grant_id, NULL);
-  if (!mutate (self, remove_func, &data, error))
+  if (!commit_bucket (self, grant_bucket (grant_id), remove_grant_bucket_func, &data, error))
+    return FALSE;
+  if (!keyring_clear (self, SECTION_GRANTS, grant_id, &deleted, error))
+    return FALSE;
+  data.removed = data.removed || deleted;
+  if (!mutate (self, remove_grant_entry_func, &data, error))
     return FALSE;
   /* The history stays (it holds no secret) and says what became of the grant. */
   if (grant != NULL)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* kh-store.h: where Keyhold keeps things. Secrets (tokens, app secrets, pending states) live only
  * in the keyring through libsecret (versioned schema "io.github.keyhold.Keyhold.Item", attributes
- * gen, store, kind, id, type, app; never a secret in an attribute). A non-secret index
+ * gen, store, kind, id, type, app; never a secret in an attribute): grants' tokens in 32 bucket
+ * items shared by the grants whose ids hash to them, app secrets and pending states in an item
+ * each. A non-secret index
  * ($XDG_DATA_HOME/keyhold/<store>/index.json, or KEYHOLD_DATA_DIR) lists grants, apps and
  * pending requests so that listing never touches the keyring; it is written atomically
  * (temp file + rename) under an flock, re-read before every change, and rebuildable from the
@@ -68,6 +70,10 @@ char          *kh_store_load_secret          (KhStore       *self,
 gboolean       kh_store_remove_secret        (KhStore       *self,
                                               const char    *kind,
                                               const char    *id,
+                                              GError       **error);
+/* Deletes every keyring item of this store, of any kind and generation (Forget All's last step,
+ * after the removals that keep the index in step). */
+gboolean       kh_store_clear_keyring        (KhStore       *self,
                                               GError       **error);
 /* Re-reads the index from disk if another process changed it. */
 gboolean       kh_store_reload               (KhStore       *self,

@@ -937,8 +937,13 @@ kh_token_client_init (KhTokenClient *self)
   self->max_attempts = DEFAULT_MAX_ATTEMPTS;
   self->base_delay_ms = DEFAULT_BASE_DELAY_MS;
   self->timeout = DEFAULT_TIMEOUT_S;
+  /* libsoup allows two connections per host by default, and every token call goes to one host:
+   * `refresh --all --jobs 8` would wait for TikTok two calls at a time. The callers bound the
+   * concurrency themselves (--jobs, at most 256, and --per-app). */
   self->session = soup_session_new_with_options ("user-agent", "Keyhold/" PACKAGE_VERSION,
                                                  "timeout", self->timeout,
+                                                 "max-conns", 256,
+                                                 "max-conns-per-host", 256,
                                                  NULL);
 }
 
