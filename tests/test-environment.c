@@ -12,6 +12,8 @@
 #include "kh-error.h"
 #include "kh-history-log.h"
 #include "kh-store.h"
+#include "kh-team.h"
+#include "kh-test-pg.h"
 #include "kh-test-util.h"
 #include "kh-util.h"
 
@@ -288,6 +290,56 @@ test_forget_all_async (Fixture       *fixture,
   assert_store_empty (fixture);
 }
 
+/* A computer in a team: Forget All leaves the team here too (team.json, its key in the keyring),
+ * so nothing is left behind that points at a key that is gone; the team itself, in its
+ * database, is not touched. */
+static void
+test_forget_all_team (Fixture       *fixture,
+                      gconstpointer  user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *db = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *code = NULL;
+  g_autofree char *config = NULL;
+  g_autofree char *schema = NULL;
+  g_autoptr(KhTeam) team = NULL;
+  g_autoptr(KhTeam) reopened = NULL;
+  KhTestPg *pg;
+  PGconn *conn;
+  guint removed = 0;
+
+  if (!kh_test_pg_available (NULL))
+    {
+      g_test_skip ("PostgreSQL 15 is not installed");
+      return;
+    }
+  pg = kh_test_pg_new ();
+  db = kh_test_pg_create_database (pg, "forget");
+  kh_test_pg_create_role (pg, "forget_admin", "forget-pw", TRUE, db);
+  url = kh_test_pg_url (pg, "forget_admin", db);
+  team = kh_team_create (fixture->store, url, "forget-pw", &code, &error);
+  g_assert_no_error (error);
+  config = kh_team_dup_config_path (fixture->store);
+  g_assert_true (g_file_test (config, G_FILE_TEST_EXISTS));
+
+  g_assert_true (kh_environment_forget_all (fixture->store, &removed, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (removed, ==, 3);
+  assert_store_empty (fixture);
+  g_assert_false (g_file_test (config, G_FILE_TEST_EXISTS));
+  reopened = kh_team_open (fixture->store, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (reopened);
+
+  /* The team's database keeps its schema: the other members go on. */
+  conn = kh_test_pg_connect (pg, NULL, NULL, db);
+  schema = kh_test_pg_query_value (conn, "SELECT count(*) FROM keyhold.meta", NULL);
+  g_assert_cmpstr (schema, ==, "1");
+  PQfinish (conn);
+  kh_test_pg_free (pg);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -300,6 +352,8 @@ main (int   argc,
   g_test_add_func ("/keyhold/environment/describe-file", test_describe_file);
   g_test_add ("/keyhold/environment/forget-all", Fixture, NULL,
               fixture_setup, test_forget_all, fixture_teardown);
+  g_test_add ("/keyhold/environment/forget-all-team", Fixture, NULL,
+              fixture_setup, test_forget_all_team, fixture_teardown);
   g_test_add ("/keyhold/environment/forget-all-async", Fixture, NULL,
               fixture_setup, test_forget_all_async, fixture_teardown);
 

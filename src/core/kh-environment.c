@@ -15,6 +15,7 @@
 #include "kh-error.h"
 #include "kh-grant.h"
 #include "kh-history-log.h"
+#include "kh-team.h"
 
 #include <libsecret/secret.h>
 
@@ -157,6 +158,7 @@ kh_environment_forget_all (KhStore  *store,
   g_autoptr(GPtrArray) pending = NULL;
   g_autoptr(GPtrArray) apps = NULL;
   g_autofree char *history = NULL;
+  g_autoptr(KhTeam) team = NULL;
   GError *local_error = NULL;
   guint removed = 0;
 
@@ -166,6 +168,18 @@ kh_environment_forget_all (KhStore  *store,
   if (n_removed != NULL)
     *n_removed = 0;
   if (!kh_store_reload (store, error))
+    return FALSE;
+
+  /* A team this computer is in is left first (its configuration, key, password and cache; no
+   * database call): clearing the keyring below would otherwise leave a team.json whose key is
+   * gone. The team's shared grants stay in its database: they are the team's. */
+  team = kh_team_open (store, NULL, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_prefixed_error (error, local_error, _("Could not leave the team: "));
+      return FALSE;
+    }
+  if (team != NULL && !kh_team_leave (team, error))
     return FALSE;
 
   /* Grants first, then the requests and apps they came from, so that an interruption never
