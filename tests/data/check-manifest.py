@@ -47,6 +47,17 @@ def check(path, app_id, devel, problems):
     if not modules or not isinstance(modules[-1], dict) or modules[-1].get("name") != "keyhold":
         bad("the last module must be keyhold")
         return
+    # The GNOME runtime has neither libsodium nor libpq (the team store): both are built first,
+    # from release archives pinned by checksum.
+    names = [m.get("name") for m in modules if isinstance(m, dict)]
+    for dep in ("libsodium", "libpq"):
+        if dep not in names[:-1]:
+            bad(f"the module {dep} must be built before keyhold (the runtime lacks it)")
+            continue
+        for src in modules[names.index(dep)].get("sources", []):
+            if not str(src.get("url", "")).startswith("https://") or \
+               not re.fullmatch(r"[0-9a-f]{64}", str(src.get("sha256", ""))):
+                bad(f"the {dep} module's sources need an https url and a sha256")
     main = modules[-1]
     if main.get("buildsystem") != "meson":
         bad("keyhold must be built with meson")
@@ -91,7 +102,7 @@ def main(root):
     for p in problems:
         print(p, file=sys.stderr)
     if not problems:
-        print("flatpak manifests: ids, runtime, command and finish-args as expected")
+        print("flatpak manifests: ids, runtime, command, finish-args and modules as expected")
     return 1 if problems else 0
 
 
