@@ -420,7 +420,6 @@ discover_firefox_ini (const Browser *browser,
       g_autofree char *name = NULL;
       g_autofree char *profile_path = NULL;
       g_autofree char *absolute = NULL;
-      g_autofree char *relative = NULL;
       g_autoptr(GError) key_error = NULL;
       gboolean is_relative;
       KhBrowserProfile *self;

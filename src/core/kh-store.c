@@ -1219,7 +1219,7 @@ keyring_guard_clear (KeyringGuard *entered)
 
 /* Holds the file backend's guard until the end of the scope (nothing with the Secret Service). */
 #define KEYRING_GUARD() \
-  __attribute__ ((cleanup (keyring_guard_clear))) KeyringGuard keyring_guard_ = \
+  G_GNUC_UNUSED __attribute__ ((cleanup (keyring_guard_clear))) KeyringGuard keyring_guard_ = \
     (keyring_enter (), TRUE)
 
 /* ---- the keyring --------------------------------------------------------------------------- */
