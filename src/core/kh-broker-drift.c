@@ -2,7 +2,7 @@
 /* kh-broker-drift.c: account drift: the shops or advertisers a grant reaches, read again from
  * TikTok (Get Authorized Shops, advertiser/get), stored when they changed, and what changed. */
 
-#define G_LOG_DOMAIN "kh-broker"
+#define G_LOG_DOMAIN "kh-broker-drift"
 
 #include "config.h"
 

@@ -8,7 +8,7 @@
  * released, with the refresh journal's intent around the call. The main context never blocks on
  * the lock, the keyring or the network. A shared grant's flight runs in kh-broker-team.c. */
 
-#define G_LOG_DOMAIN "kh-broker"
+#define G_LOG_DOMAIN "kh-broker-flight"
 
 #include "config.h"
 

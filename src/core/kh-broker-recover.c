@@ -2,7 +2,7 @@
 /* kh-broker-recover.c: recovery at start-up of the refreshes a killed process left in the
  * refresh journal, each under its grant's flock. */
 
-#define G_LOG_DOMAIN "kh-broker"
+#define G_LOG_DOMAIN "kh-broker-recover"
 
 #include "config.h"
 

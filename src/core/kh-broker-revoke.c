@@ -2,7 +2,7 @@
 /* kh-broker-revoke.c: revoking a grant: at TikTok where an API exists (none for shop types:
  * the owner revokes by hand), then the grant leaves the store, or the team with an audit record. */
 
-#define G_LOG_DOMAIN "kh-broker"
+#define G_LOG_DOMAIN "kh-broker-revoke"
 
 #include "config.h"
 

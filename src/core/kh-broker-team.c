@@ -5,7 +5,7 @@
  * context while the worker thread holding the lock waits, and the new tokens are written and
  * audited in the same transaction. */
 
-#define G_LOG_DOMAIN "kh-broker"
+#define G_LOG_DOMAIN "kh-broker-team"
 
 #include "config.h"
 

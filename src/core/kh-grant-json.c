@@ -2,7 +2,7 @@
 /* kh-grant-json.c: the JSON form of a KhTokenSet (its keyring item) and of a KhGrant (its index
  * entry and `list --json`), written and read back with a clear error for each bad member. */
 
-#define G_LOG_DOMAIN "kh-grant"
+#define G_LOG_DOMAIN "kh-grant-json"
 
 #include "config.h"
 
