@@ -240,8 +240,11 @@ kh_team_check_conninfo (const char  *conninfo,
       PQfreemem (parse_error);
       return FALSE;
     }
+  /* The passphrase of an SSL client key is as secret as the role's password: team.json keeps
+   * the URL in clear, and the URL reaches the command line. */
   for (PQconninfoOption *o = options; o->keyword != NULL; o++)
-    if (g_str_equal (o->keyword, "password") && o->val != NULL && o->val[0] != '\0')
+    if ((g_str_equal (o->keyword, "password") || g_str_equal (o->keyword, "sslpassword")) &&
+        o->val != NULL && o->val[0] != '\0')
       has_password = TRUE;
   PQconninfoFree (options);
   if (has_password)
