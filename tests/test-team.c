@@ -650,6 +650,17 @@ test_audit_and_apps (void)
   got = kh_team_get_app (member, "nope", NULL, &error);
   g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
   g_assert_null (got);
+  g_clear_error (&error);
+
+  /* After a rotation the member's checked connection still holds key 1; the app's row, sealed
+   * under key 2, makes it pick up the new key (as a grant's row does) instead of failing. */
+  g_assert_true (kh_team_rotate_key (admin, NULL, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&secret, g_free);
+  got = kh_team_get_app (member, "shop-app", &secret, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (got);
+  g_assert_cmpstr (secret, ==, "app-secret-value");
 }
 
 /* ---- key rotation ------------------------------------------------------------------------ */

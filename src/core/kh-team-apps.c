@@ -103,11 +103,15 @@ kh_team_get_app (KhTeam      *self,
           g_autoptr(GBytes) sealed = kh_team_result_bytea (result, 0, 1);
           g_autoptr(GBytes) nonce = kh_team_result_bytea (result, 0, 2);
           guint32 key_id = (guint32) strtoul (PQgetvalue (result, 0, 3), NULL, 10);
+          gboolean usable;
 
           *secret_out = NULL;
-          if (sealed != NULL && nonce != NULL && key_id == self->key_id)
+          /* Sealed under a newer key than ours: an admin rotated it since this connection
+           * checked, and the check picks the new key up (as a grant's row does). */
+          usable = key_id <= self->key_id || kh_team_recheck_locked (self, error);
+          if (usable && sealed != NULL && nonce != NULL && key_id == self->key_id)
             *secret_out = kh_team_unseal (self->key, key_id, "apps", name, nonce, sealed, error);
-          else
+          else if (usable)
             kh_team_set_wrong_key_error (error);
           if (*secret_out == NULL)
             g_clear_object (&app);
