@@ -109,7 +109,7 @@ char     *kh_team_schema_migration   (PGconn       *conn,
                                       int           from,
                                       const char   *team_id);
 
-/* ---- the object and its helpers' shared pieces ------------------------------------------- */
+/* ---- the object and its helpers' shared pieces --------------------------------------------- */
 
 #define CONFIG_VERSION 1
 #define KEY_CHECK_TEXT "keyhold-team-key-check"
@@ -210,7 +210,7 @@ typedef struct {
 KhTeam *kh_team_object_new (const char *store_dir,
                             KhStore    *store);
 
-/* ---- kh-team-db.c ----------------------------------------------------------------------- */
+/* ---- kh-team-db.c -------------------------------------------------------------------------- */
 
 PGresult *kh_team_exec_locked (KhTeam      *self,
                                const char  *sql,
@@ -237,7 +237,7 @@ void kh_team_set_connect_error (GError     **error,
 void kh_team_set_unreachable (GError     **error,
                               const char  *detail);
 
-/* ---- kh-team-connect.c ------------------------------------------------------------------ */
+/* ---- kh-team-connect.c --------------------------------------------------------------------- */
 
 gboolean kh_team_begin_locked (KhTeam  *self,
                                GError **error);
@@ -258,7 +258,7 @@ PGresult *kh_team_run_query (KhTeam      *self,
                              Params      *params,
                              GError     **error);
 
-/* ---- kh-team-config.c ------------------------------------------------------------------- */
+/* ---- kh-team-config.c ---------------------------------------------------------------------- */
 
 gboolean kh_team_parse_key_item (KhTeam      *self,
                                  const char  *text,
@@ -279,7 +279,7 @@ gboolean kh_team_write_private_file (const char  *path,
                                      gboolean     durable,
                                      GError     **error);
 
-/* ---- kh-team-cache.c -------------------------------------------------------------------- */
+/* ---- kh-team-cache.c ----------------------------------------------------------------------- */
 
 gboolean kh_team_cache_read (KhTeam      *self,
                              const char  *grant_id,
@@ -296,7 +296,7 @@ void kh_team_cache_write (KhTeam     *self,
 gboolean kh_team_grant_id_is_safe (const char *grant_id);
 void kh_team_remove_cache_dir (KhTeam *self);
 
-/* ---- kh-team-grants.c ------------------------------------------------------------------- */
+/* ---- kh-team-grants.c ---------------------------------------------------------------------- */
 
 const char *kh_team_grant_type_id (KhGrant *grant);
 void kh_team_sealed_row_clear (SealedRow *row);
@@ -320,7 +320,7 @@ gboolean kh_team_unseal_row (KhTeam      *self,
                              KhTokenSet **tokens_out,
                              GError     **error);
 
-/* ---- kh-team-audit.c -------------------------------------------------------------------- */
+/* ---- kh-team-audit.c ----------------------------------------------------------------------- */
 
 gboolean kh_team_insert_audit_locked (KhTeam      *self,
                                       const char  *action,
@@ -330,7 +330,7 @@ gboolean kh_team_insert_audit_locked (KhTeam      *self,
                                       JsonObject  *detail,
                                       GError     **error);
 
-/* ---- kh-team-access.c ------------------------------------------------------------------- */
+/* ---- kh-team-access.c ---------------------------------------------------------------------- */
 
 gboolean kh_team_audit_access_locked (KhTeam      *self,
                                       const char  *role,
