@@ -127,7 +127,6 @@ set_query_error (KhTeam      *self,
 
 /* ---- queries ---------------------------------------------------------------------------- */
 
-
 void
 kh_team_param_text (Params     *p,
                     const char *value)

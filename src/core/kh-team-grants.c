@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static KhGrant *
 grant_from_text (const char  *text,
                  GError     **error)
@@ -74,7 +73,6 @@ kh_team_set_grant_not_found (KhTeam      *self,
                _("No shared grant “%s” that role “%s” may see"), id_or_name, self->role);
 }
 
-
 void
 kh_team_sealed_row_clear (SealedRow *row)
 {
@@ -86,7 +84,6 @@ kh_team_sealed_row_clear (SealedRow *row)
   g_clear_pointer (&row->sealed, g_bytes_unref);
   g_clear_pointer (&row->nonce, g_bytes_unref);
 }
-
 
 void
 kh_team_sealed_row_init (KhTeam           *self,
@@ -141,7 +138,6 @@ static const char put_grant_sql[] =
   "EXCLUDED.advertisers, EXCLUDED.info, EXCLUDED.access_expires_at, "
   "EXCLUDED.refresh_expires_at, EXCLUDED.sealed_tokens, EXCLUDED.nonce, EXCLUDED.key_id, "
   "g.version + 1, now (), current_user)";
-
 
 /* Keeps the stored expiries: they belong to the tokens, which a labels-only change does not
  * see (another machine may have refreshed meanwhile). */

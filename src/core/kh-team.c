@@ -25,7 +25,6 @@
 
 G_DEFINE_FINAL_TYPE (KhTeam, kh_team, G_TYPE_OBJECT)
 
-
 static void
 kh_team_dispose (GObject *object)
 {
