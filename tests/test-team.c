@@ -650,6 +650,17 @@ test_audit_and_apps (void)
   got = kh_team_get_app (member, "nope", NULL, &error);
   g_assert_error (error, KH_ERROR, KH_ERROR_NOT_FOUND);
   g_assert_null (got);
+  g_clear_error (&error);
+
+  /* After a rotation the member's checked connection still holds key 1; the app's row, sealed
+   * under key 2, makes it pick up the new key (as a grant's row does) instead of failing. */
+  g_assert_true (kh_team_rotate_key (admin, NULL, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&secret, g_free);
+  got = kh_team_get_app (member, "shop-app", &secret, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (got);
+  g_assert_cmpstr (secret, ==, "app-secret-value");
 }
 
 /* ---- key rotation ------------------------------------------------------------------------ */
@@ -1054,6 +1065,29 @@ test_refresh_killed (void)
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
+/* A URL that holds a secret is refused before it is stored in team.json: the password of the
+ * role, and the passphrase of an SSL client key (sslpassword) alike. */
+static void
+test_conninfo (void)
+{
+  static const char * const refused[] = {
+    "postgresql://keyhold:secret@localhost/keyhold",
+    "host=localhost dbname=keyhold password=secret",
+    "postgresql://keyhold@localhost/keyhold?sslpassword=secret",
+    "host=localhost dbname=keyhold sslpassword=secret",
+  };
+
+  g_assert_true (kh_team_check_conninfo ("postgresql://keyhold@localhost/keyhold", NULL));
+  for (gsize i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_false (kh_team_check_conninfo (refused[i], &error));
+      g_assert_error (error, KH_ERROR, KH_ERROR_TEAM_URL);
+      g_assert_null (strstr (error->message, "secret"));
+    }
+}
+
 static void
 test_errors (void)
 {
@@ -1344,6 +1378,7 @@ main (int   argc,
   g_test_add_func ("/keyhold/team/refresh-threads", test_refresh_threads);
   g_test_add_func ("/keyhold/team/refresh-processes", test_refresh_processes);
   g_test_add_func ("/keyhold/team/refresh-killed", test_refresh_killed);
+  g_test_add_func ("/keyhold/team/conninfo", test_conninfo);
   g_test_add_func ("/keyhold/team/errors", test_errors);
   g_test_add_func ("/keyhold/team/offline", test_offline);
   g_test_add_func ("/keyhold/team/notify", test_notify);

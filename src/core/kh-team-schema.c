@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* kh-team-schema.c: the team database's schema, one migration per version, each run by
- * kh-team.c inside one transaction under an advisory lock (so two Keyholds never migrate at
- * once and a failed migration leaves the older schema whole).
+ * kh-team-lifecycle.c inside one transaction under an advisory lock (so two Keyholds never
+ * migrate at once and a failed migration leaves the older schema whole).
  *
  * Schema 1, in the `keyhold` schema:
  *   meta         one row: schema_version, team_id, key_id (the current team key), key_check (a
