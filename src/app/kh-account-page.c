@@ -21,7 +21,6 @@
 #include "kh-history-log.h"
 #include "kh-provider.h"
 #include "kh-util.h"
-#include "kh-window.h"
 
 #define AUTHORIZE_TIMEOUT_SECONDS (15 * 60)
 
@@ -71,7 +70,7 @@ struct _KhAccountPage
   AdwStatusPage       *list_empty_status;
 
   /* borrowed */
-  KhApplication       *application;
+  KhAppContext         *context;
   const KhProvider    *provider;
 
   /* owned */
@@ -97,6 +96,17 @@ struct _KhAccountPage
 };
 
 G_DEFINE_FINAL_TYPE (KhAccountPage, kh_account_page, ADW_TYPE_BIN)
+
+/* What the page asks of the window it is in (the window connects them). */
+enum
+{
+  SIGNAL_TOAST,
+  SIGNAL_SHOW_ERROR,
+  SIGNAL_GRANT_ADDED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 #define CONTENT_CHILD(name) { #name, G_STRUCT_OFFSET (KhAccountPage, name) }
 
@@ -180,6 +190,14 @@ kh_account_page_get_account_type (KhAccountPage *self)
   g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), KH_ACCOUNT_SELLER);
 
   return self->type;
+}
+
+KhAppContext *
+kh_account_page_get_context (KhAccountPage *self)
+{
+  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), NULL);
+
+  return self->context;
 }
 
 KhFlow *
@@ -330,22 +348,22 @@ client_label (KhAccountPage *self)
 
 /* ---- state ---------------------------------------------------------------------------------- */
 
-static KhWindow *
+static GtkWindow *
 get_window (KhAccountPage *self)
 {
   GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
 
-  return KH_IS_WINDOW (root) ? KH_WINDOW (root) : NULL;
+  return GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL;
 }
 
 static void
 toast (KhAccountPage *self,
        const char    *text)
 {
-  KhWindow *window = get_window (self);
+  GtkWindow *window = get_window (self);
 
   if (window != NULL)
-    kh_window_add_toast (window, text);
+    g_signal_emit (self, signals[SIGNAL_TOAST], 0, text);
 }
 
 /* Shows one child of a stack and hides the others. A stack's other children stay "visible"
@@ -413,7 +431,7 @@ update_app_state (KhAccountPage *self)
   ensure_content (self);
 
   app = kh_account_page_get_selected_app (self);
-  default_uri = kh_application_dup_default_redirect_uri (self->application);
+  default_uri = kh_app_context_dup_default_redirect_uri (self->context);
   ready = app != NULL && !self->busy;
   show_only (self->page_stack, n_apps > 0 ? "content" : "empty");
   gtk_widget_set_sensitive (GTK_WIDGET (self->edit_app_button), app != NULL);
@@ -472,8 +490,8 @@ new_flow (KhAccountPage *self)
   g_clear_object (&self->flow);
   g_clear_object (&self->cancellable);
 
-  self->flow = kh_flow_new (kh_application_get_store (self->application),
-                            kh_application_get_token_client (self->application));
+  self->flow = kh_flow_new (kh_app_context_get_store (self->context),
+                            kh_app_context_get_token_client (self->context));
   self->cancellable = g_cancellable_new ();
   g_signal_connect (self->flow, "notify::stage", G_CALLBACK (on_stage_changed), self);
   gtk_label_set_text (self->progress_label, _("Starting…"));
@@ -605,7 +623,7 @@ static void
 show_flow_error (KhAccountPage *self,
                  const GError  *error)
 {
-  KhWindow *window = get_window (self);
+  GtkWindow *window = get_window (self);
   g_autoptr(GError) explained = NULL;
 
   if (window == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -614,7 +632,7 @@ show_flow_error (KhAccountPage *self,
   explained = g_error_new_literal (error->domain, error->code, "");
   g_free (explained->message);
   explained->message = explain_error (error);
-  kh_window_show_error (window, error_heading (error), explained);
+  g_signal_emit (self, signals[SIGNAL_SHOW_ERROR], 0, error_heading (error), explained);
 }
 
 static void
@@ -622,12 +640,12 @@ flow_succeeded (KhAccountPage *self,
                 KhGrant       *grant)
 {
   const char * const *warnings = kh_flow_get_warnings (self->flow);
-  KhWindow *window = get_window (self);
+  GtkWindow *window = get_window (self);
 
-  kh_application_reload (self->application);
+  kh_app_context_reload (self->context);
 
   if (window != NULL)
-    kh_window_grant_added (window, self, grant);
+    g_signal_emit (self, signals[SIGNAL_GRANT_ADDED], 0, grant);
 
   /* Non-fatal findings (region mismatch, missing scopes) are worth a dialog: the grant works,
    * but not as the user may expect. */
@@ -680,7 +698,7 @@ check_ready (KhAccountPage *self)
       return FALSE;
     }
 
-  if (kh_application_get_store (self->application) == NULL)
+  if (kh_app_context_get_store (self->context) == NULL)
     return FALSE;
 
   if (kh_account_page_get_selected_app (self) == NULL)
@@ -736,7 +754,7 @@ select_browser (KhAccountPage *self,
 static void
 select_remembered_browser (KhAccountPage *self)
 {
-  GSettings *settings = kh_application_get_settings (self->application);
+  GSettings *settings = kh_app_context_get_settings (self->context);
   g_autoptr(GVariant) choices = g_settings_get_value (settings, "browser-profiles");
   g_autofree char *label = client_label (self);
   g_autofree char *id = kh_browser_profile_lookup_choice (choices, label);
@@ -748,7 +766,7 @@ static void
 remember_browser (KhAccountPage *self,
                   const char    *label)
 {
-  GSettings *settings = kh_application_get_settings (self->application);
+  GSettings *settings = kh_app_context_get_settings (self->context);
   KhBrowserProfile *profile = selected_browser (self);
   const char *id = profile != NULL ? kh_browser_profile_get_id (profile) : NULL;
   g_autoptr(GVariant) choices = g_settings_get_value (settings, "browser-profiles");
@@ -929,7 +947,7 @@ link_thread (GTask        *task,
   KhAuthRequest *request;
   GError *error = NULL;
 
-  request = kh_flow_create_link (kh_application_get_store (self->application), job->type,
+  request = kh_flow_create_link (kh_app_context_get_store (self->context), job->type,
                                  job->role, job->app, job->region, job->client_label, job->flags,
                                  &error);
   if (request == NULL)
@@ -978,13 +996,13 @@ link_dialog_response_cb (AdwMessageDialog *dialog,
                          const char       *response,
                          gpointer          user_data)
 {
-  KhWindow *window = KH_WINDOW (gtk_window_get_transient_for (GTK_WINDOW (dialog)));
+  KhAccountPage *self = user_data;
   const char *url = g_object_get_data (G_OBJECT (dialog), "url");
 
   if (g_str_equal (response, "copy"))
     {
-      gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (window)), url);
-      kh_window_add_toast (window, _("Link copied"));
+      gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (dialog)), url);
+      toast (self, _("Link copied"));
     }
 }
 
@@ -992,7 +1010,7 @@ static void
 show_link_dialog (KhAccountPage *self,
                   KhAuthRequest *request)
 {
-  KhWindow *window = get_window (self);
+  GtkWindow *window = get_window (self);
   GtkWidget *dialog;
   GtkWidget *box;
   GtkWidget *url_label;
@@ -1045,7 +1063,7 @@ show_link_dialog (KhAccountPage *self,
                                               ADW_RESPONSE_SUGGESTED);
   adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "copy");
   adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "close");
-  g_signal_connect (dialog, "response", G_CALLBACK (link_dialog_response_cb), NULL);
+  g_signal_connect_object (dialog, "response", G_CALLBACK (link_dialog_response_cb), self, 0);
   gtk_window_present (GTK_WINDOW (dialog));
 }
 
@@ -1143,7 +1161,7 @@ renewal_cb (GObject      *object,
   g_string_append_c (text, '\n');
 
   gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self)), text->str);
-  kh_history_record_action (kh_application_get_store (self->application),
+  kh_history_record_action (kh_app_context_get_store (self->context),
                             KH_HISTORY_RENEWAL_COPIED, job->grant);
   toast (self, _("Renewal pack copied: paste it into a message to the client"));
 }
@@ -1223,7 +1241,7 @@ complete_cb (GObject      *object,
   g_autofree char *url = g_object_steal_data (object, "kh-pasted");
   g_autoptr(KhGrant) grant = NULL;
   g_autoptr(GError) error = NULL;
-  KhWindow *window;
+  GtkWindow *window;
 
   grant = kh_flow_complete_finish (KH_FLOW (object), result, &error);
   set_busy (self, FALSE);
@@ -1268,7 +1286,7 @@ complete_with_flags (KhAccountPage *self,
 
   ensure_content (self);
 
-  if (self->busy || kh_application_get_store (self->application) == NULL)
+  if (self->busy || kh_app_context_get_store (self->context) == NULL)
     return;
 
   flow = new_flow (self);
@@ -1304,7 +1322,7 @@ void
 kh_account_page_complete (KhAccountPage *self,
                           const char    *url)
 {
-  KhWindow *window;
+  GtkWindow *window;
   GtkWidget *dialog;
   GtkWidget *entry;
 
@@ -1387,7 +1405,7 @@ on_quick_connect_clicked (KhAccountPage *self)
                                        GTK_EDITABLE (self->quick_url_row))));
   KhFlow *flow;
 
-  if (self->busy || kh_application_get_store (self->application) == NULL)
+  if (self->busy || kh_app_context_get_store (self->context) == NULL)
     return;
 
   if (*secret == '\0')
@@ -1419,7 +1437,7 @@ profile_saved_cb (KhAppProfileDialog *dialog,
                   const char         *name,
                   KhAccountPage      *self)
 {
-  kh_application_reload (self->application);
+  kh_app_context_reload (self->context);
   kh_account_page_select_app (self, name);
   update_app_state (self);
 }
@@ -1428,10 +1446,10 @@ static void
 open_profile_dialog (KhAccountPage *self,
                      KhAppProfile  *app)
 {
-  KhWindow *window = get_window (self);
+  GtkWindow *window = get_window (self);
   KhAppProfileDialog *dialog;
 
-  dialog = kh_app_profile_dialog_new (self->application, self->provider->family, app);
+  dialog = kh_app_profile_dialog_new (self->context, self->provider->family, app);
   if (window != NULL)
     gtk_window_set_transient_for (GTK_WINDOW (dialog), GTK_WINDOW (window));
   g_signal_connect_object (dialog, "saved", G_CALLBACK (profile_saved_cb), self, 0);
@@ -1644,7 +1662,7 @@ static void
 setup_for_type (KhAccountPage *self)
 {
   const KhProvider *provider = self->provider;
-  g_autofree char *redirect = kh_application_dup_default_redirect_uri (self->application);
+  g_autofree char *redirect = kh_app_context_dup_default_redirect_uri (self->context);
   g_autofree char *help = NULL;
   g_autofree char *description = g_markup_escape_text (_(provider->description), -1);
   gboolean shop = provider->family == KH_FAMILY_SHOP;
@@ -1982,6 +2000,19 @@ kh_account_page_class_init (KhAccountPageClass *klass)
 #undef BIND
   gtk_widget_class_bind_template_callback (widget_class, on_add_app_clicked);
 
+  /* A message for the window's toast overlay. */
+  signals[SIGNAL_TOAST] =
+    g_signal_new ("toast", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* An error for a dialog: its heading, and the error (its message says what to do). */
+  signals[SIGNAL_SHOW_ERROR] =
+    g_signal_new ("show-error", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_ERROR);
+  /* The page's flow stored this grant (the window says so, and may show its tab). */
+  signals[SIGNAL_GRANT_ADDED] =
+    g_signal_new ("grant-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 1, KH_TYPE_GRANT);
+
   g_type_ensure (KH_TYPE_GRANT_ROW);
 }
 
@@ -1992,38 +2023,38 @@ kh_account_page_init (KhAccountPage *self)
 }
 
 KhAccountPage *
-kh_account_page_new (KhApplication *application,
+kh_account_page_new (KhAppContext  *context,
                      KhAccountType  type)
 {
   KhAccountPage *self;
 
-  g_return_val_if_fail (KH_IS_APPLICATION (application), NULL);
+  g_return_val_if_fail (KH_IS_APP_CONTEXT (context), NULL);
   g_return_val_if_fail (type < KH_N_ACCOUNT_TYPES, NULL);
 
   self = g_object_new (KH_TYPE_ACCOUNT_PAGE, NULL);
-  self->application = application;
+  self->context = context;
   self->type = type;
   self->provider = kh_provider_get (type);
 
   /* App profiles of this page's family (the form's combo row names them). */
   self->apps = gtk_filter_list_model_new (
-    g_object_ref (kh_application_get_apps (application)),
+    g_object_ref (kh_app_context_get_apps (context)),
     GTK_FILTER (gtk_custom_filter_new (app_filter_func, self, NULL)));
   g_signal_connect_object (self->apps, "items-changed", G_CALLBACK (on_apps_changed), self,
                            G_CONNECT_SWAPPED);
 
   /* Grants of this type, searched: a view of the application's one sorted list, so a keystroke
    * walks this type's share of an array sorted once, with search text folded once. */
-  if (kh_application_get_grant_list (application) != NULL)
+  if (kh_app_context_get_grant_list (context) != NULL)
     {
-      self->grants = kh_grant_list_new_view (kh_application_get_grant_list (application));
+      self->grants = kh_grant_list_new_view (kh_app_context_get_grant_list (context));
       kh_grant_list_set_type_filter (self->grants, type);
       self->model = g_object_ref (G_LIST_MODEL (self->grants));
       g_signal_connect_object (self->grants, "reloaded", G_CALLBACK (on_grants_loaded), self,
                                G_CONNECT_SWAPPED);
     }
   else
-    self->model = g_object_ref (kh_application_get_grants (application));
+    self->model = g_object_ref (kh_app_context_get_grants (context));
   g_signal_connect_object (self->model, "items-changed", G_CALLBACK (on_grants_changed), self,
                            G_CONNECT_SWAPPED);
 
