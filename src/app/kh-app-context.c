@@ -129,20 +129,21 @@ kh_app_context_load_grants (KhAppContext *self)
 
 void
 kh_app_context_refresh_grant_async (KhAppContext        *self,
-                                   const char          *grant_id,
-                                   GCancellable        *cancellable,
-                                   GAsyncReadyCallback  callback,
-                                   gpointer             user_data)
+                                    const char          *grant_id,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
 {
   g_return_if_fail (KH_IS_APP_CONTEXT (self));
 
-  KH_APP_CONTEXT_GET_IFACE (self)->refresh_grant_async (self, grant_id, cancellable, callback, user_data);
+  KH_APP_CONTEXT_GET_IFACE (self)->refresh_grant_async (self, grant_id, cancellable, callback,
+                                                       user_data);
 }
 
 KhGrant *
 kh_app_context_refresh_grant_finish (KhAppContext  *self,
-                                    GAsyncResult  *result,
-                                    GError       **error)
+                                     GAsyncResult  *result,
+                                     GError       **error)
 {
   g_return_val_if_fail (KH_IS_APP_CONTEXT (self), NULL);
 
@@ -151,20 +152,21 @@ kh_app_context_refresh_grant_finish (KhAppContext  *self,
 
 void
 kh_app_context_revoke_grant_async (KhAppContext        *self,
-                                  const char          *grant_id,
-                                  GCancellable        *cancellable,
-                                  GAsyncReadyCallback  callback,
-                                  gpointer             user_data)
+                                   const char          *grant_id,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
 {
   g_return_if_fail (KH_IS_APP_CONTEXT (self));
 
-  KH_APP_CONTEXT_GET_IFACE (self)->revoke_grant_async (self, grant_id, cancellable, callback, user_data);
+  KH_APP_CONTEXT_GET_IFACE (self)->revoke_grant_async (self, grant_id, cancellable, callback,
+                                                       user_data);
 }
 
 gboolean
 kh_app_context_revoke_grant_finish (KhAppContext  *self,
-                                   GAsyncResult  *result,
-                                   GError       **error)
+                                    GAsyncResult  *result,
+                                    GError       **error)
 {
   g_return_val_if_fail (KH_IS_APP_CONTEXT (self), FALSE);
 
@@ -173,20 +175,21 @@ kh_app_context_revoke_grant_finish (KhAppContext  *self,
 
 void
 kh_app_context_remove_grant_async (KhAppContext        *self,
-                                  const char          *grant_id,
-                                  GCancellable        *cancellable,
-                                  GAsyncReadyCallback  callback,
-                                  gpointer             user_data)
+                                   const char          *grant_id,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
 {
   g_return_if_fail (KH_IS_APP_CONTEXT (self));
 
-  KH_APP_CONTEXT_GET_IFACE (self)->remove_grant_async (self, grant_id, cancellable, callback, user_data);
+  KH_APP_CONTEXT_GET_IFACE (self)->remove_grant_async (self, grant_id, cancellable, callback,
+                                                       user_data);
 }
 
 gboolean
 kh_app_context_remove_grant_finish (KhAppContext  *self,
-                                   GAsyncResult  *result,
-                                   GError       **error)
+                                    GAsyncResult  *result,
+                                    GError       **error)
 {
   g_return_val_if_fail (KH_IS_APP_CONTEXT (self), FALSE);
 
@@ -195,20 +198,21 @@ kh_app_context_remove_grant_finish (KhAppContext  *self,
 
 void
 kh_app_context_load_valid_tokens_async (KhAppContext        *self,
-                                       const char          *grant_id,
-                                       GCancellable        *cancellable,
-                                       GAsyncReadyCallback  callback,
-                                       gpointer             user_data)
+                                        const char          *grant_id,
+                                        GCancellable        *cancellable,
+                                        GAsyncReadyCallback  callback,
+                                        gpointer             user_data)
 {
   g_return_if_fail (KH_IS_APP_CONTEXT (self));
 
-  KH_APP_CONTEXT_GET_IFACE (self)->load_valid_tokens_async (self, grant_id, cancellable, callback, user_data);
+  KH_APP_CONTEXT_GET_IFACE (self)->load_valid_tokens_async (self, grant_id, cancellable, callback,
+                                                            user_data);
 }
 
 KhTokenSet *
 kh_app_context_load_valid_tokens_finish (KhAppContext  *self,
-                                        GAsyncResult  *result,
-                                        GError       **error)
+                                         GAsyncResult  *result,
+                                         GError       **error)
 {
   g_return_val_if_fail (KH_IS_APP_CONTEXT (self), NULL);
 

@@ -1269,7 +1269,7 @@ kh_application_get_property (GObject    *object,
     }
 }
 
-/* ---- KhAppContext: what pages and dialogs ask of the application ------------------------------ */
+/* ---- KhAppContext: what pages and dialogs ask of the application ----------------------------- */
 
 #define CONTEXT_GETTER(type, name) \
   static type \
@@ -1311,81 +1311,33 @@ context_load_grants (KhAppContext *context)
   kh_application_load_grants (KH_APPLICATION (context));
 }
 
-static void
-context_refresh_grant_async (KhAppContext        *context,
-                            const char          *grant_id,
-                            GCancellable        *cancellable,
-                            GAsyncReadyCallback  callback,
-                            gpointer             user_data)
-{
-  kh_application_refresh_grant_async (KH_APPLICATION (context), grant_id, cancellable, callback,
-                                     user_data);
-}
+/* The grant operations, each the KhApplication function of the same name. */
+#define CONTEXT_GRANT_OPERATION(type, name) \
+  static void \
+  context_##name##_async (KhAppContext        *context, \
+                          const char          *grant_id, \
+                          GCancellable        *cancellable, \
+                          GAsyncReadyCallback  callback, \
+                          gpointer             user_data) \
+  { \
+    kh_application_##name##_async (KH_APPLICATION (context), grant_id, cancellable, callback, \
+                                   user_data); \
+  } \
+  \
+  static type \
+  context_##name##_finish (KhAppContext  *context, \
+                           GAsyncResult  *result, \
+                           GError       **error) \
+  { \
+    return kh_application_##name##_finish (KH_APPLICATION (context), result, error); \
+  }
 
-static KhGrant *
-context_refresh_grant_finish (KhAppContext  *context,
-                             GAsyncResult  *result,
-                             GError       **error)
-{
-  return kh_application_refresh_grant_finish (KH_APPLICATION (context), result, error);
-}
+CONTEXT_GRANT_OPERATION (KhGrant *, refresh_grant)
+CONTEXT_GRANT_OPERATION (gboolean, revoke_grant)
+CONTEXT_GRANT_OPERATION (gboolean, remove_grant)
+CONTEXT_GRANT_OPERATION (KhTokenSet *, load_valid_tokens)
 
-static void
-context_revoke_grant_async (KhAppContext        *context,
-                           const char          *grant_id,
-                           GCancellable        *cancellable,
-                           GAsyncReadyCallback  callback,
-                           gpointer             user_data)
-{
-  kh_application_revoke_grant_async (KH_APPLICATION (context), grant_id, cancellable, callback,
-                                    user_data);
-}
-
-static gboolean
-context_revoke_grant_finish (KhAppContext  *context,
-                            GAsyncResult  *result,
-                            GError       **error)
-{
-  return kh_application_revoke_grant_finish (KH_APPLICATION (context), result, error);
-}
-
-static void
-context_remove_grant_async (KhAppContext        *context,
-                           const char          *grant_id,
-                           GCancellable        *cancellable,
-                           GAsyncReadyCallback  callback,
-                           gpointer             user_data)
-{
-  kh_application_remove_grant_async (KH_APPLICATION (context), grant_id, cancellable, callback,
-                                    user_data);
-}
-
-static gboolean
-context_remove_grant_finish (KhAppContext  *context,
-                            GAsyncResult  *result,
-                            GError       **error)
-{
-  return kh_application_remove_grant_finish (KH_APPLICATION (context), result, error);
-}
-
-static void
-context_load_valid_tokens_async (KhAppContext        *context,
-                                const char          *grant_id,
-                                GCancellable        *cancellable,
-                                GAsyncReadyCallback  callback,
-                                gpointer             user_data)
-{
-  kh_application_load_valid_tokens_async (KH_APPLICATION (context), grant_id, cancellable, callback,
-                                         user_data);
-}
-
-static KhTokenSet *
-context_load_valid_tokens_finish (KhAppContext  *context,
-                                 GAsyncResult  *result,
-                                 GError       **error)
-{
-  return kh_application_load_valid_tokens_finish (KH_APPLICATION (context), result, error);
-}
+#undef CONTEXT_GRANT_OPERATION
 
 static void
 kh_application_app_context_init (KhAppContextInterface *iface)
