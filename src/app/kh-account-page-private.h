@@ -59,7 +59,7 @@ struct _KhAccountPage
   AdwStatusPage       *list_empty_status;
 
   /* borrowed */
-  KhAppContext         *context;
+  KhAppContext        *context;
   const KhProvider    *provider;
 
   /* owned */

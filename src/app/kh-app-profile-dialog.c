@@ -31,7 +31,7 @@ struct _KhAppProfileDialog
   GtkButton           *save_button;
 
   /* borrowed */
-  KhAppContext         *context;
+  KhAppContext        *context;
 
   /* owned */
   KhAppProfile        *existing;

@@ -54,7 +54,7 @@ struct _KhPreferencesWindow
 
   /* owned */
   GSettings            *settings;
-  KhAppContext          *context;
+  KhAppContext         *context;
   GCancellable         *cancellable;
   gboolean              team_busy;
   char                 *secrets_dir;
@@ -242,7 +242,7 @@ count_stored (KhStore *store)
 typedef struct
 {
   KhPreferencesWindow *self;
-  KhAppContext         *context;
+  KhAppContext        *context;
 } ForgetData;
 
 static void
@@ -323,7 +323,7 @@ forget_response_cb (AdwMessageDialog    *dialog,
                     KhPreferencesWindow *self)
 {
   KhStore *store = self->context != NULL ? kh_app_context_get_store (self->context)
-                                               : NULL;
+                                           : NULL;
   ForgetData *data;
 
   if (!g_str_equal (response, "forget") || store == NULL || self->busy)
