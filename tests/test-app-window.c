@@ -389,7 +389,7 @@ test_profile_validation (void)
   KhAppProfileDialog *dialog;
 
   real_mime_dirs ();
-  dialog = kh_app_profile_dialog_new (env.app, KH_FAMILY_SHOP, NULL);
+  dialog = kh_app_profile_dialog_new (KH_APP_CONTEXT (env.app), KH_FAMILY_SHOP, NULL);
   gtk_window_set_transient_for (GTK_WINDOW (dialog), GTK_WINDOW (env.window));
   gtk_window_present (GTK_WINDOW (dialog));
 
@@ -435,7 +435,7 @@ test_profile_validation (void)
   gtk_window_destroy (GTK_WINDOW (dialog));
 
   /* The business form asks for an App ID and has no service id. */
-  dialog = kh_app_profile_dialog_new (env.app, KH_FAMILY_BUSINESS, NULL);
+  dialog = kh_app_profile_dialog_new (KH_APP_CONTEXT (env.app), KH_FAMILY_BUSINESS, NULL);
   g_assert_false (gtk_widget_get_visible (kh_app_profile_dialog_get_row (dialog, "service_row")));
   g_assert_cmpstr (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (
                      kh_app_profile_dialog_get_row (dialog, "key_row"))), ==, "App ID");
@@ -458,7 +458,7 @@ add_profile (KhFamily    family,
              const char *service_id,
              const char *scopes)
 {
-  KhAppProfileDialog *dialog = kh_app_profile_dialog_new (env.app, family, NULL);
+  KhAppProfileDialog *dialog = kh_app_profile_dialog_new (KH_APP_CONTEXT (env.app), family, NULL);
   gboolean saved = FALSE;
 
   g_signal_connect (dialog, "saved", G_CALLBACK (saved_cb), &saved);
@@ -513,7 +513,7 @@ test_profile_save (void)
 
   /* Saving a second profile under a taken name is refused in the form. */
   {
-    KhAppProfileDialog *dialog = kh_app_profile_dialog_new (env.app, KH_FAMILY_SHOP, NULL);
+    KhAppProfileDialog *dialog = kh_app_profile_dialog_new (KH_APP_CONTEXT (env.app), KH_FAMILY_SHOP, NULL);
 
     type_into (dialog, "name_row", "Shop App");
     g_assert_true (row_has_error (dialog, "name_row"));
@@ -1835,7 +1835,10 @@ test_list_2000 (void)
   /* The reason of a mark shows on the row (its status' tooltip) and in the grant's window. */
   {
     KhGrantRow *row = kh_grant_row_new ();
-    KhGrantWindow *window = kh_grant_window_new (env.window, g_ptr_array_index (fakes, 6));
+    KhGrantWindow *window = kh_grant_window_new (
+      kh_window_get_page (env.window,
+                          kh_grant_get_account_type (g_ptr_array_index (fakes, 6))),
+      g_ptr_array_index (fakes, 6));
 
     g_object_ref_sink (row);
     kh_grant_row_set_grant (row, g_ptr_array_index (fakes, 6));
@@ -2159,7 +2162,8 @@ check_shared_history (void)
   g_assert_true (kh_shared_audit (team, "shared", grant, NULL, &error));
   g_assert_no_error (error);
 
-  details = kh_grant_window_new (env.window, grant);
+  details = kh_grant_window_new (
+    kh_window_get_page (env.window, kh_grant_get_account_type (grant)), grant);
   gtk_window_present (GTK_WINDOW (details));
   kh_test_wait_until (history_shown, details, 30000);
   gtk_window_destroy (GTK_WINDOW (details));

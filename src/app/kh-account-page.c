@@ -2,101 +2,36 @@
 /* kh-account-page.c: one tab per account type. Everything that differs between the six types
  * comes from the provider table (KhProvider): which rows show, what the notes say, which roles
  * exist. The three entrances (browser, client link, pasted URL) and Quick Connect all run
- * through KhFlow; the page only shows its progress and explains its errors. */
+ * through KhFlow; the page only shows its progress and explains its errors. This file is the
+ * page itself: its state, the errors it explains, the per-type setup and building its content;
+ * the form (kh-account-page-form.c), Quick Connect (kh-account-page-quick.c) and the grant list
+ * (kh-account-page-list.c) are its parts (kh-account-page-private.h). */
 
 #define G_LOG_DOMAIN "kh-account-page"
 
 #include "config.h"
 
 #include <glib/gi18n.h>
-#include <string.h>
 
 #include "kh-account-page.h"
+#include "kh-account-page-private.h"
 
-#include "kh-app-profile-dialog.h"
-#include "kh-broker.h"
-#include "kh-browser-profile.h"
 #include "kh-error.h"
 #include "kh-grant-row.h"
-#include "kh-history-log.h"
 #include "kh-provider.h"
-#include "kh-util.h"
-#include "kh-window.h"
-
-#define AUTHORIZE_TIMEOUT_SECONDS (15 * 60)
-
-struct _KhAccountPage
-{
-  AdwBin               parent_instance;
-
-  /* template widgets */
-  GtkStack            *page_stack;
-  AdwStatusPage       *empty_status;
-  GtkLabel            *empty_help_label;
-
-  /* kh-account-page-content.ui, built by ensure_content() (CONTENT_CHILDREN names them) */
-  GtkWidget           *content;
-  GtkLabel            *description_label;
-  AdwComboRow         *app_row;
-  GtkButton           *edit_app_button;
-  AdwComboRow         *region_row;
-  AdwComboRow         *role_row;
-  GtkStringList       *role_list;
-  AdwActionRow        *consent_row;
-  GtkSwitch           *consent_switch;
-  AdwEntryRow         *client_row;
-  AdwComboRow         *browser_row;
-  GtkStringList       *browser_list;
-  GtkWidget           *actions_box;
-  GtkButton           *authorize_button;
-  GtkButton           *link_button;
-  GtkButton           *paste_button;
-  GtkRevealer         *progress_revealer;
-  GtkWidget           *progress_box;
-  GtkSpinner          *progress_spinner;
-  GtkLabel            *progress_label;
-  GtkWidget           *copy_flow_link_button;
-  AdwPreferencesGroup *quick_group;
-  AdwPasswordEntryRow *quick_secret_row;
-  AdwEntryRow         *quick_url_row;
-  GtkButton           *quick_button;
-  GtkLabel            *quick_error_label;
-  AdwActionRow        *redirect_note_row;
-  AdwActionRow        *cancel_note_row;
-  AdwActionRow        *renew_note_row;
-  AdwActionRow        *scopes_note_row;
-  GtkLabel            *count_label;
-  GtkStack            *list_stack;
-  GtkListView         *list_view;
-  AdwStatusPage       *list_empty_status;
-
-  /* borrowed */
-  KhApplication       *application;
-  const KhProvider    *provider;
-
-  /* owned */
-  KhFlow              *flow;
-  GCancellable        *cancellable;
-  GCancellable        *browser_cancellable;  /* the running profile discovery */
-  GPtrArray           *browser_profiles;     /* KhBrowserProfile: browser_list items 1... */
-  GtkFilterListModel  *apps;
-  KhGrantList         *grants;       /* this type's grants, searched: a view of the app's list */
-  GListModel          *model;        /* what the list shows: grants, or empty without a store */
-  GtkPopoverMenu      *row_menu;     /* one menu for every row, built when it opens */
-  GtkWidget           *menu_row;     /* weak: the row it was opened on */
-  GdkFrameClock       *frame_clock;  /* until the page's first frame */
-  char                *wanted_search;   /* set while hidden, applied when shown */
-  gboolean             search_pending;
-
-  KhAccountType        type;
-  guint                attach_id;
-  char                *chosen_app;      /* the profile the user picked, kept across reloads */
-  gboolean             restoring;
-  gboolean             busy;
-  gboolean             browsers_available;   /* FALSE inside Flatpak */
-};
 
 G_DEFINE_FINAL_TYPE (KhAccountPage, kh_account_page, ADW_TYPE_BIN)
+
+/* What the page asks of the window it is in (the window connects them). */
+enum
+{
+  SIGNAL_TOAST,
+  SIGNAL_SHOW_ERROR,
+  SIGNAL_GRANT_ADDED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 #define CONTENT_CHILD(name) { #name, G_STRUCT_OFFSET (KhAccountPage, name) }
 
@@ -144,7 +79,6 @@ static const struct
 #undef CONTENT_CHILD
 
 static void apply_search (KhAccountPage *self);
-static void ensure_content (KhAccountPage *self);
 
 /* ---- models --------------------------------------------------------------------------------- */
 
@@ -182,6 +116,14 @@ kh_account_page_get_account_type (KhAccountPage *self)
   return self->type;
 }
 
+KhAppContext *
+kh_account_page_get_context (KhAccountPage *self)
+{
+  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), NULL);
+
+  return self->context;
+}
+
 KhFlow *
 kh_account_page_get_flow (KhAccountPage *self)
 {
@@ -208,7 +150,7 @@ kh_account_page_get_control (KhAccountPage *self,
   for (guint i = 0; i < G_N_ELEMENTS (content_children); i++)
     if (g_str_equal (content_children[i].id, id))
       {
-        ensure_content (self);
+        kh_account_page_ensure_content (self);
         return G_STRUCT_MEMBER (GtkWidget *, self, content_children[i].offset);
       }
 
@@ -273,7 +215,7 @@ kh_account_page_select_app (KhAccountPage *self,
   g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), FALSE);
   g_return_val_if_fail (name != NULL, FALSE);
 
-  ensure_content (self);
+  kh_account_page_ensure_content (self);
   n = g_list_model_get_n_items (G_LIST_MODEL (self->apps));
   for (guint i = 0; i < n; i++)
     {
@@ -295,12 +237,12 @@ kh_account_page_set_region (KhAccountPage *self,
 {
   g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
 
-  ensure_content (self);
+  kh_account_page_ensure_content (self);
   adw_combo_row_set_selected (self->region_row, region == KH_REGION_US ? 1 : 0);
 }
 
-static KhRegion
-selected_region (KhAccountPage *self)
+KhRegion
+kh_account_page_selected_region (KhAccountPage *self)
 {
   if (!self->provider->has_regions)
     return KH_REGION_ROW;
@@ -308,8 +250,8 @@ selected_region (KhAccountPage *self)
   return adw_combo_row_get_selected (self->region_row) == 1 ? KH_REGION_US : KH_REGION_ROW;
 }
 
-static const char *
-selected_role (KhAccountPage *self)
+const char *
+kh_account_page_selected_role (KhAccountPage *self)
 {
   guint selected = adw_combo_row_get_selected (self->role_row);
 
@@ -319,8 +261,8 @@ selected_role (KhAccountPage *self)
   return self->provider->roles[selected].id;
 }
 
-static char *
-client_label (KhAccountPage *self)
+char *
+kh_account_page_client_label (KhAccountPage *self)
 {
   g_autofree char *label = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (
                                                   self->client_row))));
@@ -330,22 +272,22 @@ client_label (KhAccountPage *self)
 
 /* ---- state ---------------------------------------------------------------------------------- */
 
-static KhWindow *
-get_window (KhAccountPage *self)
+GtkWindow *
+kh_account_page_get_window (KhAccountPage *self)
 {
   GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
 
-  return KH_IS_WINDOW (root) ? KH_WINDOW (root) : NULL;
+  return GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL;
 }
 
-static void
-toast (KhAccountPage *self,
-       const char    *text)
+void
+kh_account_page_toast (KhAccountPage *self,
+                       const char    *text)
 {
-  KhWindow *window = get_window (self);
+  GtkWindow *window = kh_account_page_get_window (self);
 
   if (window != NULL)
-    kh_window_add_toast (window, text);
+    g_signal_emit (self, signals[SIGNAL_TOAST], 0, text);
 }
 
 /* Shows one child of a stack and hides the others. A stack's other children stay "visible"
@@ -396,8 +338,8 @@ update_list_state (KhAccountPage *self)
   gtk_label_set_text (self->count_label, count);
 }
 
-static void
-update_app_state (KhAccountPage *self)
+void
+kh_account_page_update_app_state (KhAccountPage *self)
 {
   guint n_apps = g_list_model_get_n_items (G_LIST_MODEL (self->apps));
   KhAppProfile *app;
@@ -410,10 +352,10 @@ update_app_state (KhAccountPage *self)
       show_only (self->page_stack, "empty");
       return;
     }
-  ensure_content (self);
+  kh_account_page_ensure_content (self);
 
   app = kh_account_page_get_selected_app (self);
-  default_uri = kh_application_dup_default_redirect_uri (self->application);
+  default_uri = kh_app_context_dup_default_redirect_uri (self->context);
   ready = app != NULL && !self->busy;
   show_only (self->page_stack, n_apps > 0 ? "content" : "empty");
   gtk_widget_set_sensitive (GTK_WIDGET (self->edit_app_button), app != NULL);
@@ -435,9 +377,9 @@ update_app_state (KhAccountPage *self)
   }
 }
 
-static void
-set_busy (KhAccountPage *self,
-          gboolean       busy)
+void
+kh_account_page_set_busy (KhAccountPage *self,
+                          gboolean       busy)
 {
   self->busy = busy;
   gtk_revealer_set_reveal_child (self->progress_revealer, busy);
@@ -445,7 +387,7 @@ set_busy (KhAccountPage *self,
     gtk_spinner_start (self->progress_spinner);
   else
     gtk_spinner_stop (self->progress_spinner);
-  update_app_state (self);
+  kh_account_page_update_app_state (self);
 }
 
 static void
@@ -464,16 +406,16 @@ on_stage_changed (KhFlow        *flow,
                           stage == KH_FLOW_STAGE_WAITING && kh_flow_get_request (flow) != NULL);
 }
 
-static KhFlow *
-new_flow (KhAccountPage *self)
+KhFlow *
+kh_account_page_new_flow (KhAccountPage *self)
 {
   if (self->flow != NULL)
     g_signal_handlers_disconnect_by_func (self->flow, on_stage_changed, self);
   g_clear_object (&self->flow);
   g_clear_object (&self->cancellable);
 
-  self->flow = kh_flow_new (kh_application_get_store (self->application),
-                            kh_application_get_token_client (self->application));
+  self->flow = kh_flow_new (kh_app_context_get_store (self->context),
+                            kh_app_context_get_token_client (self->context));
   self->cancellable = g_cancellable_new ();
   g_signal_connect (self->flow, "notify::stage", G_CALLBACK (on_stage_changed), self);
   gtk_label_set_text (self->progress_label, _("Starting…"));
@@ -484,8 +426,8 @@ new_flow (KhAccountPage *self)
 
 /* A heading for each failure, so the dialog says at a glance what went wrong; the body is the
  * core's message, which says what to do. */
-static const char *
-error_heading (const GError *error)
+const char *
+kh_account_page_error_heading (const GError *error)
 {
   if (error->domain == KH_API_ERROR)
     return _("TikTok Refused the Request");
@@ -539,8 +481,8 @@ error_heading (const GError *error)
 }
 
 /* Extra words for pasted URLs: the core says what is wrong, this says what it means. */
-static char *
-explain_error (const GError *error)
+char *
+kh_account_page_explain_error (const GError *error)
 {
   const char *hint = NULL;
 
@@ -601,11 +543,11 @@ explain_error (const GError *error)
   }
 }
 
-static void
-show_flow_error (KhAccountPage *self,
-                 const GError  *error)
+void
+kh_account_page_show_flow_error (KhAccountPage *self,
+                                 const GError  *error)
 {
-  KhWindow *window = get_window (self);
+  GtkWindow *window = kh_account_page_get_window (self);
   g_autoptr(GError) explained = NULL;
 
   if (window == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -613,21 +555,22 @@ show_flow_error (KhAccountPage *self,
 
   explained = g_error_new_literal (error->domain, error->code, "");
   g_free (explained->message);
-  explained->message = explain_error (error);
-  kh_window_show_error (window, error_heading (error), explained);
+  explained->message = kh_account_page_explain_error (error);
+  g_signal_emit (self, signals[SIGNAL_SHOW_ERROR], 0, kh_account_page_error_heading (error),
+                 explained);
 }
 
-static void
-flow_succeeded (KhAccountPage *self,
-                KhGrant       *grant)
+void
+kh_account_page_flow_succeeded (KhAccountPage *self,
+                                KhGrant       *grant)
 {
   const char * const *warnings = kh_flow_get_warnings (self->flow);
-  KhWindow *window = get_window (self);
+  GtkWindow *window = kh_account_page_get_window (self);
 
-  kh_application_reload (self->application);
+  kh_app_context_reload (self->context);
 
   if (window != NULL)
-    kh_window_grant_added (window, self, grant);
+    g_signal_emit (self, signals[SIGNAL_GRANT_ADDED], 0, grant);
 
   /* Non-fatal findings (region mismatch, missing scopes) are worth a dialog: the grant works,
    * but not as the user may expect. */
@@ -642,1009 +585,13 @@ flow_succeeded (KhAccountPage *self,
     }
 }
 
-/* ---- authorize in browser ------------------------------------------------------------------- */
-
-static void
-authorize_cb (GObject      *object,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(KhAccountPage) self = user_data;
-  g_autoptr(KhGrant) grant = NULL;
-  g_autoptr(GError) error = NULL;
-
-  grant = kh_flow_authorize_finish (KH_FLOW (object), result, &error);
-  set_busy (self, FALSE);
-
-  if (grant == NULL)
-    show_flow_error (self, error);
-  else
-    flow_succeeded (self, grant);
-}
-
-static void
-select_role (KhAccountPage *self,
-             const char    *role)
-{
-  for (guint i = 0; role != NULL && i < self->provider->n_roles; i++)
-    if (g_strcmp0 (self->provider->roles[i].id, role) == 0)
-      adw_combo_row_set_selected (self->role_row, i);
-}
-
-static gboolean
-check_ready (KhAccountPage *self)
-{
-  if (self->busy)
-    {
-      toast (self, _("An authorization is already running on this page"));
-      return FALSE;
-    }
-
-  if (kh_application_get_store (self->application) == NULL)
-    return FALSE;
-
-  if (kh_account_page_get_selected_app (self) == NULL)
-    {
-      toast (self, _("Add an app profile first"));
-      return FALSE;
-    }
-
-  return TRUE;
-}
-
-static KhFlowFlags
-selected_flags (KhAccountPage *self)
-{
-  if (self->type == KH_ACCOUNT_TIKTOK_ACCOUNT && gtk_switch_get_active (self->consent_switch))
-    return KH_FLOW_FLAGS_FORCE_CONSENT;
-
-  return KH_FLOW_FLAGS_NONE;
-}
-
-/* ---- the browser profile -------------------------------------------------------------------- */
-
-/* The profile the browser row shows, or NULL for the system browser. */
-static KhBrowserProfile *
-selected_browser (KhAccountPage *self)
-{
-  guint selected = adw_combo_row_get_selected (self->browser_row);
-
-  if (self->browser_profiles == NULL || selected == 0 || selected == GTK_INVALID_LIST_POSITION ||
-      selected > self->browser_profiles->len)
-    return NULL;
-
-  return g_ptr_array_index (self->browser_profiles, selected - 1);
-}
-
-/* Shows the profile of that id, or the system browser when id is NULL or gone. */
-static void
-select_browser (KhAccountPage *self,
-                const char    *id)
-{
-  guint position = 0;
-
-  for (guint i = 0; id != NULL && self->browser_profiles != NULL &&
-                    i < self->browser_profiles->len; i++)
-    if (g_str_equal (kh_browser_profile_get_id (g_ptr_array_index (self->browser_profiles, i)),
-                     id))
-      position = i + 1;
-  adw_combo_row_set_selected (self->browser_row, position);
-}
-
-/* The last profile used for the client label in the form: a client's shop lives in one
- * profile, so naming the client picks it again. */
-static void
-select_remembered_browser (KhAccountPage *self)
-{
-  GSettings *settings = kh_application_get_settings (self->application);
-  g_autoptr(GVariant) choices = g_settings_get_value (settings, "browser-profiles");
-  g_autofree char *label = client_label (self);
-  g_autofree char *id = kh_browser_profile_lookup_choice (choices, label);
-
-  select_browser (self, id);
-}
-
-static void
-remember_browser (KhAccountPage *self,
-                  const char    *label)
-{
-  GSettings *settings = kh_application_get_settings (self->application);
-  KhBrowserProfile *profile = selected_browser (self);
-  const char *id = profile != NULL ? kh_browser_profile_get_id (profile) : NULL;
-  g_autoptr(GVariant) choices = g_settings_get_value (settings, "browser-profiles");
-  g_autofree char *remembered = kh_browser_profile_lookup_choice (choices, label);
-
-  /* Until the profiles are read the row can only show the system browser: that is no choice,
-   * and it must not forget the profile remembered for the label. */
-  if (self->browser_profiles == NULL || g_strcmp0 (remembered, id) == 0)
-    return;
-  g_settings_set_value (settings, "browser-profiles",
-                        kh_browser_profile_remember_choice (choices, label, id));
-}
-
-static void
-browsers_discovered_cb (GObject      *source,
-                        GAsyncResult *result,
-                        gpointer      user_data)
-{
-  g_autoptr(KhAccountPage) self = user_data;
-  g_autoptr(GPtrArray) profiles = kh_browser_profile_discover_finish (result, NULL);
-  g_autofree char *kept = NULL;
-  g_autofree const char **titles = NULL;
-
-  /* NULL: cancelled, by a newer discovery or the page's end. */
-  if (profiles == NULL || self->browser_row == NULL)
-    return;
-
-  /* A profile the user picked survives a re-read; otherwise the label's choice shows. */
-  if (selected_browser (self) != NULL)
-    kept = g_strdup (kh_browser_profile_get_id (selected_browser (self)));
-
-  titles = g_new0 (const char *, profiles->len + 1);
-  for (guint i = 0; i < profiles->len; i++)
-    titles[i] = kh_browser_profile_get_title (g_ptr_array_index (profiles, i));
-  g_clear_pointer (&self->browser_profiles, g_ptr_array_unref);
-  self->browser_profiles = g_ptr_array_ref (profiles);
-  gtk_string_list_splice (self->browser_list, 1,
-                          g_list_model_get_n_items (G_LIST_MODEL (self->browser_list)) - 1,
-                          titles);
-
-  if (kept != NULL && kh_browser_profile_find (profiles, kept) != NULL)
-    select_browser (self, kept);
-  else
-    select_remembered_browser (self);
-}
-
-/* Reads the installed browsers' profiles again, whenever the page is shown: a profile made in
- * the browser meanwhile appears. */
-static void
-reload_browsers (KhAccountPage *self)
-{
-  if (!self->browsers_available)
-    return;
-
-  g_cancellable_cancel (self->browser_cancellable);
-  g_clear_object (&self->browser_cancellable);
-  self->browser_cancellable = g_cancellable_new ();
-  kh_browser_profile_discover_async (self->browser_cancellable, browsers_discovered_cb,
-                                     g_object_ref (self));
-}
-
-static void
-setup_browser_row (KhAccountPage *self)
-{
-  const char *help = _("The profile signed in to the account to authorize; remembered for "
-                       "each client label");
-  KhBrowserPlaces places;
-  const char *reason;
-
-  kh_browser_places_init (&places);
-  reason = kh_browser_places_unavailable_reason (&places);
-  self->browsers_available = reason == NULL;
-  gtk_widget_set_sensitive (GTK_WIDGET (self->browser_row), self->browsers_available);
-  if (reason != NULL)
-    {
-      /* Flatpak: the OpenURI portal opens the system browser, and nothing else can. */
-      adw_action_row_set_subtitle (ADW_ACTION_ROW (self->browser_row), reason);
-      return;
-    }
-
-  /* The choice shows in full under the title ("Chromium — Work" does not fit beside it);
-   * what it is for is the row's description. */
-  adw_combo_row_set_use_subtitle (self->browser_row, TRUE);
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->browser_row), help);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->browser_row),
-                                  GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, help, -1);
-}
-
-static void
-on_client_label_changed (KhAccountPage *self)
-{
-  select_remembered_browser (self);
-}
-
-void
-kh_account_page_authorize (KhAccountPage *self,
-                           const char    *role)
-{
-  g_autofree char *label = NULL;
-  KhFlow *flow;
-
-  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
-  ensure_content (self);
-
-  select_role (self, role);
-  if (!check_ready (self))
-    return;
-
-  flow = new_flow (self);
-  label = client_label (self);
-  kh_flow_set_browser_profile (flow, selected_browser (self));
-  remember_browser (self, label);
-  set_busy (self, TRUE);
-  kh_flow_authorize_async (flow, self->type, selected_role (self),
-                           kh_account_page_get_selected_app (self), selected_region (self), label,
-                           selected_flags (self), AUTHORIZE_TIMEOUT_SECONDS, self->cancellable,
-                           authorize_cb, g_object_ref (self));
-}
-
-void
-kh_account_page_cancel (KhAccountPage *self)
-{
-  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
-
-  g_cancellable_cancel (self->cancellable);
-}
-
-static void
-on_authorize_clicked (KhAccountPage *self)
-{
-  kh_account_page_authorize (self, NULL);
-}
-
-static void
-on_copy_flow_link_clicked (KhAccountPage *self)
-{
-  KhAuthRequest *request = self->flow != NULL ? kh_flow_get_request (self->flow) : NULL;
-
-  if (request == NULL)
-    return;
-
-  gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self)),
-                          kh_auth_request_get_url (request));
-  toast (self, _("Authorization link copied"));
-}
-
-/* ---- link for a client ---------------------------------------------------------------------- */
-
-typedef struct
-{
-  KhAccountType  type;
-  char          *role;
-  KhAppProfile  *app;
-  KhRegion       region;
-  char          *client_label;
-  KhFlowFlags    flags;
-  KhGrant       *grant;        /* renewal pack: the grant being renewed */
-} LinkJob;
-
-static void
-link_job_free (LinkJob *job)
-{
-  g_free (job->role);
-  g_clear_object (&job->app);
-  g_free (job->client_label);
-  g_clear_object (&job->grant);
-  g_free (job);
-}
-
-static void
-link_thread (GTask        *task,
-             gpointer      source_object,
-             gpointer      task_data,
-             GCancellable *cancellable)
-{
-  KhAccountPage *self = source_object;
-  LinkJob *job = task_data;
-  KhAuthRequest *request;
-  GError *error = NULL;
-
-  request = kh_flow_create_link (kh_application_get_store (self->application), job->type,
-                                 job->role, job->app, job->region, job->client_label, job->flags,
-                                 &error);
-  if (request == NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_pointer (task, request, g_object_unref);
-}
-
-static void
-start_link_job (KhAccountPage       *self,
-                LinkJob             *job,
-                GAsyncReadyCallback  callback)
-{
-  g_autoptr(GTask) task = g_task_new (self, NULL, callback, NULL);
-
-  g_task_set_task_data (task, job, (GDestroyNotify) link_job_free);
-  g_task_run_in_thread (task, link_thread);
-}
-
-static char *
-format_remaining (gint64 seconds)
-{
-  if (seconds <= 0)
-    return g_strdup (_("This link has expired"));
-  if (seconds >= 3600)
-    return g_strdup_printf (_("Expires in %d:%02d:%02d"), (int) (seconds / 3600),
-                            (int) (seconds % 3600 / 60), (int) (seconds % 60));
-
-  return g_strdup_printf (_("Expires in %d:%02d"), (int) (seconds / 60), (int) (seconds % 60));
-}
-
-static gboolean
-countdown_tick (gpointer user_data)
-{
-  GtkLabel *label = user_data;
-  gint64 expires_at = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (label), "expires-at"));
-  g_autofree char *text = format_remaining (expires_at - kh_now ());
-
-  gtk_label_set_text (label, text);
-
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-link_dialog_response_cb (AdwMessageDialog *dialog,
-                         const char       *response,
-                         gpointer          user_data)
-{
-  KhWindow *window = KH_WINDOW (gtk_window_get_transient_for (GTK_WINDOW (dialog)));
-  const char *url = g_object_get_data (G_OBJECT (dialog), "url");
-
-  if (g_str_equal (response, "copy"))
-    {
-      gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (window)), url);
-      kh_window_add_toast (window, _("Link copied"));
-    }
-}
-
-static void
-show_link_dialog (KhAccountPage *self,
-                  KhAuthRequest *request)
-{
-  KhWindow *window = get_window (self);
-  GtkWidget *dialog;
-  GtkWidget *box;
-  GtkWidget *url_label;
-  GtkWidget *countdown;
-  guint tick;
-
-  if (window == NULL)
-    return;
-
-  dialog = adw_message_dialog_new (GTK_WINDOW (window), _("Link for a Client"),
-                                   _("Send this link to the account holder. After they approve, "
-                                     "their browser shows an address that does not load: ask "
-                                     "them to send you that whole address, and paste it with "
-                                     "Paste Redirected URL."));
-  g_object_set_data_full (G_OBJECT (dialog), "url", g_strdup (kh_auth_request_get_url (request)),
-                          g_free);
-
-  box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 12);
-  url_label = gtk_label_new (kh_auth_request_get_url (request));
-  gtk_label_set_selectable (GTK_LABEL (url_label), TRUE);
-  gtk_label_set_wrap (GTK_LABEL (url_label), TRUE);
-  gtk_label_set_wrap_mode (GTK_LABEL (url_label), PANGO_WRAP_CHAR);
-  gtk_label_set_xalign (GTK_LABEL (url_label), 0);
-  gtk_widget_add_css_class (url_label, "monospace");
-  gtk_widget_add_css_class (url_label, "kh-link");
-  gtk_accessible_update_property (GTK_ACCESSIBLE (url_label), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  _("Authorization link"), -1);
-  countdown = gtk_label_new (NULL);
-  gtk_widget_add_css_class (countdown, "dim-label");
-  gtk_widget_add_css_class (countdown, "numeric");
-  gtk_widget_set_name (countdown, "link-countdown");
-  g_object_set_data (G_OBJECT (countdown), "expires-at",
-                     GSIZE_TO_POINTER ((gsize) kh_auth_request_get_expires_at (request)));
-  countdown_tick (countdown);
-  gtk_box_append (GTK_BOX (box), url_label);
-  gtk_box_append (GTK_BOX (box), countdown);
-  adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), box);
-
-  /* The countdown lives as long as the dialog. */
-  tick = g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, 1, countdown_tick,
-                                     g_object_ref (countdown), g_object_unref);
-  g_object_set_data_full (G_OBJECT (dialog), "tick", GUINT_TO_POINTER (tick),
-                          (GDestroyNotify) g_source_remove);
-
-  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
-                                    "close", _("_Close"),
-                                    "copy", _("_Copy Link"),
-                                    NULL);
-  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "copy",
-                                              ADW_RESPONSE_SUGGESTED);
-  adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "copy");
-  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "close");
-  g_signal_connect (dialog, "response", G_CALLBACK (link_dialog_response_cb), NULL);
-  gtk_window_present (GTK_WINDOW (dialog));
-}
-
-static void
-link_cb (GObject      *object,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  KhAccountPage *self = KH_ACCOUNT_PAGE (object);
-  g_autoptr(KhAuthRequest) request = NULL;
-  g_autoptr(GError) error = NULL;
-
-  set_busy (self, FALSE);
-  request = g_task_propagate_pointer (G_TASK (result), &error);
-  if (request == NULL)
-    {
-      show_flow_error (self, error);
-      return;
-    }
-
-  show_link_dialog (self, request);
-}
-
-static LinkJob *
-link_job_from_page (KhAccountPage *self)
-{
-  LinkJob *job = g_new0 (LinkJob, 1);
-
-  job->type = self->type;
-  job->role = g_strdup (selected_role (self));
-  job->app = g_object_ref (kh_account_page_get_selected_app (self));
-  job->region = selected_region (self);
-  job->client_label = client_label (self);
-  job->flags = selected_flags (self);
-
-  return job;
-}
-
-void
-kh_account_page_create_link (KhAccountPage *self,
-                             const char    *role)
-{
-  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
-  ensure_content (self);
-
-  select_role (self, role);
-  if (!check_ready (self))
-    return;
-
-  gtk_label_set_text (self->progress_label, _("Creating the link…"));
-  gtk_widget_set_visible (self->copy_flow_link_button, FALSE);
-  set_busy (self, TRUE);
-  start_link_job (self, link_job_from_page (self), link_cb);
-}
-
-static void
-on_link_clicked (KhAccountPage *self)
-{
-  kh_account_page_create_link (self, NULL);
-}
-
-/* ---- renewal pack --------------------------------------------------------------------------- */
-
-static void
-renewal_cb (GObject      *object,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  KhAccountPage *self = KH_ACCOUNT_PAGE (object);
-  LinkJob *job = g_task_get_task_data (G_TASK (result));
-  g_autoptr(KhAuthRequest) request = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GString) text = g_string_new (NULL);
-  g_autofree char *until = NULL;
-  g_autofree char *pack = NULL;
-
-  set_busy (self, FALSE);
-  request = g_task_propagate_pointer (G_TASK (result), &error);
-  if (request == NULL)
-    {
-      show_flow_error (self, error);
-      return;
-    }
-
-  /* The core writes the message (deadline, where the owner renews); the page adds how this
-   * link comes back to us. */
-  pack = kh_grant_renewal_pack (job->grant, job->app, kh_auth_request_get_url (request), kh_now ());
-  until = kh_format_time (kh_auth_request_get_expires_at (request));
-  g_string_append (text, pack);
-  g_string_append (text, "\n");
-  g_string_append_printf (text, _("The link works until %s. After you approve, your browser "
-                                  "shows an address starting with %s that does not load: "
-                                  "please send us that whole address."),
-                          until, kh_auth_request_get_redirect_uri (request));
-  g_string_append_c (text, '\n');
-
-  gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self)), text->str);
-  kh_history_record_action (kh_application_get_store (self->application),
-                            KH_HISTORY_RENEWAL_COPIED, job->grant);
-  toast (self, _("Renewal pack copied: paste it into a message to the client"));
-}
-
-static void
-job_from_grant (KhAccountPage *self,
-                KhGrant       *grant)
-{
-  const char *region = kh_grant_get_region (grant);
-  const char *label = kh_grant_get_client_label (grant);
-
-  kh_account_page_select_app (self, kh_grant_get_app_name (grant));
-  kh_account_page_set_region (self, region != NULL && g_ascii_strcasecmp (region, "us") == 0
-                                    ? KH_REGION_US : KH_REGION_ROW);
-  select_role (self, kh_grant_get_role (grant));
-  gtk_editable_set_text (GTK_EDITABLE (self->client_row), label != NULL ? label : "");
-}
-
-void
-kh_account_page_copy_renewal_pack (KhAccountPage *self,
-                                   KhGrant       *grant)
-{
-  LinkJob *job;
-
-  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
-  g_return_if_fail (KH_IS_GRANT (grant));
-  ensure_content (self);
-
-  job_from_grant (self, grant);
-  if (!check_ready (self))
-    return;
-
-  gtk_label_set_text (self->progress_label, _("Creating the renewal link…"));
-  gtk_widget_set_visible (self->copy_flow_link_button, FALSE);
-  job = link_job_from_page (self);
-  job->grant = g_object_ref (grant);
-  set_busy (self, TRUE);
-  start_link_job (self, job, renewal_cb);
-}
-
-void
-kh_account_page_reauthorize (KhAccountPage *self,
-                             KhGrant       *grant)
-{
-  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
-  g_return_if_fail (KH_IS_GRANT (grant));
-  ensure_content (self);
-
-  job_from_grant (self, grant);
-  kh_account_page_authorize (self, kh_grant_get_role (grant));
-}
-
-/* ---- paste redirected URL ------------------------------------------------------------------- */
-
-static void complete_with_flags (KhAccountPage *self,
-                                 const char    *url,
-                                 KhFlowFlags    flags);
-
-static void
-accept_no_state_response_cb (AdwMessageDialog *dialog,
-                             const char       *response,
-                             gpointer          user_data)
-{
-  KhAccountPage *self = user_data;
-  const char *url = g_object_get_data (G_OBJECT (dialog), "url");
-
-  if (g_str_equal (response, "accept"))
-    complete_with_flags (self, url, KH_FLOW_FLAGS_ALLOW_NO_STATE);
-}
-
-static void
-complete_cb (GObject      *object,
-             GAsyncResult *result,
-             gpointer      user_data)
-{
-  g_autoptr(KhAccountPage) self = user_data;
-  g_autofree char *url = g_object_steal_data (object, "kh-pasted");
-  g_autoptr(KhGrant) grant = NULL;
-  g_autoptr(GError) error = NULL;
-  KhWindow *window;
-
-  grant = kh_flow_complete_finish (KH_FLOW (object), result, &error);
-  set_busy (self, FALSE);
-
-  if (grant != NULL)
-    {
-      flow_succeeded (self, grant);
-      return;
-    }
-
-  window = get_window (self);
-  if (window != NULL && g_error_matches (error, KH_ERROR, KH_ERROR_STATE_MISSING))
-    {
-      /* An App Store install carries no state: accept it only with the user's word. */
-      g_autofree char *body = explain_error (error);
-      GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (window), error_heading (error),
-                                                  body);
-
-      g_object_set_data_full (G_OBJECT (dialog), "url", g_steal_pointer (&url), g_free);
-      adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
-                                        "cancel", _("_Cancel"),
-                                        "accept", _("_Accept Without State"),
-                                        NULL);
-      adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "accept",
-                                                  ADW_RESPONSE_DESTRUCTIVE);
-      adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
-      g_signal_connect_object (dialog, "response", G_CALLBACK (accept_no_state_response_cb),
-                               self, 0);
-      gtk_window_present (GTK_WINDOW (dialog));
-      return;
-    }
-
-  show_flow_error (self, error);
-}
-
-static void
-complete_with_flags (KhAccountPage *self,
-                     const char    *url,
-                     KhFlowFlags    flags)
-{
-  KhFlow *flow;
-
-  ensure_content (self);
-
-  if (self->busy || kh_application_get_store (self->application) == NULL)
-    return;
-
-  flow = new_flow (self);
-  g_object_set_data_full (G_OBJECT (flow), "kh-pasted", g_strdup (url), g_free);
-  gtk_label_set_text (self->progress_label, _("Checking the address…"));
-  set_busy (self, TRUE);
-  kh_flow_complete_async (flow, url, flags, self->cancellable, complete_cb, g_object_ref (self));
-}
-
-static void
-paste_response_cb (AdwMessageDialog *dialog,
-                   const char       *response,
-                   gpointer          user_data)
-{
-  KhAccountPage *self = user_data;
-  GtkEditable *entry = GTK_EDITABLE (adw_message_dialog_get_extra_child (dialog));
-  g_autofree char *url = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
-
-  if (g_str_equal (response, "complete") && *url != '\0')
-    complete_with_flags (self, url, KH_FLOW_FLAGS_NONE);
-}
-
-static void
-paste_entry_changed_cb (GtkEditable      *entry,
-                        AdwMessageDialog *dialog)
-{
-  g_autofree char *text = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
-
-  adw_message_dialog_set_response_enabled (dialog, "complete", *text != '\0');
-}
-
-void
-kh_account_page_complete (KhAccountPage *self,
-                          const char    *url)
-{
-  KhWindow *window;
-  GtkWidget *dialog;
-  GtkWidget *entry;
-
-  g_return_if_fail (KH_IS_ACCOUNT_PAGE (self));
-  ensure_content (self);
-
-  if (url != NULL)
-    {
-      complete_with_flags (self, url, KH_FLOW_FLAGS_NONE);
-      return;
-    }
-
-  window = get_window (self);
-  if (window == NULL)
-    return;
-
-  dialog = adw_message_dialog_new (GTK_WINDOW (window), _("Paste Redirected URL"),
-                                   _("Paste the whole address the client's browser landed on "
-                                     "after they approved. Keyhold finds the link it belongs to "
-                                     "and stores the authorization."));
-  entry = gtk_entry_new ();
-  gtk_entry_set_placeholder_text (GTK_ENTRY (entry), "http://localhost:8765/callback?code=…");
-  gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (entry), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  _("Redirected URL"), -1);
-  adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), entry);
-  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
-                                    "cancel", _("_Cancel"),
-                                    "complete", _("C_omplete"),
-                                    NULL);
-  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "complete",
-                                              ADW_RESPONSE_SUGGESTED);
-  adw_message_dialog_set_response_enabled (ADW_MESSAGE_DIALOG (dialog), "complete", FALSE);
-  adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "complete");
-  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
-  g_signal_connect (entry, "changed", G_CALLBACK (paste_entry_changed_cb), dialog);
-  g_signal_connect_object (dialog, "response", G_CALLBACK (paste_response_cb), self, 0);
-  gtk_window_present (GTK_WINDOW (dialog));
-}
-
-static void
-on_paste_clicked (KhAccountPage *self)
-{
-  kh_account_page_complete (self, NULL);
-}
-
-/* ---- Quick Connect -------------------------------------------------------------------------- */
-
-static void
-quick_connect_cb (GObject      *object,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  g_autoptr(KhAccountPage) self = user_data;
-  g_autoptr(KhGrant) grant = NULL;
-  g_autoptr(GError) error = NULL;
-
-  grant = kh_flow_quick_connect_finish (KH_FLOW (object), result, &error);
-  set_busy (self, FALSE);
-
-  if (grant == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        gtk_label_set_text (self->quick_error_label, error->message);
-      return;
-    }
-
-  gtk_label_set_text (self->quick_error_label, "");
-  gtk_editable_set_text (GTK_EDITABLE (self->quick_secret_row), "");
-  gtk_editable_set_text (GTK_EDITABLE (self->quick_url_row), "");
-  flow_succeeded (self, grant);
-}
-
-static void
-on_quick_connect_clicked (KhAccountPage *self)
-{
-  g_autofree char *secret = g_strstrip (g_strdup (gtk_editable_get_text (
-                                          GTK_EDITABLE (self->quick_secret_row))));
-  g_autofree char *url = g_strstrip (g_strdup (gtk_editable_get_text (
-                                       GTK_EDITABLE (self->quick_url_row))));
-  KhFlow *flow;
-
-  if (self->busy || kh_application_get_store (self->application) == NULL)
-    return;
-
-  if (*secret == '\0')
-    {
-      gtk_label_set_text (self->quick_error_label, _("Enter the App Secret of the app"));
-      gtk_widget_grab_focus (GTK_WIDGET (self->quick_secret_row));
-      return;
-    }
-  if (*url == '\0')
-    {
-      gtk_label_set_text (self->quick_error_label,
-                          _("Paste the address the browser landed on after the install"));
-      gtk_widget_grab_focus (GTK_WIDGET (self->quick_url_row));
-      return;
-    }
-
-  gtk_label_set_text (self->quick_error_label, "");
-  flow = new_flow (self);
-  set_busy (self, TRUE);
-  kh_flow_quick_connect_async (flow, secret, url, self->cancellable, quick_connect_cb,
-                               g_object_ref (self));
-  memset (secret, 0, strlen (secret));
-}
-
-/* ---- app profiles --------------------------------------------------------------------------- */
-
-static void
-profile_saved_cb (KhAppProfileDialog *dialog,
-                  const char         *name,
-                  KhAccountPage      *self)
-{
-  kh_application_reload (self->application);
-  kh_account_page_select_app (self, name);
-  update_app_state (self);
-}
-
-static void
-open_profile_dialog (KhAccountPage *self,
-                     KhAppProfile  *app)
-{
-  KhWindow *window = get_window (self);
-  KhAppProfileDialog *dialog;
-
-  dialog = kh_app_profile_dialog_new (self->application, self->provider->family, app);
-  if (window != NULL)
-    gtk_window_set_transient_for (GTK_WINDOW (dialog), GTK_WINDOW (window));
-  g_signal_connect_object (dialog, "saved", G_CALLBACK (profile_saved_cb), self, 0);
-  gtk_window_present (GTK_WINDOW (dialog));
-}
-
-static void
-on_add_app_clicked (KhAccountPage *self)
-{
-  open_profile_dialog (self, NULL);
-}
-
-static void
-on_edit_app_clicked (KhAccountPage *self)
-{
-  KhAppProfile *app = kh_account_page_get_selected_app (self);
-
-  if (app != NULL)
-    open_profile_dialog (self, app);
-}
-
-static void
-on_copy_redirect_clicked (KhAccountPage *self)
-{
-  gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self)),
-                          adw_action_row_get_subtitle (self->redirect_note_row));
-  toast (self, _("Redirect URL copied"));
-}
-
-/* ---- list ----------------------------------------------------------------------------------- */
-
-static void
-setup_row (GtkSignalListItemFactory *factory,
-           GtkListItem              *item,
-           gpointer                  user_data)
-{
-  gtk_list_item_set_child (item, GTK_WIDGET (kh_grant_row_new ()));
-}
-
-static void
-bind_row (GtkSignalListItemFactory *factory,
-          GtkListItem              *item,
-          gpointer                  user_data)
-{
-  kh_grant_row_set_grant (KH_GRANT_ROW (gtk_list_item_get_child (item)),
-                          gtk_list_item_get_item (item));
-}
-
-static void
-unbind_row (GtkSignalListItemFactory *factory,
-            GtkListItem              *item,
-            gpointer                  user_data)
-{
-  kh_grant_row_set_grant (KH_GRANT_ROW (gtk_list_item_get_child (item)), NULL);
-}
-
-/* -- the row menu: one popover for the page, for the row it was opened on -- */
-
-static void
-row_menu_closed_cb (KhAccountPage *self)
-{
-  GtkWidget *row = self->menu_row;
-
-  /* Back to the row the menu came from, so the keyboard goes on where it was. */
-  if (row != NULL && gtk_widget_get_mapped (row) && gtk_widget_get_parent (row) != NULL)
-    gtk_widget_grab_focus (gtk_widget_get_parent (row));
-  g_clear_weak_pointer (&self->menu_row);
-}
-
-static void
-open_row_menu (KhAccountPage         *self,
-               KhGrantRow            *row,
-               const graphene_rect_t *at)
-{
-  KhGrant *grant = kh_grant_row_get_grant (row);
-  g_autoptr(GMenuModel) menu = NULL;
-  graphene_rect_t bounds;
-  GdkRectangle rect;
-
-  if (grant == NULL)
-    return;
-
-  if (self->row_menu == NULL)
-    {
-      self->row_menu = GTK_POPOVER_MENU (gtk_popover_menu_new_from_model (NULL));
-      gtk_widget_set_parent (GTK_WIDGET (self->row_menu), GTK_WIDGET (self));
-      gtk_popover_set_position (GTK_POPOVER (self->row_menu), GTK_POS_BOTTOM);
-      gtk_accessible_update_property (GTK_ACCESSIBLE (self->row_menu),
-                                      GTK_ACCESSIBLE_PROPERTY_LABEL, _("Authorization Menu"), -1);
-      g_signal_connect_object (self->row_menu, "closed", G_CALLBACK (row_menu_closed_cb), self,
-                               G_CONNECT_SWAPPED);
-    }
-
-  /* A new model each time: the menu of one grant must never act on another. */
-  menu = kh_grant_menu_new (grant);
-  gtk_popover_menu_set_menu_model (self->row_menu, menu);
-  g_set_weak_pointer (&self->menu_row, GTK_WIDGET (row));
-
-  if (at != NULL)
-    bounds = *at;
-  else if (!gtk_widget_compute_bounds (GTK_WIDGET (row), GTK_WIDGET (self), &bounds))
-    graphene_rect_init (&bounds, 0, 0, gtk_widget_get_width (GTK_WIDGET (self)), 1);
-  else
-    /* Under the row's end, where the "more" icon is. */
-    graphene_rect_init (&bounds, bounds.origin.x + bounds.size.width - 32,
-                        bounds.origin.y + bounds.size.height / 2, 1, 1);
-  rect.x = (int) bounds.origin.x;
-  rect.y = (int) bounds.origin.y;
-  rect.width = MAX ((int) bounds.size.width, 1);
-  rect.height = MAX ((int) bounds.size.height, 1);
-  gtk_popover_set_pointing_to (GTK_POPOVER (self->row_menu), &rect);
-  gtk_popover_popup (GTK_POPOVER (self->row_menu));
-}
-
-/* The row of the list that has the keyboard focus. */
-static KhGrantRow *
-focused_row (KhAccountPage *self)
-{
-  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
-  GtkWidget *focus = root != NULL ? gtk_root_get_focus (root) : NULL;
-
-  if (focus == NULL || self->list_view == NULL
-      || !gtk_widget_is_ancestor (focus, GTK_WIDGET (self->list_view)))
-    return NULL;
-  if (KH_IS_GRANT_ROW (focus))
-    return KH_GRANT_ROW (focus);
-  /* The list's item widget has the focus; the row is its child. */
-  focus = gtk_widget_get_first_child (focus);
-
-  return focus != NULL && KH_IS_GRANT_ROW (focus) ? KH_GRANT_ROW (focus) : NULL;
-}
-
-/* Enter, a click or a double click on a row: its menu. */
-static void
-on_list_activate (KhAccountPage *self,
-                  guint          position)
-{
-  g_autoptr(KhGrant) grant = g_list_model_get_item (self->model, position);
-  KhGrantRow *row = focused_row (self);
-
-  if (grant == NULL)
-    return;
-  if (row == NULL || kh_grant_row_get_grant (row) != grant)
-    {
-      /* Activated without the focus on it (a click lands there first, a test does not): find
-       * the row among the list's children. */
-      row = NULL;
-      for (GtkWidget *child = gtk_widget_get_first_child (GTK_WIDGET (self->list_view));
-           child != NULL && row == NULL; child = gtk_widget_get_next_sibling (child))
-        {
-          GtkWidget *inner = gtk_widget_get_first_child (child);
-
-          if (inner != NULL && KH_IS_GRANT_ROW (inner)
-              && kh_grant_row_get_grant (KH_GRANT_ROW (inner)) == grant)
-            row = KH_GRANT_ROW (inner);
-        }
-    }
-  if (row != NULL)
-    open_row_menu (self, row, NULL);
-}
-
-/* Right click (or a long press) on a row: its menu, where the pointer is. */
-static void
-on_list_secondary_click (GtkGestureClick *gesture,
-                         int              n_press,
-                         double           x,
-                         double           y,
-                         KhAccountPage   *self)
-{
-  GtkWidget *picked = gtk_widget_pick (GTK_WIDGET (self->list_view), x, y, GTK_PICK_DEFAULT);
-  graphene_point_t point;
-
-  while (picked != NULL && !KH_IS_GRANT_ROW (picked))
-    picked = gtk_widget_get_parent (picked);
-  if (picked == NULL)
-    return;
-
-  gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
-  if (!gtk_widget_compute_point (GTK_WIDGET (self->list_view), GTK_WIDGET (self),
-                                 &GRAPHENE_POINT_INIT (x, y), &point))
-    point = GRAPHENE_POINT_INIT (x, y);
-  open_row_menu (self, KH_GRANT_ROW (picked),
-                 &GRAPHENE_RECT_INIT (point.x, point.y, 1, 1));
-}
-
-/* The Menu key or Shift+F10 on a row. */
-static void
-row_menu_action (GtkWidget  *widget,
-                 const char *action_name,
-                 GVariant   *parameter)
-{
-  KhAccountPage *self = KH_ACCOUNT_PAGE (widget);
-  KhGrantRow *row = focused_row (self);
-
-  if (row != NULL)
-    open_row_menu (self, row, NULL);
-}
-
-GtkPopover *
-kh_account_page_get_row_menu (KhAccountPage *self)
-{
-  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (self), NULL);
-
-  return self->row_menu != NULL ? GTK_POPOVER (self->row_menu) : NULL;
-}
-
 /* ---- per-type setup ------------------------------------------------------------------------- */
 
 static void
 setup_for_type (KhAccountPage *self)
 {
   const KhProvider *provider = self->provider;
-  g_autofree char *redirect = kh_application_dup_default_redirect_uri (self->application);
+  g_autofree char *redirect = kh_app_context_dup_default_redirect_uri (self->context);
   g_autofree char *help = NULL;
   g_autofree char *description = g_markup_escape_text (_(provider->description), -1);
   gboolean shop = provider->family == KH_FAMILY_SHOP;
@@ -1719,7 +666,7 @@ on_apps_changed (KhAccountPage *self)
           self->restoring = FALSE;
         }
     }
-  update_app_state (self);
+  kh_account_page_update_app_state (self);
 }
 
 static void
@@ -1732,7 +679,7 @@ on_app_selected (KhAccountPage *self)
       g_free (self->chosen_app);
       self->chosen_app = g_strdup (kh_app_profile_get_name (app));
     }
-  update_app_state (self);
+  kh_account_page_update_app_state (self);
 }
 
 static void
@@ -1840,7 +787,7 @@ kh_account_page_map (GtkWidget *widget)
   if (self->search_pending)
     apply_search (self);
   if (self->content != NULL)
-    reload_browsers (self);
+    kh_account_page_reload_browsers (self);
 
   /* The list view gets its model once the page has been drawn: GtkListView builds a couple
    * of hundred rows for its model at once. The hidden pages need none at startup, and the
@@ -1874,8 +821,8 @@ kh_account_page_size_allocate (GtkWidget *widget,
 /* Builds the form, Quick Connect, the notes and the list (kh-account-page-content.ui) when the
  * page first needs them: a page that shows "Add an App Profile", as every page does before the
  * first profile, builds only that, which is most of what the window's first frame builds. */
-static void
-ensure_content (KhAccountPage *self)
+void
+kh_account_page_ensure_content (KhAccountPage *self)
 {
   g_autoptr(GtkBuilder) builder = NULL;
   g_autoptr(GtkBuilderScope) scope = NULL;
@@ -1890,16 +837,16 @@ ensure_content (KhAccountPage *self)
   scope = gtk_builder_cscope_new ();
   gtk_builder_cscope_add_callback_symbols (
     GTK_BUILDER_CSCOPE (scope),
-    "on_add_app_clicked", G_CALLBACK (on_add_app_clicked),
-    "on_edit_app_clicked", G_CALLBACK (on_edit_app_clicked),
-    "on_authorize_clicked", G_CALLBACK (on_authorize_clicked),
-    "on_link_clicked", G_CALLBACK (on_link_clicked),
-    "on_paste_clicked", G_CALLBACK (on_paste_clicked),
-    "on_copy_flow_link_clicked", G_CALLBACK (on_copy_flow_link_clicked),
+    "on_add_app_clicked", G_CALLBACK (kh_account_page_on_add_app_clicked),
+    "on_edit_app_clicked", G_CALLBACK (kh_account_page_on_edit_app_clicked),
+    "on_authorize_clicked", G_CALLBACK (kh_account_page_on_authorize_clicked),
+    "on_link_clicked", G_CALLBACK (kh_account_page_on_link_clicked),
+    "on_paste_clicked", G_CALLBACK (kh_account_page_on_paste_clicked),
+    "on_copy_flow_link_clicked", G_CALLBACK (kh_account_page_on_copy_flow_link_clicked),
     "kh_account_page_cancel", G_CALLBACK (kh_account_page_cancel),
-    "on_quick_connect_clicked", G_CALLBACK (on_quick_connect_clicked),
-    "on_copy_redirect_clicked", G_CALLBACK (on_copy_redirect_clicked),
-    "on_list_activate", G_CALLBACK (on_list_activate),
+    "on_quick_connect_clicked", G_CALLBACK (kh_account_page_on_quick_connect_clicked),
+    "on_copy_redirect_clicked", G_CALLBACK (kh_account_page_on_copy_redirect_clicked),
+    "on_list_activate", G_CALLBACK (kh_account_page_on_list_activate),
     NULL);
   builder = gtk_builder_new ();
   gtk_builder_set_scope (builder, scope);
@@ -1929,26 +876,27 @@ ensure_content (KhAccountPage *self)
   adw_combo_row_set_model (self->app_row, G_LIST_MODEL (self->apps));
   g_signal_connect_object (self->app_row, "notify::selected", G_CALLBACK (on_app_selected),
                            self, G_CONNECT_SWAPPED);
-  g_signal_connect_object (self->client_row, "changed", G_CALLBACK (on_client_label_changed),
+  g_signal_connect_object (self->client_row, "changed",
+                           G_CALLBACK (kh_account_page_on_client_label_changed),
                            self, G_CONNECT_SWAPPED);
-  setup_browser_row (self);
+  kh_account_page_setup_browser_row (self);
   if (gtk_widget_get_mapped (GTK_WIDGET (self)))
-    reload_browsers (self);
+    kh_account_page_reload_browsers (self);
 
   click = gtk_gesture_click_new ();
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
-  g_signal_connect (click, "pressed", G_CALLBACK (on_list_secondary_click), self);
+  g_signal_connect (click, "pressed", G_CALLBACK (kh_account_page_on_list_secondary_click), self);
   gtk_widget_add_controller (GTK_WIDGET (self->list_view), GTK_EVENT_CONTROLLER (click));
 
   factory = gtk_signal_list_item_factory_new ();
-  g_signal_connect (factory, "setup", G_CALLBACK (setup_row), NULL);
-  g_signal_connect (factory, "bind", G_CALLBACK (bind_row), NULL);
-  g_signal_connect (factory, "unbind", G_CALLBACK (unbind_row), NULL);
+  g_signal_connect (factory, "setup", G_CALLBACK (kh_account_page_setup_row), NULL);
+  g_signal_connect (factory, "bind", G_CALLBACK (kh_account_page_bind_row), NULL);
+  g_signal_connect (factory, "unbind", G_CALLBACK (kh_account_page_unbind_row), NULL);
   gtk_list_view_set_factory (self->list_view, factory);
   g_object_unref (factory);
 
   setup_content_for_type (self);
-  update_app_state (self);
+  kh_account_page_update_app_state (self);
   update_list_state (self);
 
   /* Built after the page's first frame: the list gets its model now (see map()). */
@@ -1968,7 +916,8 @@ kh_account_page_class_init (KhAccountPageClass *klass)
   widget_class->size_allocate = kh_account_page_size_allocate;
   object_class->finalize = kh_account_page_finalize;
 
-  gtk_widget_class_install_action (widget_class, "grants.menu", NULL, row_menu_action);
+  gtk_widget_class_install_action (widget_class, "grants.menu", NULL,
+                                   kh_account_page_row_menu_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Menu, 0, "grants.menu", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F10, GDK_SHIFT_MASK, "grants.menu",
                                        NULL);
@@ -1980,7 +929,21 @@ kh_account_page_class_init (KhAccountPageClass *klass)
   BIND (empty_status);
   BIND (empty_help_label);
 #undef BIND
-  gtk_widget_class_bind_template_callback (widget_class, on_add_app_clicked);
+  gtk_widget_class_bind_template_callback_full (widget_class, "on_add_app_clicked",
+                                                G_CALLBACK (kh_account_page_on_add_app_clicked));
+
+  /* A message for the window's toast overlay. */
+  signals[SIGNAL_TOAST] =
+    g_signal_new ("toast", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* An error for a dialog: its heading, and the error (its message says what to do). */
+  signals[SIGNAL_SHOW_ERROR] =
+    g_signal_new ("show-error", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_ERROR);
+  /* The page's flow stored this grant (the window says so, and may show its tab). */
+  signals[SIGNAL_GRANT_ADDED] =
+    g_signal_new ("grant-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 1, KH_TYPE_GRANT);
 
   g_type_ensure (KH_TYPE_GRANT_ROW);
 }
@@ -1992,43 +955,43 @@ kh_account_page_init (KhAccountPage *self)
 }
 
 KhAccountPage *
-kh_account_page_new (KhApplication *application,
+kh_account_page_new (KhAppContext  *context,
                      KhAccountType  type)
 {
   KhAccountPage *self;
 
-  g_return_val_if_fail (KH_IS_APPLICATION (application), NULL);
+  g_return_val_if_fail (KH_IS_APP_CONTEXT (context), NULL);
   g_return_val_if_fail (type < KH_N_ACCOUNT_TYPES, NULL);
 
   self = g_object_new (KH_TYPE_ACCOUNT_PAGE, NULL);
-  self->application = application;
+  self->context = context;
   self->type = type;
   self->provider = kh_provider_get (type);
 
   /* App profiles of this page's family (the form's combo row names them). */
   self->apps = gtk_filter_list_model_new (
-    g_object_ref (kh_application_get_apps (application)),
+    g_object_ref (kh_app_context_get_apps (context)),
     GTK_FILTER (gtk_custom_filter_new (app_filter_func, self, NULL)));
   g_signal_connect_object (self->apps, "items-changed", G_CALLBACK (on_apps_changed), self,
                            G_CONNECT_SWAPPED);
 
   /* Grants of this type, searched: a view of the application's one sorted list, so a keystroke
    * walks this type's share of an array sorted once, with search text folded once. */
-  if (kh_application_get_grant_list (application) != NULL)
+  if (kh_app_context_get_grant_list (context) != NULL)
     {
-      self->grants = kh_grant_list_new_view (kh_application_get_grant_list (application));
+      self->grants = kh_grant_list_new_view (kh_app_context_get_grant_list (context));
       kh_grant_list_set_type_filter (self->grants, type);
       self->model = g_object_ref (G_LIST_MODEL (self->grants));
       g_signal_connect_object (self->grants, "reloaded", G_CALLBACK (on_grants_loaded), self,
                                G_CONNECT_SWAPPED);
     }
   else
-    self->model = g_object_ref (kh_application_get_grants (application));
+    self->model = g_object_ref (kh_app_context_get_grants (context));
   g_signal_connect_object (self->model, "items-changed", G_CALLBACK (on_grants_changed), self,
                            G_CONNECT_SWAPPED);
 
   setup_for_type (self);
-  update_app_state (self);
+  kh_account_page_update_app_state (self);
   update_list_state (self);
 
   return self;

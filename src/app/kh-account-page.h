@@ -6,7 +6,7 @@
 
 #include <adwaita.h>
 
-#include "kh-application.h"
+#include "kh-app-context.h"
 #include "kh-flow.h"
 #include "kh-types.h"
 
@@ -15,9 +15,11 @@ G_BEGIN_DECLS
 #define KH_TYPE_ACCOUNT_PAGE (kh_account_page_get_type ())
 G_DECLARE_FINAL_TYPE (KhAccountPage, kh_account_page, KH, ACCOUNT_PAGE, AdwBin)
 
-KhAccountPage  *kh_account_page_new               (KhApplication *application,
+KhAccountPage  *kh_account_page_new               (KhAppContext  *context,
                                                    KhAccountType  type);
 KhAccountType   kh_account_page_get_account_type  (KhAccountPage *self);
+/* What the page was made with: the store, the broker, the team... its dialogs use it too. */
+KhAppContext   *kh_account_page_get_context       (KhAccountPage *self);
 /* The grants the list shows: this type, filtered by the search text, sorted by urgency. */
 GListModel     *kh_account_page_get_model         (KhAccountPage *self);
 void            kh_account_page_set_search        (KhAccountPage *self,

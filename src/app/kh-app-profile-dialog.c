@@ -31,7 +31,7 @@ struct _KhAppProfileDialog
   GtkButton           *save_button;
 
   /* borrowed */
-  KhApplication       *application;
+  KhAppContext        *context;
 
   /* owned */
   KhAppProfile        *existing;
@@ -75,7 +75,7 @@ static gboolean
 app_name_exists (KhAppProfileDialog *self,
                  const char         *name)
 {
-  GListModel *apps = kh_application_get_apps (self->application);
+  GListModel *apps = kh_app_context_get_apps (self->context);
   guint n = g_list_model_get_n_items (apps);
 
   for (guint i = 0; i < n; i++)
@@ -296,7 +296,7 @@ save_cb (GObject      *object,
       return;
     }
 
-  kh_application_reload (self->application);
+  kh_app_context_reload (self->context);
   g_signal_emit (self, signals[SAVED], 0, kh_app_profile_get_name (job->app));
   gtk_window_close (GTK_WINDOW (self));
 }
@@ -317,7 +317,7 @@ kh_app_profile_dialog_save (KhAppProfileDialog *self)
   g_hash_table_add (self->touched, self->secret_row);
   g_hash_table_add (self->touched, self->redirect_row);
   validate (self);
-  store = kh_application_get_store (self->application);
+  store = kh_app_context_get_store (self->context);
   if (!self->can_save || self->saving || store == NULL)
     return;
 
@@ -361,7 +361,7 @@ fill (KhAppProfileDialog *self)
 
   if (app == NULL)
     {
-      redirect = kh_application_dup_default_redirect_uri (self->application);
+      redirect = kh_app_context_dup_default_redirect_uri (self->context);
       gtk_editable_set_text (GTK_EDITABLE (self->redirect_row), redirect);
     }
   else
@@ -452,17 +452,17 @@ kh_app_profile_dialog_init (KhAppProfileDialog *self)
 }
 
 KhAppProfileDialog *
-kh_app_profile_dialog_new (KhApplication *application,
+kh_app_profile_dialog_new (KhAppContext  *context,
                            KhFamily       family,
                            KhAppProfile  *existing)
 {
   KhAppProfileDialog *self;
 
-  g_return_val_if_fail (KH_IS_APPLICATION (application), NULL);
+  g_return_val_if_fail (KH_IS_APP_CONTEXT (context), NULL);
   g_return_val_if_fail (existing == NULL || KH_IS_APP_PROFILE (existing), NULL);
 
   self = g_object_new (KH_TYPE_APP_PROFILE_DIALOG, NULL);
-  self->application = application;
+  self->context = context;
   self->family = existing != NULL ? kh_app_profile_get_family (existing) : family;
   g_set_object (&self->existing, existing);
   fill (self);

@@ -7,7 +7,7 @@
 #include <adwaita.h>
 
 #include "kh-app-profile.h"
-#include "kh-application.h"
+#include "kh-app-context.h"
 
 G_BEGIN_DECLS
 
@@ -16,7 +16,7 @@ G_DECLARE_FINAL_TYPE (KhAppProfileDialog, kh_app_profile_dialog, KH, APP_PROFILE
                       AdwWindow)
 
 /* existing NULL: a new profile of that family. */
-KhAppProfileDialog *kh_app_profile_dialog_new            (KhApplication      *application,
+KhAppProfileDialog *kh_app_profile_dialog_new            (KhAppContext       *context,
                                                           KhFamily            family,
                                                           KhAppProfile       *existing);
 /* A field row by id: "name_row" "key_row" "secret_row" "service_row" "redirect_row" "link_row"

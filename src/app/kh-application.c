@@ -69,7 +69,11 @@ struct _KhApplication
   gboolean        demo_ready;
 };
 
-G_DEFINE_FINAL_TYPE (KhApplication, kh_application, ADW_TYPE_APPLICATION)
+static void kh_application_app_context_init (KhAppContextInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (KhApplication, kh_application, ADW_TYPE_APPLICATION,
+                               G_IMPLEMENT_INTERFACE (KH_TYPE_APP_CONTEXT,
+                                                      kh_application_app_context_init))
 
 enum {
   PROP_0,
@@ -928,7 +932,7 @@ show_grant_action (GSimpleAction *action,
 static KhPreferencesWindow *
 present_preferences (KhApplication *self)
 {
-  KhPreferencesWindow *prefs = kh_preferences_window_new_for_application (self);
+  KhPreferencesWindow *prefs = kh_preferences_window_new_for_application (KH_APP_CONTEXT (self));
 
   gtk_window_set_transient_for (GTK_WINDOW (prefs), GTK_WINDOW (get_window (self)));
   gtk_window_present (GTK_WINDOW (prefs));
@@ -1180,7 +1184,7 @@ kh_application_activate (GApplication *app)
 
   if (window == NULL)
     {
-      window = GTK_WINDOW (kh_window_new (self));
+      window = GTK_WINDOW (kh_window_new (GTK_APPLICATION (self), KH_APP_CONTEXT (self)));
       /* The first pass runs once the window is up, so notifications can open it, and once the
        * grants are read (else grants_reloaded_cb runs it). */
       if (!self->first_pass_done && self->grants != NULL
@@ -1263,6 +1267,103 @@ kh_application_get_property (GObject    *object,
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
+}
+
+/* ---- KhAppContext: what pages and dialogs ask of the application ----------------------------- */
+
+#define CONTEXT_GETTER(type, name) \
+  static type \
+  context_##name (KhAppContext *context) \
+  { \
+    return kh_application_##name (KH_APPLICATION (context)); \
+  }
+
+CONTEXT_GETTER (KhStore *, get_store)
+CONTEXT_GETTER (const GError *, get_store_error)
+CONTEXT_GETTER (KhTokenClient *, get_token_client)
+CONTEXT_GETTER (KhBroker *, get_broker)
+CONTEXT_GETTER (GSettings *, get_settings)
+CONTEXT_GETTER (GListModel *, get_grants)
+CONTEXT_GETTER (KhGrantList *, get_grant_list)
+CONTEXT_GETTER (KhTeam *, get_team)
+CONTEXT_GETTER (GListModel *, get_apps)
+CONTEXT_GETTER (char *, dup_default_redirect_uri)
+CONTEXT_GETTER (gboolean, get_sandbox_mode)
+
+#undef CONTEXT_GETTER
+
+static void
+context_set_team (KhAppContext *context,
+                  KhTeam       *team)
+{
+  kh_application_set_team (KH_APPLICATION (context), team);
+}
+
+static void
+context_reload (KhAppContext *context)
+{
+  kh_application_reload (KH_APPLICATION (context));
+}
+
+static void
+context_load_grants (KhAppContext *context)
+{
+  kh_application_load_grants (KH_APPLICATION (context));
+}
+
+/* The grant operations, each the KhApplication function of the same name. */
+#define CONTEXT_GRANT_OPERATION(type, name) \
+  static void \
+  context_##name##_async (KhAppContext        *context, \
+                          const char          *grant_id, \
+                          GCancellable        *cancellable, \
+                          GAsyncReadyCallback  callback, \
+                          gpointer             user_data) \
+  { \
+    kh_application_##name##_async (KH_APPLICATION (context), grant_id, cancellable, callback, \
+                                   user_data); \
+  } \
+  \
+  static type \
+  context_##name##_finish (KhAppContext  *context, \
+                           GAsyncResult  *result, \
+                           GError       **error) \
+  { \
+    return kh_application_##name##_finish (KH_APPLICATION (context), result, error); \
+  }
+
+CONTEXT_GRANT_OPERATION (KhGrant *, refresh_grant)
+CONTEXT_GRANT_OPERATION (gboolean, revoke_grant)
+CONTEXT_GRANT_OPERATION (gboolean, remove_grant)
+CONTEXT_GRANT_OPERATION (KhTokenSet *, load_valid_tokens)
+
+#undef CONTEXT_GRANT_OPERATION
+
+static void
+kh_application_app_context_init (KhAppContextInterface *iface)
+{
+  iface->get_store = context_get_store;
+  iface->get_store_error = context_get_store_error;
+  iface->get_token_client = context_get_token_client;
+  iface->get_broker = context_get_broker;
+  iface->get_settings = context_get_settings;
+  iface->get_grants = context_get_grants;
+  iface->get_grant_list = context_get_grant_list;
+  iface->get_team = context_get_team;
+  iface->set_team = context_set_team;
+  iface->get_apps = context_get_apps;
+  iface->reload = context_reload;
+  iface->dup_default_redirect_uri = context_dup_default_redirect_uri;
+  iface->get_sandbox_mode = context_get_sandbox_mode;
+  iface->load_grants = context_load_grants;
+  iface->refresh_grant_async = context_refresh_grant_async;
+  iface->refresh_grant_finish = context_refresh_grant_finish;
+  iface->revoke_grant_async = context_revoke_grant_async;
+  iface->revoke_grant_finish = context_revoke_grant_finish;
+  iface->remove_grant_async = context_remove_grant_async;
+  iface->remove_grant_finish = context_remove_grant_finish;
+  iface->load_valid_tokens_async = context_load_valid_tokens_async;
+  iface->load_valid_tokens_finish = context_load_valid_tokens_finish;
 }
 
 static void

@@ -7,6 +7,7 @@
 
 #include <adwaita.h>
 
+#include "kh-app-context.h"
 #include "kh-broker.h"
 #include "kh-grant-list.h"
 #include "kh-store.h"

@@ -41,7 +41,7 @@ struct _KhGrantWindow
 
   /* owned */
   KhGrant             *grant;
-  KhWindow            *window;
+  KhAccountPage       *page;
   GCancellable        *cancellable;
 };
 
@@ -110,7 +110,7 @@ static void
 reauthorize_clicked_cb (GtkButton     *button,
                         KhGrantWindow *self)
 {
-  KhAccountPage *page = kh_window_get_page (self->window, kh_grant_get_account_type (self->grant));
+  KhAccountPage *page = self->page;
 
   gtk_window_close (GTK_WINDOW (self));
   kh_account_page_reauthorize (page, self->grant);
@@ -120,7 +120,7 @@ static void
 renewal_clicked_cb (GtkButton     *button,
                     KhGrantWindow *self)
 {
-  KhAccountPage *page = kh_window_get_page (self->window, kh_grant_get_account_type (self->grant));
+  KhAccountPage *page = self->page;
 
   kh_account_page_copy_renewal_pack (page, self->grant);
 }
@@ -201,9 +201,9 @@ audit_loaded_cb (GObject      *object,
 static void
 load_history (KhGrantWindow *self)
 {
-  KhApplication *app = kh_window_get_application (self->window);
-  KhStore *store = kh_application_get_store (app);
-  KhTeam *team = kh_application_get_team (app);
+  KhAppContext *context = kh_account_page_get_context (self->page);
+  KhStore *store = kh_app_context_get_store (context);
+  KhTeam *team = kh_app_context_get_team (context);
   g_autofree char *path = NULL;
 
   if (kh_grant_get_shared (self->grant) && team != NULL)
@@ -236,7 +236,7 @@ update_accounts_cb (GObject      *object,
   g_autofree char *text = NULL;
 
   changes = kh_broker_update_accounts_finish (KH_BROKER (object), result, &error);
-  kh_application_reload (kh_window_get_application (self->window));
+  kh_app_context_reload (kh_account_page_get_context (self->page));
   load_history (self);
   if (changes == NULL)
     {
@@ -268,7 +268,7 @@ static void
 update_accounts_clicked_cb (GtkButton     *button,
                             KhGrantWindow *self)
 {
-  KhBroker *broker = kh_application_get_broker (kh_window_get_application (self->window));
+  KhBroker *broker = kh_app_context_get_broker (kh_account_page_get_context (self->page));
 
   gtk_widget_set_sensitive (GTK_WIDGET (button), FALSE);
   kh_broker_update_accounts_async (broker, kh_grant_get_id (self->grant), NULL,
@@ -470,7 +470,7 @@ kh_grant_window_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->grant);
-  g_clear_object (&self->window);
+  g_clear_object (&self->page);
   gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_GRANT_WINDOW);
 
   G_OBJECT_CLASS (kh_grant_window_parent_class)->dispose (object);
@@ -510,16 +510,19 @@ kh_grant_window_init (KhGrantWindow *self)
 }
 
 KhGrantWindow *
-kh_grant_window_new (KhWindow *window,
-                     KhGrant  *grant)
+kh_grant_window_new (KhAccountPage *page,
+                     KhGrant       *grant)
 {
+  GtkRoot *root;
   KhGrantWindow *self;
 
-  g_return_val_if_fail (KH_IS_WINDOW (window), NULL);
+  g_return_val_if_fail (KH_IS_ACCOUNT_PAGE (page), NULL);
   g_return_val_if_fail (KH_IS_GRANT (grant), NULL);
 
-  self = g_object_new (KH_TYPE_GRANT_WINDOW, "transient-for", window, NULL);
-  self->window = g_object_ref (window);
+  root = gtk_widget_get_root (GTK_WIDGET (page));
+  self = g_object_new (KH_TYPE_GRANT_WINDOW,
+                       "transient-for", GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL, NULL);
+  self->page = g_object_ref (page);
   self->grant = g_object_ref (grant);
   fill (self);
   load_history (self);

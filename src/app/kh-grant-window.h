@@ -6,15 +6,17 @@
 
 #include <adwaita.h>
 
+#include "kh-account-page.h"
 #include "kh-grant.h"
-#include "kh-window.h"
 
 G_BEGIN_DECLS
 
 #define KH_TYPE_GRANT_WINDOW (kh_grant_window_get_type ())
 G_DECLARE_FINAL_TYPE (KhGrantWindow, kh_grant_window, KH, GRANT_WINDOW, AdwWindow)
 
-KhGrantWindow *kh_grant_window_new (KhWindow *window,
-                                    KhGrant  *grant);
+/* page: the grant's type's page, whose window the grant window is transient for; Renew and the
+ * renewal pack run on it. */
+KhGrantWindow *kh_grant_window_new (KhAccountPage *page,
+                                    KhGrant       *grant);
 
 G_END_DECLS

@@ -54,7 +54,7 @@ struct _KhPreferencesWindow
 
   /* owned */
   GSettings            *settings;
-  KhApplication        *application;
+  KhAppContext         *context;
   GCancellable         *cancellable;
   gboolean              team_busy;
   char                 *secrets_dir;
@@ -120,13 +120,13 @@ on_thresholds_apply (KhPreferencesWindow *self)
 static void
 show_storage (KhPreferencesWindow *self)
 {
-  KhStore *store = kh_application_get_store (self->application);
+  KhStore *store = kh_app_context_get_store (self->context);
   g_autofree char *description = NULL;
 
   if (store == NULL)
     {
       /* No keyring at startup: say why, and there is nothing to forget. */
-      const GError *error = kh_application_get_store_error (self->application);
+      const GError *error = kh_app_context_get_store_error (self->context);
 
       gtk_label_set_text (self->storage_label, error != NULL ? error->message : "");
       gtk_widget_set_visible (GTK_WIDGET (self->secrets_row), FALSE);
@@ -242,14 +242,14 @@ count_stored (KhStore *store)
 typedef struct
 {
   KhPreferencesWindow *self;
-  KhApplication       *application;
+  KhAppContext        *context;
 } ForgetData;
 
 static void
 forget_data_free (ForgetData *data)
 {
   g_object_unref (data->self);
-  g_object_unref (data->application);
+  g_object_unref (data->context);
   g_free (data);
 }
 
@@ -270,8 +270,8 @@ forget_all_cb (GObject      *object,
 
   ok = kh_environment_forget_all_finish (result, &removed, &error);
   /* Whatever happened, the pages show what the store holds now, even if this window is gone. */
-  kh_application_reload (data->application);
-  if (self->application == NULL)
+  kh_app_context_reload (data->context);
+  if (self->context == NULL)
     {
       if (!ok)
         g_warning ("Forgetting everything failed: %s", error->message);
@@ -296,7 +296,7 @@ forget_all_cb (GObject      *object,
     }
   else
     {
-      guint left = count_stored (kh_application_get_store (self->application));
+      guint left = count_stored (kh_app_context_get_store (self->context));
       g_autofree char *left_text = NULL;
       GtkWidget *dialog;
 
@@ -322,8 +322,8 @@ forget_response_cb (AdwMessageDialog    *dialog,
                     const char          *response,
                     KhPreferencesWindow *self)
 {
-  KhStore *store = self->application != NULL ? kh_application_get_store (self->application)
-                                               : NULL;
+  KhStore *store = self->context != NULL ? kh_app_context_get_store (self->context)
+                                           : NULL;
   ForgetData *data;
 
   if (!g_str_equal (response, "forget") || store == NULL || self->busy)
@@ -334,7 +334,7 @@ forget_response_cb (AdwMessageDialog    *dialog,
   /* No cancellable: once started, forgetting runs to the end, even if this window closes. */
   data = g_new0 (ForgetData, 1);
   data->self = g_object_ref (self);
-  data->application = g_object_ref (self->application);
+  data->context = g_object_ref (self->context);
   kh_environment_forget_all_async (store, NULL, forget_all_cb, data);
 }
 
@@ -353,10 +353,10 @@ kh_preferences_window_ask_forget_all (KhPreferencesWindow *self)
 
   g_return_if_fail (KH_IS_PREFERENCES_WINDOW (self));
 
-  if (self->application == NULL || self->busy)
+  if (self->context == NULL || self->busy)
     return;
   adw_preferences_window_set_visible_page (ADW_PREFERENCES_WINDOW (self), self->storage_page);
-  store = kh_application_get_store (self->application);
+  store = kh_app_context_get_store (self->context);
   if (store == NULL)
     return;
 
@@ -423,7 +423,7 @@ static void
 set_team_busy (KhPreferencesWindow *self,
                gboolean             busy)
 {
-  KhTeam *team = kh_application_get_team (self->application);
+  KhTeam *team = kh_app_context_get_team (self->context);
 
   self->team_busy = busy;
   gtk_widget_set_visible (self->team_spinner, busy);
@@ -527,7 +527,7 @@ described_cb (GObject      *object,
 static void
 show_team (KhPreferencesWindow *self)
 {
-  KhTeam *team = kh_application_get_team (self->application);
+  KhTeam *team = kh_app_context_get_team (self->context);
   g_autoptr(GTask) task = NULL;
 
   set_team_busy (self, self->team_busy);
@@ -638,7 +638,7 @@ connected_cb (GObject      *object,
       return;
     }
 
-  kh_application_set_team (self->application, team);
+  kh_app_context_set_team (self->context, team);
   if (create && job->created_code != NULL)
     show_join_code (self, job->created_code);
 }
@@ -669,7 +669,7 @@ connect_response_cb (AdwMessageDialog    *dialog,
     }
 
   job = g_new0 (TeamJob, 1);
-  job->store = g_object_ref (kh_application_get_store (self->application));
+  job->store = g_object_ref (kh_app_context_get_store (self->context));
   job->url = g_strstrip (g_strdup (url));
   job->password = *password != '\0' ? g_strdup (password) : NULL;
   job->join_code = create ? NULL : g_strstrip (g_strdup (code));
@@ -689,7 +689,7 @@ ask_connect (KhPreferencesWindow *self,
 {
   GtkWidget *dialog;
 
-  if (self->team_busy || kh_application_get_store (self->application) == NULL)
+  if (self->team_busy || kh_app_context_get_store (self->context) == NULL)
     return;
 
   dialog = adw_message_dialog_new (GTK_WINDOW (self),
@@ -752,7 +752,7 @@ left_cb (GObject      *object,
       show_team_error (self, _("Could Not Leave the Team"), error);
       return;
     }
-  kh_application_set_team (self->application, NULL);
+  kh_app_context_set_team (self->context, NULL);
 }
 
 static void
@@ -760,7 +760,7 @@ leave_response_cb (AdwMessageDialog    *dialog,
                    const char          *response,
                    KhPreferencesWindow *self)
 {
-  KhTeam *team = kh_application_get_team (self->application);
+  KhTeam *team = kh_app_context_get_team (self->context);
   g_autoptr(GTask) task = NULL;
 
   if (!g_str_equal (response, "leave") || team == NULL || self->team_busy)
@@ -807,7 +807,7 @@ kh_preferences_window_dispose (GObject *object)
   g_clear_object (&self->cancellable);
   gtk_widget_dispose_template (GTK_WIDGET (self), KH_TYPE_PREFERENCES_WINDOW);
   g_clear_object (&self->settings);
-  g_clear_object (&self->application);
+  g_clear_object (&self->context);
 
   G_OBJECT_CLASS (kh_preferences_window_parent_class)->dispose (object);
 }
@@ -904,20 +904,20 @@ kh_preferences_window_new (GSettings *settings)
 }
 
 KhPreferencesWindow *
-kh_preferences_window_new_for_application (KhApplication *application)
+kh_preferences_window_new_for_application (KhAppContext *context)
 {
   KhPreferencesWindow *self;
 
-  g_return_val_if_fail (KH_IS_APPLICATION (application), NULL);
+  g_return_val_if_fail (KH_IS_APP_CONTEXT (context), NULL);
 
-  self = kh_preferences_window_new (kh_application_get_settings (application));
-  self->application = g_object_ref (application);
+  self = kh_preferences_window_new (kh_app_context_get_settings (context));
+  self->context = g_object_ref (context);
   gtk_widget_set_visible (GTK_WIDGET (self->storage_page), TRUE);
   show_storage (self);
   /* Without a store (no keyring) there is nowhere to keep a team's key. */
   gtk_widget_set_visible (GTK_WIDGET (self->team_page),
-                          kh_application_get_store (application) != NULL);
-  g_signal_connect_object (application, "notify::team", G_CALLBACK (show_team), self,
+                          kh_app_context_get_store (context) != NULL);
+  g_signal_connect_object (context, "notify::team", G_CALLBACK (show_team), self,
                            G_CONNECT_SWAPPED);
   show_team (self);
 

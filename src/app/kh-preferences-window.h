@@ -6,7 +6,7 @@
 
 #include <adwaita.h>
 
-#include "kh-application.h"
+#include "kh-app-context.h"
 
 G_BEGIN_DECLS
 
@@ -17,7 +17,7 @@ G_DECLARE_FINAL_TYPE (KhPreferencesWindow, kh_preferences_window, KH, PREFERENCE
 /* Settings only, without the Storage page. */
 KhPreferencesWindow *kh_preferences_window_new                 (GSettings           *settings);
 /* The application's settings, and its store on the Storage page. */
-KhPreferencesWindow *kh_preferences_window_new_for_application (KhApplication       *application);
+KhPreferencesWindow *kh_preferences_window_new_for_application (KhAppContext        *context);
 /* Shows the Storage page and asks before forgetting everything the store holds (the
  * "Forget All…" button and `app.forget-all`). Nothing happens without the user's yes. */
 void                 kh_preferences_window_ask_forget_all      (KhPreferencesWindow *self);

@@ -38,7 +38,7 @@ struct _KhWindow
   GMenuModel           *primary_menu;
 
   /* borrowed */
-  KhApplication        *application;
+  KhAppContext         *context;
   AdwBin               *slots[KH_N_ACCOUNT_TYPES];   /* the stack's pages */
   KhAccountPage        *pages[KH_N_ACCOUNT_TYPES];   /* built when first needed */
 
@@ -141,7 +141,7 @@ kh_window_lookup_grant (KhWindow   *self,
   g_return_val_if_fail (KH_IS_WINDOW (self), NULL);
   g_return_val_if_fail (grant_id != NULL, NULL);
 
-  grants = kh_application_get_grants (self->application);
+  grants = kh_app_context_get_grants (self->context);
   n = g_list_model_get_n_items (grants);
   for (guint i = 0; i < n; i++)
     {
@@ -154,12 +154,37 @@ kh_window_lookup_grant (KhWindow   *self,
   return NULL;
 }
 
-KhApplication *
+KhAppContext *
 kh_window_get_application (KhWindow *self)
 {
   g_return_val_if_fail (KH_IS_WINDOW (self), NULL);
 
-  return self->application;
+  return self->context;
+}
+
+static void
+page_toast_cb (KhAccountPage *page,
+               const char    *text,
+               KhWindow      *self)
+{
+  kh_window_add_toast (self, text);
+}
+
+static void
+page_show_error_cb (KhAccountPage *page,
+                    const char    *heading,
+                    const GError  *error,
+                    KhWindow      *self)
+{
+  kh_window_show_error (self, heading, error);
+}
+
+static void
+page_grant_added_cb (KhAccountPage *page,
+                     KhGrant       *grant,
+                     KhWindow      *self)
+{
+  kh_window_grant_added (self, page, grant);
 }
 
 /* A page is built when it is first shown or asked for: six pages of forms are most of the
@@ -170,7 +195,12 @@ ensure_page (KhWindow      *self,
 {
   if (self->pages[type] == NULL)
     {
-      self->pages[type] = kh_account_page_new (self->application, type);
+      self->pages[type] = kh_account_page_new (self->context, type);
+      g_signal_connect_object (self->pages[type], "toast", G_CALLBACK (page_toast_cb), self, 0);
+      g_signal_connect_object (self->pages[type], "show-error", G_CALLBACK (page_show_error_cb),
+                               self, 0);
+      g_signal_connect_object (self->pages[type], "grant-added",
+                               G_CALLBACK (page_grant_added_cb), self, 0);
       if (self->search != NULL)
         kh_account_page_set_search (self->pages[type], self->search);
       adw_bin_set_child (self->slots[type], GTK_WIDGET (self->pages[type]));
@@ -391,7 +421,7 @@ refresh_cb (GObject      *object,
   g_autoptr(KhGrant) grant = NULL;
   g_autoptr(GError) error = NULL;
 
-  grant = kh_application_refresh_grant_finish (KH_APPLICATION (object), result, &error);
+  grant = kh_app_context_refresh_grant_finish (KH_APP_CONTEXT (object), result, &error);
   if (grant == NULL)
     {
       kh_window_show_error (data->window, _("Refresh Failed"), error);
@@ -412,7 +442,7 @@ kh_window_refresh_grant (KhWindow   *self,
   g_return_if_fail (KH_IS_WINDOW (self));
   g_return_if_fail (grant_id != NULL);
 
-  kh_application_refresh_grant_async (self->application, grant_id, self->cancellable,
+  kh_app_context_refresh_grant_async (self->context, grant_id, self->cancellable,
                                       refresh_cb, op_data_new (self, grant_id));
 }
 
@@ -425,7 +455,7 @@ remove_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
   g_autofree char *text = NULL;
 
-  if (!kh_application_remove_grant_finish (KH_APPLICATION (object), result, &error))
+  if (!kh_app_context_remove_grant_finish (KH_APP_CONTEXT (object), result, &error))
     {
       kh_window_show_error (data->window, _("Could Not Remove"), error);
       return;
@@ -444,7 +474,7 @@ revoke_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
   g_autofree char *text = NULL;
 
-  if (!kh_application_revoke_grant_finish (KH_APPLICATION (object), result, &error))
+  if (!kh_app_context_revoke_grant_finish (KH_APP_CONTEXT (object), result, &error))
     {
       kh_window_show_error (data->window, _("Could Not Revoke"), error);
       return;
@@ -532,7 +562,7 @@ kh_window_revoke_grant (KhWindow   *self,
       return;
     }
 
-  kh_application_revoke_grant_async (self->application, grant_id, self->cancellable,
+  kh_app_context_revoke_grant_async (self->context, grant_id, self->cancellable,
                                      revoke_cb, op_data_new (self, grant_id));
 }
 
@@ -564,7 +594,7 @@ kh_window_remove_grant (KhWindow   *self,
       return;
     }
 
-  kh_application_remove_grant_async (self->application, grant_id, self->cancellable,
+  kh_app_context_remove_grant_async (self->context, grant_id, self->cancellable,
                                      remove_cb, op_data_new (self, grant_id));
 }
 
@@ -586,7 +616,7 @@ kh_window_show_grant (KhWindow   *self,
     }
 
   kh_window_show_page (self, kh_grant_get_account_type (grant));
-  details = kh_grant_window_new (self, grant);
+  details = kh_grant_window_new (ensure_page (self, kh_grant_get_account_type (grant)), grant);
   gtk_window_present (GTK_WINDOW (details));
 }
 
@@ -602,7 +632,7 @@ copy_token_cb (GObject      *object,
   g_autofree char *text = NULL;
   KhStore *store;
 
-  tokens = kh_application_load_valid_tokens_finish (KH_APPLICATION (object), result, &error);
+  tokens = kh_app_context_load_valid_tokens_finish (KH_APP_CONTEXT (object), result, &error);
   if (tokens == NULL)
     {
       kh_window_show_error (data->window, _("Could Not Copy the Token"), error);
@@ -611,7 +641,7 @@ copy_token_cb (GObject      *object,
 
   gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (data->window)),
                           tokens->access_token);
-  store = kh_application_get_store (data->window->application);
+  store = kh_app_context_get_store (data->window->context);
   if (store != NULL && data->grant != NULL)
     {
       entry = kh_history_entry_new_token_read (data->grant, "copy");
@@ -638,7 +668,7 @@ set_label_response_cb (AdwMessageDialog *dialog,
 
   /* A copy from the store: the list's grant objects are shared by every page and keep what
    * they show until the list re-reads the index. */
-  grant = kh_store_find_grant (kh_application_get_store (self->application), grant_id, &error);
+  grant = kh_store_find_grant (kh_app_context_get_store (self->context), grant_id, &error);
   if (grant == NULL)
     {
       kh_window_show_error (self, _("Could Not Save the Label"), error);
@@ -649,9 +679,9 @@ set_label_response_cb (AdwMessageDialog *dialog,
   kh_grant_set_client_label (grant, *label != '\0' ? label : NULL);
   kh_grant_touch (grant, kh_now ());
   /* An index-only write: quick enough for the main thread. */
-  if (!kh_store_update_grant (kh_application_get_store (self->application), grant, &error))
+  if (!kh_store_update_grant (kh_app_context_get_store (self->context), grant, &error))
     kh_window_show_error (self, _("Could Not Save the Label"), error);
-  kh_application_reload (self->application);
+  kh_app_context_reload (self->context);
 }
 
 static void
@@ -700,7 +730,7 @@ grant_action (GtkWidget  *widget,
   KhGrant *grant = kh_window_lookup_grant (self, grant_id);
 
   if (g_str_equal (action_name, "grant.copy-token"))
-    kh_application_load_valid_tokens_async (self->application, grant_id, self->cancellable,
+    kh_app_context_load_valid_tokens_async (self->context, grant_id, self->cancellable,
                                             copy_token_cb, op_data_new (self, grant_id));
   else if (g_str_equal (action_name, "grant.refresh"))
     kh_window_refresh_grant (self, grant_id);
@@ -726,7 +756,7 @@ update_banner (KhWindow *self)
 {
   g_autofree char *text = NULL;
 
-  if (kh_application_get_sandbox_mode (self->application))
+  if (kh_app_context_get_sandbox_mode (self->context))
     text = g_strdup (_("Sandbox: every authorization goes to a local emulator with demo app "
                        "profiles. Nothing here reaches TikTok."));
   else if (kh_origin_map_is_active ())
@@ -739,14 +769,14 @@ update_banner (KhWindow *self)
 
 /* Runs once the application is set: GtkWindow:application is not a construct property. */
 static void
-kh_window_setup (KhWindow      *self,
-                 KhApplication *application)
+kh_window_setup (KhWindow     *self,
+                 KhAppContext *context)
 {
   GSettings *settings;
   const GError *store_error;
 
-  self->application = application;
-  settings = kh_application_get_settings (self->application);
+  self->context = context;
+  settings = kh_app_context_get_settings (self->context);
 
   /* The bottom switcher shows only in narrow windows: it gets its buttons (six icons and labels
    * in two layouts) after the first frame. */
@@ -765,7 +795,7 @@ kh_window_setup (KhWindow      *self,
   g_signal_connect_object (self->stack, "notify::visible-child",
                            G_CALLBACK (on_visible_page_changed), self, G_CONNECT_SWAPPED);
 
-  store_error = kh_application_get_store_error (self->application);
+  store_error = kh_app_context_get_store_error (self->context);
   if (store_error != NULL)
     {
       adw_status_page_set_description (self->error_page, store_error->message);
@@ -808,7 +838,7 @@ after_first_frame_cb (KhWindow *self)
   /* After this frame, not inside it. */
   self->help_overlay_id = g_idle_add (set_help_overlay, self);
   /* The window is up: now read the grants (in a worker thread). */
-  kh_application_load_grants (self->application);
+  kh_app_context_load_grants (self->context);
 }
 
 static void
@@ -830,7 +860,7 @@ static gboolean
 kh_window_close_request (GtkWindow *window)
 {
   KhWindow *self = KH_WINDOW (window);
-  GSettings *settings = kh_application_get_settings (self->application);
+  GSettings *settings = kh_app_context_get_settings (self->context);
   int width;
   int height;
 
@@ -991,14 +1021,16 @@ kh_window_init (KhWindow *self)
 }
 
 KhWindow *
-kh_window_new (KhApplication *application)
+kh_window_new (GtkApplication *application,
+               KhAppContext   *context)
 {
   KhWindow *self;
 
-  g_return_val_if_fail (KH_IS_APPLICATION (application), NULL);
+  g_return_val_if_fail (GTK_IS_APPLICATION (application), NULL);
+  g_return_val_if_fail (KH_IS_APP_CONTEXT (context), NULL);
 
   self = g_object_new (KH_TYPE_WINDOW, "application", application, NULL);
-  kh_window_setup (self, application);
+  kh_window_setup (self, context);
 
   return self;
 }

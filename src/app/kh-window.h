@@ -5,7 +5,7 @@
 
 #include <adwaita.h>
 
-#include "kh-application.h"
+#include "kh-app-context.h"
 #include "kh-grant.h"
 
 G_BEGIN_DECLS
@@ -15,8 +15,11 @@ typedef struct _KhAccountPage KhAccountPage;
 #define KH_TYPE_WINDOW (kh_window_get_type ())
 G_DECLARE_FINAL_TYPE (KhWindow, kh_window, KH, WINDOW, AdwApplicationWindow)
 
-KhWindow       *kh_window_new                (KhApplication *application);
-KhApplication  *kh_window_get_application    (KhWindow      *self);
+/* application: the GtkApplication the window belongs to; context: what it asks of it
+ * (KhApplication is both). */
+KhWindow       *kh_window_new                (GtkApplication *application,
+                                              KhAppContext   *context);
+KhAppContext   *kh_window_get_application    (KhWindow      *self);
 KhAccountPage  *kh_window_get_page           (KhWindow      *self,
                                               KhAccountType  type);
 KhAccountPage  *kh_window_get_visible_page   (KhWindow      *self);
