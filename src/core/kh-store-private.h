@@ -128,9 +128,10 @@ typedef int StoreLock;
 
 typedef gboolean KeyringGuard;
 
-/* Holds the file backend's guard until the end of the scope (nothing with the Secret Service). */
+/* Holds the file backend's guard until the end of the scope (nothing with the Secret Service).
+ * Unused to clang, which does not count the cleanup as a use of the variable. */
 #define KEYRING_GUARD() \
-  __attribute__ ((cleanup (keyring_guard_clear))) KeyringGuard keyring_guard_ = \
+  G_GNUC_UNUSED __attribute__ ((cleanup (keyring_guard_clear))) KeyringGuard keyring_guard_ = \
     (keyring_enter (), TRUE)
 
 /* One grant of a bucket: its id and the exact text of {"tokens":...,"grant":...}, wiped when
