@@ -459,6 +459,8 @@ kh_store_remove_pending (KhStore     *self,
   return mutate (self, remove_func, &data, error);
 }
 
+/* ---- async wrappers ------------------------------------------------------------------------ */
+
 static void
 load_app_secret_thread (GTask        *task,
                         gpointer      source_object,

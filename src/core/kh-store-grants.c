@@ -502,6 +502,8 @@ kh_store_remove_grant (KhStore     *self,
   return TRUE;
 }
 
+/* ---- async wrappers ------------------------------------------------------------------------ */
+
 static void
 save_grant_thread (GTask        *task,
                    gpointer      source_object,

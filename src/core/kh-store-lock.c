@@ -28,6 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* ---- the store lock ------------------------------------------------------------------------ */
+
 /* Opens (creating) one of the store's lock files; -1 with error set when it cannot. */
 int
 open_lock_file (KhStore     *self,

@@ -11,7 +11,6 @@
  *   kh-store-apps.c     the app profiles and pending requests API
  *   kh-store-grants.c   the grants API (save, update, find, load with healing, peek, remove)
  *
- *
  * Keyring items (schema "io.github.keyhold.Keyhold.Item", default collection) hold small JSON
  * documents, so that the index can be rebuilt from the keyring alone:
  *   grants:  32 bucket items (kind "grants", gen 2, id "00".."31"): a grant lives in bucket
@@ -76,6 +75,8 @@
 #include <unistd.h>
 
 G_DEFINE_FINAL_TYPE (KhStore, kh_store, G_TYPE_OBJECT)
+
+/* ---- changes ------------------------------------------------------------------------------- */
 
 /* With the lock held: the current index, re-read if the file changed, rebuilt from the keyring
  * if it is missing or damaged (*needs_write then says the result is not on disk yet). */
