@@ -133,14 +133,10 @@ cmd_app_list (int    argc,
   if (json)
     {
       g_autoptr(JsonArray) array = json_array_new ();
-      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_ARRAY);
-      g_autofree char *text = NULL;
 
       for (guint i = 0; i < apps->len; i++)
         json_array_add_element (array, kh_app_profile_to_json (g_ptr_array_index (apps, i)));
-      json_node_set_array (root, array);
-      text = kh_json_to_string (root, TRUE);
-      g_print ("%s\n", text);
+      kh_cli_print_json_array (array);
       return EXIT_OK;
     }
 

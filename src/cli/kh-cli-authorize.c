@@ -231,8 +231,6 @@ kh_cli_cmd_browsers (int    argc,
   if (json)
     {
       g_autoptr(JsonArray) array = json_array_new ();
-      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_ARRAY);
-      g_autofree char *text = NULL;
 
       for (guint i = 0; i < profiles->len; i++)
         {
@@ -249,9 +247,7 @@ kh_cli_cmd_browsers (int    argc,
                                          kh_browser_profile_get_executable (profile));
           json_array_add_object_element (array, object);
         }
-      json_node_set_array (root, array);
-      text = kh_json_to_string (root, TRUE);
-      g_print ("%s\n", text);
+      kh_cli_print_json_array (array);
       return EXIT_OK;
     }
 

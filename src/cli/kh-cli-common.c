@@ -16,6 +16,7 @@
 #include "kh-cli-private.h"
 
 #include "kh-error.h"
+#include "kh-json.h"
 #include "kh-provider.h"
 #include "kh-token-client.h"
 #include "kh-util.h"
@@ -26,6 +27,15 @@ char *kh_cli_key_file_option;
 
 /* One line on stderr: "keyhold-cli: message". Messages never contain secrets: the core's
  * errors are written that way, and nothing here prints a token but `token`. */
+void
+kh_cli_print_json_array (JsonArray *array)
+{
+  g_autoptr(JsonNode) root = json_node_init_array (json_node_alloc (), array);
+  g_autofree char *text = kh_json_to_string (root, TRUE);
+
+  g_print ("%s\n", text);
+}
+
 int
 kh_cli_report_error (const GError *error)
 {

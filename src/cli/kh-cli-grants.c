@@ -128,14 +128,7 @@ kh_cli_cmd_list (int    argc,
     }
 
   if (json)
-    {
-      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_ARRAY);
-      g_autofree char *text = NULL;
-
-      json_node_set_array (root, array);
-      text = kh_json_to_string (root, TRUE);
-      g_print ("%s\n", text);
-    }
+    kh_cli_print_json_array (array);
 
   return EXIT_OK;
 }
@@ -416,14 +409,10 @@ kh_cli_cmd_status (int    argc,
   if (json)
     {
       g_autoptr(JsonArray) array = json_array_new ();
-      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_ARRAY);
-      g_autofree char *text = NULL;
 
       for (guint i = 0; i < grants->len; i++)
         json_array_add_element (array, status_to_json (g_ptr_array_index (grants, i), now));
-      json_node_set_array (root, array);
-      text = kh_json_to_string (root, TRUE);
-      g_print ("%s\n", text);
+      kh_cli_print_json_array (array);
       return EXIT_OK;
     }
 
@@ -667,12 +656,7 @@ kh_cli_cmd_history (int    argc,
     }
 
   if (json)
-    {
-      g_autoptr(JsonNode) root = json_node_init_array (json_node_alloc (), array);
-      g_autofree char *text = kh_json_to_string (root, TRUE);
-
-      g_print ("%s\n", text);
-    }
+    kh_cli_print_json_array (array);
   return EXIT_OK;
 }
 

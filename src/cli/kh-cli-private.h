@@ -32,6 +32,8 @@ extern char *kh_cli_key_file_option;
 /* ---- kh-cli-common.c ----------------------------------------------------------------------- */
 
 int            kh_cli_report_error    (const GError    *error);
+/* --json output of the list commands: array, pretty-printed, then a newline (array borrowed). */
+void           kh_cli_print_json_array (JsonArray      *array);
 int            kh_cli_usage_error     (GOptionContext  *context,
                                        const char      *message);
 gboolean       kh_cli_parse_options   (GOptionContext  *context,

@@ -481,14 +481,10 @@ kh_cli_cmd_audit (int    argc,
   if (json)
     {
       g_autoptr(JsonArray) array = json_array_new ();
-      g_autoptr(JsonNode) root = json_node_new (JSON_NODE_ARRAY);
-      g_autofree char *text = NULL;
 
       for (guint i = 0; i < records->len; i++)
         json_array_add_element (array, json_node_copy (g_ptr_array_index (records, i)));
-      json_node_set_array (root, array);
-      text = kh_json_to_string (root, TRUE);
-      g_print ("%s\n", text);
+      kh_cli_print_json_array (array);
       return EXIT_OK;
     }
 
